@@ -1,0 +1,259 @@
+"""Watchkeeper's own state database: audit trail, window evaluations and detector state.
+
+Scheduled runs are stateless processes; whatever must survive between them (the audit trail, which
+windows were evaluated with how many labels, sequential detector state, alert state and the
+notification outbox) lives here. SQLite under the state directory by default, any SQLAlchemy URL
+(PostgreSQL, MySQL) in production.
+
+Other modules add their own tables to `metadata` (for example `watchkeeper.alerting.store`);
+`open_state` imports them before creating the schema, so one call gives a ready database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+# Modules that declare tables on `metadata`; imported by `open_state` so the schema is complete.
+_TABLE_MODULES = ("watchkeeper.alerting.store",)
+
+STATE_DIR_ENV = "WATCHKEEPER_STATE_DIR"
+STATE_DB_ENV = "WATCHKEEPER_STATE_DB_URL"
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("event", sa.String(100), nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True)),
+    sa.Column("window_end", sa.DateTime(timezone=True)),
+    sa.Column("decision", sa.String(100)),
+    sa.Column("reasons", sa.Text, nullable=False, default="[]"),
+    sa.Column("evidence", sa.Text, nullable=False, default="{}"),
+    sa.Column("config_hash", sa.String(64)),
+    sa.Column("code_version", sa.String(64)),
+)
+
+window_evaluations = sa.Table(
+    "window_evaluations",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("window_end", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_labeled", sa.Integer, nullable=False),
+    sa.Column("verdict", sa.String(20), nullable=False),
+    sa.Column("usable_for_training", sa.Boolean, nullable=False, default=True),
+    sa.Column("mlflow_run_id", sa.String(64)),
+    sa.Column("summary", sa.Text, nullable=False, default="{}"),
+)
+
+kv_state = sa.Table(
+    "kv_state",
+    metadata,
+    sa.Column("namespace", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def state_dir() -> Path:
+    """The state directory: `$WATCHKEEPER_STATE_DIR`, else `.watchkeeper/` in the working directory."""
+    return Path(os.environ.get(STATE_DIR_ENV, ".watchkeeper")).resolve()
+
+
+def default_state_url() -> str:
+    """`$WATCHKEEPER_STATE_DB_URL`, else a SQLite file in the state directory."""
+    url = os.environ.get(STATE_DB_ENV)
+    if url:
+        return url
+    return f"sqlite:///{state_dir() / 'state.db'}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite drops tzinfo on the way back; everything stored here is UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers and a writer work at once; busy_timeout makes concurrent writers wait
+    # instead of failing with "database is locked".
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+@dataclass
+class StateStore:
+    """A handle on the state database. Cheap to create; tables are created on first open."""
+
+    engine: Engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- audit trail (append-only: there is deliberately no update or delete here) ---------------
+    def append_audit(
+        self,
+        *,
+        model: str,
+        event: str,
+        decision: str | None = None,
+        reasons: list[str] | None = None,
+        evidence: dict[str, Any] | None = None,
+        window_start: datetime | None = None,
+        window_end: datetime | None = None,
+        config_hash: str | None = None,
+        code_version: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                audit_log.insert().values(
+                    at=at or _utcnow(),
+                    model=model,
+                    event=event,
+                    decision=decision,
+                    reasons=json.dumps(reasons or []),
+                    evidence=json.dumps(evidence or {}, default=str),
+                    window_start=window_start,
+                    window_end=window_end,
+                    config_hash=config_hash,
+                    code_version=code_version,
+                )
+            )
+
+    def read_audit(
+        self, *, model: str | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        query = sa.select(audit_log).order_by(audit_log.c.at, audit_log.c.id)
+        if model is not None:
+            query = query.where(audit_log.c.model == model)
+        if since is not None:
+            query = query.where(audit_log.c.at >= since)
+        with self.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["reasons"] = json.loads(item["reasons"] or "[]")
+            item["evidence"] = json.loads(item["evidence"] or "{}")
+            for key in ("at", "window_start", "window_end"):
+                item[key] = _as_utc(item[key])
+            out.append(item)
+        return out
+
+    # -- window evaluations -----------------------------------------------------------------------
+    def record_window(
+        self,
+        *,
+        model: str,
+        window_start: datetime,
+        window_end: datetime,
+        n_rows: int,
+        n_labeled: int,
+        verdict: str,
+        usable_for_training: bool,
+        mlflow_run_id: str | None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        values = {
+            "window_start": window_start,
+            "evaluated_at": _utcnow(),
+            "n_rows": n_rows,
+            "n_labeled": n_labeled,
+            "verdict": verdict,
+            "usable_for_training": usable_for_training,
+            "mlflow_run_id": mlflow_run_id,
+            "summary": json.dumps(summary or {}, default=str),
+        }
+        key = (window_evaluations.c.model == model) & (window_evaluations.c.window_end == window_end)
+        with self.begin() as conn:
+            updated = conn.execute(window_evaluations.update().where(key).values(**values))
+            if updated.rowcount == 0:
+                conn.execute(
+                    window_evaluations.insert().values(model=model, window_end=window_end, **values)
+                )
+
+    def list_windows(self, model: str) -> list[dict[str, Any]]:
+        query = (
+            sa.select(window_evaluations)
+            .where(window_evaluations.c.model == model)
+            .order_by(window_evaluations.c.window_end)
+        )
+        with self.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["summary"] = json.loads(item["summary"] or "{}")
+            for key in ("window_start", "window_end", "evaluated_at"):
+                item[key] = _as_utc(item[key])
+            out.append(item)
+        return out
+
+    # -- small JSON key/value state (sequential detectors, caches' indexes) ----------------------
+    def get_json(self, namespace: str, key: str) -> Any | None:
+        query = sa.select(kv_state.c.value).where(
+            (kv_state.c.namespace == namespace) & (kv_state.c.key == key)
+        )
+        with self.begin() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return None if value is None else json.loads(value)
+
+    def put_json(self, namespace: str, key: str, value: Any) -> None:
+        text = json.dumps(value, default=str)
+        where = (kv_state.c.namespace == namespace) & (kv_state.c.key == key)
+        with self.begin() as conn:
+            updated = conn.execute(kv_state.update().where(where).values(value=text, updated_at=_utcnow()))
+            if updated.rowcount == 0:
+                conn.execute(
+                    kv_state.insert().values(
+                        namespace=namespace, key=key, value=text, updated_at=_utcnow()
+                    )
+                )
+
+
+def open_state(url: str | None = None) -> StateStore:
+    """Open (and create if needed) the state database at `url` (default: `default_state_url()`)."""
+    url = url or default_state_url()
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+    for name in _TABLE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    metadata.create_all(engine)
+    return StateStore(engine)
