@@ -1,0 +1,277 @@
+"""Model configuration: one YAML file per monitored model in `configs/models/`.
+
+`load_config(path)` reads the file into frozen pydantic models that reject unknown keys. Every error
+names the file, the key path and what was expected, so a typo fails the run at load time with a
+message that says where to look. Secrets never live here: channels and sources name the environment
+variable or Prefect Secret block that holds them.
+
+Strings in source locations may use `${VAR}` / `${VAR:-default}`; relative paths are resolved from the
+working directory (flows run from the repository root).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from watchkeeper.alerting.config import AlertsConfig
+from watchkeeper.configbase import StrictModel, parse_duration
+from watchkeeper.drift.config import DriftConfig
+from watchkeeper.performance.config import PerformanceConfig
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid; the message says where and why."""
+
+
+class TaskType(str, enum.Enum):
+    BINARY = "binary_classification"
+    MULTICLASS = "multiclass_classification"
+    REGRESSION = "regression"
+
+
+class ColumnsConfig(StrictModel):
+    """Which column of the inference logs, ground truth and reference plays which role."""
+
+    request_id: str = "request_id"
+    timestamp: str = "timestamp"
+    numerical_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
+    prediction: str | None = "prediction"
+    # Binary classification: the positive-class probability. Multiclass: `probabilities` maps each
+    # class label to its probability column instead.
+    score: str | None = None
+    probabilities: dict[str, str] | None = None
+    target: str | None = "target"
+    # Ground truth's own arrival time, when the label source records it.
+    label_timestamp: str | None = None
+    latency_ms: str | None = None
+    status: str | None = None
+    model_version: str | None = None
+    # The status values that count as a successful request; anything else is an error.
+    ok_statuses: tuple[str, ...] = ("ok", "200", "success")
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numerical_features + self.categorical_features
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    task: TaskType
+    registered_model: str | None = None  # MLflow registered model name; defaults to `name`
+    alias: str = "champion"
+
+    @property
+    def registry_name(self) -> str:
+        return self.registered_model or self.name
+
+
+# -- sources -------------------------------------------------------------------------------------
+class _FileSourceConfig(StrictModel):
+    path: str  # file, directory, glob, or fsspec URL (s3://, gs://, memory://, file://)
+    partitioning: Literal["hive"] | None = None  # Hive-style key=value directories
+    storage_options: dict[str, str] = Field(default_factory=dict)  # passed to fsspec; no secrets
+
+
+class ParquetSourceConfig(_FileSourceConfig):
+    type: Literal["parquet"]
+
+
+class CsvSourceConfig(_FileSourceConfig):
+    type: Literal["csv"]
+
+
+class JsonlSourceConfig(_FileSourceConfig):
+    type: Literal["jsonl"]
+
+
+class SqlSourceConfig(StrictModel):
+    type: Literal["sql"]
+    # The SQLAlchemy URL, or the name of the env var holding it (for URLs with passwords).
+    url: str | None = None
+    url_env: str | None = None
+    table: str | None = None
+    query: str | None = None  # may use :start and :end bound parameters
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSourceConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of `url` or `url_env`")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+class MemorySourceConfig(StrictModel):
+    """A named in-memory frame registered with `watchkeeper.sources.register_memory_frame` (tests)."""
+
+    type: Literal["memory"]
+    name: str
+
+
+SourceConfig = Annotated[
+    ParquetSourceConfig | CsvSourceConfig | JsonlSourceConfig | SqlSourceConfig | MemorySourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class SourcesConfig(StrictModel):
+    inference_logs: SourceConfig
+    reference: SourceConfig
+    ground_truth: SourceConfig | None = None
+
+
+class WindowConfig(StrictModel):
+    size: timedelta = timedelta(days=1)
+    label_lag: timedelta = timedelta(days=3)  # how long labels may take to arrive
+    # How many past windows a monitor run re-evaluates when their labels have grown since.
+    reevaluate_windows: int = Field(default=7, ge=0)
+
+    @field_validator("size", "label_lag", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("window size must be positive")
+        return value
+
+
+class TrackingConfig(StrictModel):
+    # None: $MLFLOW_TRACKING_URI, else SQLite under the state directory.
+    tracking_uri: str | None = None
+    experiment: str | None = None  # default: "watchkeeper/<model name>"
+
+
+class ExpectationsConfig(StrictModel):
+    enabled: bool = True
+    suite: str | None = None  # path to a configs/expectations/<model>.yaml suite
+
+
+class HealthConfig(StrictModel):
+    enabled: bool = True
+
+
+class RetrainingConfig(StrictModel):
+    enabled: bool = False
+
+
+class MonitorConfig(StrictModel):
+    """The whole configuration of one monitored model."""
+
+    model: ModelConfig
+    columns: ColumnsConfig
+    sources: SourcesConfig
+    window: WindowConfig = WindowConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    drift: DriftConfig = DriftConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    expectations: ExpectationsConfig = ExpectationsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    retraining: RetrainingConfig = RetrainingConfig()
+    health: HealthConfig = HealthConfig()
+
+    @model_validator(mode="after")
+    def _columns_fit_task(self) -> MonitorConfig:
+        cols = self.columns
+        if self.model.task is TaskType.MULTICLASS and cols.score is not None:
+            raise ValueError("columns.score is for binary classification; use columns.probabilities")
+        if self.model.task is TaskType.BINARY and cols.probabilities is not None:
+            raise ValueError("columns.probabilities is for multiclass; use columns.score")
+        overlap = set(cols.numerical_features) & set(cols.categorical_features)
+        if overlap:
+            raise ValueError(f"columns both numerical and categorical: {sorted(overlap)}")
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or f"watchkeeper/{self.model.name}"
+
+
+# -- loading -------------------------------------------------------------------------------------
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(f"environment variable {name} is not set (used as ${{{name}}})")
+            return default
+        return value
+
+    return _ENV.sub(repl, text)
+
+
+def _expand_tree(node: Any) -> Any:
+    if isinstance(node, str):
+        return expand_env(node)
+    if isinstance(node, dict):
+        return {k: _expand_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_tree(v) for v in node]
+    return node
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration ({exc.error_count()} error(s))"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check for a typo)"
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            msg = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"  - {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, source: str | Path = "<config>") -> MonitorConfig:
+    """Validate an already-parsed mapping; `source` is used in error messages."""
+    path = Path(source)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return MonitorConfig.model_validate(_expand_tree(data))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    """Load and validate a model config file; `ConfigError` says what is wrong and where."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, source=path)
+
+
+def config_hash(path: str | Path) -> str:
+    """A short hash of the config file's bytes, recorded with every decision in the audit trail."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
