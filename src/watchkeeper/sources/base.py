@@ -1,0 +1,103 @@
+"""The `Source` protocol and helpers shared by every implementation."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+
+class SourceError(RuntimeError):
+    """A source is missing, unreadable, or lacks what was asked of it; the message names the source."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Reads a slice of a table: some columns, rows whose `time_column` is in ``[start, end)``."""
+
+    @property
+    def description(self) -> str: ...
+
+    def read(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        time_column: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame: ...
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class NaiveTimestampWarning(UserWarning):
+    """A time column had no timezone; Watchkeeper assumed UTC."""
+
+
+def normalize_timestamps(frame: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
+    """Convert `column` to timezone-aware UTC in place of whatever the source gave.
+
+    Strings and epoch-free datetimes are parsed; naive values are assumed UTC (with a warning, since a
+    producer writing local time without a zone would shift every window). Unparseable values are an
+    error naming the source, the column and an example.
+    """
+    if column not in frame.columns:
+        return frame
+    series = frame[column]
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        if str(series.dt.tz) != "UTC":
+            frame[column] = series.dt.tz_convert("UTC")
+        return frame
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        warnings.warn(
+            f"{source}: column {column!r} has no timezone; assuming UTC",
+            NaiveTimestampWarning,
+            stacklevel=2,
+        )
+        frame[column] = series.dt.tz_localize("UTC")
+        return frame
+    try:
+        parsed = pd.to_datetime(series, utc=True, format="mixed")
+    except (ValueError, TypeError) as exc:
+        raise SourceError(
+            f"{source}: column {column!r} holds values that are not timestamps ({exc})"
+        ) from None
+    frame[column] = parsed
+    return frame
+
+
+def check_columns(available: Sequence[str], wanted: Sequence[str] | None, *, source: str) -> None:
+    if wanted is None:
+        return
+    missing = [c for c in wanted if c not in set(available)]
+    if missing:
+        raise SourceError(f"{source}: missing column(s) {missing}; available: {sorted(available)}")
+
+
+def filter_time_range(
+    frame: pd.DataFrame,
+    time_column: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    source: str,
+) -> pd.DataFrame:
+    """Rows with ``start <= time < end`` (after normalizing the time column to UTC)."""
+    if time_column is None:
+        return frame
+    frame = normalize_timestamps(frame, time_column, source=source)
+    if start is None and end is None:
+        return frame
+    mask = pd.Series(True, index=frame.index)
+    ts = frame[time_column]
+    if start is not None:
+        mask &= ts >= pd.Timestamp(as_utc(start))
+    if end is not None:
+        mask &= ts < pd.Timestamp(as_utc(end))
+    return frame.loc[mask].reset_index(drop=True)

@@ -1,0 +1,248 @@
+"""Monitoring windows: their bounds, and loading one window's data with its late labels.
+
+A window is ``[start, end)`` in UTC. The inference logs are read for that range only; ground truth
+(which arrives late, from another source) is joined on the request id. Rows whose label has not
+arrived stay in the window with a missing target and are counted in the label coverage: nothing is
+dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from watchkeeper.config import ColumnsConfig, MonitorConfig
+from watchkeeper.sources import Source, SourceError, build_source
+from watchkeeper.sources.base import as_utc
+from watchkeeper.verdict import Finding, Severity
+
+
+class DataError(ValueError):
+    """The data is there but cannot be used as configured (wrong types, …); says which column where."""
+
+
+def window_bounds(
+    window_end: datetime | None, size: timedelta, *, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """The window ``[end - size, end)``; without an explicit end, the last complete window before now.
+
+    Windows are aligned to multiples of `size` since the Unix epoch (a `1d` window ends at 00:00 UTC),
+    so every scheduled run and backfill agree on the same boundaries.
+    """
+    if window_end is None:
+        now = as_utc(now or datetime.now(UTC))
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        n = (now - epoch) // size
+        end = epoch + n * size
+    else:
+        end = as_utc(window_end)
+    return end - size, end
+
+
+def windows_between(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
+    """Consecutive aligned windows whose ends fall in ``(start, end]``."""
+    out = []
+    current = window_bounds(None, size, now=as_utc(start))[1] + size
+    while current <= as_utc(end):
+        out.append((current - size, current))
+        current += size
+    return out
+
+
+def _inference_columns(columns: ColumnsConfig) -> list[str]:
+    wanted: list[str] = [columns.request_id, columns.timestamp, *columns.features]
+    for name in (columns.prediction, columns.score, columns.latency_ms, columns.status, columns.model_version):
+        if name is not None:
+            wanted.append(name)
+    if columns.probabilities:
+        wanted.extend(columns.probabilities.values())
+    return list(dict.fromkeys(wanted))
+
+
+def reference_columns(config: MonitorConfig) -> list[str]:
+    """Columns read from the reference: features, target and model outputs."""
+    cols = config.columns
+    wanted: list[str] = [*cols.features]
+    for name in (cols.target, cols.prediction, cols.score):
+        if name is not None:
+            wanted.append(name)
+    if cols.probabilities:
+        wanted.extend(cols.probabilities.values())
+    return list(dict.fromkeys(wanted))
+
+
+def check_types(frame: pd.DataFrame, columns: ColumnsConfig, *, source: str) -> None:
+    """Numerical features and model outputs must be numeric; categorical ones become strings."""
+    numeric = [*columns.numerical_features]
+    numeric += [c for c in (columns.score, columns.latency_ms) if c is not None]
+    if columns.probabilities:
+        numeric += list(columns.probabilities.values())
+    bad = [
+        f"{c} ({frame[c].dtype})"
+        for c in numeric
+        if c in frame.columns and not (pd.api.types.is_numeric_dtype(frame[c]) or frame[c].isna().all())
+    ]
+    if bad:
+        raise DataError(f"{source}: expected numeric column(s), got {', '.join(bad)}")
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """Section "window": what was read, and the data's own problems (duplicates, late labels)."""
+
+    start: datetime
+    end: datetime
+    rows: int
+    labeled: int
+    duplicate_request_ids: int
+    duplicate_labels: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label_coverage(self) -> float | None:
+        return self.labeled / self.rows if self.rows else None
+
+    def figures(self) -> dict[str, float]:
+        out = {
+            "rows": float(self.rows),
+            "no_data": float(self.rows == 0),
+            "labeled": float(self.labeled),
+            "duplicate_request_ids": float(self.duplicate_request_ids),
+        }
+        if self.label_coverage is not None:
+            out["label_coverage"] = self.label_coverage
+        return out
+
+    def findings(self) -> list[Finding]:
+        out = []
+        if self.rows == 0:
+            out.append(
+                Finding(
+                    "window",
+                    Severity.WARNING,
+                    f"no data: the inference logs have no rows between {self.start:%Y-%m-%d %H:%M} and {self.end:%Y-%m-%d %H:%M} UTC",
+                )
+            )
+        if self.duplicate_request_ids:
+            out.append(
+                Finding(
+                    "window",
+                    Severity.WARNING,
+                    f"{self.duplicate_request_ids} duplicate request id(s) in the inference logs; labels join to the first occurrence",
+                )
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "rows": self.rows,
+            "labeled": self.labeled,
+            "label_coverage": self.label_coverage,
+            "duplicate_request_ids": self.duplicate_request_ids,
+            "duplicate_labels": self.duplicate_labels,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """One window's inference rows (labels joined, NaN where not arrived yet) and its report."""
+
+    frame: pd.DataFrame
+    report: WindowReport
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def join_labels(
+    inference: pd.DataFrame, labels: pd.DataFrame | None, columns: ColumnsConfig
+) -> tuple[pd.DataFrame, int, int]:
+    """Left-join labels on the request id.
+
+    Returns the joined frame, how many labeled rows, and how many duplicate labels were ignored
+    (the latest label per request id wins when the label source has a timestamp, else the last one).
+    Duplicate request ids in the logs keep their rows; only the first occurrence gets the label.
+    """
+    target = columns.target
+    rid = columns.request_id
+    frame = inference.copy()
+    if target is None:
+        return frame, 0, 0
+    if labels is None or labels.empty:
+        frame[target] = np.nan
+        return frame, 0, 0
+    if columns.label_timestamp and columns.label_timestamp in labels.columns:
+        labels = labels.sort_values(columns.label_timestamp, kind="stable")
+    dup_labels = int(labels[rid].duplicated(keep="last").sum())
+    labels = labels.drop_duplicates(rid, keep="last")
+    first = ~frame[rid].duplicated(keep="first")
+    mapped = frame[rid].map(labels.set_index(rid)[target])
+    frame[target] = mapped.where(first)
+    return frame, int(frame[target].notna().sum()), dup_labels
+
+
+def read_labels(source: Source, columns: ColumnsConfig, request_ids: pd.Series) -> pd.DataFrame:
+    """Labels for the given request ids (all that have arrived so far)."""
+    assert columns.target is not None
+    wanted = [columns.request_id, columns.target]
+    if columns.label_timestamp:
+        wanted.append(columns.label_timestamp)
+    labels = source.read(columns=wanted)
+    return labels.loc[labels[columns.request_id].isin(request_ids)]
+
+
+def load_window(config: MonitorConfig, start: datetime, end: datetime) -> WindowData:
+    """Read the window's inference logs and join the labels that have arrived."""
+    cols = config.columns
+    logs = build_source(config.sources.inference_logs)
+    frame = logs.read(columns=_inference_columns(cols), time_column=cols.timestamp, start=start, end=end)
+    check_types(frame, cols, source=logs.description)
+    for name in cols.categorical_features:
+        # One representation for categories whatever the file said (ints, strings, bools).
+        frame[name] = frame[name].astype("string").astype(object).where(frame[name].notna(), None)
+    if cols.model_version and cols.model_version in frame.columns:
+        frame[cols.model_version] = frame[cols.model_version].astype("string")
+    frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    duplicates = int(frame[cols.request_id].duplicated().sum())
+    notes: list[str] = []
+    labels = None
+    if config.sources.ground_truth is not None and cols.target is not None and len(frame):
+        gt = build_source(config.sources.ground_truth)
+        try:
+            labels = read_labels(gt, cols, frame[cols.request_id])
+        except SourceError as exc:
+            # Missing ground truth must not stop drift, validation and serving checks.
+            notes.append(f"labels unavailable: {exc}")
+    joined, labeled, dup_labels = join_labels(frame, labels, cols)
+    report = WindowReport(
+        start=start,
+        end=end,
+        rows=len(joined),
+        labeled=labeled,
+        duplicate_request_ids=duplicates,
+        duplicate_labels=dup_labels,
+        notes=tuple(notes),
+    )
+    return WindowData(frame=joined, report=report)
+
+
+def load_reference(config: MonitorConfig) -> pd.DataFrame:
+    """The reference data (features, target, model outputs; timestamp too when the source has one)."""
+    cols = config.columns
+    source = build_source(config.sources.reference)
+    wanted = reference_columns(config)
+    try:
+        frame = source.read(columns=[*wanted, cols.timestamp])
+    except SourceError:
+        frame = source.read(columns=wanted)
+    check_types(frame, cols, source=source.description)
+    for name in cols.categorical_features:
+        frame[name] = frame[name].astype("string").astype(object).where(frame[name].notna(), None)
+    if len(frame) == 0:
+        raise DataError(f"{source.description}: the reference data is empty")
+    return frame
