@@ -148,9 +148,7 @@ class StateStore:
                 )
             )
 
-    def read_audit(
-        self, *, model: str | None = None, since: datetime | None = None
-    ) -> list[dict[str, Any]]:
+    def read_audit(self, *, model: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         query = sa.select(audit_log).order_by(audit_log.c.at, audit_log.c.id)
         if model is not None:
             query = query.where(audit_log.c.model == model)
@@ -196,9 +194,7 @@ class StateStore:
         with self.begin() as conn:
             updated = conn.execute(window_evaluations.update().where(key).values(**values))
             if updated.rowcount == 0:
-                conn.execute(
-                    window_evaluations.insert().values(model=model, window_end=window_end, **values)
-                )
+                conn.execute(window_evaluations.insert().values(model=model, window_end=window_end, **values))
 
     def list_windows(self, model: str) -> list[dict[str, Any]]:
         query = (
@@ -233,9 +229,7 @@ class StateStore:
             updated = conn.execute(kv_state.update().where(where).values(value=text, updated_at=_utcnow()))
             if updated.rowcount == 0:
                 conn.execute(
-                    kv_state.insert().values(
-                        namespace=namespace, key=key, value=text, updated_at=_utcnow()
-                    )
+                    kv_state.insert().values(namespace=namespace, key=key, value=text, updated_at=_utcnow())
                 )
 
 

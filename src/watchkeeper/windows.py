@@ -55,7 +55,13 @@ def windows_between(start: datetime, end: datetime, size: timedelta) -> list[tup
 
 def _inference_columns(columns: ColumnsConfig) -> list[str]:
     wanted: list[str] = [columns.request_id, columns.timestamp, *columns.features]
-    for name in (columns.prediction, columns.score, columns.latency_ms, columns.status, columns.model_version):
+    for name in (
+        columns.prediction,
+        columns.score,
+        columns.latency_ms,
+        columns.status,
+        columns.model_version,
+    ):
         if name is not None:
             wanted.append(name)
     if columns.probabilities:

@@ -1,0 +1,146 @@
+"""The `MonitoringReport`: one window's verdict, its reasons and every figure computed.
+
+It is what the monitor flow returns, what is logged to MLflow as JSON, and what downstream flows
+(alerting, retraining) branch on. Sections are the checks that ran (`window`, `drift`, `perf`,
+`serving`, `validation`, `health`, `alerts`, `footprint`); a check that failed is listed in `errors`
+with its message, and everything the other checks computed is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from watchkeeper.verdict import Finding, SectionReport, Severity, worst
+
+SCHEMA_VERSION = 1
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class MonitoringReport:
+    model: str
+    window_start: datetime
+    window_end: datetime
+    evaluated_at: datetime
+    model_versions: tuple[str, ...]
+    config_hash: str
+    sections: dict[str, SectionReport] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    # Set once logged; a report is rebuilt with `dataclasses.replace` rather than mutated.
+    mlflow_run_id: str | None = None
+    flow_run_id: str | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        for section in self.sections.values():
+            out.extend(section.findings())
+        for check, message in self.errors.items():
+            out.append(Finding(check, Severity.WARNING, f"{check} check failed: {message}"))
+        return out
+
+    @property
+    def verdict(self) -> Severity:
+        return worst(self.findings)
+
+    @property
+    def reasons(self) -> list[str]:
+        ranked = sorted(self.findings, key=lambda f: -f.severity)
+        return [f"[{f.severity.label}] {f.message}" for f in ranked if f.severity > Severity.OK]
+
+    def figures(self) -> dict[str, float]:
+        """Every figure with its section prefix (``drift.share``), finite values only."""
+        out: dict[str, float] = {}
+        for name, section in self.sections.items():
+            for key, value in section.figures().items():
+                if value is None:
+                    continue
+                value = float(value)
+                if math.isfinite(value):
+                    out[f"{name}.{key}"] = value
+        out["verdict.level"] = float(self.verdict)
+        return out
+
+    def section(self, name: str) -> Any:
+        return self.sections.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "model": self.model,
+                "window": {"start": self.window_start, "end": self.window_end},
+                "evaluated_at": self.evaluated_at,
+                "model_versions": list(self.model_versions),
+                "config_hash": self.config_hash,
+                "verdict": self.verdict.label,
+                "reasons": self.reasons,
+                "findings": [f.to_dict() for f in self.findings],
+                "figures": self.figures(),
+                "sections": {name: s.to_dict() for name, s in self.sections.items()},
+                "errors": dict(self.errors),
+                "mlflow_run_id": self.mlflow_run_id,
+                "flow_run_id": self.flow_run_id,
+            }
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False)
+
+    def to_markdown(self) -> str:
+        """The summary a person reads first in the Prefect UI."""
+        icon = {Severity.OK: "OK", Severity.WARNING: "WARNING", Severity.CRITICAL: "CRITICAL"}[self.verdict]
+        lines = [
+            f"# {self.model}: {icon}",
+            "",
+            f"Window **{self.window_start:%Y-%m-%d %H:%M}** → **{self.window_end:%Y-%m-%d %H:%M}** UTC, "
+            f"model version(s): {', '.join(self.model_versions) or 'unknown'}",
+            "",
+        ]
+        if self.reasons:
+            lines += ["## Why", "", *[f"- {r}" for r in self.reasons], ""]
+        else:
+            lines += ["No check raised anything.", ""]
+        key_figures = [
+            "window.rows",
+            "window.label_coverage",
+            "drift.share",
+            "drift.n_drifted",
+            "perf.realized.roc_auc",
+            "perf.estimated.roc_auc",
+            "perf.realized.accuracy",
+            "perf.estimated.accuracy",
+            "perf.realized.rmse",
+            "serving.latency_p95_ms",
+            "serving.error_rate",
+            "validation.success_percent",
+            "validation.critical_failures",
+            "alerts.firing",
+        ]
+        figures = self.figures()
+        rows = [(k, figures[k]) for k in key_figures if k in figures]
+        if rows:
+            lines += ["## Key figures", "", "| figure | value |", "|---|---|"]
+            lines += [f"| `{k}` | {v:.4g} |" for k, v in rows]
+            lines.append("")
+        if self.mlflow_run_id:
+            lines.append(f"MLflow run: `{self.mlflow_run_id}`")
+        return "\n".join(lines)
