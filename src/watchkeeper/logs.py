@@ -1,0 +1,344 @@
+"""Structured JSON logs with run context and secret redaction.
+
+Every record of the ``watchkeeper`` loggers is also written as one JSON object per line to a rotating
+file (``watchkeeper.jsonl`` under the log directory), ready for Fluent Bit / Fluentd / Logstash to
+tail. Each line carries a fixed set of keys so that a shipper's parser needs no per-line logic::
+
+    {"time": "2026-11-27T02:34:16.123+00:00", "level": "INFO", "logger": "watchkeeper.drift",
+     "message": "...", "event": "drift_computed", "model": "churn",
+     "window": "2026-11-26T00:00:00+00:00/2026-11-27T00:00:00+00:00", "flow_run_id": "...",
+     "fields": {...}}
+
+``event`` is the ``extra={"event": ...}`` of the call (None otherwise); ``fields`` holds every other
+``extra`` key and the free keys of `log_context`. ``model``, ``window`` and ``flow_run_id`` come from
+`log_context` (a contextvar, so concurrent flows in one process do not mix), and ``flow_run_id`` also
+from the record itself: Prefect's run loggers (``prefect.flow_runs`` / ``prefect.task_runs``) put it
+there, so the same handler can be attached to them with `attach_json_handler` while Prefect's own
+handler keeps feeding the UI — nothing here removes a handler it did not add.
+
+Redaction happens in the formatter (and in `RedactingFilter`, which can be put on any other handler):
+Slack/Discord/Teams webhook URLs, the password of any ``scheme://user:password@host`` URL, Slack tokens
+(``xoxb-``/``xoxp-``/…), ``Bearer`` tokens, ``password=``/``token=``-style parameters, values under
+sensitive field names, and every value given to `register_secret` become ``***``.
+
+Stdlib only: importing this module configures nothing (configuration is `configure_json_logging`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import logging.handlers
+import re
+import threading
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+REDACTED = "***"
+LOG_FILE_NAME = "watchkeeper.jsonl"
+ROOT_LOGGER = "watchkeeper"
+# Prefect's run loggers, for `attach_json_handler`; `get_run_logger()` returns adapters over these.
+PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+# -- redaction -----------------------------------------------------------------------------------
+# Order matters: whole webhook URLs first, so their path is not half-redacted by a later rule.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Webhook URLs are bearer credentials in their path: keep the host so the reader knows which.
+    (re.compile(r"(https?://hooks\.slack\.com/)[^\s\"'<>]+", re.I), r"\1" + REDACTED),
+    (
+        re.compile(r"(https?://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/)[^\s\"'<>]+", re.I),
+        r"\1" + REDACTED,
+    ),
+    (re.compile(r"(https?://[\w.-]*\.webhook\.office\.com/)[^\s\"'<>]+", re.I), r"\1" + REDACTED),
+    # scheme://user:password@host — database URLs, Pushgateway with basic auth, proxies.
+    (re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@\"']*:)[^\s@/\"']+(@)", re.I), r"\1" + REDACTED + r"\2"),
+    # Slack tokens: bot, user, app-level, refresh, legacy workspace.
+    (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]+"), REDACTED),
+    (re.compile(r"\bxapp-[A-Za-z0-9-]+"), REDACTED),
+    (re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", re.I), r"\1 " + REDACTED),
+    (re.compile(r"\b(Authorization:\s*Basic)\s+[A-Za-z0-9+/=]+", re.I), r"\1 " + REDACTED),
+    # key=value in query strings, DSNs and command lines.
+    (
+        re.compile(
+            r"\b((?:password|passwd|pwd|token|access_token|refresh_token|api[_-]?key|secret|client_secret)"
+            r"=)[^&\s\"',;]+",
+            re.I,
+        ),
+        r"\1" + REDACTED,
+    ),
+)
+
+# Field names whose value is a secret whatever it looks like (compared lowercased, `-` → `_`).
+_SENSITIVE_KEYS = re.compile(
+    r"(password|passwd|secret|token|api_key|apikey|authorization|webhook_url|private_key|credential)"
+)
+
+_MIN_SECRET_LEN = 4  # shorter "secrets" would blank out ordinary digits and words in every line
+_secrets: set[str] = set()
+_secrets_pattern: re.Pattern[str] | None = None
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> bool:
+    """Redact `value` (and its URL-encoded form) from every log line from now on.
+
+    Returns False, registering nothing, for None or values shorter than 4 characters: those cannot be
+    told apart from ordinary text, and would blank out digits and words everywhere.
+    """
+    global _secrets_pattern
+    if value is None or len(value) < _MIN_SECRET_LEN:
+        return False
+    with _secrets_lock:
+        _secrets.update({value, quote(value, safe="")})
+        # Longest first, so a secret that contains another is replaced whole.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _secrets_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+    return True
+
+
+def clear_secrets() -> None:
+    """Forget every registered secret (tests; a long-lived process rotating credentials)."""
+    global _secrets_pattern
+    with _secrets_lock:
+        _secrets.clear()
+        _secrets_pattern = None
+
+
+def redact(text: str) -> str:
+    """`text` with registered secrets, webhook URLs, URL passwords and tokens replaced by ``***``."""
+    pattern = _secrets_pattern
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    for regex, replacement in _PATTERNS:
+        text = regex.sub(replacement, text)
+    return text
+
+
+def _is_sensitive_key(key: str) -> bool:
+    return bool(_SENSITIVE_KEYS.search(key.lower().replace("-", "_")))
+
+
+def redact_value(value: Any, *, _depth: int = 0) -> Any:
+    """Redact strings inside `value` (dicts, lists, tuples, sets), and values under secret-like keys."""
+    if _depth > 20:  # a self-referencing structure must not hang the logger
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {
+            str(k): (
+                REDACTED
+                if _is_sensitive_key(str(k)) and v is not None
+                else redact_value(v, _depth=_depth + 1)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, _depth=_depth + 1) for v in value]
+    return value
+
+
+# -- run context ---------------------------------------------------------------------------------
+# No default (a shared mutable default is a trap): `_get_context` reads an unset var as empty.
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("watchkeeper_log_context")
+
+
+def _get_context() -> Mapping[str, Any]:
+    return _context.get({})
+
+
+def _render_window(window: Any) -> Any:
+    # An ISO-8601 time interval ("start/end") reads the same in every shipper and sorts as text.
+    if isinstance(window, tuple | list) and len(window) == 2:
+        return "/".join(_render_scalar(w) for w in window)
+    return _render_scalar(window)
+
+
+def _render_scalar(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+@contextmanager
+def log_context(
+    *, model: str | None = None, window: Any = None, flow_run_id: str | None = None, **fields: Any
+) -> Iterator[None]:
+    """Add run context to every log line written inside the block (nested blocks add to it).
+
+    `window` may be a ``(start, end)`` pair of datetimes (written as an ISO-8601 interval
+    ``start/end``), a datetime or a string. Other keyword arguments land in the line's ``fields``.
+    Arguments left as None keep the value of an enclosing block.
+    """
+    current = dict(_get_context())
+    updates: dict[str, Any] = {"model": model, "window": _render_window(window), "flow_run_id": flow_run_id}
+    updates.update(fields)
+    current.update({k: v for k, v in updates.items() if v is not None})
+    token = _context.set(current)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_log_context() -> dict[str, Any]:
+    """A copy of the context that `log_context` blocks have set in this thread / task."""
+    return dict(_get_context())
+
+
+# -- formatting ----------------------------------------------------------------------------------
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_TOP_LEVEL = ("model", "window", "flow_run_id")
+
+
+def _safe_json(value: Any) -> Any:
+    """Anything `json.dumps` cannot take becomes its str (after redaction, in `format`)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, keys fixed (see the module docstring), secrets redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        context = _get_context()
+        extras = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")}
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "event": extras.pop("event", None),
+        }
+        for key in _TOP_LEVEL:
+            # A value on the record (Prefect's adapters set flow_run_id) wins over the context.
+            value = extras.pop(key, None)
+            line[key] = _render_window(value) if value is not None else context.get(key)
+        fields = {k: v for k, v in context.items() if k not in _TOP_LEVEL}
+        fields.update(extras)
+        line["fields"] = fields
+        if record.exc_info:
+            line["exception"] = "".join(traceback.format_exception(*record.exc_info))
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        # Round-trip through JSON first so objects become their str, then redact the strings.
+        plain = json.loads(json.dumps(line, default=_safe_json))
+        return json.dumps(redact_value(plain), ensure_ascii=False)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message with secrets redacted, for handlers that are not ours.
+
+    Put it on a handler (e.g. a console or Prefect API handler): it formats the message once,
+    redacts it and drops the arguments, so every handler after it sees the redacted text.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is logging's problem, reported by its handler
+            return True
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+# -- handler setup -------------------------------------------------------------------------------
+_HANDLER_MARK = "_watchkeeper_json_handler"
+_setup_lock = threading.Lock()
+# Loggers `attach_json_handler` added a handler to, so replacing or removing it detaches it there too.
+_attached: set[str] = set()
+
+
+def _ours(handler: logging.Handler) -> bool:
+    return bool(getattr(handler, _HANDLER_MARK, False))
+
+
+def configure_json_logging(
+    log_dir: Path | str,
+    *,
+    max_bytes: int = 10 * 1024 * 1024,
+    backups: int = 5,
+    level: int | str = logging.INFO,
+    logger_name: str = ROOT_LOGGER,
+) -> logging.Handler:
+    """Write the records of `logger_name` and its children as JSON lines to ``log_dir/watchkeeper.jsonl``.
+
+    Idempotent: a second call with the same directory returns the handler already installed; with
+    another directory it replaces the handler this function installed earlier (only that one).
+    Other handlers are left alone. The logger's level is set to `level` only when it has none, so
+    INFO records reach the file without overriding a level someone chose.
+
+    The file rotates at `max_bytes` keeping `backups` old files. Rotation is per process: run one
+    writing process per log directory (one flow-run process per host), as concurrent writers to the
+    same file may interleave rotations.
+    """
+    path = (Path(log_dir) / LOG_FILE_NAME).resolve()
+    logger = logging.getLogger(logger_name)
+    with _setup_lock:
+        for existing in list(logger.handlers):
+            if not _ours(existing):
+                continue
+            if isinstance(existing, logging.FileHandler) and Path(existing.baseFilename) == path:
+                return existing
+            _detach(existing, logger)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+        )
+        handler.setFormatter(JsonFormatter())
+        setattr(handler, _HANDLER_MARK, True)
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+    return handler
+
+
+def attach_json_handler(
+    handler: logging.Handler, logger: str | logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """Also send `logger`'s records to `handler` (e.g. Prefect's ``prefect.flow_runs``); idempotent.
+
+    Accepts a name, a logger or an adapter such as the one `prefect.get_run_logger()` returns. The
+    logger's other handlers (Prefect's API handler that feeds the UI) are kept.
+    """
+    if isinstance(logger, logging.LoggerAdapter):
+        target = logger.logger
+    elif isinstance(logger, logging.Logger):
+        target = logger
+    else:
+        target = logging.getLogger(logger)
+    with _setup_lock:
+        if handler not in target.handlers:
+            target.addHandler(handler)
+        _attached.add(target.name)
+
+
+def _detach(handler: logging.Handler, logger: logging.Logger) -> None:
+    logger.removeHandler(handler)
+    for name in _attached:
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
+
+
+def remove_json_logging(logger_name: str = ROOT_LOGGER) -> None:
+    """Remove and close the handler `configure_json_logging` installed on `logger_name`, if any."""
+    logger = logging.getLogger(logger_name)
+    with _setup_lock:
+        for existing in list(logger.handlers):
+            if _ours(existing):
+                _detach(existing, logger)
