@@ -32,7 +32,7 @@ class ConfigError(ValueError):
     """A configuration file is missing, unreadable or invalid; the message says where and why."""
 
 
-class TaskType(str, enum.Enum):
+class TaskType(enum.StrEnum):
     BINARY = "binary_classification"
     MULTICLASS = "multiclass_classification"
     REGRESSION = "regression"

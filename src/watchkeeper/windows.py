@@ -252,3 +252,20 @@ def load_reference(config: MonitorConfig) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{source.description}: the reference data is empty")
     return frame
+
+
+def count_labels(config: MonitorConfig, start: datetime, end: datetime) -> int:
+    """How many of the window's requests have a label now (reads only ids: cheap)."""
+    cols = config.columns
+    if config.sources.ground_truth is None or cols.target is None:
+        return 0
+    logs = build_source(config.sources.inference_logs)
+    ids = logs.read(columns=[cols.request_id], time_column=cols.timestamp, start=start, end=end)
+    if ids.empty:
+        return 0
+    try:
+        labels = read_labels(build_source(config.sources.ground_truth), cols, ids[cols.request_id])
+    except SourceError:
+        return 0
+    first = ids[cols.request_id].drop_duplicates()
+    return int(first.isin(labels.loc[labels[cols.target].notna(), cols.request_id]).sum())

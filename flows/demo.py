@@ -1,0 +1,178 @@
+"""`watchkeeper demo`: a credit-risk model in production for 14 simulated days, monitored end to end.
+
+Everything runs on the embedded defaults: Parquet files and SQLite (MLflow and Watchkeeper's state)
+under the state directory, and Prefect's local ephemeral server. Each simulated day writes that day's
+inference logs scored by the current `champion`, the labels that arrive that day (three days late),
+then runs the monitor flow for the day, exactly as the scheduled deployment would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from watchkeeper import demo_data
+from watchkeeper.config import MonitorConfig, load_config
+from watchkeeper.runtime import apply_runtime_defaults
+from watchkeeper.state import open_state, state_dir
+from watchkeeper.training import score_frame, train_default
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "configs" / "models" / "credit-risk.yaml"
+_MARKER = ".watchkeeper-demo"
+
+
+def _prepare_state_dir(fresh: bool) -> Path:
+    root = state_dir()
+    if root.exists() and any(root.iterdir()):
+        if not (root / _MARKER).exists() and not fresh:
+            raise SystemExit(
+                f"{root} holds state that the demo did not create; run with --fresh to replace it, "
+                "or set WATCHKEEPER_STATE_DIR to another directory"
+            )
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / _MARKER).write_text("created by `watchkeeper demo`; safe to delete\n")
+    return root
+
+
+def _write_partition(frame: pd.DataFrame, base: Path, key: str, value: str) -> None:
+    target = base / f"{key}={value}"
+    target.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target / "part-0.parquet", index=False)
+
+
+def train_first_champion(config: MonitorConfig, reference_path: Path, seed: int) -> dict[str, str]:
+    """Train version 1 on older history, score the newer history with it: that is the reference."""
+    from tasks.registry_tasks import register_model
+    from tasks.tracking_tasks import resolve_tracking_uri
+
+    history = demo_data.make_reference(seed, rows=30_000, days=20)
+    cutoff = history["timestamp"].min() + pd.Timedelta(days=8)
+    train = history[history["timestamp"] < cutoff].reset_index(drop=True)
+    reference = history[history["timestamp"] >= cutoff].reset_index(drop=True)
+    model = train_default(train, columns=config.columns, task=config.model.task, seed=seed)
+    reference = pd.concat(
+        [reference, score_frame(model, reference, columns=config.columns, task=config.model.task)], axis=1
+    )
+    reference_path.parent.mkdir(parents=True, exist_ok=True)
+    reference.to_parquet(reference_path, index=False)
+    return register_model(
+        model,
+        tracking_uri=resolve_tracking_uri(config.tracking.tracking_uri),
+        experiment=f"{config.experiment_name}/training",
+        registered_name=config.model.registry_name,
+        training_frame=train,
+        columns=config.columns,
+        task_type=config.model.task,
+        dataset_name="credit-risk-history",
+        params={"trainer": "watchkeeper.training:train_default", "rows": len(train)},
+        metrics={},
+        version_tags={"watchkeeper.trigger": "initial"},
+        aliases=(config.model.alias,),
+    )
+
+
+def demo(
+    days: int = demo_data.DAYS, rows_per_day: int = 2_000, seed: int = 7, fresh: bool = False
+) -> list[dict[str, Any]]:
+    """Simulate `days` days of production and monitor each; returns the per-day rows printed."""
+    apply_runtime_defaults()
+    from flows.monitor import monitor
+    from tasks.registry_tasks import alias_version, load_model_version
+    from tasks.tracking_tasks import resolve_tracking_uri
+
+    started = time.monotonic()
+    root = _prepare_state_dir(fresh)
+    config = load_config(DEMO_CONFIG)
+    data_dir = root / "demo"
+    tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
+    print(f"Watchkeeper demo: state in {root}")
+    first = train_first_champion(config, data_dir / "reference" / "champion.parquet", seed)
+    print(f"trained and registered {config.model.registry_name} v{first['version']} as @{config.model.alias}")
+
+    models: dict[str, Any] = {}
+    pending_labels: dict[int, pd.DataFrame] = {}
+    reports = {}
+    for day in range(1, days + 1):
+        plan = demo_data.day_plan(day)
+        version = alias_version(tracking_uri, config.model.registry_name, config.model.alias)
+        assert version is not None, "the demo registers a champion before day 1"
+        if version not in models:
+            models[version] = load_model_version(tracking_uri, config.model.registry_name, version)
+        logs, labels = demo_data.make_day(day, seed, rows=rows_per_day)
+        logs = pd.concat(
+            [logs, score_frame(models[version], logs, columns=config.columns, task=config.model.task)], axis=1
+        )
+        logs["model_version"] = version
+        _write_partition(logs, data_dir / "inference", "date", f"{plan.start:%Y-%m-%d}")
+        pending_labels[day] = labels
+        arrived = pending_labels.pop(day - 3, None)
+        if arrived is not None:
+            _write_partition(arrived, data_dir / "ground_truth", "arrived", f"{plan.start:%Y-%m-%d}")
+        reports[day] = monitor(str(DEMO_CONFIG), window_end=plan.start + timedelta(days=1))
+
+    rows = per_day_rows(config, days)
+    print()
+    print(format_table(rows))
+    print()
+    print(f"Done in {time.monotonic() - started:.0f} s. Open the results:")
+    print(f"  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --port 5000")
+    print("  Prefect UI: .venv/bin/prefect server start --host 127.0.0.1 --port 4200")
+    print(
+        "              (run the demo with PREFECT_API_URL=http://127.0.0.1:4200/api to keep its runs there)"
+    )
+    return rows
+
+
+def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
+    """One row per simulated day from each window's latest evaluation (after late labels)."""
+    windows = {w["window_end"]: w for w in open_state().list_windows(config.model.name)}
+    rows = []
+    for day in range(1, days + 1):
+        end = demo_data.day_plan(day).start + timedelta(days=1)
+        w = windows.get(end)
+        figures: dict[str, float] = (w or {}).get("summary", {}).get("figures", {})
+
+        def fig(name: str, figures: dict[str, float] = figures) -> float | None:
+            return figures.get(name)
+
+        rows.append(
+            {
+                "day": day,
+                "date": f"{end - timedelta(days=1):%Y-%m-%d}",
+                "rows": int(fig("window.rows") or 0),
+                "verdict": (w or {}).get("verdict", "-"),
+                "labels": fig("window.label_coverage"),
+                "drift_share": fig("drift.share"),
+                "invalid": fig("validation.critical_failures"),
+                "p95_ms": fig("serving.latency_p95_ms"),
+                "auc_est": fig("perf.estimated.roc_auc"),
+                "auc_real": fig("perf.realized.roc_auc"),
+                "concept": fig("perf.concept_drift"),
+                "firing": fig("alerts.firing"),
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+        return str(value)
+
+    headers = list(rows[0]) if rows else []
+    table = [[cell(r[h]) for h in headers] for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+    return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""The `watchkeeper` command.
+
+Subcommands that run flows (`demo`, `monitor`, `backfill`, `serve`) import them from the repository's
+`flows/` directory, which is not installed: the command finds it next to the installed sources (an
+editable install from a clone) or in the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from watchkeeper.runtime import apply_runtime_defaults
+
+
+def _repo_root() -> Path:
+    here = Path(__file__).resolve().parents[2]
+    for candidate in (here, Path.cwd()):
+        if (candidate / "flows" / "monitor.py").exists():
+            return candidate
+    raise SystemExit(
+        "cannot find the flows/ directory: run `watchkeeper` from a Watchkeeper checkout "
+        "(or an editable install of one)"
+    )
+
+
+def _import_flows() -> Path:
+    root = _repo_root()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return root
+
+
+def parse_since(text: str) -> datetime:
+    """``7d`` / ``12h`` ago, or an ISO date-time."""
+    from watchkeeper.configbase import parse_duration
+
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _import_flows()
+    from flows.demo import demo
+
+    demo(days=args.days, rows_per_day=args.rows_per_day, seed=args.seed, fresh=args.fresh)
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    _import_flows()
+    from flows.monitor import monitor
+
+    report = monitor(args.config, window_end=_parse_time(args.window_end))
+    print(
+        json.dumps(
+            {
+                "verdict": report.verdict.label,
+                "reasons": report.reasons,
+                "mlflow_run_id": report.mlflow_run_id,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    _import_flows()
+    from flows.backfill import backfill
+
+    start, end = _parse_time(args.start), _parse_time(args.end)
+    assert start is not None and end is not None
+    results = backfill(args.config, start, end)
+    for row in results:
+        print(f"{row['window_end']}  {row['verdict']}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from watchkeeper.state import open_state
+
+    since = parse_since(args.since) if args.since else None
+    rows = open_state().read_audit(model=args.model, since=since)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("no audit entries")
+        return 0
+    for row in rows:
+        window = f"{row['window_end']:%Y-%m-%d %H:%M}" if row["window_end"] else "-"
+        reasons = "; ".join(row["reasons"])
+        print(
+            f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['model']:<16} {row['event']:<22} {row['decision'] or '-':<12} window={window}  {reasons}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="simulate 14 days of a credit-risk model and monitor them")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--rows-per-day", type=int, default=2_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--fresh", action="store_true", help="replace a state directory the demo did not create")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("monitor", help="run the monitor flow once for a model config")
+    p.add_argument("--config", required=True)
+    p.add_argument("--window-end", help="ISO time; default: the last complete window")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("backfill", help="monitor every window between two times")
+    p.add_argument("--config", required=True)
+    p.add_argument("--start", required=True)
+    p.add_argument("--end", required=True)
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("audit", help="print the audit trail")
+    p.add_argument("--model")
+    p.add_argument("--since", help="e.g. 7d, 12h, or an ISO time")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    apply_runtime_defaults()
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

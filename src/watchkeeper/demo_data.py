@@ -1,0 +1,159 @@
+"""The demo's simulated credit-risk model in production (pure data generation, seeded).
+
+A reference set and 14 days of inference traffic with a scripted story:
+
+- day 5: a data-quality incident — `income` is missing for a quarter of the rows and `credit_score`
+  holds out-of-range values (an upstream join broke);
+- from day 8: covariate drift — applicants have lower income, larger loans and lower credit scores,
+  and a loan purpose never seen in the reference (``crypto``) appears;
+- day 9: a latency spike on the serving side;
+- from day 10: concept drift — the relation between features and default changes (debt-to-income
+  stops mattering the old way and renters default more), so the model's real quality drops while its
+  confidence does not.
+
+Ground truth (``defaulted``) exists for about 70% of requests and arrives three days late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+NUMERICAL = ("age", "income", "loan_amount", "credit_score", "debt_to_income", "months_employed", "num_credit_lines")
+CATEGORICAL = ("home_ownership", "purpose", "employment_type")
+TARGET = "defaulted"
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+DAYS = 14
+INCIDENT_DAY = 5
+DRIFT_FROM = 8
+LATENCY_DAY = 9
+CONCEPT_FROM = 10
+LABEL_DELAY = timedelta(days=3)
+LABELED_SHARE = 0.7
+
+_HOME = (("RENT", "MORTGAGE", "OWN"), (0.4, 0.4, 0.2))
+_PURPOSE = (
+    ("debt_consolidation", "credit_card", "home_improvement", "car", "business", "medical"),
+    (0.35, 0.2, 0.15, 0.15, 0.1, 0.05),
+)
+_PURPOSE_DRIFTED = (
+    ("debt_consolidation", "credit_card", "home_improvement", "car", "business", "medical", "crypto"),
+    (0.25, 0.2, 0.08, 0.1, 0.17, 0.05, 0.15),
+)
+_EMPLOYMENT = (("salaried", "self_employed", "contract", "unemployed"), (0.6, 0.2, 0.15, 0.05))
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    day: int
+    start: datetime
+    drifted: bool
+    concept_drift: bool
+    incident: bool
+    latency_spike: bool
+
+
+def day_plan(day: int) -> DayPlan:
+    return DayPlan(
+        day=day,
+        start=START + timedelta(days=day - 1),
+        drifted=day >= DRIFT_FROM,
+        concept_drift=day >= CONCEPT_FROM,
+        incident=day == INCIDENT_DAY,
+        latency_spike=day == LATENCY_DAY,
+    )
+
+
+def _features(rng: np.random.Generator, n: int, *, drifted: bool) -> pd.DataFrame:
+    income = rng.lognormal(np.log(55_000), 0.45, n) * (0.7 if drifted else 1.0)
+    loan = rng.lognormal(np.log(15_000), 0.55, n) * (1.5 if drifted else 1.0)
+    score = rng.normal(620 if drifted else 680, 60, n)
+    dti = rng.beta(2, 5, n) + (0.1 if drifted else 0.0)
+    purpose = _PURPOSE_DRIFTED if drifted else _PURPOSE
+    return pd.DataFrame(
+        {
+            "age": np.clip(rng.normal(42, 12, n), 18, 90).round().astype(np.int64),
+            "income": income.round(2),
+            "loan_amount": loan.round(2),
+            "credit_score": np.clip(score, 300, 850).round().astype(np.int64),
+            "debt_to_income": dti.round(4),
+            "months_employed": rng.exponential(60, n).round().astype(np.int64),
+            "num_credit_lines": rng.poisson(5, n).astype(np.int64),
+            "home_ownership": rng.choice(_HOME[0], n, p=_HOME[1]),
+            "purpose": rng.choice(purpose[0], n, p=purpose[1]),
+            "employment_type": rng.choice(_EMPLOYMENT[0], n, p=_EMPLOYMENT[1]),
+        }
+    )
+
+
+def default_probability(frame: pd.DataFrame, *, concept_drift: bool) -> np.ndarray:
+    """The true P(default | x); concept drift changes it, not the features."""
+    dti = frame["debt_to_income"].to_numpy(float)
+    score = frame["credit_score"].to_numpy(float)
+    income = frame["income"].to_numpy(float)
+    loan = frame["loan_amount"].to_numpy(float)
+    unemployed = (frame["employment_type"] == "unemployed").to_numpy(float)
+    business = (frame["purpose"] == "business").to_numpy(float)
+    owner = (frame["home_ownership"] == "OWN").to_numpy(float)
+    renter = (frame["home_ownership"] == "RENT").to_numpy(float)
+    if not concept_drift:
+        z = (
+            -1.6
+            + 5.0 * (dti - 0.28)
+            - 0.02 * (score - 680)
+            - 0.8 * np.log(income / 55_000)
+            + 0.6 * np.log(loan / 15_000)
+            + 1.0 * unemployed
+            + 0.5 * business
+            - 0.4 * owner
+        )
+    else:
+        z = -1.6 - 4.0 * (dti - 0.28) + 0.005 * (score - 680) + 1.8 * renter - 1.0 * unemployed + 0.4 * business
+    return 1.0 / (1.0 + np.exp(-np.nan_to_num(z)))
+
+
+def make_reference(seed: int = 7, *, rows: int = 20_000, days: int = 20) -> pd.DataFrame:
+    """Historical data the first model is trained on; timestamps span the `days` before the demo."""
+    rng = np.random.default_rng(seed)
+    frame = _features(rng, rows, drifted=False)
+    frame[TARGET] = (rng.random(rows) < default_probability(frame, concept_drift=False)).astype(np.int64)
+    offsets = np.sort(rng.uniform(0, days * 86_400, rows))
+    frame.insert(0, "timestamp", pd.Timestamp(START - timedelta(days=days)) + pd.to_timedelta(offsets, unit="s"))
+    return frame
+
+
+def make_day(day: int, seed: int = 7, *, rows: int = 2_000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One day of requests (features, timestamp, request id, latency, status) and their true labels.
+
+    The model's outputs (score, prediction, model version) are added by the caller, which scores
+    with whatever model is the champion that day.
+    """
+    plan = day_plan(day)
+    rng = np.random.default_rng([seed, day])
+    frame = _features(rng, rows, drifted=plan.drifted)
+    truth = (rng.random(rows) < default_probability(frame, concept_drift=plan.concept_drift)).astype(np.int64)
+    if plan.incident:
+        broken = rng.random(rows) < 0.25
+        frame["income"] = frame["income"].where(~broken)
+        frame.loc[rng.random(rows) < 0.05, "credit_score"] = 9_999
+    # Traffic follows the day: more requests in the afternoon.
+    seconds = np.sort(np.clip(rng.normal(15 * 3600, 4 * 3600, rows), 0, 86_399.999))
+    frame.insert(0, "timestamp", pd.Timestamp(plan.start) + pd.to_timedelta(seconds, unit="s"))
+    frame.insert(0, "request_id", np.char.add(f"d{day:02d}-", np.char.zfill(np.arange(rows).astype(str), 6)))
+    median = 320.0 if plan.latency_spike else 35.0
+    frame["latency_ms"] = rng.lognormal(np.log(median), 0.35, rows).round(2)
+    frame["status"] = np.where(rng.random(rows) < (0.03 if plan.latency_spike else 0.003), "error", "ok")
+    labeled = rng.random(rows) < LABELED_SHARE
+    labels = pd.DataFrame(
+        {
+            "request_id": frame["request_id"][labeled].to_numpy(),
+            TARGET: truth[labeled],
+            "label_timestamp": (frame["timestamp"][labeled] + LABEL_DELAY).to_numpy(),
+        }
+    )
+    labels["label_timestamp"] = pd.to_datetime(labels["label_timestamp"], utc=True)
+    return frame, labels

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over `watchkeeper` functions adding retries, clients and artifacts."""

@@ -1,0 +1,84 @@
+"""MLflow Model Registry: register trained models, move aliases, load the champion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from prefect import task
+
+from tasks.tracking_tasks import ensure_experiment
+from watchkeeper.config import ColumnsConfig, TaskType
+
+
+def _features(frame: pd.DataFrame, columns: ColumnsConfig) -> pd.DataFrame:
+    x = frame[list(columns.features)].copy()
+    for name in columns.categorical_features:
+        x[name] = x[name].astype(object).where(x[name].notna(), "missing")
+    return x
+
+
+@task(name="register-model", retries=1, retry_delay_seconds=5)
+def register_model(
+    model: Any,
+    *,
+    tracking_uri: str,
+    experiment: str,
+    registered_name: str,
+    training_frame: pd.DataFrame,
+    columns: ColumnsConfig,
+    task_type: TaskType,
+    dataset_name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    version_tags: dict[str, str],
+    aliases: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """Log `model` with signature, input example and its training data, register a version, set aliases."""
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment_id = ensure_experiment(client, experiment, tracking_uri)
+    x = _features(training_frame, columns)
+    example = x.head(5)
+    output = model.predict_proba(example)[:, 1] if task_type is TaskType.BINARY else model.predict(example)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {registered_name}", tags={"watchkeeper.kind": "train", **version_tags}) as run:
+        mlflow.log_params(params)
+        if metrics:
+            mlflow.log_metrics(metrics)
+        mlflow.log_input(mlflow.data.from_pandas(training_frame, name=dataset_name), context="training")
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, output),
+            input_example=example,
+            registered_model_name=registered_name,
+            # skops (MLflow's safe default format) refuses types it does not know; OneHotEncoder
+            # keeps its output dtype as a numpy.dtype, which is safe to load.
+            skops_trusted_types=["numpy.dtype"],
+        )
+    version = str(info.registered_model_version)
+    for key, value in version_tags.items():
+        client.set_model_version_tag(registered_name, version, key, value)
+    for alias in aliases:
+        client.set_registered_model_alias(registered_name, alias, version)
+    return {"version": version, "run_id": run.info.run_id, "model_uri": info.model_uri}
+
+
+def alias_version(tracking_uri: str, registered_name: str, alias: str) -> str | None:
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(registered_name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def set_alias(tracking_uri: str, registered_name: str, alias: str, version: str) -> None:
+    MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(registered_name, alias, version)
+
+
+def load_model_version(tracking_uri: str, registered_name: str, version: str) -> Any:
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{registered_name}/{version}")

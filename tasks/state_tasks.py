@@ -1,0 +1,35 @@
+"""Watchkeeper's state database from flows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import task
+
+from watchkeeper.report import MonitoringReport
+from watchkeeper.state import open_state
+
+
+@task(name="record-window")
+def record_window(report: MonitoringReport, *, usable_for_training: bool) -> None:
+    """Remember the window's evaluation (labels seen, verdict, MLflow run) for later runs."""
+    window = report.section("window")
+    open_state().record_window(
+        model=report.model,
+        window_start=report.window_start,
+        window_end=report.window_end,
+        n_rows=window.rows if window else 0,
+        n_labeled=window.labeled if window else 0,
+        verdict=report.verdict.label,
+        usable_for_training=usable_for_training,
+        mlflow_run_id=report.mlflow_run_id,
+        summary={"figures": report.figures(), "reasons": report.reasons},
+    )
+
+
+@task(name="windows-to-reevaluate")
+def windows_with_new_labels(model: str, label_counts: dict[datetime, int], *, limit: int) -> list[datetime]:
+    """Past windows whose label count has grown since their last evaluation (newest last)."""
+    known = {w["window_end"]: w["n_labeled"] for w in open_state().list_windows(model)}
+    grown = [end for end, n in label_counts.items() if end in known and n > known[end]]
+    return sorted(grown)[-limit:] if limit else []

@@ -1,0 +1,161 @@
+"""MLflow I/O for monitoring windows: one run per (model, window), updated in place on re-runs.
+
+The only place (with `tasks/registry_tasks.py`) that imports mlflow. Key names come from
+`watchkeeper.tracking`. When MLflow cannot be reached after the task's retries, the report is
+spooled under the state directory and logged by the next run, so nothing computed is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+from prefect import task
+
+from watchkeeper import tracking
+from watchkeeper.state import state_dir
+
+log = logging.getLogger("watchkeeper.tracking")
+
+_MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    return configured or tracking.default_tracking_uri(state_dir())
+
+
+def mlflow_ui_base() -> str:
+    return os.environ.get("WATCHKEEPER_MLFLOW_UI_URL", "http://127.0.0.1:5000")
+
+
+def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    artifact_location = None
+    if tracking_uri.startswith("sqlite:"):
+        # Keep artifacts beside the database instead of ./mlruns in whatever directory we run from.
+        db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+        artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=artifact_location))
+
+
+def find_window_run(client: MlflowClient, experiment_id: str, window_key: str) -> Any | None:
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{tracking.TAG_WINDOW_KEY}` = '{window_key}'",
+        max_results=2,
+        order_by=["attributes.start_time ASC"],
+    )
+    return runs[0] if runs else None
+
+
+def write_report_run(
+    payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
+) -> dict[str, str]:
+    """Create or update the window's run from a report payload (the JSON form of the report).
+
+    `payload` holds ``tags``, ``metrics`` (MLflow keys), ``timestamp_ms``, ``run_name`` and ``report``.
+    Each evaluation of a window logs its metrics at a new step, so the run's latest values are the
+    latest evaluation while the history keeps earlier ones (e.g. before late labels arrived).
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment_id = ensure_experiment(client, experiment, tracking_uri)
+    tags: dict[str, str] = dict(payload["tags"])
+    existing = find_window_run(client, experiment_id, tags[tracking.TAG_WINDOW_KEY])
+    if existing is None:
+        run = client.create_run(experiment_id, run_name=payload["run_name"], tags=tags)
+        run_id = run.info.run_id
+        step = 0
+    else:
+        run_id = existing.info.run_id
+        step = int(existing.data.tags.get(tracking.TAG_EVALUATIONS, "1"))
+    tags[tracking.TAG_EVALUATIONS] = str(step + 1)
+    ts = int(payload["timestamp_ms"])
+    metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
+    for i in range(0, max(len(metrics), 1), _MAX_BATCH):
+        client.log_batch(
+            run_id,
+            metrics=metrics[i : i + _MAX_BATCH],
+            tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
+        )
+    client.log_text(run_id, json.dumps(payload["report"], indent=2), tracking.REPORT_ARTIFACT)
+    for name, text in artifacts.items():
+        client.log_text(run_id, text, name)
+    client.set_terminated(run_id)
+    return {
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "url": tracking.run_url(mlflow_ui_base(), experiment_id, run_id),
+    }
+
+
+def report_payload(report: Any) -> dict[str, Any]:
+    return {
+        "tags": tracking.run_tags(report),
+        "metrics": tracking.metrics_for(report),
+        "timestamp_ms": tracking.metric_timestamp_ms(report),
+        "run_name": tracking.run_name(report.model, report.window_start, report.window_end),
+        "report": report.to_dict(),
+    }
+
+
+def _spool_dir() -> Path:
+    return state_dir() / "spool" / "mlflow"
+
+
+def spool_report(
+    payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
+) -> Path:
+    """Keep a report that could not be logged, to be logged by the next run."""
+    spool = _spool_dir()
+    spool.mkdir(parents=True, exist_ok=True)
+    key = tracking.metric_key(payload["tags"][tracking.TAG_WINDOW_KEY]).replace("/", "_").replace(" ", "_")
+    path = spool / f"{key}.json"
+    record = {
+        "payload": payload,
+        "tracking_uri": tracking_uri,
+        "experiment": experiment,
+        "artifacts": artifacts,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(path)
+    return path
+
+
+@task(name="log-to-mlflow", retries=2, retry_delay_seconds=[2, 10])
+def log_to_mlflow(
+    payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
+) -> dict[str, str]:
+    """Log the window's report to its MLflow run (one run per model and window; re-runs update it)."""
+    return write_report_run(payload, tracking_uri=tracking_uri, experiment=experiment, artifacts=artifacts)
+
+
+@task(name="flush-mlflow-spool")
+def flush_mlflow_spool() -> list[str]:
+    """Log reports that earlier runs could not log (MLflow was down); returns the run ids logged."""
+    done: list[str] = []
+    spool = _spool_dir()
+    if not spool.exists():
+        return done
+    for path in sorted(spool.glob("*.json")):
+        record = json.loads(path.read_text())
+        try:
+            result = write_report_run(
+                record["payload"],
+                tracking_uri=record["tracking_uri"],
+                experiment=record["experiment"],
+                artifacts=record["artifacts"],
+            )
+        except Exception as exc:  # still down: keep it for the next run
+            log.warning("MLflow still unavailable for spooled report %s: %s", path.name, exc)
+            break
+        path.unlink()
+        done.append(result["run_id"])
+    return done
