@@ -1,9 +1,258 @@
-"""Configuration of alert rules and channels (the `alerts:` section of a model config)."""
+"""Configuration of alert rules and channels (the `alerts:` section of a model config).
+
+```yaml
+alerts:
+  default_rules: true            # built-in rules (drift, performance, validation, no data, latency, errors)
+  repeat_interval: 3d            # re-announce an alert still firing, in window time
+  rules:
+    - name: latency_p95
+      condition: serving.latency_p95_ms > 250
+      severity: warning
+      for: 2                     # consecutive windows before it fires
+      labels: {team: ml-platform}
+      annotations:
+        summary: "p95 latency {value:.0f} ms (threshold {threshold:.0f} ms)"
+        runbook_url: https://runbooks.example/latency
+  channels:
+    - type: slack
+      webhook_url_env: SLACK_WEBHOOK_URL
+      min_severity: warning
+    - type: webhook
+      format: pagerduty
+      routing_key_env: PD_ROUTING_KEY
+      min_severity: critical
+  delivery: {max_retries: 3, backoff_s: 0.5}
+```
+
+Conditions are parsed at load (`watchkeeper.alerting.expr`) and their figures checked against the
+field registry; an error names the rule. Secrets are never in YAML: each channel names the env var
+(`*_env`) or the Prefect Secret block (`*_secret`, resolved by the caller) that holds them.
+
+Two rules may share a name when their severities differ (a warning and a critical threshold of the
+same figure); the critical one, while firing, inhibits the warning one.
+"""
 
 from __future__ import annotations
 
-from watchkeeper.configbase import StrictModel
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from watchkeeper.alerting.expr import Condition, ConditionError, parse_condition
+from watchkeeper.alerting.templates import check_template
+from watchkeeper.configbase import StrictModel, parse_duration
+from watchkeeper.verdict import Severity
+
+SeverityName = Literal["warning", "critical"]
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Labels the engine sets itself; a rule may not override them.
+RESERVED_LABELS = frozenset({"alertname", "severity", "model"})
+
+
+class AnnotationsConfig(StrictModel):
+    """Text for the on-call reader. `summary` and `description` may use placeholders."""
+
+    summary: str | None = None
+    description: str | None = None
+    runbook_url: str | None = None
+
+    @field_validator("summary", "description")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_template(value)
+        return value
+
+
+class RuleConfig(StrictModel):
+    """One alert rule. `for` is written `for:` in YAML (`for_` in Python)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=_NAME)
+    condition: str
+    severity: SeverityName = "warning"
+    for_: int = Field(default=1, ge=1, alias="for")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: AnnotationsConfig = AnnotationsConfig()
+    # None: the `alerts.repeat_interval` default.
+    repeat_interval: timedelta | None = None
+    send_resolved: bool = True
+
+    @field_validator("condition")
+    @classmethod
+    def _parse(cls, value: str, info: ValidationInfo) -> str:
+        name = info.data.get("name", "?")
+        try:
+            parse_condition(value)
+        except ConditionError as exc:
+            raise ValueError(f"rule {name!r}: condition {value!r}: {exc}") from None
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        import re
+
+        name = info.data.get("name", "?")
+        for key in value:
+            if key in RESERVED_LABELS:
+                raise ValueError(f"rule {name!r}: label {key!r} is set by the engine")
+            if not re.match(_LABEL_NAME, key):
+                raise ValueError(f"rule {name!r}: invalid label name {key!r}")
+        return value
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @property
+    def parsed(self) -> Condition:
+        return parse_condition(self.condition)
+
+    @property
+    def severity_level(self) -> Severity:
+        return Severity.parse(self.severity)
+
+
+# -- channels -----------------------------------------------------------------------------------------
+class _ChannelBase(StrictModel):
+    # Unique among the model's channels; it is part of each notification's idempotency key, so
+    # renaming a channel re-sends nothing old but does forget what it already sent.
+    name: str | None = Field(default=None, pattern=_NAME)
+    min_severity: SeverityName = "warning"
+    send_resolved: bool = True
+
+    @property
+    def channel_name(self) -> str:
+        return self.name or str(getattr(self, "type", "channel"))
+
+
+def _one_secret(env: str | None, secret: str | None, what: str, required: bool = True) -> None:
+    if env is not None and secret is not None:
+        raise ValueError(f"give only one of `{what}_env` or `{what}_secret`")
+    if required and env is None and secret is None:
+        raise ValueError(f"give `{what}_env` (an env var name) or `{what}_secret` (a Secret block name)")
+
+
+class SlackChannelConfig(_ChannelBase):
+    """Slack: an incoming webhook, or the Web API (`chat.postMessage`) with a bot token and channel."""
+
+    type: Literal["slack"]
+    webhook_url_env: str | None = None
+    webhook_url_secret: str | None = None
+    token_env: str | None = None
+    token_secret: str | None = None
+    channel: str | None = None  # Web API only: "#alerts" or a channel id
+    # Web API base URL (self-hosted proxies, tests); must end with "/".
+    base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _mode(self) -> SlackChannelConfig:
+        webhook = self.webhook_url_env is not None or self.webhook_url_secret is not None
+        token = self.token_env is not None or self.token_secret is not None
+        if webhook == token:
+            raise ValueError(
+                "slack channel: give either `webhook_url_env`/`webhook_url_secret` (incoming webhook) "
+                "or `token_env`/`token_secret` with `channel` (Web API)"
+            )
+        if webhook:
+            _one_secret(self.webhook_url_env, self.webhook_url_secret, "webhook_url")
+        else:
+            _one_secret(self.token_env, self.token_secret, "token")
+            if not self.channel:
+                raise ValueError("slack channel: the Web API needs `channel`")
+        if self.base_url is not None and not self.base_url.endswith("/"):
+            raise ValueError("slack channel: `base_url` must end with '/'")
+        return self
+
+
+class WebhookChannelConfig(_ChannelBase):
+    """A JSON POST: a generic Alertmanager-like payload, or PagerDuty Events v2."""
+
+    type: Literal["webhook"]
+    url_env: str | None = None
+    url_secret: str | None = None
+    format: Literal["generic", "pagerduty"] = "generic"
+    routing_key_env: str | None = None  # PagerDuty integration key
+    routing_key_secret: str | None = None
+    # Header name → env var (or Secret block) holding its value, e.g. {Authorization: HOOK_AUTH}.
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    headers_secret: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> WebhookChannelConfig:
+        # PagerDuty has a well-known endpoint; a generic webhook must say where to post.
+        _one_secret(self.url_env, self.url_secret, "url", required=self.format == "generic")
+        if self.format == "pagerduty":
+            _one_secret(self.routing_key_env, self.routing_key_secret, "routing_key")
+        return self
+
+
+class ConsoleChannelConfig(_ChannelBase):
+    """Print notifications to stdout, or log them (logger `watchkeeper.alerting`)."""
+
+    type: Literal["console"]
+    stream: Literal["stdout", "log"] = "stdout"
+
+
+ChannelConfig = Annotated[
+    SlackChannelConfig | WebhookChannelConfig | ConsoleChannelConfig, Field(discriminator="type")
+]
+
+
+class DeliveryConfig(StrictModel):
+    """Retries within one run; what still fails waits in the outbox for the next run."""
+
+    max_retries: int = Field(default=3, ge=0, le=20)
+    backoff_s: float = Field(default=0.5, ge=0)  # waits backoff_s × 2^attempt …
+    max_backoff_s: float = Field(default=10.0, ge=0)  # … capped here
+    # A 429's Retry-After is honoured up to this many seconds per wait.
+    max_retry_after_s: float = Field(default=30.0, ge=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    # A notification being sent is claimed for this long, so a concurrent run does not send it too;
+    # a crashed run's claim expires and the next run retries it.
+    claim_s: float = Field(default=300.0, gt=0)
 
 
 class AlertsConfig(StrictModel):
     enabled: bool = True
+    default_rules: bool = True
+    rules: tuple[RuleConfig, ...] = ()
+    channels: tuple[ChannelConfig, ...] = ()
+    repeat_interval: timedelta = timedelta(days=3)
+    delivery: DeliveryConfig = DeliveryConfig()
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _unique(self) -> AlertsConfig:
+        seen: set[tuple[str, str]] = set()
+        for rule in self.rules:
+            key = (rule.name, rule.severity)
+            if key in seen:
+                raise ValueError(f"rule {rule.name!r} is declared twice with severity {rule.severity}")
+            seen.add(key)
+        names = [c.channel_name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"channel names must be unique (set `name:`); repeated: {dupes}")
+        return self
+
+    def effective_rules(self) -> tuple[RuleConfig, ...]:
+        """The configured rules, plus the built-in ones not overridden by (name, severity)."""
+        if not self.default_rules:
+            return self.rules
+        from watchkeeper.alerting.defaults import DEFAULT_RULES
+
+        mine = {(r.name, r.severity) for r in self.rules}
+        return tuple(r for r in DEFAULT_RULES if (r.name, r.severity) not in mine) + self.rules
+
+    def repeat_interval_for(self, rule: RuleConfig) -> timedelta:
+        return rule.repeat_interval if rule.repeat_interval is not None else self.repeat_interval

@@ -1,0 +1,476 @@
+"""Notification channels: Slack, webhooks (generic or PagerDuty Events v2), console, and in-memory.
+
+A channel turns an `AlertMessage` into one or more HTTP requests and raises `DeliveryError` when the
+receiver did not accept them after the retries of one run; the caller (`delivery.py`) keeps the
+message in the outbox for the next run.
+
+HTTP goes through slack-sdk's clients with its retry handlers: `WebhookClient` (a plain JSON POST
+client, also used for generic and PagerDuty webhooks, which keeps retries and 429 handling in one
+place) and `WebClient.chat_postMessage` for a bot token. `WebhookClient.send` does not raise on 4xx/5xx,
+so every response's `status_code` is checked. The handlers here are slack-sdk's, with waits taken from
+`DeliveryConfig` and an injectable `sleep`, so a 429's `Retry-After` is honoured (up to a cap) and
+tests do not sleep.
+
+Secrets (webhook URLs, tokens, routing keys, header values) come from env vars or, through a
+caller-supplied resolver, Prefect Secret blocks — this module never imports prefect. They are
+resolved at send time (a missing one is a delivery failure, so the notification waits in the outbox
+instead of being dropped) and redacted from every error message and every log line of the clients.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.client import RemoteDisconnected
+from typing import Any, Protocol
+from urllib.error import URLError
+from urllib.parse import urlsplit
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookClient
+
+from watchkeeper.alerting.config import (
+    ChannelConfig,
+    ConsoleChannelConfig,
+    DeliveryConfig,
+    SlackChannelConfig,
+    WebhookChannelConfig,
+)
+from watchkeeper.alerting.messages import AlertMessage
+from watchkeeper.alerting.render import render_generic, render_pagerduty, render_slack, render_text
+from watchkeeper.verdict import Severity
+
+log = logging.getLogger("watchkeeper.alerting")
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+# Resolves a Prefect Secret block name to its value (None when it does not exist). The flow passes
+# e.g. `lambda name: Secret.load(name).get()`; the library itself never imports prefect.
+SecretResolver = Callable[[str], "str | None"]
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver a message; the text is already free of secrets."""
+
+
+# -- redaction ---------------------------------------------------------------------------------------
+class Redactor:
+    """Replaces known secret values (and the secret path of webhook URLs) with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for s in secrets:
+            self.add(s)
+
+    def add(self, secret: str | None) -> None:
+        # Very short values would redact ordinary words; nobody's token is 3 characters long.
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+            path = urlsplit(secret).path if "://" in secret else ""
+            if len(path) >= 8:
+                self._secrets.add(path)
+
+    def __call__(self, text: str) -> str:
+        # Longest first, so a URL is replaced whole before its path is.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def _client_logger(channel: str, redact: Redactor) -> logging.Logger:
+    """A logger for slack-sdk's clients that redacts before anything reaches a handler.
+
+    slack-sdk logs the full request URL on retries — for an incoming webhook that URL is the secret.
+    A private (unregistered) logger whose parent is ours keeps the filter off the global tree.
+    """
+    logger = logging.Logger(f"watchkeeper.alerting.http.{channel}")
+    logger.parent = logging.getLogger("watchkeeper.alerting.http")
+    logger.addFilter(_RedactingFilter(redact))
+    return logger
+
+
+# -- retries ---------------------------------------------------------------------------------------
+@dataclass
+class RetryPolicy:
+    """Retries of one send within one run; `sleep` is injectable so tests never wait."""
+
+    max_retries: int = 3
+    backoff_s: float = 0.5
+    max_backoff_s: float = 10.0
+    max_retry_after_s: float = 30.0
+    timeout_s: float = 10.0
+    sleep: Callable[[float], None] = time.sleep
+    waits: list[float] = field(default_factory=list)  # every wait taken, for reports and tests
+
+    @classmethod
+    def from_config(cls, config: DeliveryConfig, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
+        return cls(
+            max_retries=config.max_retries,
+            backoff_s=config.backoff_s,
+            max_backoff_s=config.max_backoff_s,
+            max_retry_after_s=config.max_retry_after_s,
+            timeout_s=config.timeout_s,
+            sleep=sleep,
+        )
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if seconds > 0:
+            self.sleep(seconds)
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.backoff_s * (2**attempt), self.max_backoff_s)
+
+    def retry_after(self, headers: Mapping[str, Any], attempt: int) -> float:
+        """Seconds to wait after a 429: its Retry-After (seconds or HTTP date), capped; else backoff."""
+        raw: Any = None
+        for key, value in headers.items():
+            if key.lower() == "retry-after":
+                raw = value[0] if isinstance(value, list | tuple) and value else value
+                break
+        seconds: float | None = None
+        if raw is not None:
+            try:
+                seconds = float(raw)
+            except (TypeError, ValueError):
+                try:
+                    when = email.utils.parsedate_to_datetime(str(raw))
+                    seconds = (when - datetime.now(UTC)).total_seconds()
+                except (TypeError, ValueError):
+                    seconds = None
+        if seconds is None or math.isnan(seconds):
+            return self.backoff(attempt)
+        return min(max(seconds, 0.0), self.max_retry_after_s)
+
+    def handlers(self) -> list[RetryHandler]:
+        return [
+            _RateLimitRetry(self),
+            _ServerErrorRetry(self),
+            _ConnectionRetry(self),
+        ]
+
+
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, waiting Retry-After through the policy (capped, injectable sleep)."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        super().__init__(max_retry_count=policy.max_retries)
+        self.policy = policy
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error  # type: ignore[misc]  # the base class does the same
+        state.next_attempt_requested = True
+        self.policy.wait(self.policy.retry_after(response.headers, state.current_attempt))
+        state.increment_current_attempt()
+
+
+class _ServerErrorRetry(RetryHandler):
+    """Retries 5xx answers that are usually transient, with exponential backoff."""
+
+    RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        super().__init__(max_retry_count=policy.max_retries)
+        self.policy = policy
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in self.RETRY_STATUSES
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self.policy.wait(self.policy.backoff(state.current_attempt))
+        state.increment_current_attempt()
+
+
+class _ConnectionRetry(ConnectionErrorRetryHandler):
+    """Retries refused/reset connections and timeouts, with exponential backoff."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        super().__init__(
+            max_retry_count=policy.max_retries,
+            error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
+        )
+        self.policy = policy
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self.policy.wait(self.policy.backoff(state.current_attempt))
+        state.increment_current_attempt()
+
+
+# -- channels --------------------------------------------------------------------------------------
+class Channel(Protocol):
+    """Where notifications go. `grouped=False` channels get one message per alert event."""
+
+    name: str
+    min_severity: Severity
+    send_resolved: bool
+    grouped: bool
+
+    def send(self, message: AlertMessage) -> None: ...
+
+
+class _SecretSource:
+    def __init__(self, resolver: SecretResolver | None, env: Mapping[str, str], redact: Redactor) -> None:
+        self.resolver = resolver
+        self.env = env
+        self.redact = redact
+
+    def get(self, env_name: str | None, secret_name: str | None, what: str) -> str:
+        value: str | None = None
+        if env_name is not None:
+            value = self.env.get(env_name)
+            if not value:
+                raise DeliveryError(f"{what}: environment variable {env_name} is not set")
+        elif secret_name is not None:
+            if self.resolver is None:
+                raise DeliveryError(f"{what}: Secret block {secret_name!r} given but no secret resolver")
+            try:
+                value = self.resolver(secret_name)
+            except Exception as exc:  # the resolver is the caller's code: any failure is "not available"
+                raise DeliveryError(
+                    f"{what}: cannot load Secret block {secret_name!r}: {type(exc).__name__}"
+                ) from None
+            if not value:
+                raise DeliveryError(f"{what}: Secret block {secret_name!r} is empty or missing")
+        if value is None:
+            raise DeliveryError(f"{what}: no secret configured")
+        self.redact.add(value)
+        return value
+
+
+class _BaseChannel:
+    grouped = True
+
+    def __init__(self, name: str, min_severity: str, send_resolved: bool) -> None:
+        self.name = name
+        self.min_severity = Severity.parse(min_severity)
+        self.send_resolved = send_resolved
+
+
+class SlackChannel(_BaseChannel):
+    """Slack incoming webhook or Web API (`chat.postMessage`), Block Kit with fallback text."""
+
+    def __init__(
+        self,
+        config: SlackChannelConfig,
+        policy: RetryPolicy,
+        *,
+        secret_resolver: SecretResolver | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(config.channel_name, config.min_severity, config.send_resolved)
+        self.config = config
+        self.policy = policy
+        self.redact = Redactor()
+        self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
+        self._logger = _client_logger(self.name, self.redact)
+
+    def send(self, message: AlertMessage) -> None:
+        text, blocks = render_slack(message)
+        cfg = self.config
+        timeout = max(1, math.ceil(self.policy.timeout_s))
+        try:
+            if cfg.webhook_url_env is not None or cfg.webhook_url_secret is not None:
+                url = self._secrets.get(cfg.webhook_url_env, cfg.webhook_url_secret, f"slack:{self.name}")
+                client = WebhookClient(
+                    url, timeout=timeout, logger=self._logger, retry_handlers=self.policy.handlers()
+                )
+                response = client.send(text=text, blocks=blocks)
+                if response.status_code != 200:
+                    raise DeliveryError(
+                        f"slack:{self.name}: HTTP {response.status_code}: {self.redact(response.body[:300])}"
+                    )
+            else:
+                token = self._secrets.get(cfg.token_env, cfg.token_secret, f"slack:{self.name}")
+                kwargs: dict[str, Any] = {}
+                if cfg.base_url is not None:
+                    kwargs["base_url"] = cfg.base_url
+                web = WebClient(
+                    token=token,
+                    timeout=timeout,
+                    logger=self._logger,
+                    retry_handlers=self.policy.handlers(),
+                    **kwargs,
+                )
+                web.chat_postMessage(channel=cfg.channel or "", text=text, blocks=blocks)
+        except DeliveryError:
+            raise
+        except SlackApiError as exc:
+            status = getattr(exc.response, "status_code", "?")
+            error = exc.response.get("error") if hasattr(exc.response, "get") else None
+            raise DeliveryError(f"slack:{self.name}: HTTP {status}: {self.redact(str(error))}") from None
+        except (SlackRequestError, OSError, ValueError) as exc:
+            raise DeliveryError(f"slack:{self.name}: {type(exc).__name__}: {self.redact(str(exc))}") from None
+
+
+class WebhookChannel(_BaseChannel):
+    """JSON POST: a generic payload per message, or one PagerDuty Events v2 event per alert."""
+
+    def __init__(
+        self,
+        config: WebhookChannelConfig,
+        policy: RetryPolicy,
+        *,
+        secret_resolver: SecretResolver | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(config.channel_name, config.min_severity, config.send_resolved)
+        self.config = config
+        self.policy = policy
+        # PagerDuty deduplicates per alert (dedup_key), so each event is its own request.
+        self.grouped = config.format == "generic"
+        self.redact = Redactor()
+        self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
+        self._logger = _client_logger(self.name, self.redact)
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for header, env_name in self.config.headers_env.items():
+            headers[header] = self._secrets.get(env_name, None, f"webhook:{self.name} header {header}")
+        for header, block in self.config.headers_secret.items():
+            headers[header] = self._secrets.get(None, block, f"webhook:{self.name} header {header}")
+        return headers
+
+    def send(self, message: AlertMessage) -> None:
+        cfg = self.config
+        what = f"webhook:{self.name}"
+        if cfg.url_env is None and cfg.url_secret is None:
+            url = PAGERDUTY_EVENTS_URL
+        else:
+            url = self._secrets.get(cfg.url_env, cfg.url_secret, what)
+        headers = self._headers()
+        if cfg.format == "pagerduty":
+            key = self._secrets.get(cfg.routing_key_env, cfg.routing_key_secret, f"{what} routing key")
+            bodies = [render_pagerduty(e, message, key) for e in message.events]
+        else:
+            bodies = [render_generic(message)]
+        client = WebhookClient(
+            url,
+            timeout=max(1, math.ceil(self.policy.timeout_s)),
+            logger=self._logger,
+            retry_handlers=self.policy.handlers(),
+        )
+        for body in bodies:
+            try:
+                response = client.send_dict(body, headers=headers)
+            except (SlackRequestError, OSError, ValueError) as exc:
+                raise DeliveryError(f"{what}: {type(exc).__name__}: {self.redact(str(exc))}") from None
+            if not 200 <= response.status_code < 300:
+                raise DeliveryError(
+                    f"{what}: HTTP {response.status_code}: {self.redact((response.body or '')[:300])}"
+                )
+
+
+class ConsoleChannel(_BaseChannel):
+    """Prints the plain-text rendering to stdout, or logs it at WARNING (`stream: log`)."""
+
+    def __init__(self, config: ConsoleChannelConfig | None = None) -> None:
+        config = config or ConsoleChannelConfig(type="console")
+        super().__init__(config.channel_name, config.min_severity, config.send_resolved)
+        self.stream = config.stream
+
+    def send(self, message: AlertMessage) -> None:
+        text = render_text(message)
+        if self.stream == "log":
+            log.warning("%s", text)
+        else:
+            print(text, file=sys.stdout, flush=True)
+
+
+class MemoryChannel(_BaseChannel):
+    """Keeps messages in a list; `fail` makes it refuse them (tests, dry runs)."""
+
+    def __init__(
+        self,
+        name: str = "memory",
+        *,
+        min_severity: str = "warning",
+        send_resolved: bool = True,
+        grouped: bool = True,
+        fail: bool = False,
+    ) -> None:
+        super().__init__(name, min_severity, send_resolved)
+        self.grouped = grouped
+        self.fail = fail
+        self.messages: list[AlertMessage] = []
+
+    def send(self, message: AlertMessage) -> None:
+        if self.fail:
+            raise DeliveryError(f"memory:{self.name}: refusing (fail=True)")
+        self.messages.append(message)
+
+
+def build_channels(
+    configs: Iterable[ChannelConfig],
+    *,
+    delivery: DeliveryConfig | None = None,
+    secret_resolver: SecretResolver | None = None,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Channel]:
+    """Channels for the configured entries; a console channel when none is configured."""
+    delivery = delivery or DeliveryConfig()
+    channels: list[Channel] = []
+    for cfg in configs:
+        policy = RetryPolicy.from_config(delivery, sleep)
+        if isinstance(cfg, SlackChannelConfig):
+            channels.append(SlackChannel(cfg, policy, secret_resolver=secret_resolver, env=env))
+        elif isinstance(cfg, WebhookChannelConfig):
+            channels.append(WebhookChannel(cfg, policy, secret_resolver=secret_resolver, env=env))
+        else:
+            channels.append(ConsoleChannel(cfg))
+    return channels or [ConsoleChannel()]

@@ -1,0 +1,167 @@
+"""Delivery that loses nothing and sends nothing twice.
+
+Every notification goes through the outbox in the state database:
+
+1. *enqueue*: in one transaction, the idempotency keys of the message's events (fingerprint + state
+   + window_end + channel) are written to the ledger and the message to the outbox, claimed by this
+   run. Keys already in the ledger are dropped — they were sent, or are queued, by an earlier run —
+   so re-running a window (or a retried flow run) sends nothing again.
+2. *send* with retries (backoff, 429 Retry-After) through the channel.
+3. on success the keys are marked sent and the outbox row deleted; on failure the row stays, its
+   claim released, and the next run's `flush_outbox` sends it again — exactly once when it succeeds.
+
+A run that crashes between 1 and 3 leaves a claimed row; the claim expires after
+`delivery.claim_s` and a later run delivers it (at-least-once in that one case, which is what the
+receivers' own dedup — PagerDuty's `dedup_key` — is for).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from watchkeeper.alerting import store as db
+from watchkeeper.alerting.channels import Channel, DeliveryError
+from watchkeeper.alerting.config import DeliveryConfig
+from watchkeeper.alerting.messages import AlertMessage
+from watchkeeper.state import StateStore
+
+log = logging.getLogger("watchkeeper.alerting")
+
+DeliveryStatus = Literal["sent", "queued", "duplicate"]
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """What happened to one message on one channel in this run."""
+
+    channel: str
+    status: DeliveryStatus  # sent | queued (failed, waiting in the outbox) | duplicate (sent before)
+    fingerprints: tuple[str, ...]
+    states: tuple[str, ...]
+    window_end: datetime
+    attempts: int  # sends tried so far for this message, across runs
+    error: str | None = None
+    from_outbox: bool = False  # a message from an earlier run, retried now
+    outbox_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "status": self.status,
+            "fingerprints": list(self.fingerprints),
+            "states": list(self.states),
+            "window_end": self.window_end.isoformat(),
+            "attempts": self.attempts,
+            "error": self.error,
+            "from_outbox": self.from_outbox,
+            "outbox_id": self.outbox_id,
+        }
+
+
+def _attempt(
+    store: StateStore, channel: Channel, row: db.OutboxRow, *, now: datetime, from_outbox: bool
+) -> NotificationRecord:
+    message = AlertMessage.from_dict(row.payload)
+    fps = tuple(e.fingerprint for e in message.events)
+    states = tuple(e.status for e in message.events)
+    try:
+        channel.send(message)
+    except DeliveryError as exc:
+        attempts = db.mark_failed(store, row, error=str(exc), now=now)
+        log.warning(
+            "notification to %s failed (attempt %d), kept in the outbox: %s", channel.name, attempts, exc
+        )
+        return NotificationRecord(
+            channel.name, "queued", fps, states, message.window_end, attempts, str(exc), from_outbox, row.id
+        )
+    except Exception as exc:
+        # A bug in a channel must not lose the notification either; the type is enough to debug
+        # and the message text might hold a secret, so it is not recorded.
+        error = f"{channel.name}: unexpected {type(exc).__name__}"
+        attempts = db.mark_failed(store, row, error=error, now=now)
+        log.exception("notification to %s failed unexpectedly, kept in the outbox", channel.name)
+        return NotificationRecord(
+            channel.name, "queued", fps, states, message.window_end, attempts, error, from_outbox, row.id
+        )
+    db.mark_sent(store, row, now=now)
+    return NotificationRecord(
+        channel.name, "sent", fps, states, message.window_end, row.attempts + 1, None, from_outbox, row.id
+    )
+
+
+def deliver(
+    store: StateStore,
+    channel: Channel,
+    message: AlertMessage,
+    *,
+    delivery: DeliveryConfig,
+    now: datetime,
+) -> NotificationRecord | None:
+    """Enqueue `message` for `channel` (dropping events already notified) and try to send it now.
+
+    Returns None when the message holds no events.
+    """
+    if not message.events:
+        return None
+    by_key = {e.key(channel.name): e for e in message.events}
+    fresh = db.fresh_keys(store, list(by_key))
+    events = tuple(e for k, e in by_key.items() if k in fresh)
+    if not events:
+        return NotificationRecord(
+            channel.name,
+            "duplicate",
+            tuple(e.fingerprint for e in message.events),
+            tuple(e.status for e in message.events),
+            message.window_end,
+            0,
+        )
+    message = message.with_events(events)
+    row = db.enqueue(
+        store,
+        model=message.model,
+        channel=channel.name,
+        entries=[(e.key(channel.name), e.fingerprint, e.status, e.window_end) for e in events],
+        payload=message.to_dict(),
+        claim_until=now + timedelta(seconds=delivery.claim_s),
+        now=now,
+    )
+    if row is None:  # a concurrent run queued the same keys between our check and our insert
+        return NotificationRecord(
+            channel.name,
+            "duplicate",
+            tuple(e.fingerprint for e in events),
+            tuple(e.status for e in events),
+            message.window_end,
+            0,
+        )
+    return _attempt(store, channel, row, now=now, from_outbox=False)
+
+
+def flush_outbox(
+    store: StateStore,
+    channels: Sequence[Channel],
+    *,
+    model: str | None = None,
+    delivery: DeliveryConfig | None = None,
+    now: datetime | None = None,
+) -> list[NotificationRecord]:
+    """Send the notifications that earlier runs could not deliver, oldest first.
+
+    Only rows of the given channels (by name) are tried, and only those of `model` when given; rows
+    held by a concurrent run are left to it. Safe to call any time (the CLI, the start of every run).
+    """
+    delivery = delivery or DeliveryConfig()
+    now = now or db.utcnow()
+    by_name = {c.name: c for c in channels}
+    rows = db.claim_pending(
+        store,
+        channels=list(by_name),
+        model=model,
+        now=now,
+        claim_until=now + timedelta(seconds=delivery.claim_s),
+    )
+    return [_attempt(store, by_name[row.channel], row, now=now, from_outbox=True) for row in rows]

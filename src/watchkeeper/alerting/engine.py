@@ -1,0 +1,424 @@
+"""The alert engine: Alertmanager's semantics over monitoring windows, state in the state database.
+
+For each rule, one window at a time:
+
+- The condition holds → the alert is *pending* until it has held `for` consecutive windows, then
+  *firing*. It does not hold → a firing alert is *resolved* (announced if `send_resolved` and its
+  firing was announced), a pending one goes back to *inactive*.
+- The condition is *unknown* (a figure it needs is missing from the window's report, e.g. no drift
+  figures in a no-data window) → nothing changes: the alert neither advances, fires, nor resolves.
+- Identity is a fingerprint of model, rule name and labels (severity included); one state per
+  identity, so the same alert is never duplicated.
+- A firing alert is announced once, then again only every `repeat_interval`, measured in *window*
+  time (`window_end`), so a backfill of 30 windows behaves as 30 scheduled runs would have.
+- Muting: a firing critical alert inhibits the warning alert of the same rule name; a firing alert
+  on `window.no_data` inhibits the model's alerts on drift and performance figures; silences
+  (`store.add_silence`) mute matching alerts until they expire (wall-clock time: silences are human
+  decisions). A muted alert keeps its state but is not announced; once unmuted and still firing it is.
+- Re-running a window recomputes from the state *before* that window (kept in the row), so the result
+  is the same and, through the delivery ledger, nothing is sent twice. A window older than the newest
+  one evaluated (a late-label re-evaluation) is reported but does not move the state: alert state
+  follows time forwards.
+- All the model's announcements of a run form one message per channel (grouping), filtered by each
+  channel's minimum severity; delivery goes through the outbox (`delivery.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from watchkeeper.alerting import store as db
+from watchkeeper.alerting.channels import Channel, SecretResolver, build_channels
+from watchkeeper.alerting.config import AlertsConfig, RuleConfig
+from watchkeeper.alerting.delivery import NotificationRecord, deliver, flush_outbox
+from watchkeeper.alerting.messages import AlertEvent, AlertMessage
+from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome
+from watchkeeper.alerting.templates import render_template
+from watchkeeper.state import StateStore
+from watchkeeper.verdict import Severity
+
+# Sections whose alerts a firing "no data" alert mutes: without rows, their figures mean nothing.
+NO_DATA_FIELD = "window.no_data"
+NO_DATA_MUTES = frozenset({"drift", "perf"})
+MAX_DETAILS = 200
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """Facts about the window for the notification's reader (all optional)."""
+
+    model_version: str | None = None
+    window_start: datetime | None = None
+    mlflow_run_url: str | None = None
+    prefect_flow_run_url: str | None = None
+
+
+def fingerprint(model: str, labels: Mapping[str, str]) -> str:
+    """Stable identity of an alert: model + labels (which include the rule name and severity)."""
+    text = json.dumps({"model": model, "labels": dict(sorted(labels.items()))}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def alert_labels(model: str, rule: RuleConfig) -> dict[str, str]:
+    return {**rule.labels, "alertname": rule.name, "severity": rule.severity, "model": model}
+
+
+# -- per-alert memory ----------------------------------------------------------------------------------
+def _empty() -> dict[str, Any]:
+    return {
+        "status": "inactive",
+        "count": 0,
+        "fired_at": None,
+        "notified": None,  # "firing" once a firing was announced in this episode
+        "notified_at": None,  # window_end of that announcement
+    }
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _transition(
+    memory: Mapping[str, Any], outcome: bool | None, rule: RuleConfig, window_end: datetime
+) -> tuple[dict[str, Any], bool]:
+    """Next memory and whether the alert resolved in this window (was firing, condition false)."""
+    mem = dict(memory)
+    if outcome is None:
+        return mem, False
+    if outcome:
+        mem["count"] = int(mem["count"]) + 1
+        if mem["count"] >= rule.for_:
+            if mem["status"] != "firing":
+                mem["fired_at"] = window_end.isoformat()
+            mem["status"] = "firing"
+        else:
+            mem["status"] = "pending"
+        return mem, False
+    resolved = mem["status"] == "firing"
+    notified = mem.get("notified")
+    fresh = _empty()
+    # Keep whether the firing was announced until the caller decides on the resolved message.
+    fresh["notified"] = notified if resolved else None
+    return fresh, resolved
+
+
+def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
+    """The drifted columns, worst first: what a drift alert's reader wants to see next."""
+    drifted = [
+        name[len("drift.") : -len(".drifted")]
+        for name, value in figures.items()
+        if name.startswith("drift.") and name.endswith(".drifted") and value == 1
+    ]
+
+    def score(col: str) -> float:
+        value = figures.get(f"drift.{col}.score")
+        return float("-inf") if value is None or value != value else -abs(float(value))
+
+    drifted.sort(key=lambda c: (score(c), c))
+    shown = [
+        f"{c} ({figures[f'drift.{c}.score']:.3g})" if f"drift.{c}.score" in figures else c
+        for c in drifted[:MAX_DETAILS]
+    ]
+    if len(drifted) > MAX_DETAILS:
+        shown.append(f"… and {len(drifted) - MAX_DETAILS} more")
+    return (f"Drifted columns ({len(drifted)}):", *shown) if drifted else ()
+
+
+@dataclass
+class _Eval:
+    rule: RuleConfig
+    labels: dict[str, str]
+    fp: str
+    outcome: bool | None
+    base: dict[str, Any]
+    new: dict[str, Any]
+    resolved: bool
+    stale: bool
+    stored_status: str | None  # status already stored for this very window (a re-run), else None
+    muted_by: str | None = None
+
+
+def evaluate_alerts(
+    figures: Mapping[str, float],
+    *,
+    model: str,
+    window_end: datetime,
+    config: AlertsConfig,
+    store: StateStore,
+    context: AlertContext | None = None,
+    channels: Sequence[Channel] | None = None,
+    secret_resolver: SecretResolver | None = None,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AlertsReport:
+    """Evaluate the model's rules on one window's figures, update alert state and notify.
+
+    `figures` are the window report's full dotted names (`drift.share`, `perf.estimated.roc_auc`).
+    `channels` defaults to those of `config.channels` (console when none is configured); secrets
+    come from `env` (default `os.environ`) or `secret_resolver` (Prefect Secret blocks). The outbox
+    is flushed first, so notifications that failed in earlier runs go out before new ones.
+    `now` (wall clock; default: the current time) is used for silences and outbox claims only.
+    """
+    if window_end.tzinfo is None:
+        raise ValueError("window_end must be timezone-aware (UTC)")
+    context = context or AlertContext()
+    now = now or db.utcnow()
+    if not config.enabled:
+        return AlertsReport(model=model, window_end=window_end, enabled=False)
+    if channels is None:
+        channels = build_channels(
+            config.channels, delivery=config.delivery, secret_resolver=secret_resolver, env=env, sleep=sleep
+        )
+
+    records: list[NotificationRecord] = flush_outbox(
+        store, channels, model=model, delivery=config.delivery, now=now
+    )
+
+    stored = db.load_states(store, model)
+    evals: list[_Eval] = []
+    for rule in config.effective_rules():
+        labels = alert_labels(model, rule)
+        fp = fingerprint(model, labels)
+        outcome = rule.parsed.evaluate(figures)
+        row = stored.get(fp)
+        stale, stored_status = False, None
+        if row is None:
+            base = _empty()
+        elif row["last_window_end"] is not None and window_end < row["last_window_end"]:
+            stale, base = True, row["state"]
+        elif row["last_window_end"] == window_end:
+            base = row["previous"] or _empty()
+            stored_status = row["state"]["status"]
+        else:
+            base = row["state"]
+        if stale:
+            new, resolved = dict(base), False
+        else:
+            new, resolved = _transition(base, outcome, rule, window_end)
+        evals.append(_Eval(rule, labels, fp, outcome, base, new, resolved, stale, stored_status))
+
+    _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
+
+    events: list[AlertEvent] = []
+    statuses: list[AlertStatus] = []
+    for ev in evals:
+        event = None if ev.stale else _decide(ev, figures, model, window_end, config, context)
+        if event is not None:
+            events.append(event)
+        statuses.append(_status(ev, event, figures, model, window_end, context))
+        if not ev.stale:
+            db.save_state(
+                store,
+                fingerprint=ev.fp,
+                model=model,
+                rule=ev.rule.name,
+                severity=ev.rule.severity,
+                labels=ev.labels,
+                state=ev.new,
+                previous=ev.base,
+                last_window_end=window_end,
+            )
+            _audit(store, ev, statuses[-1], model, window_end, context)
+
+    for channel in channels:
+        chosen = tuple(e for e in events if _wants(channel, e))
+        if not chosen:
+            continue
+        message = AlertMessage(
+            model=model,
+            window_end=window_end,
+            events=chosen,
+            model_version=context.model_version,
+            window_start=context.window_start,
+            mlflow_run_url=context.mlflow_run_url,
+            prefect_flow_run_url=context.prefect_flow_run_url,
+        )
+        parts = [message] if channel.grouped else [message.with_events((e,)) for e in chosen]
+        for part in parts:
+            record = deliver(store, channel, part, delivery=config.delivery, now=now)
+            if record is not None:
+                records.append(record)
+
+    return AlertsReport(
+        model=model,
+        window_end=window_end,
+        enabled=True,
+        alerts=tuple(statuses),
+        notifications=tuple(records),
+        outbox_pending=db.outbox_size(store, model),
+    )
+
+
+def _wants(channel: Channel, event: AlertEvent) -> bool:
+    if event.severity_level < channel.min_severity:
+        return False
+    return event.status == "firing" or channel.send_resolved
+
+
+def _apply_muting(evals: list[_Eval], silences: list[db.Silence], model: str, now: datetime) -> None:
+    firing = [e for e in evals if e.new["status"] == "firing" and not e.stale]
+    critical_names = {e.rule.name for e in firing if e.rule.severity_level is Severity.CRITICAL}
+    no_data = [e for e in firing if NO_DATA_FIELD in e.rule.parsed.fields]
+    active = [s for s in silences if s.active(now)]
+    for ev in evals:
+        if ev.stale:
+            continue
+        silence = next((s for s in active if s.matches(model, ev.labels)), None)
+        if silence is not None:
+            ev.muted_by = f"silence:{silence.id}"
+            continue
+        if ev.new["status"] != "firing":
+            continue
+        if ev.rule.severity_level is Severity.WARNING and ev.rule.name in critical_names:
+            ev.muted_by = f"inhibited:{ev.rule.name}/critical"
+        elif (
+            no_data and NO_DATA_FIELD not in ev.rule.parsed.fields and ev.rule.parsed.sections & NO_DATA_MUTES
+        ):
+            src = no_data[0].rule
+            ev.muted_by = f"inhibited:{src.name}/{src.severity}"
+
+
+def _variables(
+    rule: RuleConfig, figures: Mapping[str, float], model: str, window_end: datetime, context: AlertContext
+) -> dict[str, Any]:
+    metric, value, op, threshold = rule.parsed.primary(figures)
+    return {
+        "value": value,
+        "threshold": threshold,
+        "metric": metric,
+        "op": op,
+        "model": model,
+        "version": context.model_version,
+        "rule": rule.name,
+        "severity": rule.severity,
+        "window_start": None if context.window_start is None else context.window_start.isoformat(),
+        "window_end": window_end.isoformat(),
+    }
+
+
+def _decide(
+    ev: _Eval,
+    figures: Mapping[str, float],
+    model: str,
+    window_end: datetime,
+    config: AlertsConfig,
+    context: AlertContext,
+) -> AlertEvent | None:
+    """The event to announce for this alert in this window, updating `ev.new`'s announcement memory."""
+    rule, new = ev.rule, ev.new
+    status: str | None = None
+    repeat = False
+    if new["status"] == "firing" and ev.outcome is True and ev.muted_by is None:
+        last = _dt(new.get("notified_at"))
+        if new.get("notified") != "firing" or last is None:
+            status = "firing"
+        elif window_end - last >= config.repeat_interval_for(rule):
+            status, repeat = "firing", True
+        if status is not None:
+            new["notified"], new["notified_at"] = "firing", window_end.isoformat()
+    elif ev.resolved:
+        announced = new.get("notified") == "firing"
+        new["notified"] = None
+        if announced and rule.send_resolved and ev.muted_by is None:
+            status = "resolved"
+    if status is None:
+        return None
+    variables = _variables(rule, figures, model, window_end, context)
+    summary_tpl = rule.annotations.summary or f"{rule.name}: {rule.condition}"
+    description = rule.annotations.description
+    details = _drift_details(figures) if "drift" in rule.parsed.sections and status == "firing" else ()
+    return AlertEvent(
+        fingerprint=ev.fp,
+        rule=rule.name,
+        status=status,  # type: ignore[arg-type]
+        severity=rule.severity,
+        labels=dict(ev.labels),
+        summary=render_template(summary_tpl, variables, figures),
+        description=None if description is None else render_template(description, variables, figures),
+        runbook_url=rule.annotations.runbook_url,
+        condition=rule.condition,
+        metric=str(variables["metric"]),
+        value=variables["value"],
+        op=str(variables["op"]),
+        threshold=variables["threshold"],
+        window_end=window_end,
+        fired_at=_dt(ev.base.get("fired_at")) or _dt(new.get("fired_at")),
+        repeat=repeat,
+        details=details,
+    )
+
+
+def _status(
+    ev: _Eval,
+    event: AlertEvent | None,
+    figures: Mapping[str, float],
+    model: str,
+    window_end: datetime,
+    context: AlertContext,
+) -> AlertStatus:
+    state: AlertState = "resolved" if ev.resolved else ev.new["status"]
+    outcome: Outcome = "unknown" if ev.outcome is None else ("true" if ev.outcome else "false")
+    variables = _variables(ev.rule, figures, model, window_end, context)
+    summary_tpl = ev.rule.annotations.summary or f"{ev.rule.name}: {ev.rule.condition}"
+    return AlertStatus(
+        fingerprint=ev.fp,
+        rule=ev.rule.name,
+        severity=ev.rule.severity,
+        state=state,
+        outcome=outcome,
+        labels=dict(ev.labels),
+        condition=ev.rule.condition,
+        metric=str(variables["metric"]),
+        value=variables["value"],
+        op=str(variables["op"]),
+        threshold=variables["threshold"],
+        summary=render_template(summary_tpl, variables, figures),
+        consecutive=int(ev.new["count"]),
+        fired_at=_dt(ev.new.get("fired_at")) or _dt(ev.base.get("fired_at")),
+        muted_by=ev.muted_by,
+        notified=None if event is None else event.status,
+        stale=ev.stale,
+    )
+
+
+def _audit(
+    store: StateStore, ev: _Eval, status: AlertStatus, model: str, window_end: datetime, context: AlertContext
+) -> None:
+    """Append fired / resolved / silenced transitions to the audit trail (once per window)."""
+    event: str | None = None
+    if status.state == "firing" and ev.base["status"] != "firing":
+        # Fired while a silence holds it: recorded as such, so the trail shows who muted what.
+        silenced = (status.muted_by or "").startswith("silence:")
+        event = "alert.silenced" if silenced else "alert.fired"
+    elif status.state == "resolved":
+        event = "alert.resolved"
+    if event is None:
+        return
+    # A re-run of the same window that reaches the same state has already been recorded.
+    if ev.stored_status is not None and ev.stored_status == ev.new["status"]:
+        return
+    store.append_audit(
+        model=model,
+        event=event,
+        reasons=[status.summary],
+        evidence={
+            "fingerprint": ev.fp,
+            "rule": ev.rule.name,
+            "severity": ev.rule.severity,
+            "labels": ev.labels,
+            "metric": status.metric,
+            "value": status.value,
+            "threshold": status.threshold,
+            "muted_by": status.muted_by,
+        },
+        decision=status.state,
+        window_start=context.window_start,
+        window_end=window_end,
+    )

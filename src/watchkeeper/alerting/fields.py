@@ -1,0 +1,138 @@
+"""The registry of figure names an alert rule may refer to.
+
+Every section report publishes flat numeric figures (`SectionReport.figures()`), which the monitoring
+report prefixes with the section name: `drift.share`, `perf.estimated.roc_auc`,
+`serving.latency_p95_ms`. Alert conditions are checked against this registry when the config is
+loaded, so a typo (`drift.shrae`, `perf.estimated.roc_acu`) fails the run at load time instead of
+producing an alert that silently never fires.
+
+Patterns use `*` for a user-chosen name (a column, an HTTP status, a probe) and `<metric>` for one
+of the performance metrics below. The list follows the figure names agreed in the project notes;
+adding a figure to a section means adding its pattern here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+METRICS: tuple[str, ...] = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "mean_error",
+)
+
+FIELD_PATTERNS: tuple[str, ...] = (
+    # drift
+    "drift.share",
+    "drift.n_drifted",
+    "drift.n_columns",
+    "drift.dataset_drift",
+    "drift.*.score",
+    "drift.*.drifted",
+    "drift.*.effect_size",
+    # `drift.prediction.<column>.score` and `drift.target.score` are covered by the column patterns.
+    # performance
+    "perf.label_coverage",
+    "perf.n_labeled",
+    "perf.realized.<metric>",
+    "perf.estimated.<metric>",
+    "perf.estimated.<metric>.lower",
+    "perf.estimated.<metric>.upper",
+    "perf.band.<metric>.lower",
+    "perf.band.<metric>.upper",
+    "perf.concept_drift",
+    "perf.concept.ddm.drift",
+    "perf.concept.page_hinkley.drift",
+    "perf.concept.gap.<metric>",
+    # serving
+    "serving.request_count",
+    "serving.throughput_rps",
+    "serving.peak_minute_rps",
+    "serving.latency_p50_ms",
+    "serving.latency_p90_ms",
+    "serving.latency_p95_ms",
+    "serving.latency_p99_ms",
+    "serving.latency_max_ms",
+    "serving.error_rate",
+    "serving.error_rate.*",
+    # validation
+    "validation.success_percent",
+    "validation.evaluated",
+    "validation.failed",
+    "validation.critical_failures",
+    "validation.warning_failures",
+    # health
+    "health.cpu.percent",
+    "health.memory.percent",
+    "health.swap.percent",
+    "health.disk.percent",
+    "health.gpu.count",
+    "health.gpu.max_util_pct",
+    "health.gpu.max_memory_pct",
+    "health.gpu.max_temperature_c",
+    "health.probe.*.ok",
+    "health.probe.*.latency_ms",
+    # window
+    "window.rows",
+    "window.no_data",
+    "window.label_coverage",
+)
+
+SECTIONS: tuple[str, ...] = ("drift", "perf", "serving", "validation", "health", "window")
+
+_METRIC_RE = "(?:" + "|".join(METRICS) + ")"
+# `*` is one or more dotted parts: column names may themselves contain dots.
+_WILDCARD_RE = r"[^\s.][^\s]*"
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for piece in re.split(r"(\*|<metric>)", pattern):
+        if piece == "*":
+            parts.append(_WILDCARD_RE)
+        elif piece == "<metric>":
+            parts.append(_METRIC_RE)
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple((p, _compile(p)) for p in FIELD_PATTERNS)
+
+
+@lru_cache(maxsize=4096)
+def match_field(name: str) -> str | None:
+    """The registry pattern that `name` matches, or None when it is not a known figure."""
+    for pattern, regex in _COMPILED:
+        if regex.match(name):
+            return pattern
+    return None
+
+
+def is_known_field(name: str) -> bool:
+    return match_field(name) is not None
+
+
+def section_of(name: str) -> str:
+    """The section a figure belongs to (`drift.share` → `drift`)."""
+    return name.split(".", 1)[0]
+
+
+def suggest_fields(name: str, limit: int = 5) -> list[str]:
+    """Registry patterns close to an unknown name, for the error message."""
+    import difflib
+
+    section = section_of(name)
+    same_section = [p for p in FIELD_PATTERNS if section_of(p) == section]
+    close = difflib.get_close_matches(name, FIELD_PATTERNS, n=limit, cutoff=0.6)
+    return close or same_section[:limit]

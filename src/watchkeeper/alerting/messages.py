@@ -1,0 +1,169 @@
+"""What a notification says: alert events grouped into one message per model and run.
+
+Plain, JSON-round-trippable data: a message waits in the outbox as JSON and is rendered for its
+channel (Block Kit, a webhook payload, PagerDuty events, console text) only when it is sent, so a
+notification retried on a later run looks exactly like the one that failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from watchkeeper.verdict import Severity
+
+EventStatus = Literal["firing", "resolved"]
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One alert changing (or repeating) its announced state in one window."""
+
+    fingerprint: str
+    rule: str
+    status: EventStatus
+    severity: str
+    labels: dict[str, str]
+    summary: str
+    condition: str
+    metric: str
+    value: float | None
+    op: str
+    threshold: float | None
+    window_end: datetime
+    description: str | None = None
+    runbook_url: str | None = None
+    fired_at: datetime | None = None  # window_end of the window it started firing in
+    repeat: bool = False
+    details: tuple[str, ...] = ()  # e.g. the drifted columns behind a drift alert
+
+    @property
+    def severity_level(self) -> Severity:
+        return Severity.parse(self.severity)
+
+    def key(self, channel: str) -> str:
+        """Idempotency key: the same alert, state, window and channel is notified at most once."""
+        return f"{self.fingerprint}:{self.status}:{self.window_end.isoformat()}:{channel}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "status": self.status,
+            "severity": self.severity,
+            "labels": dict(self.labels),
+            "summary": self.summary,
+            "description": self.description,
+            "runbook_url": self.runbook_url,
+            "condition": self.condition,
+            "metric": self.metric,
+            "value": self.value,
+            "op": self.op,
+            "threshold": self.threshold,
+            "window_end": _iso(self.window_end),
+            "fired_at": _iso(self.fired_at),
+            "repeat": self.repeat,
+            "details": list(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertEvent:
+        window_end = _dt(data["window_end"])
+        assert window_end is not None
+        return cls(
+            fingerprint=data["fingerprint"],
+            rule=data["rule"],
+            status=data["status"],
+            severity=data["severity"],
+            labels=dict(data["labels"]),
+            summary=data["summary"],
+            description=data.get("description"),
+            runbook_url=data.get("runbook_url"),
+            condition=data["condition"],
+            metric=data["metric"],
+            value=data.get("value"),
+            op=data["op"],
+            threshold=data.get("threshold"),
+            window_end=window_end,
+            fired_at=_dt(data.get("fired_at")),
+            repeat=bool(data.get("repeat", False)),
+            details=tuple(data.get("details", ())),
+        )
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """The events of one model and window for one channel, with links for the reader."""
+
+    model: str
+    window_end: datetime
+    events: tuple[AlertEvent, ...]
+    model_version: str | None = None
+    window_start: datetime | None = None
+    mlflow_run_url: str | None = None
+    prefect_flow_run_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def firing(self) -> tuple[AlertEvent, ...]:
+        return tuple(e for e in self.events if e.status == "firing")
+
+    @property
+    def resolved(self) -> tuple[AlertEvent, ...]:
+        return tuple(e for e in self.events if e.status == "resolved")
+
+    @property
+    def status(self) -> EventStatus:
+        return "firing" if self.firing else "resolved"
+
+    @property
+    def severity(self) -> Severity:
+        return max((e.severity_level for e in self.firing), default=Severity.OK)
+
+    def with_events(self, events: tuple[AlertEvent, ...]) -> AlertMessage:
+        return AlertMessage(
+            model=self.model,
+            window_end=self.window_end,
+            events=events,
+            model_version=self.model_version,
+            window_start=self.window_start,
+            mlflow_run_url=self.mlflow_run_url,
+            prefect_flow_run_url=self.prefect_flow_run_url,
+            extra=dict(self.extra),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+            "mlflow_run_url": self.mlflow_run_url,
+            "prefect_flow_run_url": self.prefect_flow_run_url,
+            "events": [e.to_dict() for e in self.events],
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertMessage:
+        window_end = _dt(data["window_end"])
+        assert window_end is not None
+        return cls(
+            model=data["model"],
+            model_version=data.get("model_version"),
+            window_start=_dt(data.get("window_start")),
+            window_end=window_end,
+            mlflow_run_url=data.get("mlflow_run_url"),
+            prefect_flow_run_url=data.get("prefect_flow_run_url"),
+            events=tuple(AlertEvent.from_dict(e) for e in data["events"]),
+            extra=dict(data.get("extra", {})),
+        )

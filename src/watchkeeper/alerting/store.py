@@ -1,0 +1,449 @@
+"""Alerting tables in the state database: alert state, silences, the delivery ledger and the outbox.
+
+Declared on `watchkeeper.state.metadata`, so `open_state()` creates them. Scheduled runs are
+stateless; everything the engine remembers between windows lives here:
+
+- `alert_state`: one row per alert identity (fingerprint): pending/firing, how many consecutive
+  windows the condition held, when it was last announced, and the state before the latest window
+  (so re-running that window recomputes from the same starting point instead of advancing twice).
+- `alert_silences`: label matchers with an expiry (`watchkeeper silence add/list/expire`).
+- `alert_deliveries`: the ledger of idempotency keys (fingerprint + state + window_end + channel).
+  A key is written before its notification is sent; it is never sent twice.
+- `alert_outbox`: every notification waits here until a channel accepted it. A run claims a row,
+  sends, and deletes it; a failure leaves it for the next run (the transactional outbox pattern), so a
+  notification is lost neither to a down server nor to a crash between "decide" and "send".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from watchkeeper.state import StateStore, metadata
+
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # JSON of AlertMemory
+    sa.Column("previous", sa.Text),  # JSON of AlertMemory before `last_window_end`
+    sa.Column("last_window_end", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+alert_silences = sa.Table(
+    "alert_silences",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("matchers", sa.Text, nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("channel", sa.String(200), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # queued | sent
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
+
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("channel", sa.String(200), nullable=False),
+    sa.Column("keys", sa.Text, nullable=False),  # JSON list of idempotency keys in the message
+    sa.Column("payload", sa.Text, nullable=False),  # JSON of AlertMessage
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything stored here is UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _require_aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware (UTC), got {value!r}")
+    return value.astimezone(UTC)
+
+
+# -- silences ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Silence:
+    """Mutes notifications of a model's alerts whose labels match every matcher (glob values)."""
+
+    id: str
+    model: str
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    author: str
+    created_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def matches(self, model: str, labels: Mapping[str, str]) -> bool:
+        if self.model not in ("*", model):
+            return False
+        return all(fnmatch.fnmatchcase(labels.get(k, ""), v) for k, v in self.matchers.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "matchers": dict(self.matchers),
+            "starts_at": self.starts_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "comment": self.comment,
+            "author": self.author,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def add_silence(
+    store: StateStore,
+    model: str,
+    matchers: Mapping[str, str],
+    until: datetime,
+    comment: str,
+    author: str,
+    *,
+    starts_at: datetime | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Silence the alerts of `model` (`"*"`: every model) whose labels match `matchers` until `until`.
+
+    Matchers compare label values with shell-style globs (`{"alertname": "data_drift"}`,
+    `{"severity": "warn*"}`); an empty mapping silences every alert of the model. Silences are
+    human decisions, so they run on wall-clock time (`now`), not window time. Returns the silence id.
+    """
+    now = _require_aware(now or utcnow(), "now")
+    until = _require_aware(until, "until")
+    start = _require_aware(starts_at, "starts_at") if starts_at is not None else now
+    if until <= start:
+        raise ValueError(f"silence would end ({until.isoformat()}) before it starts ({start.isoformat()})")
+    if not comment.strip():
+        raise ValueError("a silence needs a comment saying why")
+    silence_id = uuid.uuid4().hex[:12]
+    with store.begin() as conn:
+        conn.execute(
+            alert_silences.insert().values(
+                id=silence_id,
+                model=model,
+                matchers=json.dumps(dict(matchers), sort_keys=True),
+                starts_at=start,
+                ends_at=until,
+                comment=comment,
+                author=author,
+                created_at=now,
+            )
+        )
+    store.append_audit(
+        model=model,
+        event="alert.silence_added",
+        reasons=[comment],
+        evidence={"silence_id": silence_id, "matchers": dict(matchers), "until": until.isoformat()},
+        decision=author,
+        at=now,
+    )
+    return silence_id
+
+
+def _silence_from_row(row: sa.RowMapping) -> Silence:
+    return Silence(
+        id=row["id"],
+        model=row["model"],
+        matchers=json.loads(row["matchers"]),
+        starts_at=as_utc(row["starts_at"]),  # type: ignore[arg-type]
+        ends_at=as_utc(row["ends_at"]),  # type: ignore[arg-type]
+        comment=row["comment"],
+        author=row["author"],
+        created_at=as_utc(row["created_at"]),  # type: ignore[arg-type]
+    )
+
+
+def list_silences(
+    store: StateStore,
+    model: str | None = None,
+    *,
+    include_expired: bool = False,
+    now: datetime | None = None,
+) -> list[Silence]:
+    """Silences of `model` (and the `"*"` ones), or of every model; active and future ones by default."""
+    now = _require_aware(now or utcnow(), "now")
+    query = sa.select(alert_silences).order_by(alert_silences.c.created_at, alert_silences.c.id)
+    if model is not None:
+        query = query.where(alert_silences.c.model.in_([model, "*"]))
+    with store.begin() as conn:
+        rows = conn.execute(query).mappings().all()
+    silences = [_silence_from_row(r) for r in rows]
+    return silences if include_expired else [s for s in silences if s.ends_at > now]
+
+
+def expire_silence(store: StateStore, silence_id: str, *, now: datetime | None = None) -> bool:
+    """End a silence now. Returns False when no such silence exists or it had already ended."""
+    now = _require_aware(now or utcnow(), "now")
+    where = (alert_silences.c.id == silence_id) & (alert_silences.c.ends_at > now)
+    with store.begin() as conn:
+        row = conn.execute(sa.select(alert_silences.c.model, alert_silences.c.starts_at).where(where)).first()
+        if row is None:
+            return False
+        # A silence expired before it started gets its start pulled back, so ends_at >= starts_at.
+        start = min(as_utc(row[1]) or now, now)
+        conn.execute(alert_silences.update().where(where).values(ends_at=now, starts_at=start))
+    store.append_audit(
+        model=row[0], event="alert.silence_expired", evidence={"silence_id": silence_id}, at=now
+    )
+    return True
+
+
+# -- alert state --------------------------------------------------------------------------------------
+def load_states(store: StateStore, model: str) -> dict[str, dict[str, Any]]:
+    with store.begin() as conn:
+        rows = conn.execute(sa.select(alert_state).where(alert_state.c.model == model)).mappings().all()
+    out = {}
+    for row in rows:
+        out[row["fingerprint"]] = {
+            "state": json.loads(row["state"]),
+            "previous": json.loads(row["previous"]) if row["previous"] else None,
+            "last_window_end": as_utc(row["last_window_end"]),
+        }
+    return out
+
+
+def save_state(
+    store: StateStore,
+    *,
+    fingerprint: str,
+    model: str,
+    rule: str,
+    severity: str,
+    labels: Mapping[str, str],
+    state: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    last_window_end: datetime,
+) -> None:
+    values = {
+        "model": model,
+        "rule": rule,
+        "severity": severity,
+        "labels": json.dumps(dict(labels), sort_keys=True),
+        "state": json.dumps(dict(state), sort_keys=True),
+        "previous": None if previous is None else json.dumps(dict(previous), sort_keys=True),
+        "last_window_end": last_window_end,
+        "updated_at": utcnow(),
+    }
+    with store.begin() as conn:
+        updated = conn.execute(
+            alert_state.update().where(alert_state.c.fingerprint == fingerprint).values(**values)
+        )
+        if updated.rowcount == 0:
+            conn.execute(alert_state.insert().values(fingerprint=fingerprint, **values))
+
+
+# -- ledger and outbox ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    model: str
+    channel: str
+    keys: tuple[str, ...]
+    payload: dict[str, Any]
+    attempts: int
+    last_error: str | None
+
+
+def enqueue(
+    store: StateStore,
+    *,
+    model: str,
+    channel: str,
+    entries: list[tuple[str, str, str, datetime]],
+    payload: Mapping[str, Any],
+    claim_until: datetime,
+    now: datetime,
+) -> OutboxRow | None:
+    """Record keys (key, fingerprint, state, window_end) as queued and put the message in the outbox.
+
+    The caller has dropped keys already in the ledger; if one appeared since (a concurrent run queued
+    it), nothing is written and None is returned. The row comes back claimed until `claim_until`.
+    """
+    with store.begin() as conn:
+        known = set(
+            conn.execute(
+                sa.select(alert_deliveries.c.key).where(alert_deliveries.c.key.in_([e[0] for e in entries]))
+            ).scalars()
+        )
+        if known:
+            # Queued by a concurrent run since the caller checked: that run owns this message.
+            return None
+        fresh = entries
+        conn.execute(
+            alert_deliveries.insert(),
+            [
+                {
+                    "key": key,
+                    "model": model,
+                    "channel": channel,
+                    "fingerprint": fp,
+                    "state": state,
+                    "window_end": window_end,
+                    "status": "queued",
+                    "created_at": now,
+                }
+                for key, fp, state, window_end in fresh
+            ],
+        )
+        keys = [e[0] for e in fresh]
+        result = conn.execute(
+            alert_outbox.insert().values(
+                model=model,
+                channel=channel,
+                keys=json.dumps(keys),
+                payload=json.dumps(dict(payload), default=str),
+                attempts=0,
+                created_at=now,
+                claimed_until=claim_until,
+            )
+        )
+        row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    return OutboxRow(row_id, model, channel, tuple(keys), dict(payload), 0, None)
+
+
+def fresh_keys(store: StateStore, keys: list[str]) -> set[str]:
+    """The subset of `keys` not yet in the ledger."""
+    with store.begin() as conn:
+        known = set(
+            conn.execute(sa.select(alert_deliveries.c.key).where(alert_deliveries.c.key.in_(keys))).scalars()
+        )
+    return set(keys) - known
+
+
+def claim_pending(
+    store: StateStore,
+    *,
+    channels: list[str],
+    model: str | None,
+    now: datetime,
+    claim_until: datetime,
+) -> list[OutboxRow]:
+    """Claim the outbox rows of these channels that nobody holds, oldest first."""
+    free = sa.or_(alert_outbox.c.claimed_until.is_(None), alert_outbox.c.claimed_until < now)
+    query = (
+        sa.select(alert_outbox)
+        .where(alert_outbox.c.channel.in_(channels) & free)
+        .order_by(alert_outbox.c.created_at, alert_outbox.c.id)
+    )
+    if model is not None:
+        query = query.where(alert_outbox.c.model == model)
+    claimed = []
+    with store.begin() as conn:
+        for row in conn.execute(query).mappings().all():
+            # Conditional update: if another run claimed it in between, rowcount is 0 and we skip it.
+            got = conn.execute(
+                alert_outbox.update()
+                .where((alert_outbox.c.id == row["id"]) & free)
+                .values(claimed_until=claim_until)
+            )
+            if got.rowcount == 1:
+                claimed.append(
+                    OutboxRow(
+                        id=row["id"],
+                        model=row["model"],
+                        channel=row["channel"],
+                        keys=tuple(json.loads(row["keys"])),
+                        payload=json.loads(row["payload"]),
+                        attempts=row["attempts"],
+                        last_error=row["last_error"],
+                    )
+                )
+    return claimed
+
+
+def mark_sent(store: StateStore, row: OutboxRow, *, now: datetime) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            alert_deliveries.update()
+            .where(alert_deliveries.c.key.in_(list(row.keys)))
+            .values(status="sent", sent_at=now)
+        )
+        conn.execute(alert_outbox.delete().where(alert_outbox.c.id == row.id))
+
+
+def mark_failed(store: StateStore, row: OutboxRow, *, error: str, now: datetime) -> int:
+    """Count the failed attempt and release the claim; returns the row's attempts so far."""
+    attempts = row.attempts + 1
+    with store.begin() as conn:
+        conn.execute(
+            alert_outbox.update()
+            .where(alert_outbox.c.id == row.id)
+            .values(attempts=attempts, last_attempt_at=now, last_error=error[:2000], claimed_until=None)
+        )
+    return attempts
+
+
+def outbox_size(store: StateStore, model: str | None = None) -> int:
+    query = sa.select(sa.func.count()).select_from(alert_outbox)
+    if model is not None:
+        query = query.where(alert_outbox.c.model == model)
+    with store.begin() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def list_outbox(store: StateStore, model: str | None = None) -> list[dict[str, Any]]:
+    """The notifications still waiting for delivery (for the CLI and reports)."""
+    query = sa.select(alert_outbox).order_by(alert_outbox.c.created_at, alert_outbox.c.id)
+    if model is not None:
+        query = query.where(alert_outbox.c.model == model)
+    with store.begin() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        {
+            "id": r["id"],
+            "model": r["model"],
+            "channel": r["channel"],
+            "keys": json.loads(r["keys"]),
+            "attempts": r["attempts"],
+            "created_at": as_utc(r["created_at"]),
+            "last_attempt_at": as_utc(r["last_attempt_at"]),
+            "last_error": r["last_error"],
+        }
+        for r in rows
+    ]

@@ -1,0 +1,67 @@
+"""Annotation templates: `{value}`, `{threshold:.2f}`, `{drift.share:.0%}` in a rule's summary.
+
+Not `str.format`: figure names are dotted, which `str.format` would read as attribute access (and
+attribute access on user-provided templates is the classic format-string injection). Placeholders
+are checked at config load against the variables below and the field registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from watchkeeper.alerting.fields import match_field
+
+VARIABLES: tuple[str, ...] = (
+    "value",
+    "threshold",
+    "metric",
+    "op",
+    "model",
+    "version",
+    "rule",
+    "severity",
+    "window_start",
+    "window_end",
+)
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)(?::([^{}]*))?\}")
+
+
+def check_template(text: str) -> None:
+    """Raise ValueError naming the first placeholder that is neither a variable nor a figure."""
+    for match in _PLACEHOLDER.finditer(text):
+        name, spec = match.group(1), match.group(2)
+        if name not in VARIABLES and match_field(name) is None:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}; use one of {', '.join(VARIABLES)} or a figure name"
+            )
+        if spec:
+            try:
+                format(1.0, spec)
+            except ValueError:
+                raise ValueError(f"invalid format {spec!r} in placeholder {{{name}:{spec}}}") from None
+
+
+def _format(value: object, spec: str | None) -> str:
+    if value is None:
+        return "n/a"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def render_template(text: str, variables: Mapping[str, object], figures: Mapping[str, float]) -> str:
+    """Fill placeholders; a figure missing from this window renders as `n/a`."""
+
+    def repl(match: re.Match[str]) -> str:
+        name, spec = match.group(1), match.group(2)
+        value = variables[name] if name in variables else figures.get(name)
+        return _format(value, spec)
+
+    return _PLACEHOLDER.sub(repl, text)
