@@ -1,0 +1,217 @@
+"""Serving metrics from the inference logs: volume, throughput, latency and errors.
+
+Computed on every row of the window (labels play no part), overall and per model version.
+Throughput is requests per second over the whole window and over its busiest calendar minute.
+Latency percentiles use linear interpolation (numpy's default) over rows with a latency; rows without
+one are counted, not silently dropped. A request is an error when its status is not one of
+`ColumnsConfig.ok_statuses` (compared as text, so 200 and "200" agree); a missing status is an error
+too, reported under ``error_rate.missing``.
+
+Serving thresholds are alert rules on these figures (``serving.latency_p95_ms > 250``), so this
+section raises a finding only when the window holds no request at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from watchkeeper.config import ColumnsConfig
+from watchkeeper.performance.metrics import canonical_label
+from watchkeeper.verdict import Finding, Severity
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class ServingStats:
+    """Serving figures of one group of rows (the window, or one model version)."""
+
+    request_count: int
+    throughput_rps: float | None
+    peak_minute_rps: float | None
+    latency_ms: dict[str, float | None] = field(default_factory=dict)  # p50, p90, p95, p99, max
+    latency_missing: int = 0
+    error_rate: float | None = None
+    error_rate_by_status: dict[str, float] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, float]:
+        out: dict[str, float] = {"request_count": float(self.request_count)}
+        if self.throughput_rps is not None:
+            out["throughput_rps"] = self.throughput_rps
+        if self.peak_minute_rps is not None:
+            out["peak_minute_rps"] = self.peak_minute_rps
+        for key, value in self.latency_ms.items():
+            if value is not None:
+                out[f"latency_{key}_ms"] = value
+        if self.error_rate is not None:
+            out["error_rate"] = self.error_rate
+        for status, rate in self.error_rate_by_status.items():
+            out[f"error_rate.{status}"] = rate
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_count": self.request_count,
+            "throughput_rps": self.throughput_rps,
+            "peak_minute_rps": self.peak_minute_rps,
+            "latency_ms": dict(self.latency_ms),
+            "latency_missing": self.latency_missing,
+            "error_rate": self.error_rate,
+            "error_rate_by_status": dict(self.error_rate_by_status),
+        }
+
+
+@dataclass(frozen=True)
+class ServingReport:
+    """The `serving` section: overall figures and the same per model version."""
+
+    window_start: datetime
+    window_end: datetime
+    overall: ServingStats
+    by_version: dict[str, ServingStats] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def figures(self) -> dict[str, float]:
+        out = self.overall.figures()
+        for version, stats in self.by_version.items():
+            out.update({f"version.{version}.{k}": v for k, v in stats.figures().items()})
+        return out
+
+    def findings(self) -> list[Finding]:
+        if self.overall.request_count == 0:
+            return [Finding("serving", Severity.WARNING, "No request was logged in this window.")]
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "overall": self.overall.to_dict(),
+            "by_version": {v: s.to_dict() for v, s in self.by_version.items()},
+            "notes": list(self.notes),
+        }
+
+    def to_markdown(self) -> str:
+        names = ["overall", *self.by_version]
+        stats = [self.overall, *self.by_version.values()]
+        rows = [
+            ("requests", [f"{s.request_count}" for s in stats]),
+            ("throughput (req/s)", [_fmt(s.throughput_rps) for s in stats]),
+            ("peak minute (req/s)", [_fmt(s.peak_minute_rps) for s in stats]),
+            *[
+                (f"latency {k} (ms)", [_fmt(s.latency_ms.get(k)) for s in stats])
+                for k in ("p50", "p95", "p99", "max")
+            ],
+            ("error rate", [_fmt(s.error_rate) for s in stats]),
+        ]
+        lines = ["| figure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows]
+        lines += [f"\n- {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def _stats(
+    ts_ns: np.ndarray | None,
+    latency: np.ndarray | None,
+    status_codes: np.ndarray | None,
+    status_names: list[str],
+    ok_mask: np.ndarray | None,
+    seconds: float,
+) -> ServingStats:
+    n = int(ts_ns.size if ts_ns is not None else (latency.size if latency is not None else 0))
+    throughput = n / seconds if seconds > 0 else None
+    peak: float | None = None
+    if ts_ns is not None and n:
+        minutes = ts_ns // 60_000_000_000
+        _, counts = np.unique(minutes, return_counts=True)
+        peak = float(counts.max()) / 60.0
+    lat: dict[str, float | None] = {}
+    missing = 0
+    if latency is not None:
+        finite = latency[np.isfinite(latency)]
+        missing = int(n - finite.size)
+        if finite.size:
+            values = np.percentile(finite, PERCENTILES)
+            lat = {f"p{p}": float(v) for p, v in zip(PERCENTILES, values, strict=True)}
+            lat["max"] = float(finite.max())
+        else:
+            lat = dict.fromkeys([*(f"p{p}" for p in PERCENTILES), "max"])
+    error_rate: float | None = None
+    by_status: dict[str, float] = {}
+    if status_codes is not None and ok_mask is not None and n:
+        errors = ~ok_mask[status_codes]
+        error_rate = float(errors.mean())
+        counts = np.bincount(status_codes[errors], minlength=len(status_names))
+        by_status = {status_names[i]: float(c) / n for i, c in enumerate(counts) if c > 0}
+    return ServingStats(n, throughput, peak, lat, missing, error_rate, by_status)
+
+
+def compute_serving_metrics(
+    window: pd.DataFrame, *, columns: ColumnsConfig, window_start: datetime, window_end: datetime
+) -> ServingReport:
+    """Serving figures of one window's inference rows (every row, labeled or not)."""
+    seconds = (window_end - window_start).total_seconds()
+    notes: list[str] = []
+    ts_ns: np.ndarray | None = None
+    if columns.timestamp in window.columns:
+        ts = pd.to_datetime(window[columns.timestamp], utc=True)
+        ts_ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    else:
+        notes.append(f"no timestamp column {columns.timestamp!r}: peak minute not computed")
+        ts_ns = None
+    latency: np.ndarray | None = None
+    if columns.latency_ms and columns.latency_ms in window.columns:
+        latency = pd.to_numeric(window[columns.latency_ms], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        notes.append("no latency column configured or present: latency not computed")
+    status_codes: np.ndarray | None = None
+    status_names: list[str] = []
+    ok_mask: np.ndarray | None = None
+    if columns.status and columns.status in window.columns:
+        codes, uniques = pd.factorize(window[columns.status], use_na_sentinel=True)
+        status_names = [canonical_label(u) for u in uniques] + ["missing"]
+        status_codes = np.where(codes < 0, len(uniques), codes)
+        ok_set = set(columns.ok_statuses)
+        ok_mask = np.array([name in ok_set for name in status_names[:-1]] + [False], dtype=bool)
+    else:
+        notes.append("no status column configured or present: error rate not computed")
+    n = len(window)
+    if ts_ns is None and latency is None:
+        ts_ns = np.zeros(n, dtype=np.int64)  # row count still known; peak minute meaningless
+        peak_known = False
+    else:
+        peak_known = ts_ns is not None
+
+    def group(mask: np.ndarray | None) -> ServingStats:
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None or mask is None else a[mask]
+
+        if mask is None:
+            st = _stats(ts_ns, latency, status_codes, status_names, ok_mask, seconds)
+        else:
+            st = _stats(pick(ts_ns), pick(latency), pick(status_codes), status_names, ok_mask, seconds)
+        if not peak_known:
+            st = ServingStats(st.request_count, st.throughput_rps, None, st.latency_ms, st.latency_missing,
+                              st.error_rate, st.error_rate_by_status)  # fmt: skip
+        return st
+
+    overall = group(None)
+    by_version: dict[str, ServingStats] = {}
+    if columns.model_version and columns.model_version in window.columns:
+        vcodes, vnames = pd.factorize(window[columns.model_version], use_na_sentinel=True)
+        names = [canonical_label(v) for v in vnames]
+        if (vcodes < 0).any():
+            names.append("unknown")
+            vcodes = np.where(vcodes < 0, len(vnames), vcodes)
+        for i, name in enumerate(names):
+            by_version[name] = group(vcodes == i)
+    return ServingReport(window_start, window_end, overall, by_version, tuple(notes))
