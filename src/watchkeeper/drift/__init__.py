@@ -1,0 +1,40 @@
+"""The data drift engine: Evidently's drift methods by name, with its numbers, on full data, fast.
+
+Public API:
+
+- `detect_drift(reference, current, config, *, numerical, categorical, prediction, target,
+  cache_dir) -> DriftReport`
+- `DriftReport` / `ColumnDrift`: frozen results (`figures`, `findings`, `to_dict`, `to_frame`,
+  `to_markdown`)
+- `DriftConfig`: the `drift:` section of a model config
+- `build_evidently_html(...)`: Evidently's own HTML report on a seeded sample, for humans
+- `get_method`, `registered_methods`, `register_method`: the method registry
+"""
+
+from watchkeeper.drift.config import DriftConfig
+from watchkeeper.drift.engine import adjust_p_values, detect_drift
+from watchkeeper.drift.html import build_evidently_html
+from watchkeeper.drift.registry import (
+    DriftMethod,
+    NotTestable,
+    UnknownMethodError,
+    get_method,
+    register_method,
+    registered_methods,
+)
+from watchkeeper.drift.report import ColumnDrift, DriftReport
+
+__all__ = [
+    "ColumnDrift",
+    "DriftConfig",
+    "DriftMethod",
+    "DriftReport",
+    "NotTestable",
+    "UnknownMethodError",
+    "adjust_p_values",
+    "build_evidently_html",
+    "detect_drift",
+    "get_method",
+    "register_method",
+    "registered_methods",
+]

@@ -1,0 +1,382 @@
+"""`detect_drift`: per-column drift between a reference and a current window, decided on full data.
+
+The work per column: profile both sides (the reference from the cache when possible), choose the
+method and threshold as Evidently's DataDriftPreset would, compute the score and an effect size,
+and record a status. Columns run in a thread pool (sorting and NumPy kernels release the GIL).
+Then the multiple-testing correction, if configured, adjusts the features' p-values, and the
+dataset-level decision is taken over the feature columns that could be tested.
+
+Evidently's default choice (`legacy/calculations/stattests/registry.py::_get_default_stattest`),
+with n = reference values after dropping NaN/±inf and u = distinct values on both sides:
+
+- n <= 1000: numerical → ``ks`` (u > 5), ``chisquare`` (2 < u <= 5), ``z`` (u <= 2);
+  categorical → ``chisquare`` (u > 2) or ``z``;
+- n > 1000: numerical → ``wasserstein`` (u > 5) or ``jensenshannon``; categorical →
+  ``jensenshannon``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from watchkeeper.drift.cache import ProfileCache, fingerprint_series
+from watchkeeper.drift.config import DriftConfig
+from watchkeeper.drift.methods.binned import jensenshannon_distance
+from watchkeeper.drift.methods.numerical import normed_wasserstein
+from watchkeeper.drift.profile import Profile, profile_categorical, profile_numerical
+from watchkeeper.drift.registry import DriftMethod, Kind, NotTestable, get_method
+from watchkeeper.drift.report import ColumnDrift, DriftReport, Role
+from watchkeeper.drift.samples import ColumnPair
+
+INTEGER_CARDINALITY_LIMIT = 10  # Evidently: integer columns with <= 10 values are categorical
+SMALL_REFERENCE = 1000
+
+
+def infer_kind(series: pd.Series) -> Kind | str:
+    """Evidently's column type inference; returns a kind, or the reason the column is not tested."""
+    dtype = series.dtype
+    name = dtype.name
+    if name.startswith("float"):
+        return "numerical"
+    if name.startswith("int") or name.startswith("uint"):
+        return "categorical" if series.nunique() <= INTEGER_CARDINALITY_LIMIT else "numerical"
+    if name in ("bool", "category"):
+        return "categorical"
+    if name.startswith("datetime"):
+        return "datetime"
+    if name in ("string", "str", "object"):
+        values = series.dropna()
+        if values.empty:
+            return "not testable: all values are NaN"
+        if name == "object" and not (isinstance(values.iloc[0], str) and isinstance(values.iloc[-1], str)):
+            return f"not testable: cannot infer the column type (dtype {name})"
+        if series.nunique() > 0.5 * series.count():
+            return "not testable: text columns are not supported (more than half the values are unique)"
+        return "categorical"
+    return f"not testable: cannot infer the column type (dtype {name})"
+
+
+def _family(series: pd.Series) -> str:
+    """A coarse type family, to catch a column whose type differs between the two windows."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _family(pd.Series(dtype.categories))
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    head = series.iloc[:1000].dropna()
+    tail = series.iloc[-1000:].dropna()
+    sample = pd.concat([head, tail])
+    if sample.empty:
+        return "empty"
+    types = {type(v) for v in sample.tolist()}
+    if types <= {str}:
+        return "string"
+    if all(issubclass(t, int | float | np.number) for t in types):
+        return "number"
+    return "mixed"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    column: str
+    role: Role
+    kind: Kind | None
+    status: str | None  # set when the column cannot be tested before looking at its values
+
+
+def _resolve_method(config: DriftConfig, column: str, kind: Kind) -> str | None:
+    name = config.per_column_method.get(column)
+    if name is None:
+        name = config.num_method if kind == "numerical" else config.cat_method
+    if name is None:
+        name = config.method
+    return name
+
+
+def _resolve_threshold(config: DriftConfig, column: str, kind: Kind, method: DriftMethod) -> float:
+    if column in config.per_column_threshold:
+        return config.per_column_threshold[column]
+    by_kind = config.num_threshold if kind == "numerical" else config.cat_threshold
+    if by_kind is not None:
+        return by_kind
+    if config.threshold is not None:
+        return config.threshold
+    return method.default_threshold
+
+
+def default_method_name(pair: ColumnPair) -> str:
+    """Evidently 0.7's default method for this column pair."""
+    n_values = pair.union_nunique_at_most(5)
+    if pair.n_ref <= SMALL_REFERENCE:
+        if pair.kind == "numerical" and n_values > 5:
+            return "ks"
+        return "chisquare" if n_values > 2 else "z"
+    if pair.kind == "numerical":
+        return "jensenshannon" if n_values <= 5 else "wasserstein"
+    return "jensenshannon"
+
+
+class _Profiler:
+    """Profiles columns; reference profiles go through the cache when one is configured."""
+
+    def __init__(self, cache: ProfileCache | None) -> None:
+        self.cache = cache
+        self.hits = 0
+
+    @staticmethod
+    def profile(series: pd.Series, kind: Kind) -> Profile:
+        return profile_numerical(series) if kind == "numerical" else profile_categorical(series)
+
+    def reference(self, series: pd.Series, kind: Kind) -> Profile:
+        if self.cache is None:
+            return self.profile(series, kind)
+        key = fingerprint_series(series, kind)
+        cached = self.cache.load(key)
+        if cached is not None:
+            self.hits += 1  # one thread per column; a lost increment only affects a diagnostic
+            return cached
+        profile = self.profile(series, kind)
+        self.cache.store(key, profile)
+        return profile
+
+
+def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
+    base = {
+        "column": plan.column,
+        "role": plan.role,
+        "kind": plan.kind,
+        "method": None,
+        "score": None,
+        "threshold": None,
+        "drifted": False,
+        "p_value": None,
+        "p_value_adjusted": None,
+        "effect_size": None,
+        "effect_size_method": None,
+        "n_reference": 0,
+        "n_current": 0,
+        "missing_share": None,
+        "status": status,
+    }
+    base.update(extra)
+    return ColumnDrift(**base)  # type: ignore[arg-type]
+
+
+def _analyze(
+    plan: _Plan,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig,
+    profiler: _Profiler,
+) -> ColumnDrift:
+    if plan.status is not None or plan.kind is None:
+        return _not_testable(plan, plan.status or "not testable: unknown column kind")
+    column, kind = plan.column, plan.kind
+    in_ref, in_cur = column in reference.columns, column in current.columns
+    if not (in_ref and in_cur):
+        side = "both windows" if not (in_ref or in_cur) else "reference" if not in_ref else "current"
+        return _not_testable(plan, f"not testable: column missing from {side}")
+    ref_series, cur_series = reference[column], current[column]
+    ref_family, cur_family = _family(ref_series), _family(cur_series)
+    if "empty" not in (ref_family, cur_family) and ref_family != cur_family:
+        return _not_testable(
+            plan,
+            f"not testable: type differs between reference ({ref_series.dtype}, {ref_family}) "
+            f"and current ({cur_series.dtype}, {cur_family})",
+        )
+    if kind == "numerical":
+        for side, s, fam in (("reference", ref_series, ref_family), ("current", cur_series, cur_family)):
+            if fam not in ("number", "empty"):
+                return _not_testable(
+                    plan, f"not testable: numerical column holds non-numeric values in {side} ({s.dtype})"
+                )
+    ref_profile = profiler.reference(ref_series, kind)
+    cur_profile = profiler.profile(cur_series, kind)
+    counts = {
+        "n_reference": ref_profile.n,
+        "n_current": cur_profile.n,
+        "missing_share": cur_profile.missing_share,
+    }
+    for side, prof in (("reference", ref_profile), ("current", cur_profile)):
+        if prof.n_rows == 0:
+            return _not_testable(plan, f"not testable: no rows in {side}", **counts)
+        if prof.n == 0:
+            return _not_testable(plan, f"not testable: all values are NaN or inf in {side}", **counts)
+    pair = ColumnPair(kind, ref_profile, cur_profile)
+    name = _resolve_method(config, column, kind)
+    explicit = name is not None
+    if name is None:
+        name = default_method_name(pair)
+    method = get_method(name)
+    if explicit and kind not in method.kinds:
+        return _not_testable(
+            plan,
+            f"not testable: method {name} does not apply to {kind} columns",
+            method=name,
+            **counts,
+        )
+    threshold = _resolve_threshold(config, column, kind, method)
+    common = {"method": name, "threshold": threshold, **counts}
+    try:
+        score = method.compute(pair)
+    except NotTestable as exc:
+        return _not_testable(plan, f"not testable: {exc}", **common)
+    except Exception as exc:  # a failing method marks its column, never the whole report
+        return _not_testable(plan, f"not testable: {name} failed ({type(exc).__name__}: {exc})", **common)
+    if math.isnan(score):
+        return _not_testable(plan, f"not testable: {name} gives no score (NaN) for these values", **common)
+    if kind == "numerical":
+        effect = score if name == "wasserstein" else normed_wasserstein(pair)
+        effect_method = "wasserstein"
+    else:
+        effect = score if name == "jensenshannon" else jensenshannon_distance(pair)
+        effect_method = "jensenshannon"
+    p_value = score if method.is_p_value else None
+    return ColumnDrift(
+        column=column,
+        role=plan.role,
+        kind=kind,
+        method=name,
+        score=score,
+        threshold=threshold,
+        drifted=method.is_drift(score, threshold),
+        p_value=p_value,
+        p_value_adjusted=p_value,
+        effect_size=effect,
+        effect_size_method=effect_method,
+        n_reference=ref_profile.n,
+        n_current=cur_profile.n,
+        missing_share=cur_profile.missing_share,
+        status="ok",
+    )
+
+
+def adjust_p_values(p_values: Sequence[float], correction: str) -> np.ndarray:
+    """Benjamini–Hochberg or Bonferroni adjusted p-values (capped at 1); "none" returns them."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    if correction == "none" or m == 0:
+        return p.copy()
+    if correction == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    if correction == "bh":
+        order = np.argsort(p, kind="stable")
+        ranked = p[order] * m / np.arange(1, m + 1)
+        # Step-up: each adjusted value is the smallest of those at its rank and above.
+        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+        out = np.empty(m)
+        out[order] = np.minimum(ranked, 1.0)
+        return np.maximum(out, p)  # guards against rounding below the raw value
+    raise ValueError(f"unknown correction {correction!r}; expected none, bh or bonferroni")
+
+
+def _plan_columns(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: Sequence[str] | None,
+    categorical: Sequence[str] | None,
+    prediction: Sequence[str],
+    target: str | None,
+) -> list[_Plan]:
+    special = list(prediction) + ([target] if target is not None else [])
+
+    def infer(column: str) -> tuple[Kind | None, str | None]:
+        source = current if column in current.columns else reference
+        if column not in source.columns:
+            return None, "not testable: column missing from both windows"
+        kind = infer_kind(source[column])
+        if kind in ("numerical", "categorical"):
+            return kind, None  # type: ignore[return-value]
+        return None, kind
+
+    plans: list[_Plan] = []
+    if numerical is None and categorical is None:
+        ordered = list(dict.fromkeys([*current.columns, *reference.columns]))
+        for column in ordered:
+            if column in special:
+                continue
+            kind, status = infer(column)
+            if status == "datetime":
+                continue  # Evidently's drift preset leaves datetime columns out as well
+            plans.append(_Plan(column, "feature", kind, status))
+    else:
+        plans += [_Plan(c, "feature", "numerical", None) for c in numerical or ()]
+        plans += [_Plan(c, "feature", "categorical", None) for c in categorical or ()]
+    for role, columns in (("prediction", list(prediction)), ("target", [target] if target else [])):
+        for column in columns:
+            kind, status = infer(column)
+            if status == "datetime":
+                status = "not testable: datetime columns are not supported"
+            plans.append(_Plan(column, role, kind, status))  # type: ignore[arg-type]
+    return plans
+
+
+def detect_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig | None = None,
+    *,
+    numerical: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    prediction: Sequence[str] = (),
+    target: str | None = None,
+    cache_dir: Path | None = None,
+) -> DriftReport:
+    """Drift of every column of `current` against `reference`, as Evidently's DataDriftPreset.
+
+    `numerical` / `categorical` name the feature columns; when both are None, every column except
+    the prediction and target ones is typed as Evidently does (floats numerical, integers with at
+    most 10 values categorical, strings categorical unless mostly unique). `prediction` columns and
+    the `target` column are tested too and reported apart; they do not count towards dataset drift.
+    `cache_dir` turns on the reference-profile cache (when `config.cache` is true).
+    """
+    config = config or DriftConfig()
+    plans = _plan_columns(reference, current, numerical, categorical, prediction, target)
+    cache = ProfileCache(Path(cache_dir)) if cache_dir is not None and config.cache else None
+    profiler = _Profiler(cache)
+    workers = config.max_workers or min(len(plans) or 1, os.cpu_count() or 1)
+    if workers > 1 and len(plans) > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
+            results = list(pool.map(lambda p: _analyze(p, reference, current, config, profiler), plans))
+    else:
+        results = [_analyze(p, reference, current, config, profiler) for p in plans]
+
+    tested = [
+        i
+        for i, r in enumerate(results)
+        if r.role == "feature" and r.testable and r.p_value is not None and r.method is not None
+    ]
+    if config.correction != "none" and tested:
+        adjusted = adjust_p_values([results[i].p_value for i in tested], config.correction)  # type: ignore[misc]
+        for i, p_adj in zip(tested, adjusted.tolist(), strict=True):
+            r = results[i]
+            method = get_method(r.method)  # type: ignore[arg-type]
+            results[i] = replace(
+                r,
+                p_value_adjusted=p_adj,
+                drifted=method.is_drift(p_adj, r.threshold),  # type: ignore[arg-type]
+            )
+
+    features = [r for r in results if r.role == "feature" and r.testable]
+    n_drifted = sum(r.drifted for r in features)
+    share = n_drifted / len(features) if features else 0.0
+    return DriftReport(
+        columns=tuple(results),
+        drift_share=config.drift_share,
+        correction=config.correction,
+        n_columns=len(features),
+        n_drifted=n_drifted,
+        share=share,
+        dataset_drift=bool(features) and share >= config.drift_share,
+        cache_hits=profiler.hits,
+    )
