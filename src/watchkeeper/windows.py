@@ -81,6 +81,19 @@ def reference_columns(config: MonitorConfig) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def as_category_strings(series: pd.Series) -> pd.Series:
+    """One representation for categories whatever the file said: strings, missing as None.
+
+    Integer codes stored as floats (because of a null) keep their integer spelling ("1", not "1.0"),
+    so the same category compares equal across sources.
+    """
+    if pd.api.types.is_float_dtype(series):
+        values = series.dropna()
+        if len(values) and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+            series = series.astype("Int64")
+    return series.astype("string").astype(object).where(series.notna(), None)
+
+
 def check_types(frame: pd.DataFrame, columns: ColumnsConfig, *, source: str) -> None:
     """Numerical features and model outputs must be numeric; categorical ones become strings."""
     numeric = [*columns.numerical_features]
@@ -210,7 +223,7 @@ def load_window(config: MonitorConfig, start: datetime, end: datetime) -> Window
     check_types(frame, cols, source=logs.description)
     for name in cols.categorical_features:
         # One representation for categories whatever the file said (ints, strings, bools).
-        frame[name] = frame[name].astype("string").astype(object).where(frame[name].notna(), None)
+        frame[name] = as_category_strings(frame[name])
     if cols.model_version and cols.model_version in frame.columns:
         frame[cols.model_version] = frame[cols.model_version].astype("string")
     frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
@@ -248,7 +261,7 @@ def load_reference(config: MonitorConfig) -> pd.DataFrame:
         frame = source.read(columns=wanted)
     check_types(frame, cols, source=source.description)
     for name in cols.categorical_features:
-        frame[name] = frame[name].astype("string").astype(object).where(frame[name].notna(), None)
+        frame[name] = as_category_strings(frame[name])
     if len(frame) == 0:
         raise DataError(f"{source.description}: the reference data is empty")
     return frame

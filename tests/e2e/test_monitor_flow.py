@@ -1,0 +1,69 @@
+"""The monitor flow in a real Prefect harness against a real MLflow store: what they hold after."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from flows.monitor import monitor
+from watchkeeper import tracking
+from watchkeeper.state import open_state
+
+pytestmark = pytest.mark.slow
+
+
+def _runs(client: MlflowClient, model: str) -> list:
+    exp = client.get_experiment_by_name(f"watchkeeper/{model}")
+    assert exp is not None
+    return client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.TAG_KIND}` = 'monitor'")
+
+
+def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
+    labels_day1 = scenario.write_day(1)
+    report = monitor(str(scenario.config_path), window_end=scenario.window_end(1))
+    assert report.mlflow_run_id
+    assert report.figures()["window.rows"] == 600
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    (run,) = _runs(client, "e2e-model")
+    assert run.info.run_id == report.mlflow_run_id
+    tags = run.data.tags
+    assert tags[tracking.TAG_MODEL] == "e2e-model"
+    assert tags[tracking.TAG_MODEL_VERSION] == "1"
+    assert tags[tracking.TAG_WINDOW_START] == "2026-03-01T00:00:00Z"
+    assert tags[tracking.TAG_WINDOW_END] == "2026-03-02T00:00:00Z"
+    assert tags[tracking.TAG_FLOW_RUN_ID] == report.flow_run_id
+    assert run.data.metrics["window/rows"] == 600
+    history = client.get_metric_history(run.info.run_id, "window/rows")
+    assert [m.timestamp for m in history] == [int(scenario.window_end(1).timestamp() * 1000)]
+    artifact = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
+    assert json.loads(open(artifact).read())["window"]["end"] == "2026-03-02T00:00:00+00:00"
+
+    # Re-running the same window updates its run: no duplicate.
+    monitor(str(scenario.config_path), window_end=scenario.window_end(1))
+    (again,) = _runs(client, "e2e-model")
+    assert again.info.run_id == run.info.run_id
+    assert again.data.tags[tracking.TAG_EVALUATIONS] == "2"
+
+    # Labels of day 1 land during day 2: day 2's run re-evaluates day 1 and updates its MLflow run.
+    scenario.write_day(2)
+    scenario.write_labels(1, labels_day1)
+    monitor(str(scenario.config_path), window_end=scenario.window_end(2))
+    runs = {r.data.tags[tracking.TAG_WINDOW_END]: r for r in _runs(client, "e2e-model")}
+    assert set(runs) == {"2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z"}
+    day1 = runs["2026-03-02T00:00:00Z"]
+    assert day1.info.run_id == run.info.run_id
+    assert day1.data.metrics["window/label_coverage"] == pytest.approx(len(labels_day1) / 600)
+    assert day1.data.tags[tracking.TAG_EVALUATIONS] == "3"
+    windows = open_state().list_windows("e2e-model")
+    assert [w["n_labeled"] for w in windows] == [len(labels_day1), 0]
+
+
+def test_empty_window_is_a_warning_not_a_crash(scenario) -> None:
+    scenario.write_day(1)
+    report = monitor(str(scenario.config_path), window_end=scenario.window_end(5))
+    assert report.verdict.label == "warning"
+    assert any("no data" in r for r in report.reasons)
