@@ -141,6 +141,9 @@ class _Eval:
     resolved: bool
     stale: bool
     stored_status: str | None  # status already stored for this very window (a re-run), else None
+    # A re-run of a window whose first run announced "firing" but that no longer fires: the receivers
+    # were told, so they are told it resolved.
+    retracted: bool = False
     muted_by: str | None = None
 
 
@@ -188,7 +191,7 @@ def evaluate_alerts(
         fp = fingerprint(model, labels)
         outcome = rule.parsed.evaluate(figures)
         row = stored.get(fp)
-        stale, stored_status = False, None
+        stale, stored_status, announced_here = False, None, False
         if row is None:
             base = _empty()
         elif row["last_window_end"] is not None and window_end < row["last_window_end"]:
@@ -196,13 +199,20 @@ def evaluate_alerts(
         elif row["last_window_end"] == window_end:
             base = row["previous"] or _empty()
             stored_status = row["state"]["status"]
+            announced_here = (
+                row["state"].get("notified") == "firing"
+                and row["state"].get("notified_at") == window_end.isoformat()
+            )
         else:
             base = row["state"]
         if stale:
             new, resolved = dict(base), False
         else:
             new, resolved = _transition(base, outcome, rule, window_end)
-        evals.append(_Eval(rule, labels, fp, outcome, base, new, resolved, stale, stored_status))
+        retracted = announced_here and new["status"] != "firing"
+        evals.append(
+            _Eval(rule, labels, fp, outcome, base, new, resolved or retracted, stale, stored_status, retracted)
+        )
 
     _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
 
@@ -225,7 +235,7 @@ def evaluate_alerts(
                 previous=ev.base,
                 last_window_end=window_end,
             )
-            _audit(store, ev, statuses[-1], model, window_end, context)
+            _audit(store, ev, statuses[-1], model, window_end, context, now)
 
     for channel in channels:
         chosen = tuple(e for e in events if _wants(channel, e))
@@ -324,7 +334,7 @@ def _decide(
         if status is not None:
             new["notified"], new["notified_at"] = "firing", window_end.isoformat()
     elif ev.resolved:
-        announced = new.get("notified") == "firing"
+        announced = new.get("notified") == "firing" or ev.retracted
         new["notified"] = None
         if announced and rule.send_resolved and ev.muted_by is None:
             status = "resolved"
@@ -389,7 +399,13 @@ def _status(
 
 
 def _audit(
-    store: StateStore, ev: _Eval, status: AlertStatus, model: str, window_end: datetime, context: AlertContext
+    store: StateStore,
+    ev: _Eval,
+    status: AlertStatus,
+    model: str,
+    window_end: datetime,
+    context: AlertContext,
+    now: datetime,
 ) -> None:
     """Append fired / resolved / silenced transitions to the audit trail (once per window)."""
     event: str | None = None
@@ -421,4 +437,5 @@ def _audit(
         decision=status.state,
         window_start=context.window_start,
         window_end=window_end,
+        at=now,
     )

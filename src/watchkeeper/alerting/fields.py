@@ -91,8 +91,8 @@ FIELD_PATTERNS: tuple[str, ...] = (
 SECTIONS: tuple[str, ...] = ("drift", "perf", "serving", "validation", "health", "window")
 
 _METRIC_RE = "(?:" + "|".join(METRICS) + ")"
-# `*` is one or more dotted parts: column names may themselves contain dots.
-_WILDCARD_RE = r"[^\s.][^\s]*"
+# `*` is any non-empty name: column names may contain dots and (backquoted) spaces.
+_WILDCARD_RE = r"[^.].*"
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
