@@ -384,7 +384,8 @@ def _outward(value: float, *, up: bool, digits: int = 4) -> float:
 
 def _floor_to(value: float, decimals: int) -> float:
     scale = 10**decimals
-    return math.floor(value * scale) / scale
+    # The epsilon keeps 0.9615 at 0.9615 when binary floating point stores 9614.9999999.
+    return math.floor(value * scale + 1e-9) / scale
 
 
 def _py(value: Any) -> Any:
@@ -674,6 +675,8 @@ class ExpectationResult:
     unexpected_sample: tuple[Any, ...] = ()
     observed: Any = None
     message: str = ""
+    # Set when GX raised instead of evaluating (a bug in the suite or in GX, not bad data).
+    error: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -691,6 +694,7 @@ class ExpectationResult:
             "unexpected_sample": _json_safe(list(self.unexpected_sample)),
             "observed": _json_safe(self.observed),
             "message": self.message,
+            "error": self.error,
         }
 
 
@@ -892,14 +896,15 @@ def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> Expe
     res = gx_res.result or {}
     info = gx_res.exception_info or {}
     if info.get("raised_exception"):
-        message = info.get("exception_message") or "Great Expectations raised an error"
+        error = " ".join(str(info.get("exception_message") or "Great Expectations raised an error").split())
         return ExpectationResult(
             index,
             exp.type,
             exp.severity,
             False,
             exp.column,
-            message=f"{exp.type} on {exp.column!r}: {message}",
+            message=f"{exp.type} on {exp.column or 'table'!r} could not be evaluated: {error}",
+            error=error,
         )
     count = res.get("unexpected_count")
     count = None if count is None else int(count)
