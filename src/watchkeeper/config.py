@@ -164,8 +164,8 @@ class HealthConfig(StrictModel):
     enabled: bool = True
 
 
-class RetrainingConfig(StrictModel):
-    enabled: bool = False
+# The retraining section lives with the policy that reads it (watchkeeper/policy.py).
+from watchkeeper.policy import RetrainingConfig  # noqa: E402
 
 
 class MonitorConfig(StrictModel):
