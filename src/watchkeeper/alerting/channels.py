@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from typing import Any, Protocol
@@ -124,7 +124,6 @@ class RetryPolicy:
     max_retry_after_s: float = 30.0
     timeout_s: float = 10.0
     sleep: Callable[[float], None] = time.sleep
-    waits: list[float] = field(default_factory=list)  # every wait taken, for reports and tests
 
     @classmethod
     def from_config(cls, config: DeliveryConfig, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
@@ -138,7 +137,6 @@ class RetryPolicy:
         )
 
     def wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
         if seconds > 0:
             self.sleep(seconds)
 

@@ -211,31 +211,41 @@ def evaluate_alerts(
             new, resolved = _transition(base, outcome, rule, window_end)
         retracted = announced_here and new["status"] != "firing"
         evals.append(
-            _Eval(rule, labels, fp, outcome, base, new, resolved or retracted, stale, stored_status, retracted)
+            _Eval(
+                rule, labels, fp, outcome, base, new, resolved or retracted, stale, stored_status, retracted
+            )
         )
 
     _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
 
     events: list[AlertEvent] = []
     statuses: list[AlertStatus] = []
+    states_out: list[db.AlertStateRow] = []
+    audits: list[dict[str, Any]] = []
     for ev in evals:
         event = None if ev.stale else _decide(ev, figures, model, window_end, config, context)
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
         if not ev.stale:
-            db.save_state(
-                store,
-                fingerprint=ev.fp,
-                model=model,
-                rule=ev.rule.name,
-                severity=ev.rule.severity,
-                labels=ev.labels,
-                state=ev.new,
-                previous=ev.base,
-                last_window_end=window_end,
+            states_out.append(
+                db.AlertStateRow(
+                    fingerprint=ev.fp,
+                    model=model,
+                    rule=ev.rule.name,
+                    severity=ev.rule.severity,
+                    labels=ev.labels,
+                    state=ev.new,
+                    previous=ev.base,
+                    last_window_end=window_end,
+                )
             )
-            _audit(store, ev, statuses[-1], model, window_end, context, now)
+            audit = _audit_row(ev, statuses[-1], model, window_end, context, now)
+            if audit is not None:
+                audits.append(audit)
+    # One transaction for every rule's state and the audit entries: a model with hundreds of rules
+    # costs one commit, and state and trail never disagree.
+    db.save_states(store, states_out, audits)
 
     for channel in channels:
         chosen = tuple(e for e in events if _wants(channel, e))
@@ -398,16 +408,15 @@ def _status(
     )
 
 
-def _audit(
-    store: StateStore,
+def _audit_row(
     ev: _Eval,
     status: AlertStatus,
     model: str,
     window_end: datetime,
     context: AlertContext,
     now: datetime,
-) -> None:
-    """Append fired / resolved / silenced transitions to the audit trail (once per window)."""
+) -> dict[str, Any] | None:
+    """The audit-trail entry of a fired / resolved / silenced transition (once per window), if any."""
     event: str | None = None
     if status.state == "firing" and ev.base["status"] != "firing":
         # Fired while a silence holds it: recorded as such, so the trail shows who muted what.
@@ -416,15 +425,17 @@ def _audit(
     elif status.state == "resolved":
         event = "alert.resolved"
     if event is None:
-        return
+        return None
     # A re-run of the same window that reaches the same state has already been recorded.
     if ev.stored_status is not None and ev.stored_status == ev.new["status"]:
-        return
-    store.append_audit(
-        model=model,
-        event=event,
-        reasons=[status.summary],
-        evidence={
+        return None
+    return {
+        "at": now,
+        "model": model,
+        "event": event,
+        "decision": status.state,
+        "reasons": [status.summary],
+        "evidence": {
             "fingerprint": ev.fp,
             "rule": ev.rule.name,
             "severity": ev.rule.severity,
@@ -434,8 +445,6 @@ def _audit(
             "threshold": status.threshold,
             "muted_by": status.muted_by,
         },
-        decision=status.state,
-        window_start=context.window_start,
-        window_end=window_end,
-        at=now,
-    )
+        "window_start": context.window_start,
+        "window_end": window_end,
+    }

@@ -7,7 +7,7 @@ notification retried on a later run looks exactly like the one that failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -111,7 +111,6 @@ class AlertMessage:
     window_start: datetime | None = None
     mlflow_run_url: str | None = None
     prefect_flow_run_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def firing(self) -> tuple[AlertEvent, ...]:
@@ -138,7 +137,6 @@ class AlertMessage:
             window_start=self.window_start,
             mlflow_run_url=self.mlflow_run_url,
             prefect_flow_run_url=self.prefect_flow_run_url,
-            extra=dict(self.extra),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +148,6 @@ class AlertMessage:
             "mlflow_run_url": self.mlflow_run_url,
             "prefect_flow_run_url": self.prefect_flow_run_url,
             "events": [e.to_dict() for e in self.events],
-            "extra": dict(self.extra),
         }
 
     @classmethod
@@ -165,5 +162,4 @@ class AlertMessage:
             mlflow_run_url=data.get("mlflow_run_url"),
             prefect_flow_run_url=data.get("prefect_flow_run_url"),
             events=tuple(AlertEvent.from_dict(e) for e in data["events"]),
-            extra=dict(data.get("extra", {})),
         )

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watchkeeper.state import StateStore, metadata
+from watchkeeper.state import StateStore, audit_log, metadata
 
 alert_state = sa.Table(
     "alert_state",
@@ -248,34 +248,53 @@ def load_states(store: StateStore, model: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def save_state(
-    store: StateStore,
-    *,
-    fingerprint: str,
-    model: str,
-    rule: str,
-    severity: str,
-    labels: Mapping[str, str],
-    state: Mapping[str, Any],
-    previous: Mapping[str, Any] | None,
-    last_window_end: datetime,
+@dataclass(frozen=True)
+class AlertStateRow:
+    fingerprint: str
+    model: str
+    rule: str
+    severity: str
+    labels: Mapping[str, str]
+    state: Mapping[str, Any]
+    previous: Mapping[str, Any] | None
+    last_window_end: datetime
+
+
+def save_states(
+    store: StateStore, rows: list[AlertStateRow], audits: list[dict[str, Any]] | None = None
 ) -> None:
-    values = {
-        "model": model,
-        "rule": rule,
-        "severity": severity,
-        "labels": json.dumps(dict(labels), sort_keys=True),
-        "state": json.dumps(dict(state), sort_keys=True),
-        "previous": None if previous is None else json.dumps(dict(previous), sort_keys=True),
-        "last_window_end": last_window_end,
-        "updated_at": utcnow(),
-    }
+    """Upsert alert states and append audit entries (`append_audit`'s fields) in one transaction."""
+    now = utcnow()
     with store.begin() as conn:
-        updated = conn.execute(
-            alert_state.update().where(alert_state.c.fingerprint == fingerprint).values(**values)
-        )
-        if updated.rowcount == 0:
-            conn.execute(alert_state.insert().values(fingerprint=fingerprint, **values))
+        for row in rows:
+            values = {
+                "model": row.model,
+                "rule": row.rule,
+                "severity": row.severity,
+                "labels": json.dumps(dict(row.labels), sort_keys=True),
+                "state": json.dumps(dict(row.state), sort_keys=True),
+                "previous": None if row.previous is None else json.dumps(dict(row.previous), sort_keys=True),
+                "last_window_end": row.last_window_end,
+                "updated_at": now,
+            }
+            updated = conn.execute(
+                alert_state.update().where(alert_state.c.fingerprint == row.fingerprint).values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(alert_state.insert().values(fingerprint=row.fingerprint, **values))
+        if audits:
+            # Same encoding as `StateStore.append_audit`, inside this transaction.
+            conn.execute(
+                audit_log.insert(),
+                [
+                    {
+                        **a,
+                        "reasons": json.dumps(a.get("reasons") or []),
+                        "evidence": json.dumps(a.get("evidence") or {}, default=str),
+                    }
+                    for a in audits
+                ],
+            )
 
 
 # -- ledger and outbox ------------------------------------------------------------------------------

@@ -167,7 +167,9 @@ def test_grouping_and_min_severity(store: StateStore) -> None:
         {"name": "errors", "condition": "serving.error_rate > 0.05", "severity": "critical"},
     )
     everything, critical = MemoryChannel("all"), MemoryChannel("oncall", min_severity="critical")
-    report = run(store, cfg, {"serving.latency_p95_ms": 300, "serving.error_rate": 0.1}, 1, everything, critical)
+    report = run(
+        store, cfg, {"serving.latency_p95_ms": 300, "serving.error_rate": 0.1}, 1, everything, critical
+    )
     # one message per model and run, holding both alerts; the critical channel only gets its share
     assert sent(everything) == [[("lat/warning", "firing"), ("errors/critical", "firing")]]
     assert sent(critical) == [[("errors/critical", "firing")]]
@@ -196,7 +198,12 @@ def test_no_data_inhibits_drift_and_performance(store: StateStore) -> None:
         LAT,
     )
     ch = MemoryChannel()
-    figures = {"window.no_data": 1, "drift.share": 0.9, "perf.estimated.roc_auc": 0.5, "serving.latency_p95_ms": 900}
+    figures = {
+        "window.no_data": 1,
+        "drift.share": 0.9,
+        "perf.estimated.roc_auc": 0.5,
+        "serving.latency_p95_ms": 900,
+    }
     report = run(store, cfg, figures, 1, ch)
     muted = {a.rule: a.muted_by for a in report.alerts}
     assert muted == {

@@ -28,10 +28,16 @@ from watchkeeper.alerting.fields import FIELD_PATTERNS, match_field
         ("window.no_data == 1", {"window.no_data": 1.0}, True),
         ("window.no_data == true", {"window.no_data": 1.0}, True),
         # precedence: and binds tighter than or
-        ("drift.share > 0.9 or drift.n_drifted >= 3 and drift.n_columns < 10", {
-            "drift.share": 0.1, "drift.n_drifted": 3, "drift.n_columns": 5}, True),
-        ("(drift.share > 0.9 or drift.n_drifted >= 3) and drift.n_columns > 10", {
-            "drift.share": 0.1, "drift.n_drifted": 3, "drift.n_columns": 5}, False),
+        (
+            "drift.share > 0.9 or drift.n_drifted >= 3 and drift.n_columns < 10",
+            {"drift.share": 0.1, "drift.n_drifted": 3, "drift.n_columns": 5},
+            True,
+        ),
+        (
+            "(drift.share > 0.9 or drift.n_drifted >= 3) and drift.n_columns > 10",
+            {"drift.share": 0.1, "drift.n_drifted": 3, "drift.n_columns": 5},
+            False,
+        ),
         ("not serving.error_rate <= 0.01", {"serving.error_rate": 0.02}, True),
         # number on the left, scientific notation, negative numbers
         ("0.5 <= drift.share", {"drift.share": 0.7}, True),

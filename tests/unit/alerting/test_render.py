@@ -1,0 +1,178 @@
+"""Rendering: Slack Block Kit stays within Slack's limits whatever the report holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watchkeeper.alerting import AlertContext, AlertsConfig, evaluate_alerts
+from watchkeeper.alerting.messages import AlertEvent, AlertMessage
+from watchkeeper.alerting.render import render_pagerduty, render_slack, render_text
+from watchkeeper.state import StateStore
+
+from .conftest import NOW, RecordingServer, day
+
+
+def assert_block_kit_valid(payload: dict[str, Any]) -> None:
+    """The Block Kit limits Slack enforces (and rejects a whole message for breaking)."""
+    assert payload["text"], "top-level fallback text is required"
+    blocks = payload["blocks"]
+    assert 1 <= len(blocks) <= 50
+    for block in blocks:
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text"
+            assert 1 <= len(block["text"]["text"]) <= 150
+        elif block["type"] == "section":
+            assert "text" in block or "fields" in block
+            if "text" in block:
+                assert 1 <= len(block["text"]["text"]) <= 3000
+            fields = block.get("fields", [])
+            assert len(fields) <= 10
+            assert all(1 <= len(f["text"]) <= 2000 for f in fields)
+        elif block["type"] == "context":
+            assert 1 <= len(block["elements"]) <= 10
+        else:
+            raise AssertionError(f"unexpected block type {block['type']}")
+
+
+def test_200_drifted_columns_through_slack(server: RecordingServer, store: StateStore) -> None:
+    columns = [f"feature_with_a_rather_long_name_{i:03d}" for i in range(200)]
+    figures: dict[str, float] = {"drift.share": 1.0, "drift.n_drifted": 200, "drift.n_columns": 200}
+    for i, col in enumerate(columns):
+        figures[f"drift.{col}.drifted"] = 1.0
+        figures[f"drift.{col}.score"] = i / 1000
+    # one rule per column as well, so both a long detail list and many alerts are exercised
+    rules = [{"name": f"col_{i:03d}", "condition": f"drift.{c}.drifted == 1"} for i, c in enumerate(columns)]
+    cfg = AlertsConfig.model_validate(
+        {
+            "rules": rules,  # plus the built-in data_drift warning and critical
+            "channels": [{"type": "slack", "webhook_url_env": "SLACK_URL"}],
+        }
+    )
+    report = evaluate_alerts(
+        figures,
+        model="a-model-name-that-is-quite-long-" * 3,
+        window_end=day(1),
+        config=cfg,
+        store=store,
+        context=AlertContext(model_version="12", mlflow_run_url="http://mlflow/r/1"),
+        env={"SLACK_URL": f"{server.url}/hook"},
+        now=NOW,
+    )
+    assert report.figures()["firing"] == 202
+    assert [n.status for n in report.notifications] == ["sent"]
+    (req,) = server.requests
+    payload = req.body
+    assert_block_kit_valid(payload)
+    texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section" and "text" in b]
+    # 201 events (the drift warning is inhibited by the critical): 46 shown, the overflow names the rest
+    assert texts[-1].startswith("… and 155 more alert(s): col_045, col_046")
+    # the critical drift alert lists the worst-scoring columns first, clipped to the section limit
+    drift = next(t for t in texts if "CRITICAL · data_drift" in t)
+    assert "Drifted columns (200):" in drift and drift.endswith("…")
+    assert drift.index("feature_with_a_rather_long_name_199") < drift.index(
+        "feature_with_a_rather_long_name_198"
+    )
+    assert payload["blocks"][-1]["type"] == "context"  # links survive the truncation
+
+
+_text = st.text(min_size=0, max_size=4000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    model=st.text(min_size=1, max_size=300),
+    summary=_text,
+    description=_text,
+    details=st.lists(st.text(max_size=200), max_size=50),
+    n_events=st.integers(1, 80),
+)
+def test_any_message_fits_block_kit(
+    model: str, summary: str, description: str, details: list[str], n_events: int
+) -> None:
+    events = tuple(
+        AlertEvent(
+            fingerprint=f"fp{i}",
+            rule=f"rule<{i}>&" * 20,
+            status="firing" if i % 3 else "resolved",
+            severity="critical" if i % 2 else "warning",
+            labels={},
+            summary=summary,
+            description=description,
+            condition="drift.share > 0.5",
+            metric="drift.share",
+            value=0.7,
+            op=">",
+            threshold=0.5,
+            window_end=day(1),
+            runbook_url="https://runbooks/" + "x" * 3000,
+            details=tuple(details),
+        )
+        for i in range(n_events)
+    )
+    message = AlertMessage(model=model, window_end=day(1), events=events, model_version=model)
+    text, blocks = render_slack(message)
+    assert_block_kit_valid({"text": text, "blocks": blocks})
+
+
+def _event(status: str = "firing") -> AlertEvent:
+    return AlertEvent(
+        fingerprint="abc",
+        rule="lat",
+        status=status,  # type: ignore[arg-type]
+        severity="warning",
+        labels={"alertname": "lat"},
+        summary="p95 300 ms > 250 ms",
+        condition="serving.latency_p95_ms > 250",
+        metric="serving.latency_p95_ms",
+        value=300.0,
+        op=">",
+        threshold=250.0,
+        window_end=day(2),
+        runbook_url="https://runbooks.example/lat",
+    )
+
+
+def test_slack_layout_and_escaping() -> None:
+    message = AlertMessage(
+        model="churn",
+        window_end=day(2),
+        window_start=day(1),
+        model_version="4",
+        events=(_event(), _event("resolved")),
+        mlflow_run_url="http://mlflow/r/1",
+        prefect_flow_run_url="http://prefect/fr/2",
+    )
+    text, blocks = render_slack(message)
+    assert blocks[0]["text"]["text"] == "[FIRING:1] [RESOLVED:1] churn: lat"
+    fields = [f["text"] for f in blocks[1]["fields"]]
+    assert fields[:4] == [
+        "*Model*\nchurn",
+        "*Version*\n4",
+        "*Window*\n2024-03-01 00:00 → 2024-03-02 00:00 UTC",
+        "*Severity*\nwarning",
+    ]
+    firing = blocks[2]["text"]["text"]
+    assert "`serving.latency_p95_ms = 300 (&gt; 250)`" in firing  # `>` escaped for mrkdwn
+    assert "<https://runbooks.example/lat|Runbook>" in firing
+    assert blocks[3]["text"]["text"].startswith(":white_check_mark: *RESOLVED · lat*")
+    assert (
+        blocks[4]["elements"][0]["text"]
+        == "<http://mlflow/r/1|MLflow run> · <http://prefect/fr/2|Prefect flow run>"
+    )
+    assert text.startswith(":large_orange_circle: [FIRING:1] [RESOLVED:1] churn: lat")
+
+
+def test_text_and_pagerduty_round_trip() -> None:
+    message = AlertMessage(model="churn", window_end=day(2), events=(_event(),))
+    assert AlertMessage.from_dict(message.to_dict()) == message
+    assert render_text(message).splitlines()[2] == (
+        "  - WARNING lat: p95 300 ms > 250 ms [serving.latency_p95_ms = 300 (> 250)]"
+    )
+    body = render_pagerduty(_event(), message, "key")
+    assert body["event_action"] == "trigger" and body["dedup_key"] == "abc"
+    assert body["payload"]["class"] == "serving" and body["links"] == [
+        {"href": "https://runbooks.example/lat", "text": "Runbook"}
+    ]
