@@ -5,11 +5,11 @@ one numpy pass; after an alarm the detector resets and the rest of the batch is 
 are rare, so the loop is over alarms, never over rows). Their state is a small JSON dict that the
 flow stores between scheduled runs, so a change spanning several windows is caught.
 
-DDM (Gama et al., 2004) watches the error rate p_i of a 0/1 error stream since the last reset, with
+DDM (Gama et al., 2004) watches the error rate p_i of an error stream since the last reset, with
 s_i = sqrt(p_i (1 − p_i) / i): warning when p_i + s_i ≥ p_min + w·s_min, drift when ≥ p_min + d·s_min,
 where (p_min, s_min) is taken where p + s was smallest. We use the Laplace-smoothed rate
 (k + 1) / (i + 2): with the raw rate, a model that makes no error in its first rows sets
-p_min = s_min = 0 and its first error is an alarm.
+p_min = s_min = 0 and its first error is an alarm. Default levels: see `DDMConfig`.
 
 Page-Hinkley watches the standardized error z_i (see `PageHinkleyConfig`): m_t = α m_{t−1} +
 (z_t − mean(z_1..t) − δ), alarm when m_t − min(m) > λ. Standardizing with the reference error's
@@ -64,11 +64,15 @@ def update_ddm(
     errors: np.ndarray,
     state: dict[str, Any] | None,
     *,
-    warning_level: float = 2.0,
-    drift_level: float = 3.0,
-    min_samples: int = 30,
+    warning_level: float = 3.0,
+    drift_level: float = 4.0,
+    min_samples: int = 1000,
 ) -> tuple[DetectorResult, dict[str, Any]]:
-    """Feed a 0/1 error stream (in time order); returns the batch's result and the new state."""
+    """Feed an error stream (in time order); returns the batch's result and the new state.
+
+    Values are 0/1 errors, or any stream whose mean is an error rate (the engine feeds the
+    CBPE-adjusted ``error − expected error + reference rate``).
+    """
     st = dict(state) if state is not None else ddm_initial_state()
     e = np.asarray(errors, dtype=np.int64)
     positions: list[int] = []

@@ -17,7 +17,14 @@ tenth of the reference; a trailing chunk under half that size is left out). Each
 per chunk; band = mean ± k·std (sample std) clipped to the metric's range. A band describes
 windows of about the chunk's size: a much smaller window varies more than its band says.
 
-Sequential detectors and late labels. Labels arrive late, and a window is evaluated several times
+Sequential detectors. For classification with a fitted CBPE, the stream is each row's error minus
+its CBPE-expected error (1 − calibrated probability of the predicted class), so the detectors react
+to P(y|x) changing, not to traffic moving into regions where the model is known to be weaker
+(covariate shift); without CBPE, and for regression, it is the raw error (regression: |error|,
+and for DDM the indicator |error| > the reference's 90th percentile). Page-Hinkley sees the stream
+standardized by the reference error's mean and standard deviation.
+
+Late labels. Labels arrive late, and a window is evaluated several times
 as they do; the error stream must still see every labeled row at most once. The rule:
 
 1. a window feeds the detectors only when its labels are complete — the caller says so with
@@ -647,13 +654,31 @@ def _run_detectors(
     idx = idx[np.argsort(p.ts_ns[idx], kind="stable")]
     if _is_classification(baseline.task):
         err = (p.yhat[idx] != p.y[idx]).astype(np.float64)
-        ddm_stream = err
+        cbpe = baseline.cbpe
+        if cbpe is not None and p.proba is not None and p.proba_issue is None:
+            # Subtract each row's expected error under the reference's P(y|x): covariate shift that
+            # moves traffic into harder regions leaves this stream's mean unchanged, concept drift
+            # does not. Rows without a usable score cannot be adjusted and are left out.
+            has_score = np.isfinite(p.proba[idx]).all(axis=1) & (p.yhat[idx] < p.n_classes)
+            idx, err = idx[has_score], err[has_score]
+            cal = cbpe.calibrate(p.proba[idx])
+            expected_err = 1.0 - cal[np.arange(idx.size), p.yhat[idx]]
+            excess = err - expected_err
+            ddm_stream = excess + baseline.stream_mean
+            z = excess / baseline.stream_std
+            stream = "error minus CBPE-expected error"
+        else:
+            ddm_stream = err
+            z = (err - baseline.stream_mean) / baseline.stream_std
+            stream = "error indicator"
     else:
         err = np.abs(p.yhat[idx] - p.y[idx])
         ddm_stream = (err > (baseline.ddm_abs_threshold or 0.0)).astype(np.float64)
+        z = (err - baseline.stream_mean) / baseline.stream_std
+        stream = "absolute error"
     results: dict[str, DetectorResult] = {}
     skipped = int((p.labeled & (p.ts_ns <= (st["watermark_ns"] or np.iinfo(np.int64).min))).sum())
-    status = f"fed {idx.size} labeled row(s) in time order" + (
+    status = f"fed {idx.size} labeled row(s) in time order ({stream})" + (
         f"; {skipped} row(s) at or before the watermark skipped (already consumed)" if skipped else ""
     )
     if config.ddm.enabled:
@@ -665,7 +690,6 @@ def _run_detectors(
             min_samples=config.ddm.min_samples,
         )
     if config.page_hinkley.enabled:
-        z = (err - baseline.stream_mean) / baseline.stream_std
         ph = config.page_hinkley
         results["page_hinkley"], st["page_hinkley"] = update_page_hinkley(
             z,

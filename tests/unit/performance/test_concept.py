@@ -52,7 +52,7 @@ def test_ddm_matches_loop_reference(seed: int) -> None:
     # A stream with two changes, so resets after an alarm are exercised too.
     rng = np.random.default_rng(seed)
     e = np.r_[rng.random(3000) < 0.1, rng.random(2000) < 0.4, rng.random(2000) < 0.8].astype(np.float64)
-    result, _ = update_ddm(e, None)
+    result, _ = update_ddm(e, None, warning_level=2.0, drift_level=3.0, min_samples=30)
     assert list(result.drift_positions) == _ddm_loop(e)
     assert result.drift
 
@@ -67,11 +67,11 @@ def test_page_hinkley_matches_loop_reference(alpha: float) -> None:
 
 
 def test_ddm_detects_known_change_and_not_before() -> None:
-    # Error rate 0.1 → 0.3 at row 10,000: alarm within 1,000 rows after, none before.
+    # Error rate 0.1 → 0.3 at row 10,000: with the default levels, alarm within 2,000 rows, none before.
     e = _stream(11, 10_000, 5_000, 0.1, 0.3)
     result, _ = update_ddm(e, None)
     assert result.drift_positions
-    assert 10_000 <= result.drift_positions[0] < 11_000
+    assert 10_000 <= result.drift_positions[0] < 12_000
 
 
 def test_page_hinkley_detects_known_change_and_not_before() -> None:

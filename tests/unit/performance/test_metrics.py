@@ -56,12 +56,18 @@ def test_multiclass_metrics_match_sklearn() -> None:
     assert out["accuracy"].value == pytest.approx(skm.accuracy_score(y, yhat), abs=1e-12)
     for avg in ("macro", "weighted"):
         suffix = "" if avg == "macro" else "_weighted"
-        assert out[f"precision{suffix}"].value == pytest.approx(skm.precision_score(y, yhat, average=avg), abs=1e-12)
-        assert out[f"recall{suffix}"].value == pytest.approx(skm.recall_score(y, yhat, average=avg), abs=1e-12)
+        assert out[f"precision{suffix}"].value == pytest.approx(
+            skm.precision_score(y, yhat, average=avg), abs=1e-12
+        )
+        assert out[f"recall{suffix}"].value == pytest.approx(
+            skm.recall_score(y, yhat, average=avg), abs=1e-12
+        )
         assert out[f"f1{suffix}"].value == pytest.approx(skm.f1_score(y, yhat, average=avg), abs=1e-12)
     assert out["roc_auc"].value == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"), abs=1e-12)
     onehot = np.eye(k)[y]
-    assert out["pr_auc"].value == pytest.approx(skm.average_precision_score(onehot, proba, average="macro"), abs=1e-12)
+    assert out["pr_auc"].value == pytest.approx(
+        skm.average_precision_score(onehot, proba, average="macro"), abs=1e-12
+    )
     assert out["log_loss"].value == pytest.approx(skm.log_loss(y, proba), abs=1e-12)
     assert cm is not None and np.array_equal(np.array(cm.counts), skm.confusion_matrix(y, yhat))
 
@@ -71,8 +77,12 @@ def test_multiclass_class_never_predicted_counts_zero_like_sklearn() -> None:
     y = np.array([0, 1, 2, 2, 1, 0])
     yhat = np.array([0, 1, 1, 0, 1, 0])
     out, _ = classification_metrics(y, yhat, None, labels=["0", "1", "2"], n_proba_classes=3, binary=False)
-    assert out["precision"].value == pytest.approx(skm.precision_score(y, yhat, average="macro", zero_division=0))
-    assert out["f1_weighted"].value == pytest.approx(skm.f1_score(y, yhat, average="weighted", zero_division=0))
+    assert out["precision"].value == pytest.approx(
+        skm.precision_score(y, yhat, average="macro", zero_division=0)
+    )
+    assert out["f1_weighted"].value == pytest.approx(
+        skm.f1_score(y, yhat, average="weighted", zero_division=0)
+    )
     assert out["roc_auc"].status == "not computable: no score/probability column"
 
 
@@ -112,7 +122,12 @@ def test_binary_single_class_and_no_labels() -> None:
     assert out["precision"].value == 0.0  # one positive prediction, wrong
     assert out["log_loss"].value == pytest.approx(-np.log(0.8))
     empty, cm = classification_metrics(
-        np.array([], dtype=np.int64), np.array([], dtype=np.int64), None, labels=["0", "1"], n_proba_classes=2, binary=True
+        np.array([], dtype=np.int64),
+        np.array([], dtype=np.int64),
+        None,
+        labels=["0", "1"],
+        n_proba_classes=2,
+        binary=True,
     )
     assert cm is None
     assert {v.status for v in empty.values()} == {"not computable: no labeled rows (labels not arrived yet)"}
@@ -123,19 +138,31 @@ def test_unknown_label_blocks_probability_metrics_only() -> None:
     y, extra = encode_labels(np.array([0, 1, 2, 1]), ["0", "1"])
     assert extra == ["2"] and y.tolist() == [0, 1, 2, 1]
     proba = np.column_stack([np.full(4, 0.5), np.full(4, 0.5)])
-    out, _ = classification_metrics(y, np.array([0, 1, 1, 1]), proba, labels=["0", "1", "2"], n_proba_classes=2, binary=True)
+    out, _ = classification_metrics(
+        y, np.array([0, 1, 1, 1]), proba, labels=["0", "1", "2"], n_proba_classes=2, binary=True
+    )
     assert out["accuracy"].value == pytest.approx(0.75)
     assert out["roc_auc"].status == "not computable: 1 label(s) not among the probability classes (2)"
 
 
 def test_label_canonicalization() -> None:
-    assert [canonical_label(v) for v in (1, 1.0, "1", True, np.int64(0), 2.5)] == ["1", "1", "1", "True", "0", "2.5"]
+    assert [canonical_label(v) for v in (1, 1.0, "1", True, np.int64(0), 2.5)] == [
+        "1",
+        "1",
+        "1",
+        "True",
+        "0",
+        "2.5",
+    ]
     codes, extra = encode_labels(np.array([1.0, np.nan, 0.0, 1.0]), ["0", "1"])
     assert codes.tolist() == [1, -1, 0, 1] and extra == []
 
 
 def test_proba_problems() -> None:
-    assert proba_problem(np.array([[0.2, 0.8], [-0.1, 1.1]]), binary=True) == "probabilities outside [0, 1] in 1 row(s)"
+    assert (
+        proba_problem(np.array([[0.2, 0.8], [-0.1, 1.1]]), binary=True)
+        == "probabilities outside [0, 1] in 1 row(s)"
+    )
     assert proba_problem(np.array([[0.2, 0.7, 0.3], [0.2, 0.3, 0.5]]), binary=False) == (
         "probabilities do not sum to 1 in 1 row(s)"
     )
