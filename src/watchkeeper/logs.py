@@ -257,6 +257,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def install_redaction(*logger_names: str) -> None:
+    """Redact the records of these loggers for every handler, Prefect's UI handler included.
+
+    Default: Prefect's run loggers (``prefect.flow_runs``, ``prefect.task_runs``), whose records
+    `get_run_logger()` emits directly on them. A logger's filter sees only records logged on that
+    very logger, not those propagated from its children: for a whole tree, put a `RedactingFilter`
+    on the handlers instead. Idempotent.
+    """
+    for name in logger_names or PREFECT_RUN_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter())
+
+
 # -- handler setup -------------------------------------------------------------------------------
 _HANDLER_MARK = "_watchkeeper_json_handler"
 _setup_lock = threading.Lock()

@@ -20,6 +20,7 @@ from watchkeeper.logs import (
     clear_secrets,
     configure_json_logging,
     current_log_context,
+    install_redaction,
     log_context,
     redact,
     register_secret,
@@ -221,6 +222,32 @@ def test_redacting_filter_for_other_handlers() -> None:
     record = logging.LogRecord("prefect", logging.INFO, __file__, 1, "login with %s", ("hunter2-long",), None)
     assert RedactingFilter().filter(record)
     assert record.getMessage() == "login with ***"
+
+
+def test_install_redaction_covers_other_handlers_of_run_loggers() -> None:
+    # Prefect's UI handler sits on its run loggers; a logger filter redacts before any handler runs.
+    run_logger = logging.getLogger("prefect.task_runs")
+    seen: list[str] = []
+
+    class UiHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    ui = UiHandler()
+    run_logger.addHandler(ui)
+    old_level = run_logger.level
+    run_logger.setLevel(logging.INFO)
+    try:
+        install_redaction()
+        install_redaction()  # idempotent
+        assert sum(isinstance(f, RedactingFilter) for f in run_logger.filters) == 1
+        run_logger.info("token %s", "xoxb-1234-abcd")
+        assert seen == ["token ***"]
+    finally:
+        run_logger.removeHandler(ui)
+        run_logger.setLevel(old_level)
+        for f in [f for f in run_logger.filters if isinstance(f, RedactingFilter)]:
+            run_logger.removeFilter(f)
 
 
 @settings(max_examples=60, deadline=None)
