@@ -17,6 +17,15 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from tasks.artifact_tasks import publish_artifacts
+from tasks.check_tasks import (
+    build_drift_html,
+    compute_serving_metrics,
+    detect_drift,
+    evaluate_performance,
+    fit_performance_baseline,
+    load_expectations,
+    validate_features,
+)
 from tasks.data_tasks import load_model_config, load_reference_data, load_window_data
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
@@ -28,8 +37,10 @@ from tasks.tracking_tasks import (
 )
 from watchkeeper import checks
 from watchkeeper.config import MonitorConfig, config_hash
+from watchkeeper.footprint import StepFootprint
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
+from watchkeeper.state import open_state, state_dir
 from watchkeeper.verdict import SectionReport, Severity
 from watchkeeper.windows import count_labels, window_bounds, windows_between
 
@@ -41,6 +52,9 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("watchkeeper.monitor")
 
 
+DETECTOR_NAMESPACE = "perf-detectors"
+
+
 def evaluate_window(
     config: MonitorConfig,
     *,
@@ -48,26 +62,56 @@ def evaluate_window(
     start: datetime,
     end: datetime,
     reference: pd.DataFrame,
+    baseline: Any,
+    suite: Any,
+    as_of: datetime,
+    with_html: bool = True,
 ) -> MonitoringReport:
     """Run every check on one window, log it to MLflow and the Prefect UI, and record it."""
     log = _logger()
+    store = open_state()
+    footprint = StepFootprint()
     sections: dict[str, SectionReport] = {}
     errors: dict[str, str] = {}
 
-    def attempt(name: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+    def attempt(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         # A failing check is reported, and every other check still runs and is logged.
         try:
-            result = fn(*args, **kwargs)
+            with footprint.measure(name):
+                result = fn(*args, **kwargs)
         except Exception as exc:
             log.exception("check %s failed", name)
             errors[name] = f"{type(exc).__name__}: {exc}"
-            return
-        if result is not None:
+            return None
+        if isinstance(result, SectionReport):
             sections[name] = result
+        return result
 
-    data = load_window_data(config, start, end)
+    with footprint.measure("load_window"):
+        data = load_window_data(config, start, end)
     sections["window"] = data.report
     frame = data.frame
+
+    drift = attempt("drift", detect_drift, config, frame, reference, cache_dir=state_dir() / "drift-cache")
+    # Labels are complete once the label lag has passed; only then do the sequential detectors consume
+    # the window's error stream (each labeled row exactly once, in time order).
+    labels_complete = end + config.window.label_lag <= as_of
+    detector_state = store.get_json(DETECTOR_NAMESPACE, config.model.name)
+    perf = attempt(
+        "perf",
+        evaluate_performance,
+        config,
+        frame,
+        baseline,
+        detector_state=detector_state,
+        labels_complete=labels_complete,
+    )
+    if perf is not None and perf.detectors_fed:
+        store.put_json(DETECTOR_NAMESPACE, config.model.name, perf.detector_state)
+    attempt("serving", compute_serving_metrics, config, frame, start, end)
+    validation = attempt("validation", validate_features, frame, suite)
+    html = attempt("evidently_report", build_drift_html, config, frame, reference) if with_html else None
+    sections["footprint"] = footprint.report()
 
     report = MonitoringReport(
         model=config.model.name,
@@ -80,9 +124,22 @@ def evaluate_window(
         errors=errors,
         flow_run_id=flow_run.get_id(),
     )
+    artifacts: dict[str, str] = {}
+    tables: dict[str, list[dict[str, Any]]] = {}
+    extra_markdown: dict[str, str] = {}
+    if drift is not None:
+        artifacts["drift/columns.csv"] = drift.to_frame().to_csv(index=False)
+        extra_markdown["drift"] = drift.to_markdown()
+    if html:
+        artifacts["drift/evidently_report.html"] = html
+    if perf is not None:
+        tables["performance"] = perf.table_rows()
+    if validation is not None:
+        artifacts["validation/gx_result.json"] = validation.gx_result_json()
+        tables["validation"] = validation.to_table()
+
     tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
     payload = report_payload(report)
-    artifacts: dict[str, str] = {}
     mlflow_url = None
     try:
         logged = log_to_mlflow(
@@ -95,8 +152,15 @@ def evaluate_window(
             payload, tracking_uri=tracking_uri, experiment=config.experiment_name, artifacts=artifacts
         )
         log.error("MLflow unavailable (%s); report kept in %s for the next run", exc, path)
-    publish_artifacts(config.model.name, report.to_markdown(), mlflow_url=mlflow_url)
-    record_window(report, usable_for_training=True)
+    publish_artifacts(
+        config.model.name,
+        report.to_markdown(),
+        mlflow_url=mlflow_url,
+        tables=tables,
+        extra_markdown=extra_markdown,
+    )
+    usable = validation.usable_for_training if validation is not None else True
+    record_window(report, usable_for_training=usable)
     log.info("window %s → %s: %s", start, end, report.verdict.label)
     return report
 
@@ -114,7 +178,13 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
     start, end = window_bounds(window_end, config.window.size)
     flush_mlflow_spool()
     reference = load_reference_data(config)
-    report = evaluate_window(config, config_file=config_path, start=start, end=end, reference=reference)
+    baseline = fit_performance_baseline(config, reference)
+    suite = load_expectations(config, config_path)
+    # "Now" for this run is the window's end: scheduled runs start just after it, and backfills and
+    # the demo replay the past as it was then.
+    as_of = end
+    shared = {"reference": reference, "baseline": baseline, "suite": suite, "as_of": as_of}
+    report = evaluate_window(config, config_file=config_path, start=start, end=end, **shared)
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
@@ -131,7 +201,8 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
             config_file=config_path,
             start=past_end - config.window.size,
             end=past_end,
-            reference=reference,
+            with_html=False,  # the human report was built when the window was first monitored
+            **shared,
         )
     if report.verdict >= Severity.WARNING:
         print(

@@ -10,7 +10,7 @@ from prefect import task
 from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.windows import WindowData, load_reference, load_window
 
-load_model_config = task(load_config, name="load-config")
+load_model_config = task(name="load-config")(load_config)
 
 
 @task(name="load-window", retries=2, retry_delay_seconds=[5, 30])

@@ -1,7 +1,12 @@
-"""MLflow Model Registry: register trained models, move aliases, load the champion."""
+"""MLflow Model Registry: register trained models, move aliases, load the champion.
+
+Also where the monitor learns which reference data belongs to the champion it monitors
+(`resolve_reference_source` / `config_for_champion`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import mlflow
@@ -11,7 +16,8 @@ from mlflow.tracking import MlflowClient
 from prefect import task
 
 from tasks.tracking_tasks import ensure_experiment
-from watchkeeper.config import ColumnsConfig, TaskType
+from watchkeeper import policy
+from watchkeeper.config import ColumnsConfig, MonitorConfig, TaskType
 
 
 def _features(frame: pd.DataFrame, columns: ColumnsConfig) -> pd.DataFrame:
@@ -44,7 +50,11 @@ def register_model(
     x = _features(training_frame, columns)
     example = x.head(5)
     output = model.predict_proba(example)[:, 1] if task_type is TaskType.BINARY else model.predict(example)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {registered_name}", tags={"watchkeeper.kind": "train", **version_tags}) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"train {registered_name}",
+        tags={"watchkeeper.kind": "train", **version_tags},
+    ) as run:
         mlflow.log_params(params)
         if metrics:
             mlflow.log_metrics(metrics)
@@ -82,3 +92,48 @@ def set_alias(tracking_uri: str, registered_name: str, alias: str, version: str)
 def load_model_version(tracking_uri: str, registered_name: str, version: str) -> Any:
     mlflow.set_tracking_uri(tracking_uri)
     return mlflow.sklearn.load_model(f"models:/{registered_name}/{version}")
+
+
+def delete_alias(tracking_uri: str, registered_name: str, alias: str) -> None:
+    """Remove `alias` if it is set (no error when it is not)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    with contextlib.suppress(mlflow.exceptions.MlflowException):
+        client.delete_registered_model_alias(registered_name, alias)
+
+
+def version_tags(tracking_uri: str, registered_name: str, version: str) -> dict[str, str]:
+    return dict(MlflowClient(tracking_uri=tracking_uri).get_model_version(registered_name, version).tags)
+
+
+def set_version_tags(tracking_uri: str, registered_name: str, version: str, tags: dict[str, str]) -> None:
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_name, version, key, value)
+
+
+def resolve_reference_source(config: MonitorConfig) -> Any:
+    """The reference source of the model's current champion (the reference belongs to the version).
+
+    A version trained by the retrain flow points at its own reference data (a version tag); the
+    first version uses `sources.reference`, where ``{champion_version}`` in a path is replaced by the
+    champion's version. The registry being unreachable or empty falls back to `sources.reference`.
+    """
+    from tasks.tracking_tasks import resolve_tracking_uri
+
+    configured = config.sources.reference
+    tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
+    name = config.model.registry_name
+    try:
+        version = alias_version(tracking_uri, name, config.model.alias)
+        tags = version_tags(tracking_uri, name, version) if version is not None else {}
+    except Exception:  # registry down: monitoring goes on against the configured reference
+        version, tags = None, {}
+    return policy.reference_source(configured, champion_version=version, version_tags=tags)
+
+
+def config_for_champion(config: MonitorConfig) -> MonitorConfig:
+    """`config` with `sources.reference` pointing at the current champion's reference data."""
+    source = resolve_reference_source(config)
+    if source is config.sources.reference:
+        return config
+    return config.model_copy(update={"sources": config.sources.model_copy(update={"reference": source})})

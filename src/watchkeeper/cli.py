@@ -111,6 +111,30 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_expectations_generate(args: argparse.Namespace) -> int:
+    from watchkeeper.checks import suite_path
+    from watchkeeper.config import load_config
+    from watchkeeper.validation import SuiteExistsError, generate_suite, write_suite
+    from watchkeeper.windows import load_reference
+
+    config = load_config(args.config)
+    target = Path(args.output) if args.output else suite_path(config, args.config)
+    if target is None:
+        target = Path("configs/expectations") / f"{config.model.name}.yaml"
+        print(f"expectations.suite is not set in {args.config}; writing {target} (reference it from the config)")
+    reference = load_reference(config)
+    spec = generate_suite(reference, columns=config.columns, model_name=config.model.name, window_rows=args.window_rows)
+    try:
+        diff = write_suite(spec, target, force=args.force)
+    except SuiteExistsError as exc:
+        print(exc.diff or "")
+        print(f"{target} exists and differs (diff above); review it, then re-run with --force to replace it")
+        return 1
+    print(diff or f"{target} is already up to date")
+    print(f"wrote {len(spec.expectations)} expectations to {target}; review them before committing")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("expectations", help="Great Expectations suites")
+    exp_sub = p.add_subparsers(dest="action", required=True)
+    g = exp_sub.add_parser("generate", help="profile the reference data into a suite for review")
+    g.add_argument("--config", required=True)
+    g.add_argument("--output", help="default: the config's expectations.suite")
+    g.add_argument("--window-rows", type=int, help="typical rows per window, for row-count bounds")
+    g.add_argument("--force", action="store_true", help="replace an existing (reviewed) suite")
+    g.set_defaults(func=cmd_expectations_generate)
 
     p = sub.add_parser("audit", help="print the audit trail")
     p.add_argument("--model")

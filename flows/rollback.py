@@ -1,0 +1,63 @@
+"""The rollback flow: put the previous champion back (`watchkeeper rollback --model X`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks.data_tasks import load_model_config
+from tasks.registry_tasks import alias_version, delete_alias, set_alias, set_version_tags
+from tasks.tracking_tasks import resolve_tracking_uri
+from tasks.training_tasks import notify_lifecycle
+from watchkeeper import policy
+from watchkeeper.config import config_hash, load_config
+from watchkeeper.runtime import apply_runtime_defaults
+from watchkeeper.state import open_state
+
+
+def find_model_config(model: str, directory: str | Path = "configs/models") -> str:
+    """The config file under `directory` whose `model.name` is `model` (for the CLI's --model)."""
+    found = []
+    for path in sorted(Path(directory).glob("*.y*ml")):
+        if load_config(path).model.name == model:
+            found.append(str(path))
+    if len(found) != 1:
+        what = "no config" if not found else f"{len(found)} configs ({', '.join(found)})"
+        raise ValueError(f"{what} for model {model!r} in {directory}")
+    return found[0]
+
+
+@flow(name="rollback-model", log_prints=True)
+def rollback(config_path: str) -> dict[str, Any]:
+    """Move the `champion` alias back to `previous-champion`.
+
+    The rolled-back version is tagged `rolled-back`, and `previous-champion` is cleared, so a second
+    rollback fails loudly instead of flipping back and forth. Audited and notified.
+    """
+    apply_runtime_defaults()
+    config = load_model_config(config_path)
+    name = config.model.registry_name
+    alias = config.model.alias
+    tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
+    previous = alias_version(tracking_uri, name, policy.PREVIOUS_CHAMPION_ALIAS)
+    if previous is None:
+        raise ValueError(f"{name} has no @{policy.PREVIOUS_CHAMPION_ALIAS} version to roll back to")
+    current = alias_version(tracking_uri, name, alias)
+    set_alias(tracking_uri, name, alias, previous)
+    delete_alias(tracking_uri, name, policy.PREVIOUS_CHAMPION_ALIAS)
+    if current is not None:
+        set_version_tags(tracking_uri, name, current, {policy.TAG_DEPLOY_STATUS: "rolled-back"})
+    reason = f"@{alias} rolled back from v{current} to v{previous}"
+    open_state().append_audit(
+        model=config.model.name,
+        event=policy.EVENT_ROLLBACK,
+        decision="rollback",
+        reasons=[reason],
+        evidence={"from_version": current, "to_version": previous},
+        config_hash=config_hash(config_path),
+    )
+    notify_lifecycle(config, event=policy.EVENT_ROLLBACK, version=previous, summary=reason)
+    get_run_logger().info("%s", reason)
+    return {"champion": previous, "rolled_back": current}
