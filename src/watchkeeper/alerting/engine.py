@@ -6,7 +6,8 @@ For each rule, one window at a time:
   *firing*. It does not hold → a firing alert is *resolved* (announced if `send_resolved` and its
   firing was announced), a pending one goes back to *inactive*.
 - The condition is *unknown* (a figure it needs is missing from the window's report, e.g. no drift
-  figures in a no-data window) → nothing changes: the alert neither advances, fires, nor resolves.
+  figures in a no-data window, no realized metrics before labels arrive) → nothing changes: the alert
+  neither advances, fires, nor resolves, and its clock (the last window with a known outcome) stays.
 - Identity is a fingerprint of model, rule name and labels (severity included); one state per
   identity, so the same alert is never duplicated.
 - A firing alert is announced once, then again only every `repeat_interval`, measured in *window*
@@ -16,9 +17,12 @@ For each rule, one window at a time:
   (`store.add_silence`) mute matching alerts until they expire (wall-clock time: silences are human
   decisions). A muted alert keeps its state but is not announced; once unmuted and still firing it is.
 - Re-running a window recomputes from the state *before* that window (kept in the row), so the result
-  is the same and, through the delivery ledger, nothing is sent twice. A window older than the newest
-  one evaluated (a late-label re-evaluation) is reported but does not move the state: alert state
-  follows time forwards.
+  is the same and, through the delivery ledger, nothing is sent twice; if the re-run no longer fires
+  what the first run announced, a resolved message says so.
+- Time only moves forwards, per alert: a window older than the alert's last known window is reported
+  (`stale`) but does not move the state. Because unknown outcomes do not move the clock, a rule on
+  realized performance — unknown until labels arrive — does advance when the monitor re-evaluates an
+  older window whose labels have now arrived.
 - All the model's announcements of a run form one message per channel (grouping), filtered by each
   channel's minimum severity; delivery goes through the outbox (`delivery.py`).
 """
@@ -144,6 +148,7 @@ class _Eval:
     # A re-run of a window whose first run announced "firing" but that no longer fires: the receivers
     # were told, so they are told it resolved.
     retracted: bool = False
+    frozen: bool = False  # state not advanced in this window (stale window or unknown outcome)
     muted_by: str | None = None
 
 
@@ -205,14 +210,29 @@ def evaluate_alerts(
             )
         else:
             base = row["state"]
-        if stale:
-            new, resolved = dict(base), False
+        frozen = stale or outcome is None
+        if outcome is None and not stale:
+            # Unknown: the alert's own clock does not move. Its last window stays the last one whose
+            # outcome was known, so a late-label re-evaluation of an older window can still advance it.
+            base = row["state"] if row is not None else _empty()
+        if frozen:
+            new, resolved, retracted = dict(base), False, False
         else:
             new, resolved = _transition(base, outcome, rule, window_end)
-        retracted = announced_here and new["status"] != "firing"
+            retracted = announced_here and new["status"] != "firing"
         evals.append(
             _Eval(
-                rule, labels, fp, outcome, base, new, resolved or retracted, stale, stored_status, retracted
+                rule,
+                labels,
+                fp,
+                outcome,
+                base,
+                new,
+                resolved or retracted,
+                stale,
+                stored_status,
+                retracted,
+                frozen,
             )
         )
 
@@ -223,11 +243,11 @@ def evaluate_alerts(
     states_out: list[db.AlertStateRow] = []
     audits: list[dict[str, Any]] = []
     for ev in evals:
-        event = None if ev.stale else _decide(ev, figures, model, window_end, config, context)
+        event = None if ev.frozen else _decide(ev, figures, model, window_end, config, context)
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
-        if not ev.stale:
+        if not ev.frozen:
             states_out.append(
                 db.AlertStateRow(
                     fingerprint=ev.fp,

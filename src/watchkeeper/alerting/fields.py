@@ -6,9 +6,11 @@ report prefixes with the section name: `drift.share`, `perf.estimated.roc_auc`,
 loaded, so a typo (`drift.shrae`, `perf.estimated.roc_acu`) fails the run at load time instead of
 producing an alert that silently never fires.
 
-Patterns use `*` for a user-chosen name (a column, an HTTP status, a probe) and `<metric>` for one
-of the performance metrics below. The list follows the figure names agreed in the project notes;
-adding a figure to a section means adding its pattern here.
+Patterns use `*` for a user-chosen name (a column, an HTTP status, a probe, a model version, a GPU
+index) and `<metric>` for one of the performance metrics below. The list follows the figure names
+agreed in the project notes and what the section reports publish; adding a figure to a section means
+adding its pattern here. The `alerts.*` figures are deliberately absent: a rule on the alerting
+section's own output would depend on itself.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "perf.concept.ddm.drift",
     "perf.concept.page_hinkley.drift",
     "perf.concept.gap.<metric>",
+    "perf.version.*.label_coverage",
+    "perf.version.*.n_labeled",
+    "perf.version.*.realized.<metric>",
     # serving
     "serving.request_count",
     "serving.throughput_rps",
@@ -65,6 +70,17 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "serving.latency_max_ms",
     "serving.error_rate",
     "serving.error_rate.*",
+    # the same per model version: serving.version.<v>.latency_p95_ms, …
+    "serving.version.*.request_count",
+    "serving.version.*.throughput_rps",
+    "serving.version.*.peak_minute_rps",
+    "serving.version.*.latency_p50_ms",
+    "serving.version.*.latency_p90_ms",
+    "serving.version.*.latency_p95_ms",
+    "serving.version.*.latency_p99_ms",
+    "serving.version.*.latency_max_ms",
+    "serving.version.*.error_rate",
+    "serving.version.*.error_rate.*",
     # validation
     "validation.success_percent",
     "validation.evaluated",
@@ -73,22 +89,58 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "validation.warning_failures",
     # health
     "health.cpu.percent",
+    "health.cpu.count",
+    "health.cpu.load_1m",
+    "health.cpu.load_5m",
+    "health.cpu.load_15m",
+    "health.cpu.max_core_percent",
+    "health.cpu.*.percent",
     "health.memory.percent",
+    "health.memory.used_mb",
+    "health.memory.available_mb",
+    "health.memory.total_mb",
     "health.swap.percent",
+    "health.swap.used_mb",
     "health.disk.percent",
+    "health.disk.read_mb_s",
+    "health.disk.write_mb_s",
+    "health.disk.read_iops",
+    "health.disk.write_iops",
+    "health.net.sent_mb_s",
+    "health.net.recv_mb_s",
+    "health.net.errors",
+    "health.net.drops",
     "health.gpu.count",
     "health.gpu.max_util_pct",
     "health.gpu.max_memory_pct",
     "health.gpu.max_temperature_c",
+    "health.gpu.*.util_pct",
+    "health.gpu.*.memory_util_pct",
+    "health.gpu.*.memory_used_mb",
+    "health.gpu.*.memory_total_mb",
+    "health.gpu.*.memory_pct",
+    "health.gpu.*.temperature_c",
+    "health.gpu.*.power_w",
+    "health.gpu.*.power_limit_w",
+    "health.gpu.*.ecc_corrected",
+    "health.gpu.*.ecc_uncorrected",
+    "health.gpu.*.xid_events",
     "health.probe.*.ok",
     "health.probe.*.latency_ms",
+    "health.probe.*.status_code",
     # window
     "window.rows",
     "window.no_data",
     "window.label_coverage",
+    "window.labeled",
+    "window.duplicate_request_ids",
+    # the monitoring job's own cost per step (footprint.<step>.wall_s, …) and the window's verdict
+    "footprint.*.wall_s",
+    "footprint.*.cpu_s",
+    "footprint.*.peak_rss_mb",
+    "verdict.level",
 )
 
-SECTIONS: tuple[str, ...] = ("drift", "perf", "serving", "validation", "health", "window")
 
 _METRIC_RE = "(?:" + "|".join(METRICS) + ")"
 # `*` is any non-empty name: column names may contain dots and (backquoted) spaces.

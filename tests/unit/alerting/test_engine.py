@@ -361,3 +361,25 @@ def test_report_is_a_json_section(store: StateStore) -> None:
     assert "| firing | warning | lat | `serving.latency_p95_ms` | 300 | > 250 |" in md
     assert "| broken | queued | 1 | 1 |" in md
     assert report.window_end.tzinfo is UTC
+
+
+def test_late_labels_advance_a_realized_performance_rule(store: StateStore) -> None:
+    """Realized metrics are unknown until labels arrive; the monitor then re-evaluates old windows."""
+    cfg = config({"name": "auc", "condition": "perf.realized.roc_auc < 0.8", "severity": "critical"}, LAT)
+    ch = MemoryChannel()
+    for n in (1, 2, 3):  # no labels yet: the perf rule is unknown, the latency rule is known
+        report = run(store, cfg, {"serving.latency_p95_ms": 100}, n, ch)
+        assert report.alerts[0].outcome == "unknown"
+    # day 3's run re-evaluates day 1, whose labels arrived: older than day 3, but not for this rule
+    late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
+    assert [(a.rule, a.state, a.stale) for a in late.alerts] == [
+        ("auc", "firing", False),
+        ("lat", "inactive", True),
+    ]
+    assert sent(ch) == [[("auc/critical", "firing")]]
+    assert ch.messages[0].window_end == day(1)
+    # day 4 without labels: still firing, nothing new; day 2's labels are fine: resolved
+    assert states(run(store, cfg, {"serving.latency_p95_ms": 100}, 4, ch)) == ["firing", "inactive"]
+    late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.9}, 2, ch)
+    assert late.alerts[0].state == "resolved"
+    assert sent(ch)[-1] == [("auc/critical", "resolved")]
