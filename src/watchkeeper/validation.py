@@ -44,6 +44,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ __all__ = [
     "SuiteError",
     "SuiteExistsError",
     "ValidationReport",
+    "default_suite_path",
+    "estimate_window_rows",
     "generate_suite",
     "load_suite",
     "parse_suite",
@@ -373,6 +376,27 @@ def write_suite(spec: ExpectationSuiteSpec, path: str | Path, *, force: bool = F
 
 
 # -- generation ------------------------------------------------------------------------------------
+def default_suite_path(model_name: str, root: str | Path = "configs/expectations") -> Path:
+    """Where a model's suite lives when its config does not name one: ``<root>/<model>.yaml``."""
+    return Path(root) / f"{model_name}.yaml"
+
+
+def estimate_window_rows(frame: pd.DataFrame, timestamp: str, window: timedelta) -> int | None:
+    """Rows per window implied by a timestamped frame (its rows over its time span); None if unknown.
+
+    Used to set the row-count bounds of a generated suite from the reference (or recent logs).
+    """
+    if timestamp not in frame.columns or len(frame) < 2 or window <= timedelta(0):
+        return None
+    times = pd.to_datetime(frame[timestamp], errors="coerce").dropna()
+    if len(times) < 2:
+        return None
+    span = (times.max() - times.min()).to_pytimedelta()
+    if span <= timedelta(0):
+        return None
+    return max(1, round(len(times) * (window / span)))
+
+
 def _outward(value: float, *, up: bool, digits: int = 4) -> float:
     """Round to `digits` significant digits away from the data (bounds only ever widen)."""
     if value == 0 or not math.isfinite(value):
@@ -425,6 +449,7 @@ def _range(
     *,
     quantiles: tuple[float, float],
     margin: float,
+    tolerance: float,
     severity: Severity,
 ) -> ExpectationSpec | None:
     values = pd.to_numeric(series, errors="coerce").dropna().astype("float64")
@@ -447,9 +472,12 @@ def _range(
         "min_value": int(lo) if is_int else lo,
         "max_value": int(hi) if is_int else hi,
     }
-    if outside > 0:
-        # The reference's own tails beyond the quantiles are tolerated twice over.
-        kwargs["mostly"] = _floor_to(1.0 - 2 * outside, 4)
+    # The reference's own tails beyond the bounds are tolerated twice over, plus `tolerance`: the far
+    # tail of a drifted feature should not make the window unusable (drift reports it), while a
+    # sentinel or unit error hits far more rows.
+    mostly = _floor_to(1.0 - min(1.0, 2 * outside + tolerance), 4)
+    if mostly < 1.0:
+        kwargs["mostly"] = mostly
     return ExpectationSpec(
         "expect_column_values_to_be_between",
         kwargs,
@@ -489,7 +517,8 @@ def generate_suite(
     model_name: str,
     window_rows: int | None = None,
     range_quantiles: tuple[float, float] = (0.001, 0.999),
-    range_margin: float = 0.1,
+    range_margin: float = 0.25,
+    range_tolerance: float = 0.01,
     null_tolerance: float = 0.001,
     row_count_factor: float = 3.0,
     max_categories: int = 100,
@@ -499,7 +528,8 @@ def generate_suite(
     - the window must contain the request id and every model input/output column present in the
       reference (configured features missing from the reference are an error);
     - numerical features: numeric dtype, not-null with `mostly` from the reference null rate, values
-      within the `range_quantiles` of the reference widened by `range_margin` of their span;
+      within the `range_quantiles` of the reference widened by `range_margin` of their span, for all but
+      `range_tolerance` of the rows (plus twice the reference's own share outside the bounds);
     - categorical features: not-null, values within the reference's value set (when it has at most
       `max_categories` values, else a dtype check);
     - request id: not null and unique; score/probabilities in [0, 1]; predicted labels in the
@@ -582,7 +612,14 @@ def generate_suite(
                 )
             )
         exps.append(_not_null(col, series, null_tolerance, "numerical feature"))
-        rng = _range(col, series, quantiles=range_quantiles, margin=range_margin, severity=Severity.CRITICAL)
+        rng = _range(
+            col,
+            series,
+            quantiles=range_quantiles,
+            margin=range_margin,
+            tolerance=range_tolerance,
+            severity=Severity.CRITICAL,
+        )
         if rng is not None:
             exps.append(rng)
 
@@ -625,7 +662,12 @@ def generate_suite(
             exps.append(_value_set(col, series, Severity.CRITICAL, "predicted labels seen in the reference"))
         else:
             rng = _range(
-                col, series, quantiles=range_quantiles, margin=range_margin, severity=Severity.WARNING
+                col,
+                series,
+                quantiles=range_quantiles,
+                margin=range_margin,
+                tolerance=range_tolerance,
+                severity=Severity.WARNING,
             )
             if rng is not None:
                 exps.append(rng)
