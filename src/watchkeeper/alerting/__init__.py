@@ -27,7 +27,14 @@ from watchkeeper.alerting.delivery import NotificationRecord, flush_outbox
 from watchkeeper.alerting.engine import AlertContext, evaluate_alerts, fingerprint
 from watchkeeper.alerting.expr import ConditionError, parse_condition
 from watchkeeper.alerting.report import AlertsReport, AlertStatus
-from watchkeeper.alerting.store import Silence, add_silence, expire_silence, list_outbox, list_silences
+from watchkeeper.alerting.store import (
+    Silence,
+    add_silence,
+    expire_silence,
+    list_outbox,
+    list_silences,
+    parse_matchers,
+)
 
 __all__ = [
     "AlertContext",
@@ -59,4 +66,5 @@ __all__ = [
     "list_outbox",
     "list_silences",
     "parse_condition",
+    "parse_matchers",
 ]

@@ -117,7 +117,7 @@ def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and Block Kit blocks, within Slack's limits."""
     firing = message.firing
     icon = _ICON["resolved"] if not firing else _ICON.get(message.severity.label, "")
-    # Header blocks are plain_text and do not render emoji codes in all clients; use the words.
+    # The header says what happened in words; the severity icon leads the fallback text instead.
     header = clip(title(message), MAX_HEADER)
     fields = [
         ("Model", message.model),

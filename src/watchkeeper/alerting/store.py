@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +135,18 @@ class Silence:
             "author": self.author,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def parse_matchers(items: Iterable[str]) -> dict[str, str]:
+    """`["alertname=data_drift", "severity=warn*"]` → matchers (for the CLI's `--match` options)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"invalid matcher {item!r}: expected label=value (globs allowed in value)")
+        out[key] = value.strip()
+    return out
 
 
 def add_silence(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchkeeper.alerting import (
     AlertContext,
@@ -17,13 +20,15 @@ from watchkeeper.alerting import (
     evaluate_alerts,
     expire_silence,
     list_silences,
+    parse_matchers,
 )
-from watchkeeper.state import StateStore
+from watchkeeper.state import StateStore, open_state
 from watchkeeper.verdict import SectionReport, Severity
 
 from .conftest import NOW, day
 
 LAT = {"name": "lat", "condition": "serving.latency_p95_ms > 250"}
+HOT = {"serving.latency_p95_ms": 300.0}
 
 
 def config(*rules: dict[str, Any], **extra: Any) -> AlertsConfig:
@@ -383,3 +388,54 @@ def test_late_labels_advance_a_realized_performance_rule(store: StateStore) -> N
     late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.9}, 2, ch)
     assert late.alerts[0].state == "resolved"
     assert sent(ch)[-1] == [("auc/critical", "resolved")]
+
+
+def test_parse_matchers() -> None:
+    assert parse_matchers(["alertname=data_drift", " severity = warn* "]) == {
+        "alertname": "data_drift",
+        "severity": "warn*",
+    }
+    with pytest.raises(ValueError, match="label=value"):
+        parse_matchers(["alertname"])
+
+
+def test_console_can_log(store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = config(LAT, channels=[{"type": "console", "stream": "log"}])
+    with caplog.at_level(logging.WARNING, logger="watchkeeper.alerting"):
+        evaluate_alerts(HOT, model="churn", window_end=day(1), config=cfg, store=store, now=NOW)
+    assert any("[FIRING:1] churn: lat" in r.getMessage() for r in caplog.records)
+
+
+_VALUES = st.sampled_from([300.0, 100.0, None])  # hot, cool, figure missing
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(_VALUES, min_size=1, max_size=8),
+    for_=st.integers(1, 3),
+    repeat_days=st.integers(1, 4),
+)
+def test_reruns_never_change_what_is_sent(values: list[float | None], for_: int, repeat_days: int) -> None:
+    """Running every window twice sends exactly what running it once sends, and the stream of
+    messages of an alert is always: firing, (repeats), resolved — never a resolved out of nowhere."""
+    cfg = config({**LAT, "for": for_, "repeat_interval": f"{repeat_days}d"})
+
+    def play(times: int) -> list[tuple[str, bool, datetime]]:
+        store = open_state("sqlite:///:memory:")
+        ch = MemoryChannel()
+        for n, v in enumerate(values, start=1):
+            figures = {} if v is None else {"serving.latency_p95_ms": v}
+            for _ in range(times):
+                run(store, cfg, figures, n, ch)
+        return [(e.status, e.repeat, e.window_end) for m in ch.messages for e in m.events]
+
+    once, twice = play(1), play(2)
+    assert once == twice
+    firing = False
+    for status, repeat, _ in once:
+        if status == "firing":
+            assert repeat == firing  # a repeat only while firing, a first firing only when not
+            firing = True
+        else:
+            assert firing
+            firing = False
