@@ -13,7 +13,14 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from tasks.data_tasks import load_model_config
-from tasks.registry_tasks import alias_version, delete_alias, load_model_version, set_alias, set_version_tags, version_tags
+from tasks.registry_tasks import (
+    alias_version,
+    delete_alias,
+    load_model_version,
+    set_alias,
+    set_version_tags,
+    version_tags,
+)
 from tasks.tracking_tasks import resolve_tracking_uri
 from tasks.training_tasks import labeled_rows, notify_lifecycle, primary_metric, quality
 from watchkeeper import policy
@@ -82,7 +89,9 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
         set_version_tags(tracking_uri, name, version, {policy.TAG_DEPLOY_STATUS: "promoted"})
         reasons = [f"no @{alias} version yet: v{version} becomes it"]
         audit(policy.EVENT_PROMOTED, "promote", reasons, {})
-        notify_lifecycle(config, event=policy.EVENT_PROMOTED, version=version, summary=reasons[0], window_end=window_end)
+        notify_lifecycle(
+            config, event=policy.EVENT_PROMOTED, version=version, summary=reasons[0], window_end=window_end
+        )
         return {"decision": "promote", "version": version, "champion": version, "reasons": reasons}
 
     training = set(filter(None, tags.get(policy.TAG_TRAINING_WINDOWS, "").split(",")))
@@ -114,12 +123,16 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
         set_version_tags(tracking_uri, name, version, {policy.TAG_DEPLOY_STATUS: "promoted"})
         audit(policy.EVENT_PROMOTED, "promote", decision.reasons, evidence)
         summary = f"v{version} promoted to @{alias} (was v{champion}): " + "; ".join(decision.reasons)
-        notify_lifecycle(config, event=policy.EVENT_PROMOTED, version=version, summary=summary, window_end=window_end)
+        notify_lifecycle(
+            config, event=policy.EVENT_PROMOTED, version=version, summary=summary, window_end=window_end
+        )
     else:
         set_version_tags(tracking_uri, name, version, {policy.TAG_DEPLOY_STATUS: "rejected"})
         audit(policy.EVENT_REJECTED, "reject", decision.reasons, evidence)
         summary = f"v{version} rejected, v{champion} stays @{alias}: " + "; ".join(decision.reasons)
-        notify_lifecycle(config, event=policy.EVENT_REJECTED, version=version, summary=summary, window_end=window_end)
+        notify_lifecycle(
+            config, event=policy.EVENT_REJECTED, version=version, summary=summary, window_end=window_end
+        )
     log.info("%s", summary)
     return {
         "decision": decision.label,

@@ -27,6 +27,7 @@ from tasks.check_tasks import (
     validate_features,
 )
 from tasks.data_tasks import load_model_config, load_reference_data, load_window_data
+from tasks.observability import run_logging
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     flush_mlflow_spool,
@@ -176,6 +177,11 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
     apply_runtime_defaults()
     config = load_model_config(config_path)
     start, end = window_bounds(window_end, config.window.size)
+    with run_logging(config.model.name, (start, end)):
+        return _monitor(config, config_path, start, end)
+
+
+def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: datetime) -> MonitoringReport:
     flush_mlflow_spool()
     reference = load_reference_data(config)
     baseline = fit_performance_baseline(config, reference)

@@ -17,7 +17,14 @@ from prefect.runtime import flow_run
 from tasks.data_tasks import load_model_config
 from tasks.registry_tasks import register_model, set_version_tags
 from tasks.tracking_tasks import resolve_tracking_uri
-from tasks.training_tasks import build_training_data, quality, scored, start_deploy, train_model, write_reference
+from tasks.training_tasks import (
+    build_training_data,
+    quality,
+    scored,
+    start_deploy,
+    train_model,
+    write_reference,
+)
 from watchkeeper import policy
 from watchkeeper.config import config_hash
 from watchkeeper.runtime import apply_runtime_defaults
@@ -111,7 +118,9 @@ def retrain(
         )
         version = registered["version"]
         reference_uri = write_reference(config, scored(fitted, data.holdout, config), version)
-        set_version_tags(tracking_uri, config.model.registry_name, version, {policy.TAG_REFERENCE_URI: reference_uri})
+        set_version_tags(
+            tracking_uri, config.model.registry_name, version, {policy.TAG_REFERENCE_URI: reference_uri}
+        )
     except Exception as exc:
         store.append_audit(
             model=model,
@@ -144,7 +153,13 @@ def retrain(
         window_end=window_end,
         config_hash=chash,
     )
-    log.info("registered %s v%s as @%s (%d training rows)", config.model.registry_name, version, policy.CHALLENGER_ALIAS, len(data.train))
+    log.info(
+        "registered %s v%s as @%s (%d training rows)",
+        config.model.registry_name,
+        version,
+        policy.CHALLENGER_ALIAS,
+        len(data.train),
+    )
     if rc.auto_deploy:
         result["deploy"] = start_deploy(config, config_path, version, window_end=window_end)
     return result

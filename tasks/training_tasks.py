@@ -52,7 +52,7 @@ def primary_metric(config: MonitorConfig) -> str:
 
 
 def trigger_mode(config: MonitorConfig, deployment: str) -> str:
-    """"deployment" when configured so, or (auto) when a Prefect server has `deployment`; else "subflow"."""
+    """ "deployment" when configured so, or (auto) when a Prefect server has `deployment`; else "subflow"."""
     mode = config.retraining.trigger
     if mode != "auto":
         return mode
@@ -71,7 +71,9 @@ def trigger_mode(config: MonitorConfig, deployment: str) -> str:
 
 # -- deciding ---------------------------------------------------------------------------------------
 @task(name="decide-retraining")
-def decide_and_audit(config: MonitorConfig, config_path: str, report: MonitoringReport) -> policy.RetrainDecision:
+def decide_and_audit(
+    config: MonitorConfig, config_path: str, report: MonitoringReport
+) -> policy.RetrainDecision:
     """Ask the retraining policy about this window and write the decision to the audit trail."""
     store = open_state()
     history = policy.read_history(store, config.model.name, window_size=config.window.size)
@@ -86,7 +88,11 @@ def decide_and_audit(config: MonitorConfig, config_path: str, report: Monitoring
         window_end=report.window_end,
         config_hash=config_hash(config_path),
     )
-    _logger().info("retraining decision: %s (%s)", decision.label, "; ".join(decision.reasons + decision.blocked_by) or "no trigger")
+    _logger().info(
+        "retraining decision: %s (%s)",
+        decision.label,
+        "; ".join(decision.reasons + decision.blocked_by) or "no trigger",
+    )
     return decision
 
 
@@ -107,7 +113,9 @@ def pending_challenger(config: MonitorConfig) -> str | None:
     return version if status == "pending" else None
 
 
-def maybe_trigger_retraining(config: MonitorConfig, config_path: str, report: MonitoringReport) -> dict[str, Any]:
+def maybe_trigger_retraining(
+    config: MonitorConfig, config_path: str, report: MonitoringReport
+) -> dict[str, Any]:
     """Decide (and audit) whether this window starts a retraining, and start it if so.
 
     Returns ``{"decision": {...}, "mode": "subflow" | "deployment" | None, ...}``: with a subflow,
@@ -191,7 +199,9 @@ def start_deploy(
     try:
         return {"mode": mode, **deploy(config_path, version=version)}
     except Exception as exc:
-        _logger().error("deploy of %s v%s failed: %s: %s", config.model.name, version, type(exc).__name__, exc)
+        _logger().error(
+            "deploy of %s v%s failed: %s: %s", config.model.name, version, type(exc).__name__, exc
+        )
         return {"mode": mode, "error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -280,7 +290,9 @@ def train_model(config: MonitorConfig, frame: pd.DataFrame) -> Any:
 
 def scored(model: Any, frame: pd.DataFrame, config: MonitorConfig) -> pd.DataFrame:
     outputs = score_frame(model, frame, columns=config.columns, task=config.model.task)
-    return pd.concat([frame.drop(columns=[c for c in outputs.columns if c in frame.columns]), outputs], axis=1)
+    return pd.concat(
+        [frame.drop(columns=[c for c in outputs.columns if c in frame.columns]), outputs], axis=1
+    )
 
 
 def quality(model: Any, frame: pd.DataFrame, config: MonitorConfig) -> dict[str, float]:
@@ -350,7 +362,9 @@ def notify_lifecycle(
             threshold=None,
             window_end=when,
         )
-        message = AlertMessage(model=config.model.name, window_end=when, events=(alert,), model_version=version)
+        message = AlertMessage(
+            model=config.model.name, window_end=when, events=(alert,), model_version=version
+        )
         store = store or open_state()
         records = []
         for channel in build_channels(config.alerts.channels, delivery=config.alerts.delivery):
@@ -359,5 +373,12 @@ def notify_lifecycle(
                 records.append(record.to_dict())
         return records
     except Exception as exc:  # a notification problem must not undo a promotion
-        log.error("could not notify %s for %s v%s: %s: %s", event, config.model.name, version, type(exc).__name__, exc)
+        log.error(
+            "could not notify %s for %s v%s: %s: %s",
+            event,
+            config.model.name,
+            version,
+            type(exc).__name__,
+            exc,
+        )
         return []

@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from watchkeeper.alerting.config import AlertsConfig
 from watchkeeper.configbase import StrictModel, parse_duration
 from watchkeeper.drift.config import DriftConfig
+from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 
 
@@ -158,10 +159,6 @@ class TrackingConfig(StrictModel):
 class ExpectationsConfig(StrictModel):
     enabled: bool = True
     suite: str | None = None  # path to a configs/expectations/<model>.yaml suite
-
-
-class HealthConfig(StrictModel):
-    enabled: bool = True
 
 
 # The retraining section lives with the policy that reads it (watchkeeper/policy.py).

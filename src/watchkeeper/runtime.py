@@ -17,6 +17,10 @@ TELEMETRY_OPT_OUTS = {
 }
 
 
+# Prefect's temporary local server gets 20 s to start by default; a busy 2-core machine needs more.
+PREFECT_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+
+
 def apply_runtime_defaults() -> None:
-    for key, value in TELEMETRY_OPT_OUTS.items():
+    for key, value in {**TELEMETRY_OPT_OUTS, **PREFECT_DEFAULTS}.items():
         os.environ.setdefault(key, value)

@@ -90,6 +90,13 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _to_utc(value: datetime | None) -> datetime | None:
+    """Store instants as UTC: SQLite keeps wall-clock text, so 12:00+02:00 must become 10:00 first."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _as_utc(value: datetime | None) -> datetime | None:
     # SQLite drops tzinfo on the way back; everything stored here is UTC.
     if value is None:
@@ -135,14 +142,14 @@ class StateStore:
         with self.begin() as conn:
             conn.execute(
                 audit_log.insert().values(
-                    at=at or _utcnow(),
+                    at=_to_utc(at) or _utcnow(),
                     model=model,
                     event=event,
                     decision=decision,
                     reasons=json.dumps(reasons or []),
                     evidence=json.dumps(evidence or {}, default=str),
-                    window_start=window_start,
-                    window_end=window_end,
+                    window_start=_to_utc(window_start),
+                    window_end=_to_utc(window_end),
                     config_hash=config_hash,
                     code_version=code_version,
                 )
@@ -153,7 +160,7 @@ class StateStore:
         if model is not None:
             query = query.where(audit_log.c.model == model)
         if since is not None:
-            query = query.where(audit_log.c.at >= since)
+            query = query.where(audit_log.c.at >= _to_utc(since))
         with self.begin() as conn:
             rows = conn.execute(query).mappings().all()
         out = []
@@ -180,6 +187,8 @@ class StateStore:
         mlflow_run_id: str | None,
         summary: dict[str, Any] | None = None,
     ) -> None:
+        window_start = _to_utc(window_start) or window_start
+        window_end = _to_utc(window_end) or window_end
         values = {
             "window_start": window_start,
             "evaluated_at": _utcnow(),
@@ -236,11 +245,16 @@ class StateStore:
 def open_state(url: str | None = None) -> StateStore:
     """Open (and create if needed) the state database at `url` (default: `default_state_url()`)."""
     url = url or default_state_url()
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
+    parsed = sa.engine.make_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            # One in-memory database shared by every thread of the process (not one per connection).
+            kwargs = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
+        else:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _on_sqlite_connect)
     for name in _TABLE_MODULES:
@@ -249,5 +263,18 @@ def open_state(url: str | None = None) -> StateStore:
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-    metadata.create_all(engine)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.OperationalError:
+        # Two processes creating a fresh database at once: the loser sees "table already exists".
+        # The schema is there now; a second pass checks it and creates anything still missing.
+        metadata.create_all(engine)
+    if engine.dialect.name == "sqlite":
+        # The audit trail is append-only in the database too, not only in this code.
+        with engine.begin() as conn:
+            for op in ("UPDATE", "DELETE"):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+                )
     return StateStore(engine)

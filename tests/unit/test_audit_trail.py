@@ -5,9 +5,8 @@ started together on a barrier so their appends interleave. Append-only is checke
 `StateStore` offers no mutating audit method, and no module of the package builds an UPDATE,
 DELETE or DROP on the audit table.
 
-Tests marked xfail document defects found in `watchkeeper.state` (reported to the lead); each
-says what goes wrong. They turn into passes (strict ones into failures, prompting removal of the
-mark) once fixed.
+The tests of concurrent schema creation, SQLAlchemy dialect URLs, in-memory databases shared by
+threads and non-UTC offsets guard against defects found (and fixed) in `watchkeeper.state`.
 """
 
 from __future__ import annotations
@@ -84,12 +83,6 @@ def test_two_processes_appending_lose_nothing(tmp_path: Path) -> None:
     assert switches > 1
 
 
-@pytest.mark.xfail(
-    reason="state.py bug: open_state runs metadata.create_all without guarding the check-then-create "
-    "race; two processes opening a fresh database at once can fail with "
-    "'table audit_log already exists' (seen 3 times in 6 tries here). Flaky until fixed.",
-    strict=False,
-)
 def test_two_processes_opening_a_fresh_database_at_once(tmp_path: Path) -> None:
     for round_ in range(2):  # the race is timing-dependent: a few rounds make it show
         url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
@@ -147,24 +140,12 @@ def test_round_trip_on_any_url(tmp_path: Path, kind: str) -> None:
     assert len(store.read_audit()) == 3
 
 
-@pytest.mark.xfail(
-    reason="state.py bug: open_state only creates the parent directory for URLs starting with "
-    "'sqlite:///'; 'sqlite+pysqlite:///dir/state.db' in a missing directory fails with "
-    "'unable to open database file'. Parse with sqlalchemy.engine.make_url instead.",
-    strict=True,
-)
 def test_driver_qualified_sqlite_url_creates_its_directory(tmp_path: Path) -> None:
     store = open_state(f"sqlite+pysqlite:///{tmp_path / 'missing' / 'dir' / 'state.db'}")
     store.append_audit(model="churn", event="e", at=AT)
     assert len(store.read_audit()) == 1
 
 
-@pytest.mark.xfail(
-    reason="state.py bug: an in-memory SQLite URL gets SQLAlchemy's SingletonThreadPool, one "
-    "database per thread; a store used from another thread (Prefect's thread task runner) sees "
-    "'no such table: audit_log'. Use poolclass=StaticPool and check_same_thread=False for :memory:.",
-    strict=True,
-)
 def test_in_memory_store_is_shared_across_threads() -> None:
     store = open_state("sqlite:///:memory:")
     errors: list[BaseException] = []
@@ -182,13 +163,6 @@ def test_in_memory_store_is_shared_across_threads() -> None:
     assert [r["event"] for r in store.read_audit()] == ["from-thread"]
 
 
-@pytest.mark.xfail(
-    reason="state.py bug: timezone-aware datetimes are stored as their wall-clock time (SQLite "
-    "DateTime drops the offset) and read back as UTC, so 12:00+02:00 comes back as 12:00Z, two "
-    "hours off; `since` compares wall-clock times too. Convert with .astimezone(UTC) before storing "
-    "and before filtering.",
-    strict=True,
-)
 def test_non_utc_times_keep_their_instant(tmp_path: Path) -> None:
     store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
     cest = timezone(timedelta(hours=2))
@@ -265,3 +239,16 @@ def test_no_module_updates_or_deletes_audit_rows() -> None:
     }
     assert offenders == {}
     assert (package / "state.py").exists()  # the scan did look at the module that owns the table
+
+
+def test_database_refuses_to_rewrite_the_audit_trail(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from watchkeeper.state import open_state
+
+    store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    store.append_audit(model="m", event="retrain.skipped", reasons=["cooldown"])
+    for statement in ("UPDATE audit_log SET event = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.begin() as conn:
+            conn.exec_driver_sql(statement)
+    assert [row["event"] for row in store.read_audit()] == ["retrain.skipped"]
