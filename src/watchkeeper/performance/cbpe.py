@@ -128,11 +128,14 @@ class CBPEEstimator:
     def calibrate(self, proba: np.ndarray) -> np.ndarray:
         return _apply_calibrators(proba, self.calibrators, self.binary) if self.calibrated else proba
 
-    def estimate(self, proba: np.ndarray, yhat: np.ndarray) -> dict[str, Estimate]:
+    def estimate(
+        self, proba: np.ndarray, yhat: np.ndarray, *, calibrated: np.ndarray | None = None
+    ) -> dict[str, Estimate]:
         """Estimated metrics for rows with probabilities `proba` (n × K, raw) and predicted codes `yhat`.
 
         Rows with a missing prediction (-1) or a non-finite probability are left out and counted in
         the status. `proba` must already be checked to lie in [0, 1] (and sum to 1 for multiclass).
+        `calibrated` is ``self.calibrate(proba)`` when the caller already has it (saves a pass).
         """
         ok = np.isfinite(proba).all(axis=1) & (yhat >= 0) & (yhat < len(self.classes))
         n = int(ok.sum())
@@ -142,7 +145,7 @@ class CBPEEstimator:
         status = "ok" if excluded == 0 else f"ok ({excluded} row(s) without a prediction or score excluded)"
         raw = proba[ok]
         pred = yhat[ok]
-        cal = self.calibrate(raw)
+        cal = self.calibrate(raw) if calibrated is None else calibrated[ok]
         z = self.standard_errors
         out: dict[str, Estimate] = {}
 
@@ -224,7 +227,7 @@ def _one_vs_rest(
 
 
 def _expected_auc(p: np.ndarray, score: np.ndarray) -> tuple[float, float] | None:
-    order = np.argsort(score, kind="mergesort")
+    order = np.argsort(score)  # order within ties is irrelevant: equal scores are grouped
     s = score[order]
     w_pos = p[order]
     w_neg = 1.0 - w_pos

@@ -95,6 +95,8 @@ class _Prepared:
     n_classes: int
     ts_ns: np.ndarray | None
     notes: list[str]
+    proba_ok: np.ndarray | None = None  # rows whose probabilities are all finite
+    calibrated: np.ndarray | None = None  # CBPE-calibrated probabilities, set by evaluate_performance
 
 
 def _is_classification(task: TaskType) -> bool:
@@ -137,6 +139,7 @@ def _prepare(
     binary = task is TaskType.BINARY
     k = len(classes)
     proba: np.ndarray | None = None
+    proba_ok: np.ndarray | None = None
     issue: str | None = None
     if binary:
         if columns.score is None or columns.score not in frame.columns:
@@ -160,7 +163,8 @@ def _prepare(
             )
     if proba is not None:
         issue = proba_problem(proba, binary=binary)
-        nan_rows = int((~np.isfinite(proba).all(axis=1)).sum())
+        proba_ok = np.isfinite(proba).all(axis=1)
+        nan_rows = int((~proba_ok).sum())
         if nan_rows:
             notes.append(f"{nan_rows} row(s) have no score/probability (NaN)")
 
@@ -172,8 +176,8 @@ def _prepare(
     if has_pred:
         yhat, extra_p = encode_labels(frame[columns.prediction], labels)
         labels += extra_p
-    elif proba is not None and issue is None:
-        finite = np.isfinite(proba).all(axis=1)
+    elif proba is not None and proba_ok is not None and issue is None:
+        finite = proba_ok
         guess = (proba[:, 1] >= threshold).astype(np.int64) if binary else np.argmax(proba, axis=1)
         yhat = np.where(finite, guess, -1)
         notes.append("no prediction column: predictions derived from the scores")
@@ -185,7 +189,7 @@ def _prepare(
         notes.append(f"{missing_pred} row(s) have no prediction (NaN)")
     if len(labels) > k:
         notes.append(f"labels outside the model's classes {list(classes)}: {labels[k:]}")
-    return _Prepared(n, y, yhat, y >= 0, proba, issue, labels, k, ts_ns, notes)
+    return _Prepared(n, y, yhat, y >= 0, proba, issue, labels, k, ts_ns, notes, proba_ok)
 
 
 def _realized(
@@ -659,9 +663,10 @@ def _run_detectors(
             # Subtract each row's expected error under the reference's P(y|x): covariate shift that
             # moves traffic into harder regions leaves this stream's mean unchanged, concept drift
             # does not. Rows without a usable score cannot be adjusted and are left out.
-            has_score = np.isfinite(p.proba[idx]).all(axis=1) & (p.yhat[idx] < p.n_classes)
+            assert p.proba_ok is not None
+            has_score = p.proba_ok[idx] & (p.yhat[idx] < p.n_classes)
             idx, err = idx[has_score], err[has_score]
-            cal = cbpe.calibrate(p.proba[idx])
+            cal = cbpe.calibrate(p.proba[idx]) if p.calibrated is None else p.calibrated[idx]
             expected_err = 1.0 - cal[np.arange(idx.size), p.yhat[idx]]
             excess = err - expected_err
             ddm_stream = excess + baseline.stream_mean
@@ -717,10 +722,13 @@ def _gaps(
     cbpe = baseline.cbpe
     if cbpe is None or not config.gap.enabled or p.proba is None or p.proba_issue is not None:
         return {}
-    sel_mask = p.labeled & (p.yhat >= 0) & (p.y < p.n_classes) & np.isfinite(p.proba).all(axis=1)
+    assert p.proba_ok is not None
+    sel_mask = p.labeled & (p.yhat >= 0) & (p.y < p.n_classes) & p.proba_ok
     sel = np.flatnonzero(sel_mask)
     # Estimate on exactly the rows the realized figure uses: late labels need not be a random sample.
-    est = cbpe.estimate(p.proba[sel], p.yhat[sel])
+    est = cbpe.estimate(
+        p.proba[sel], p.yhat[sel], calibrated=None if p.calibrated is None else p.calibrated[sel]
+    )
     if int(sel_mask.sum()) == int(p.labeled.sum()):
         real = realized
     else:
@@ -865,7 +873,8 @@ def evaluate_performance(
         elif p.proba is None or p.proba_issue is not None:
             estimated = {m: Estimate.missing(p.proba_issue or "no probabilities") for m in ESTIMATED_METRICS}
         else:
-            estimated = baseline.cbpe.estimate(p.proba, p.yhat)
+            p.calibrated = baseline.cbpe.calibrate(p.proba)  # once: estimates, gap and detectors share it
+            estimated = baseline.cbpe.estimate(p.proba, p.yhat, calibrated=p.calibrated)
 
     gaps = _gaps(p, baseline, config, task, realized)
 

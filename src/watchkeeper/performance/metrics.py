@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
@@ -132,26 +131,33 @@ def proba_problem(proba: np.ndarray, *, binary: bool) -> str | None:
 
 
 # -- ranking metrics ------------------------------------------------------------------------------
+def ranking_metrics(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    """(ROC AUC, average precision) from one sort: both need only per-distinct-score counts.
+
+    ROC AUC is the Mann-Whitney statistic (a tied positive/negative pair counts one half); average
+    precision is Σ (R_n − R_{n−1}) P_n over distinct score thresholds, highest first (scikit-learn's
+    definition). The order within ties does not matter, so the fast unstable sort is fine.
+    """
+    order = np.argsort(score)
+    s = score[order]
+    yy = y[order].astype(np.float64)
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+    g_pos = np.add.reduceat(yy, starts)
+    g_neg = np.diff(np.r_[starts, s.size]) - g_pos
+    n_pos, n_neg = float(g_pos.sum()), float(g_neg.sum())
+    auc = float(np.sum(g_pos * (np.cumsum(g_neg) - 0.5 * g_neg)) / (n_pos * n_neg))
+    tps = np.cumsum(g_pos[::-1])
+    fps = np.cumsum(g_neg[::-1])
+    ap = float(np.sum(np.diff(np.r_[0.0, tps / n_pos]) * (tps / (tps + fps))))
+    return auc, ap
+
+
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve via the Mann-Whitney rank sum (ties count one half)."""
-    y = y.astype(bool)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    ranks = rankdata(score)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return ranking_metrics(y.astype(bool), score)[0]
 
 
 def average_precision(y: np.ndarray, score: np.ndarray) -> float:
-    """Σ (R_n − R_{n−1}) P_n over distinct score thresholds, highest first (scikit-learn's definition)."""
-    order = np.argsort(-score, kind="mergesort")
-    s = score[order]
-    yy = y[order].astype(np.float64)
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-    tps = np.cumsum(yy)[last]
-    fps = last + 1 - tps
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return ranking_metrics(y.astype(bool), score)[1]
 
 
 # -- classification -------------------------------------------------------------------------------
@@ -265,9 +271,9 @@ def classification_metrics(
                 else MetricValue(1.0, pstatus, mp)
             )
         else:
-            pos = yp == 1
-            out["roc_auc"] = MetricValue(roc_auc(pos, s), pstatus, mp)
-            out["pr_auc"] = MetricValue(average_precision(pos, s), pstatus, mp)
+            auc, ap = ranking_metrics(yp == 1, s)
+            out["roc_auc"] = MetricValue(auc, pstatus, mp)
+            out["pr_auc"] = MetricValue(ap, pstatus, mp)
         sc = np.clip(s, _EPS, 1 - _EPS)
         ll = -np.mean(np.where(yp == 1, np.log(sc), np.log1p(-sc)))
         out["log_loss"] = MetricValue(float(ll), pstatus, mp)
@@ -277,8 +283,9 @@ def classification_metrics(
             out["roc_auc"] = MetricValue.missing("labels contain a single class", mp)
             out["pr_auc"] = MetricValue.missing("labels contain a single class", mp)
         else:
-            aucs = [roc_auc(yp == c, pr[:, c]) for c in classes_in]
-            aps = [average_precision(yp == c, pr[:, c]) for c in classes_in]
+            pairs = [ranking_metrics(yp == c, pr[:, c]) for c in classes_in]
+            aucs = [a for a, _ in pairs]
+            aps = [b for _, b in pairs]
             absent = n_proba_classes - classes_in.size
             cstatus = pstatus if absent == 0 else f"{pstatus}; macro over {classes_in.size} classes present"
             out["roc_auc"] = MetricValue(float(np.mean(aucs)), cstatus, mp)
