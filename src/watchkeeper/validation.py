@@ -156,7 +156,10 @@ class ExpectationSpec:
 
 @dataclass(frozen=True)
 class ExpectationSuiteSpec:
-    """A checked suite: name, expectations and the file it came from (for error messages)."""
+    """A checked suite: name, expectations and the file it came from (for error messages).
+
+    Treat the kwargs and meta mappings as read-only: the built GX suite is cached by `fingerprint`.
+    """
 
     name: str
     expectations: tuple[ExpectationSpec, ...]
@@ -169,7 +172,11 @@ class ExpectationSuiteSpec:
     @cached_property
     def fingerprint(self) -> str:
         """A stable hash of the suite's content: the cache key of its built GX suite."""
-        body = {"name": self.name, "expectations": [e.to_dict() for e in self.expectations]}
+        body = {
+            "name": self.name,
+            "meta": dict(self.meta),
+            "expectations": [e.to_dict() for e in self.expectations],
+        }
         return hashlib.sha256(_canonical(body).encode()).hexdigest()[:16]
 
     @property
@@ -982,6 +989,23 @@ def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> Expe
     )
 
 
+def _gx_document(
+    gx_doc: dict[str, Any] | None, spec: ExpectationSuiteSpec, rows: int, not_run: list[ExpectationResult]
+) -> str:
+    """GX's result JSON, with what GX was not asked to run recorded under ``meta.watchkeeper``."""
+    doc: dict[str, Any] = gx_doc if gx_doc is not None else {"success": None, "results": [], "meta": {}}
+    meta = doc.get("meta")
+    if not isinstance(meta, dict):
+        meta = doc["meta"] = {}
+    meta["watchkeeper"] = {
+        "suite": spec.name,
+        "suite_fingerprint": spec.fingerprint,
+        "rows": rows,
+        "not_run": [{"index": r.index, "type": r.type, "reason": r.message} for r in not_run],
+    }
+    return json.dumps(_json_safe(doc), allow_nan=False)
+
+
 def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> ValidationReport:
     """Run `spec` on `window` with Great Expectations and summarize what failed.
 
@@ -999,11 +1023,12 @@ def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> Validat
             ExpectationResult(i, e.type, e.severity, None, e.column, message="window has no rows")
             for i, e in enumerate(spec.expectations)
         )
-        return ValidationReport(spec.name, 0, results, missing_cols, gx_json=json.dumps({"rows": 0}))
+        gx_json = _gx_document(None, spec, 0, list(results))
+        return ValidationReport(spec.name, 0, results, missing_cols, gx_json=gx_json)
 
     runnable = tuple(i for i, cols in missing_by_index.items() if not cols)
     by_index: dict[int, ExpectationResult] = {}
-    gx_json = "{}"
+    gx_doc: dict[str, Any] | None = None
     if runnable:
         runtime = _get_runtime()
         with runtime.lock:
@@ -1019,7 +1044,8 @@ def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> Validat
         for gx_res in gx_result.results:
             index = int(gx_res.expectation_config.meta["watchkeeper"]["index"])
             by_index[index] = _to_result(spec.expectations[index], index, gx_res, rows)
-        gx_json = json.dumps(_json_safe(gx_result.to_json_dict()), allow_nan=False)
+        gx_doc = gx_result.to_json_dict()
+    not_run = []
     for i, cols in missing_by_index.items():
         if cols:
             exp = spec.expectations[i]
@@ -1032,5 +1058,8 @@ def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> Validat
                 exp.column,
                 message=f"{exp.type}: column {names} is missing from the window",
             )
+            not_run.append(by_index[i])
     results = tuple(by_index[i] for i in range(len(spec.expectations)))
-    return ValidationReport(spec.name, rows, results, missing_cols, gx_json=gx_json)
+    return ValidationReport(
+        spec.name, rows, results, missing_cols, gx_json=_gx_document(gx_doc, spec, rows, not_run)
+    )

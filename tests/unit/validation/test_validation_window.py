@@ -120,6 +120,12 @@ def test_missing_column_is_a_failed_expectation_not_a_crash(
         ): "expect_column_values_to_be_between: column 'score' is missing from the window",
     }
     assert report.missing_columns == ("score",)
+    gx = json.loads(report.gx_result_json())
+    assert len(gx["results"]) == 14  # GX ran everything else
+    assert [(e["index"], e["type"]) for e in gx["meta"]["watchkeeper"]["not_run"]] == [
+        (14, "expect_column_values_to_not_be_null"),
+        (15, "expect_column_values_to_be_between"),
+    ]
     assert report.evaluated == 16 and report.critical_failures == 3
     assert not report.usable_for_training
 
@@ -144,7 +150,10 @@ def test_zero_rows_is_a_clear_report(suite: ExpectationSuiteSpec, reference: pd.
     assert not report.usable_for_training
     assert {row["status"] for row in report.to_table()} == {"not evaluated"}
     json.dumps(report.to_dict(), allow_nan=False)
-    assert json.loads(report.gx_result_json()) == {"rows": 0}
+    gx = json.loads(report.gx_result_json())
+    assert gx["results"] == []
+    assert gx["meta"]["watchkeeper"]["rows"] == 0
+    assert len(gx["meta"]["watchkeeper"]["not_run"]) == 16
 
 
 def test_gx_suite_is_built_once_per_suite(suite: ExpectationSuiteSpec, reference: pd.DataFrame) -> None:
