@@ -128,113 +128,55 @@ def anderson(pair: ColumnPair) -> float:
 )
 def cramer_von_mises(pair: ColumnPair) -> float:
     _need(pair, 2, "cramer_von_mises")
-    return float(stats.cramervonmises_2samp(pair.ref_sorted, pair.cur_sorted).pvalue)
-
-
-@register_method(
-    "ed",
-    display_name="Energy-distance",
-    kinds=("numerical",),
-    default_threshold=0.1,
-    score_type="distance",
-    drift_when=">",
-    symmetric=True,
-)
-def energy(pair: ColumnPair) -> float:
-    return float(stats.energy_distance(pair.ref_sorted, pair.cur_sorted))
-
-
-@register_method(
-    "es",
-    display_name="Epps-Singleton",
-    kinds=("numerical",),
-    default_threshold=0.05,
-    score_type="p_value",
-    drift_when="<",
-    symmetric=True,
-)
-def epps_singleton(pair: ColumnPair) -> float:
-    _need(pair, 5, "es")
-    if stats.iqr(np.concatenate([pair.ref_sorted, pair.cur_sorted])) == 0:
-        raise NotTestable("es needs a non-zero interquartile range")
-    return float(stats.epps_singleton_2samp(pair.ref_sorted, pair.cur_sorted)[1])
-
-
-@register_method(
-    "t_test",
-    display_name="t_test",
-    kinds=("numerical",),
-    default_threshold=0.05,
-    score_type="p_value",
-    drift_when="<",
-    symmetric=True,
-)
-def t_test(pair: ColumnPair) -> float:
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant samples: scipy warns and returns NaN
-        return float(stats.ttest_ind(pair.ref_sorted, pair.cur_sorted)[1])
-
-
-@register_method(
-    "mannw",
-    display_name="Mann-Whitney U-rank test",
-    kinds=("numerical",),
-    default_threshold=0.05,
-    score_type="p_value",
-    drift_when="<",
-    symmetric=False,
-)
-def mann_whitney(pair: ColumnPair) -> float:
-    return float(stats.mannwhitneyu(pair.ref_sorted, pair.cur_sorted, alternative="less")[1])
-
-
-def _mmd_from_sums(s_xx: np.ndarray, s_yy: np.ndarray, s_xy: np.ndarray, nx: int, ny: int) -> np.ndarray:
-    a = 1 / (nx * (nx - 1))
-    b = 1 / (ny * (ny - 1))
-    return a * s_xx + b * s_yy - 2.0 * s_xy / (nx * ny)
-
-
-def mmd_p_value(x: np.ndarray, y: np.ndarray, permutations: int = MMD_PERMUTATIONS, seed: int = 0) -> float:
-    """Evidently's `mmd_pval` with a seeded draw; block sums instead of permuted matrix copies."""
+    x, y = pair.ref_sorted, pair.cur_sorted
     nx, ny = x.size, y.size
-    xx = (x[None, :] ** 2) - 2 * np.outer(x, x) + (x[:, None] ** 2)
-    sigma = (0.5 * np.percentile(xx.ravel(), 50, method="nearest")) ** 0.5
-    sigma = float(sigma) if sigma != 0 else 0.5**0.5
-    gamma = 1.0 / (2.0 * sigma**2)
-    z = np.concatenate([x, y])
-    kernel = np.exp(-gamma * ((z[None, :] ** 2) - 2 * np.outer(z, z) + (z[:, None] ** 2)))
-    np.fill_diagonal(kernel, 0.0)
-    n = nx + ny
-    # Membership of each row in the "x" block, for the observed split and every permutation:
-    # sum(Kxx) = sᵀKs, sum(Kyy) = (1−s)ᵀK(1−s), sum(Kxy) = sᵀK(1−s).
-    rng = np.random.RandomState(seed)
-    split = np.zeros((n, permutations + 1))
-    split[:nx, 0] = 1.0
-    for i in range(permutations):
-        split[rng.permutation(n)[:nx], i + 1] = 1.0
-    ks_ = kernel @ split
-    total = kernel.sum(axis=1)
-    s_xx = np.einsum("ij,ij->j", split, ks_)
-    s_xy = np.einsum("ij,ij->j", 1.0 - split, ks_)
-    s_yy = np.einsum("ij,ij->j", 1.0 - split, total[:, None] - ks_)
-    mmd = _mmd_from_sums(s_xx, s_yy, s_xy, nx, ny)
-    return float(np.mean(mmd[0] <= mmd[1:]))
+    if max(nx, ny) > 20:
+        # The asymptotic branch is scipy's and Evidently's alike.
+        return float(stats.cramervonmises_2samp(x, y, method="asymptotic").pvalue)
+    # Small samples: Evidently's copy of scipy's older exact distribution, whose values differ
+    # slightly from the exact method of current scipy; keep Evidently's.
+    ranks = stats.rankdata(np.concatenate([x, y]), method="average")
+    u = nx * np.sum((ranks[:nx] - np.arange(1, nx + 1)) ** 2)
+    u += ny * np.sum((ranks[nx:] - np.arange(1, ny + 1)) ** 2)
+    return _pval_cvm_2samp_exact(u, nx, ny)
 
 
-@register_method(
-    "empirical_mmd",
-    display_name="empirical_mmd",
-    kinds=("numerical",),
-    default_threshold=0.1,
-    score_type="p_value",
-    drift_when="<",
-    symmetric=False,
-)
-def empirical_mmd(pair: ColumnPair) -> float:
-    _need(pair, 2, "empirical_mmd")
-    if pair.n_ref + pair.n_cur > MMD_MAX_VALUES:
-        raise NotTestable(
-            f"empirical_mmd builds an (n+m)² kernel matrix; {pair.n_ref + pair.n_cur} values exceed "
-            f"the limit of {MMD_MAX_VALUES}"
-        )
-    return mmd_p_value(pair.ref_sorted, pair.cur_sorted)
+def _pval_cvm_2samp_exact(s: float, m: int, n: int) -> float:
+    """Evidently 0.7.23's `_pval_cvm_2samp_exact` (from scipy 1.7), for at most 20 values a side.
+
+    Evidently sizes the work arrays with ``np.min_scalar_type(max(zeta_bound, combinations))``,
+    which is sometimes float16 (so its p-values are rounded) and sometimes a small unsigned
+    integer that NumPy 2 refuses to add to (Evidently then raises). Watchkeeper keeps Evidently's
+    dtype, and thus its numbers, where Evidently gives one, and counts in int64 (exact) where
+    Evidently fails. The loops run over the sample sizes (at most 21 × 21 steps), not over rows.
+    """
+    lcm = np.lcm(m, n)
+    zeta_bound = lcm**2 * (m + n)
+    combinations = math.factorial(m + n) / (math.factorial(m) * math.factorial(n))
+    try:
+        return _cvm_exact_counts(s, m, n, np.min_scalar_type(max(zeta_bound, combinations)))
+    except TypeError:  # NumPy's UFuncOutputCastingError
+        return _cvm_exact_counts(s, m, n, np.dtype(np.int64))
+
+
+def _cvm_exact_counts(s: float, m: int, n: int, dtype: np.dtype) -> float:
+    lcm = np.lcm(m, n)
+    a = lcm // m
+    b = lcm // n
+    mn = m * n
+    zeta = lcm**2 * (m + n) * (6 * s - mn * (4 * mn - 1)) // (6 * mn**2)
+    combinations = math.factorial(m + n) / (math.factorial(m) * math.factorial(n))
+    gs = [np.array([[0], [1]], dtype=dtype)] + [np.empty((2, 0), dtype=dtype) for _ in range(m)]
+    for u in range(n + 1):
+        next_gs = []
+        tmp = np.empty((2, 0), dtype=dtype)
+        for v, g in enumerate(gs):
+            vi, i0, i1 = np.intersect1d(tmp[0], g[0], return_indices=True)
+            tmp = np.concatenate(
+                [np.stack([vi, tmp[1, i0] + g[1, i1]]), np.delete(tmp, i0, 1), np.delete(g, i1, 1)], 1
+            )
+            tmp[0] += (a * v - b * u) ** 2
+            next_gs.append(tmp)
+        gs = next_gs
+    value, freq = gs[m]
+    return float(np.sum(freq[value >= zeta]) / combinations)
