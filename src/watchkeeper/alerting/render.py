@@ -39,6 +39,13 @@ def _window(message: AlertMessage) -> str:
     return f"{message.window_start.strftime('%Y-%m-%d %H:%M')} → {end} UTC"
 
 
+def details_text(details: tuple[str, ...]) -> str:
+    """`("Drifted columns (2):", "age (0.31)", "income")` → `Drifted columns (2): age (0.31), income`."""
+    if details and details[0].endswith(":"):
+        return f"{details[0]} {', '.join(details[1:])}"
+    return ", ".join(details)
+
+
 def metric_line(event: AlertEvent) -> str:
     """`drift.share = 0.62 (>= 0.5)`: the figure and the threshold it crossed."""
     return f"{event.metric} = {_num(event.value)} ({event.op} {_num(event.threshold)})"
@@ -65,7 +72,7 @@ def render_text(message: AlertMessage) -> str:
         again = " (still firing)" if e.repeat else ""
         lines.append(f"  - {label} {e.rule}{again}: {e.summary} [{metric_line(e)}]")
         if e.details:
-            lines.append(f"      {', '.join(e.details)}")
+            lines.append(f"      {details_text(e.details)}")
         if e.runbook_url:
             lines.append(f"      runbook: {e.runbook_url}")
     for name, url in (
@@ -107,7 +114,7 @@ def _event_section(event: AlertEvent) -> dict[str, Any]:
     if event.details:
         # Details (e.g. 200 drifted columns) go last so clipping only ever shortens them.
         room = MAX_SECTION - len(text) - 1
-        details = _esc(", ".join(event.details))
+        details = _esc(details_text(event.details))
         if room > 20:
             text += "\n" + clip(details, room)
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
