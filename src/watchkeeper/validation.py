@@ -17,14 +17,15 @@ Watchkeeper addition per expectation, its ``severity``::
 - `generate_suite` profiles a reference frame into a suite ready for review; `write_suite` writes it
   but never overwrites a reviewed suite without ``force``, and returns a unified diff.
 - `validate_window` runs the suite on a window with an ephemeral GX context (progress bars off) and
-  returns a frozen `ValidationReport` (a `SectionReport`). The GX context, the pandas batch definition
-  and the built GX suite are cached per suite fingerprint, so repeated windows pay only for GX's
-  own validation.
+  returns a frozen `ValidationReport` (a `SectionReport`). One GX context and pandas batch definition
+  serve the whole process, and built GX suites are cached by suite fingerprint, so each window pays
+  only for GX's own validation.
 
 Severity policy of generated suites (reviewers may change any of it):
 
 - critical: missing columns, numeric dtype changes, nulls above the reference rate, numerical values
-  outside the reference range, scores/probabilities outside [0, 1], unknown predicted classes. These
+  outside the widened reference range in more than 1 % of rows (the far tail of a drifted feature is
+  drift, not broken data), scores/probabilities outside [0, 1], unknown predicted classes. These
   mean the data is broken, so the window is not usable for retraining.
 - warning: unseen categorical values (new categories are often legitimate and drift reports their
   share), duplicate request ids (double-logged requests bias counts but do not corrupt features),
