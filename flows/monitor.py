@@ -8,7 +8,7 @@ the state database; then re-evaluates recent windows whose late labels have arri
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from tasks.alert_tasks import evaluate_alerts
 from tasks.artifact_tasks import publish_artifacts
 from tasks.check_tasks import (
     build_drift_html,
@@ -32,11 +33,13 @@ from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     flush_mlflow_spool,
     log_to_mlflow,
+    open_window_run,
     report_payload,
     resolve_tracking_uri,
     spool_report,
 )
 from watchkeeper import checks
+from watchkeeper.alerting import AlertContext
 from watchkeeper.config import MonitorConfig, config_hash
 from watchkeeper.footprint import StepFootprint
 from watchkeeper.report import MonitoringReport
@@ -56,7 +59,17 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 DETECTOR_NAMESPACE = "perf-detectors"
 
 
-def evaluate_window(
+@dataclass(frozen=True)
+class WindowOutputs:
+    """What a window's evaluation publishes besides its report: files for MLflow, tables for Prefect."""
+
+    artifacts: dict[str, str]
+    tables: dict[str, list[dict[str, Any]]]
+    markdown: dict[str, str]
+    usable_for_training: bool
+
+
+def compute_window(
     config: MonitorConfig,
     *,
     config_file: str,
@@ -67,8 +80,8 @@ def evaluate_window(
     suite: Any,
     as_of: datetime,
     with_html: bool = True,
-) -> MonitoringReport:
-    """Run every check on one window, log it to MLflow and the Prefect UI, and record it."""
+) -> tuple[MonitoringReport, WindowOutputs]:
+    """Run every check on one window; a failing check is reported and the others still run."""
     log = _logger()
     store = open_state()
     footprint = StepFootprint()
@@ -139,31 +152,73 @@ def evaluate_window(
         artifacts["validation/gx_result.json"] = validation.gx_result_json()
         tables["validation"] = validation.to_table()
 
+    usable = validation.usable_for_training if validation is not None else True
+    return report, WindowOutputs(artifacts, tables, extra_markdown, usable)
+
+
+def publish_window(
+    config: MonitorConfig, report: MonitoringReport, outputs: WindowOutputs
+) -> MonitoringReport:
+    """Log the window to its MLflow run (kept for the next run if MLflow is down), publish the Prefect
+    artifacts and record the evaluation in the state database."""
+    log = _logger()
     tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
+    if report.section("alerts") is not None:
+        outputs.markdown["alerts"] = report.sections["alerts"].to_markdown()  # type: ignore[attr-defined]
     payload = report_payload(report)
     mlflow_url = None
     try:
         logged = log_to_mlflow(
-            payload, tracking_uri=tracking_uri, experiment=config.experiment_name, artifacts=artifacts
+            payload, tracking_uri=tracking_uri, experiment=config.experiment_name, artifacts=outputs.artifacts
         )
         report = replace(report, mlflow_run_id=logged["run_id"])
         mlflow_url = logged["url"]
     except Exception as exc:
         path = spool_report(
-            payload, tracking_uri=tracking_uri, experiment=config.experiment_name, artifacts=artifacts
+            payload, tracking_uri=tracking_uri, experiment=config.experiment_name, artifacts=outputs.artifacts
         )
         log.error("MLflow unavailable (%s); report kept in %s for the next run", exc, path)
     publish_artifacts(
         config.model.name,
         report.to_markdown(),
         mlflow_url=mlflow_url,
-        tables=tables,
-        extra_markdown=extra_markdown,
+        tables=outputs.tables,
+        extra_markdown=outputs.markdown,
     )
-    usable = validation.usable_for_training if validation is not None else True
-    record_window(report, usable_for_training=usable)
-    log.info("window %s → %s: %s", start, end, report.verdict.label)
+    record_window(report, usable_for_training=outputs.usable_for_training)
+    log.info("window %s → %s: %s", report.window_start, report.window_end, report.verdict.label)
     return report
+
+
+def attach_alerts(config: MonitorConfig, report: MonitoringReport) -> MonitoringReport:
+    """Evaluate the alert rules on the window and add the `alerts` section (state lives in the DB).
+
+    Notifications link to the window's MLflow run, opened first for that; an alerting failure is
+    reported in the window's errors and never loses the rest of the report.
+    """
+    run = open_window_run(
+        report,
+        tracking_uri=resolve_tracking_uri(config.tracking.tracking_uri),
+        experiment=config.experiment_name,
+    )
+    try:
+        alerts = evaluate_alerts(
+            report.figures(),
+            model=config.model.name,
+            window_end=report.window_end,
+            config=config.alerts,
+            store=open_state(),
+            context=AlertContext(
+                model_version=",".join(report.model_versions) or None,
+                window_start=report.window_start,
+                mlflow_run_url=run["url"] if run else None,
+                prefect_flow_run_url=flow_run.get_flow_run_ui_url(),
+            ),
+        )
+    except Exception as exc:
+        _logger().exception("alert evaluation failed")
+        return replace(report, errors={**report.errors, "alerts": f"{type(exc).__name__}: {exc}"})
+    return replace(report, sections={**report.sections, "alerts": alerts})
 
 
 @flow(name="monitor-model", log_prints=True)
@@ -190,7 +245,7 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
     # the demo replay the past as it was then.
     as_of = end
     shared = {"reference": reference, "baseline": baseline, "suite": suite, "as_of": as_of}
-    report = evaluate_window(config, config_file=config_path, start=start, end=end, **shared)
+    report, outputs = compute_window(config, config_file=config_path, start=start, end=end, **shared)
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
@@ -199,10 +254,11 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
         w_end: count_labels(config, w_start, w_end)
         for w_start, w_end in windows_between(lag_start, start, config.window.size)
     }
+    reevaluated = []
     for past_end in windows_with_new_labels(
         config.model.name, candidates, limit=config.window.reevaluate_windows
     ):
-        evaluate_window(
+        past, past_outputs = compute_window(
             config,
             config_file=config_path,
             start=past_end - config.window.size,
@@ -210,6 +266,12 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
             with_html=False,  # the human report was built when the window was first monitored
             **shared,
         )
+        reevaluated.append(publish_window(config, attach_alerts(config, past), past_outputs))
+
+    # Windows whose labels landed first (oldest first: realized quality and concept drift become
+    # known for them now), then the current window.
+    report = attach_alerts(config, report)
+    report = publish_window(config, report, outputs)
     if report.verdict >= Severity.WARNING:
         print(
             f"{config.model.name} {end:%Y-%m-%d %H:%M}: {report.verdict.label} — " + "; ".join(report.reasons)

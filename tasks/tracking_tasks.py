@@ -74,7 +74,7 @@ def write_report_run(
         step = 0
     else:
         run_id = existing.info.run_id
-        step = int(existing.data.tags.get(tracking.TAG_EVALUATIONS, "1"))
+        step = int(existing.data.tags.get(tracking.TAG_EVALUATIONS, "0"))
     tags[tracking.TAG_EVALUATIONS] = str(step + 1)
     ts = int(payload["timestamp_ms"])
     metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
@@ -93,6 +93,33 @@ def write_report_run(
         "experiment_id": experiment_id,
         "url": tracking.run_url(mlflow_ui_base(), experiment_id, run_id),
     }
+
+
+@task(name="open-mlflow-run")
+def open_window_run(report: Any, *, tracking_uri: str, experiment: str) -> dict[str, str] | None:
+    """Find or create the window's MLflow run early, so notifications can link to it.
+
+    Returns None when MLflow is unreachable: alerts still go out, without the link.
+    """
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri)
+        experiment_id = ensure_experiment(client, experiment, tracking_uri)
+        tags = tracking.run_tags(report)
+        run = find_window_run(client, experiment_id, tags[tracking.TAG_WINDOW_KEY])
+        if run is None:
+            run = client.create_run(
+                experiment_id,
+                run_name=tracking.run_name(report.model, report.window_start, report.window_end),
+                tags=tags,
+            )
+        return {
+            "run_id": run.info.run_id,
+            "experiment_id": experiment_id,
+            "url": tracking.run_url(mlflow_ui_base(), experiment_id, run.info.run_id),
+        }
+    except Exception as exc:
+        log.warning("MLflow unavailable while opening the window's run: %s", exc)
+        return None
 
 
 def report_payload(report: Any) -> dict[str, Any]:

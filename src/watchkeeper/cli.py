@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -135,6 +136,45 @@ def cmd_expectations_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    from watchkeeper.alerting import add_silence, parse_matchers
+    from watchkeeper.configbase import parse_duration
+    from watchkeeper.state import open_state
+
+    until = datetime.now(UTC) + parse_duration(args.duration)
+    silence_id = add_silence(
+        open_state(), args.model, parse_matchers(args.match), until, args.comment, args.author
+    )
+    print(f"silence {silence_id} on {args.model} until {until:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_silence_list(args: argparse.Namespace) -> int:
+    from watchkeeper.alerting import list_silences
+    from watchkeeper.state import open_state
+
+    silences = list_silences(open_state(), args.model, include_expired=args.all)
+    if args.json:
+        print(json.dumps([s.to_dict() for s in silences], default=str, indent=2))
+    elif not silences:
+        print("no silences")
+    for s in silences if not args.json else []:
+        d = s.to_dict()
+        print(f"{d['id']}  {d['model']:<16} until {d['ends_at']}  {d['matchers']}  {d['comment']} ({d['author']})")
+    return 0
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    from watchkeeper.alerting import expire_silence
+    from watchkeeper.state import open_state
+
+    if expire_silence(open_state(), args.id):
+        print(f"silence {args.id} expired")
+        return 0
+    print(f"no active silence {args.id}")
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--window-rows", type=int, help="typical rows per window, for row-count bounds")
     g.add_argument("--force", action="store_true", help="replace an existing (reviewed) suite")
     g.set_defaults(func=cmd_expectations_generate)
+
+    p = sub.add_parser("silence", help="mute alerts for a while")
+    sil = p.add_subparsers(dest="action", required=True)
+    a = sil.add_parser("add", help="mute matching alerts of a model (model '*' = every model)")
+    a.add_argument("--model", required=True)
+    a.add_argument("--match", action="append", default=[], help="label=value (globs allowed), repeatable")
+    a.add_argument("--for", dest="duration", required=True, help="e.g. 2h, 1d")
+    a.add_argument("--comment", required=True)
+    a.add_argument("--author", default=os.environ.get("USER", "unknown"))
+    a.set_defaults(func=cmd_silence_add)
+    ls = sil.add_parser("list", help="active and future silences")
+    ls.add_argument("--model")
+    ls.add_argument("--all", action="store_true", help="include expired ones")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_silence_list)
+    ex = sil.add_parser("expire", help="end a silence now")
+    ex.add_argument("id")
+    ex.set_defaults(func=cmd_silence_expire)
 
     p = sub.add_parser("audit", help="print the audit trail")
     p.add_argument("--model")

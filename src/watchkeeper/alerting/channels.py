@@ -463,7 +463,10 @@ def build_channels(
     """Channels for the configured entries; a console channel when none is configured."""
     delivery = delivery or DeliveryConfig()
     channels: list[Channel] = []
+    environ = os.environ if env is None else env
     for cfg in configs:
+        if cfg.enabled_if_env and not environ.get(cfg.enabled_if_env):
+            continue
         policy = RetryPolicy.from_config(delivery, sleep)
         if isinstance(cfg, SlackChannelConfig):
             channels.append(SlackChannel(cfg, policy, secret_resolver=secret_resolver, env=env))

@@ -125,6 +125,9 @@ class _ChannelBase(StrictModel):
     name: str | None = Field(default=None, pattern=_NAME)
     min_severity: SeverityName = "warning"
     send_resolved: bool = True
+    # Only when the env var it names is set (e.g. a Slack webhook for the demo): unset, the channel
+    # is left out instead of failing every delivery into the outbox.
+    enabled_if_env: str | None = None
 
     @property
     def channel_name(self) -> str:

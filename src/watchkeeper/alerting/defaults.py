@@ -69,6 +69,14 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
         "The regression error left the band measured on the reference period.",
     ),
     _rule(
+        "concept_drift",
+        "perf.concept_drift == 1",
+        "critical",
+        "Concept drift: the model's errors no longer match what its confidence predicts",
+        "Realized quality left the label-free estimate's band, or DDM / Page-Hinkley detected a change "
+        "in the error stream. Retraining on recent labeled data is the usual remedy.",
+    ),
+    _rule(
         "validation_failure",
         "validation.warning_failures > 0",
         "warning",

@@ -1,0 +1,27 @@
+"""Alerting from flows: rule evaluation, state and delivery (secrets from env or Prefect Secret blocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+
+from watchkeeper import alerting
+
+
+def resolve_prefect_secret(name: str) -> str | None:
+    """A channel's `*_secret:` names a Prefect Secret block; read it only when one is configured."""
+    from prefect.blocks.system import Secret
+
+    try:
+        value: Any = Secret.load(name).get()
+    except ValueError:
+        return None
+    return str(value)
+
+
+@task(name="evaluate-alerts")
+def evaluate_alerts(figures: dict[str, float], **kwargs: Any) -> alerting.AlertsReport:
+    """Evaluate the model's alert rules on this window, update alert state, notify, retry the outbox."""
+    kwargs.setdefault("secret_resolver", resolve_prefect_secret)
+    return alerting.evaluate_alerts(figures, **kwargs)
