@@ -8,6 +8,9 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
 
 from watchkeeper.performance.cbpe import CBPEEstimator, expected_calibration_error, fit_cbpe
 
@@ -139,3 +142,28 @@ def test_estimator_round_trips_through_json_and_pickle() -> None:
     assert pickle.loads(pickle.dumps(est)) == est
     yhat = (proba[:, 1] >= 0.5).astype(np.int64)
     assert again.estimate(proba, yhat)["roc_auc"].value == est.estimate(proba, yhat)["roc_auc"].value
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 4), st.booleans()), min_size=2, max_size=30))
+def test_certain_probabilities_make_estimates_exact(rows: list[tuple[bool, int, bool]]) -> None:
+    # With probabilities 0 or 1 there is nothing left to chance: every estimate equals the realized
+    # figure computed from the labels those probabilities imply, with a zero standard error.
+    y = np.array([r[0] for r in rows], dtype=np.int64)
+    score = np.array([r[1] for r in rows], dtype=np.float64)
+    yhat = np.array([r[2] for r in rows], dtype=np.int64)
+    p = y.astype(np.float64)
+    raw = np.column_stack([1 - score / 4, score / 4])  # the model's ranking, ties included
+    est = _uncalibrated().estimate(raw, yhat, calibrated=np.column_stack([1 - p, p]))
+    assert est["accuracy"].value == pytest.approx(np.mean(yhat == y))
+    assert est["accuracy"].std == pytest.approx(0.0)
+    tp = int(np.sum((yhat == 1) & (y == 1)))
+    if yhat.sum():
+        assert est["precision"].value == pytest.approx(tp / yhat.sum())
+    if y.sum():
+        assert est["recall"].value == pytest.approx(tp / y.sum())
+    if 0 < y.sum() < y.size:
+        # Expected AUC ranks by the raw score; with certain labels it is the realized AUC.
+        assert est["roc_auc"].value == pytest.approx(skm.roc_auc_score(y, score))
+    else:
+        assert est["roc_auc"].status == "not computable: expected labels are a single class"
