@@ -48,6 +48,9 @@ def register_model(
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment_id = ensure_experiment(client, experiment, tracking_uri)
     x = _features(training_frame, columns)
+    # Integer features are declared as doubles in the signature: a missing value at inference time
+    # turns an int column into floats, which an integer schema would reject.
+    x = x.astype({c: "float64" for c in x.columns if pd.api.types.is_integer_dtype(x[c])})
     example = x.head(5)
     output = model.predict_proba(example)[:, 1] if task_type is TaskType.BINARY else model.predict(example)
     with mlflow.start_run(

@@ -1,0 +1,251 @@
+"""Retraining and deployment in a real Prefect harness against a real MLflow registry.
+
+The state database is filled as the monitor flow leaves it (window evaluations with labels) and the
+data lies in Parquet files, so `maybe_trigger_retraining` — what the monitor flow calls at its end —
+runs the policy, the retrain flow and the deploy flow for real. Aliases are asserted through MlflowClient.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from prefect import flow
+
+from tasks.registry_tasks import config_for_champion, register_model
+from tasks.training_tasks import maybe_trigger_retraining
+from watchkeeper import demo_data, policy
+from watchkeeper.config import load_config
+from watchkeeper.report import MonitoringReport
+from watchkeeper.state import open_state
+from watchkeeper.training import train_default
+from watchkeeper.verdict import Finding
+from watchkeeper.windows import load_reference
+
+pytestmark = pytest.mark.slow
+
+REGISTERED = "e2e-credit"
+
+
+def train_shuffled(frame: pd.DataFrame, *, columns: Any, task: Any, seed: int = 0) -> Any:
+    """A trainer that learns noise (labels shuffled): its challenger must be rejected."""
+    target = columns.target
+    noisy = frame.assign(**{target: np.random.default_rng(seed).permutation(frame[target].to_numpy())})
+    return train_default(noisy, columns=columns, task=task, seed=seed)
+
+
+@dataclass(frozen=True)
+class FiguresReport:
+    """A report section holding given figures (what the drift/perf sections would have computed)."""
+
+    values: dict[str, float]
+
+    def figures(self) -> dict[str, float]:
+        return dict(self.values)
+
+    def findings(self) -> list[Finding]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def _report(model: str, day: int, figures: dict[str, dict[str, float]]) -> MonitoringReport:
+    start = demo_data.day_plan(day).start
+    return MonitoringReport(
+        model=model,
+        window_start=start,
+        window_end=start + timedelta(days=1),
+        evaluated_at=datetime.now(UTC),
+        model_versions=("1",),
+        config_hash="test",
+        sections={name: FiguresReport(v) for name, v in figures.items()},
+        flow_run_id="monitor-run-1",
+    )
+
+
+@flow(name="test-monitor-end")
+def monitor_end(config_path: str, report: MonitoringReport) -> dict[str, Any]:
+    """What the monitor flow does after its checks: let the policy decide and maybe retrain."""
+    return maybe_trigger_retraining(load_config(config_path), config_path, report)
+
+
+def _register_champion(config: Any, tracking_uri: str) -> None:
+    """Version 1, trained on pre-drift history, is the champion."""
+    history = demo_data.make_reference(11, rows=3_000, days=6)
+    model = train_default(history, columns=config.columns, task=config.model.task, seed=0)
+    register_model(
+        model,
+        tracking_uri=tracking_uri,
+        experiment="e2e/training",
+        registered_name=REGISTERED,
+        training_frame=history,
+        columns=config.columns,
+        task_type=config.model.task,
+        dataset_name="history",
+        params={"rows": len(history)},
+        metrics={},
+        version_tags={policy.TAG_TRIGGER: "initial"},
+        aliases=("champion",),
+    )
+
+
+def _setup(
+    scenario: Any, days: range, retraining: dict[str, Any], *, champion: bool = True
+) -> tuple[str, MlflowClient]:
+    """Champion v1 trained on pre-drift history; `days` written with labels and recorded as evaluated."""
+    config_path = Path(scenario.config_path)
+    # Only the sections this loop reads: the other sections' settings are not under test here.
+    raw = {
+        k: v
+        for k, v in yaml.safe_load(config_path.read_text()).items()
+        if k in ("model", "columns", "sources", "window")
+    }
+    raw["model"]["registered_model"] = REGISTERED
+    raw["retraining"] = {"enabled": True, "min_training_rows": 100, "min_evaluation_rows": 100, **retraining}
+    config_path.write_text(yaml.safe_dump(raw))
+    config = load_config(config_path)
+    tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+    if champion:
+        _register_champion(config, tracking_uri)
+    store = open_state()
+    for day in days:
+        labels = scenario.write_day(day)
+        scenario.write_labels(day, labels)
+        plan = demo_data.day_plan(day)
+        store.record_window(
+            model=config.model.name,
+            window_start=plan.start,
+            window_end=scenario.window_end(day),
+            n_rows=scenario.rows,
+            n_labeled=len(labels),
+            verdict="warning",
+            usable_for_training=True,
+            mlflow_run_id=None,
+            summary={"figures": {"drift.dataset_drift": 1.0}},
+        )
+    return str(config_path), MlflowClient(tracking_uri)
+
+
+def _alias(client: MlflowClient, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(REGISTERED, alias).version)
+    except Exception:
+        return None
+
+
+def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
+    # Concept drift from day 10: a model trained on days 10-11 beats v1 on days 12-13.
+    config_path, client = _setup(
+        scenario, range(10, 14), {"include_reference": False, "training_windows": 2, "evaluation_windows": 2}
+    )
+    report = _report(
+        "e2e-model", 13, {"drift": {"dataset_drift": 1.0}, "validation": {"critical_failures": 0.0}}
+    )
+    result = monitor_end(config_path, report)
+
+    assert result["decision"]["decision"] == "retrain"
+    assert result["decision"]["reasons"] == ["dataset drift in 2 consecutive window(s)"]
+    retrained = result["retrain"]
+    assert retrained["version"] == "2"
+    assert retrained["training_windows"] == ["2026-03-11T00:00:00Z", "2026-03-12T00:00:00Z"]
+    assert retrained["evaluation_windows"] == ["2026-03-13T00:00:00Z", "2026-03-14T00:00:00Z"]
+    deployed = retrained["deploy"]
+    assert deployed["decision"] == "promote", deployed
+    assert deployed["challenger_metrics"]["roc_auc"] > deployed["champion_metrics"]["roc_auc"] + 0.005
+
+    assert _alias(client, "champion") == "2"
+    assert _alias(client, "previous-champion") == "1"
+    assert _alias(client, "challenger") is None
+    v2 = client.get_model_version(REGISTERED, "2")
+    assert v2.tags[policy.TAG_TRIGGER] == "dataset drift in 2 consecutive window(s)"
+    assert v2.tags[policy.TAG_MONITOR_RUN] == "monitor-run-1"
+    assert v2.tags[policy.TAG_TRIGGER_WINDOW_END] == "2026-03-14T00:00:00Z"
+    assert v2.tags[policy.TAG_DEPLOY_STATUS] == "promoted"
+    run = client.get_run(v2.run_id)
+    assert run.data.params["rows"] == str(retrained["training_rows"])
+    assert run.data.params["trainer"] == "watchkeeper.training:train_default"
+    assert "holdout/roc_auc" in run.data.metrics
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "e2e-model-training-202603140000"
+
+    # The reference follows the champion: v2's reference is its scored holdout.
+    config = load_config(config_path)
+    champion_config = config_for_champion(config)
+    assert champion_config.sources.reference.path == v2.tags[policy.TAG_REFERENCE_URI]
+    reference = load_reference(champion_config)
+    assert len(reference) == int(run.data.params["holdout_rows"]) > 0
+    assert {"score", "prediction", "defaulted"} <= set(reference.columns)
+
+    # Audit: the decision, the retraining and the promotion, in order.
+    events = [a["event"] for a in open_state().read_audit(model="e2e-model")]
+    assert events == [
+        policy.EVENT_DECISION,
+        policy.EVENT_RETRAIN_STARTED,
+        policy.EVENT_RETRAIN_COMPLETED,
+        policy.EVENT_PROMOTED,
+    ]
+    assert policy.read_lease(open_state(), "e2e-model") is None
+
+    # The same window again (a retried monitor run): the cooldown holds, nothing new is registered.
+    again = monitor_end(config_path, report)
+    assert again["decision"]["decision"] == "blocked"
+    assert any("cooldown" in b for b in again["decision"]["blocked_by"])
+    assert len(client.search_model_versions(f"name = '{REGISTERED}'")) == 2
+
+    from flows.rollback import rollback
+
+    assert rollback(config_path) == {"champion": "1", "rolled_back": "2"}
+    assert _alias(client, "champion") == "1"
+    assert _alias(client, "previous-champion") is None
+    assert client.get_model_version(REGISTERED, "2").tags[policy.TAG_DEPLOY_STATUS] == "rolled-back"
+    assert open_state().read_audit(model="e2e-model")[-1]["event"] == policy.EVENT_ROLLBACK
+    with pytest.raises(ValueError, match="no @previous-champion"):
+        rollback(config_path)
+
+
+def test_worse_challenger_is_rejected_and_aliases_stay(scenario) -> None:
+    config_path, client = _setup(
+        scenario,
+        range(1, 4),
+        {
+            "trainer": "tests.e2e.test_retrain_deploy:train_shuffled",
+            "include_reference": True,
+            "training_windows": 2,
+            "evaluation_windows": 1,
+            "drift_consecutive_windows": 1,
+        },
+    )
+    report = _report("e2e-model", 3, {"drift": {"dataset_drift": 1.0}})
+    result = monitor_end(config_path, report)
+    deployed = result["retrain"]["deploy"]
+    assert deployed["decision"] == "reject"
+    assert deployed["challenger_metrics"]["roc_auc"] < deployed["champion_metrics"]["roc_auc"]
+    assert _alias(client, "champion") == "1"
+    assert _alias(client, "challenger") == "2"
+    assert _alias(client, "previous-champion") is None
+    assert client.get_model_version(REGISTERED, "2").tags[policy.TAG_DEPLOY_STATUS] == "rejected"
+    rejected = [a for a in open_state().read_audit(model="e2e-model") if a["event"] == policy.EVENT_REJECTED]
+    assert len(rejected) == 1 and rejected[0]["reasons"][0].startswith("roc_auc: challenger")
+
+
+def test_critical_validation_blocks_and_is_audited(scenario) -> None:
+    config_path, client = _setup(scenario, range(1, 2), {"drift_consecutive_windows": 1}, champion=False)
+    report = _report(
+        "e2e-model", 1, {"drift": {"dataset_drift": 1.0}, "validation": {"critical_failures": 3.0}}
+    )
+    result = monitor_end(config_path, report)
+    assert result["decision"]["decision"] == "blocked"
+    assert result["mode"] is None
+    (entry,) = open_state().read_audit(model="e2e-model")
+    assert entry["decision"] == "blocked"
+    assert "bad data is not drift" in entry["reasons"][-1]
+    assert client.search_model_versions(f"name = '{REGISTERED}'") == []
