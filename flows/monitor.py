@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -42,7 +42,7 @@ from watchkeeper import checks
 from watchkeeper.alerting import AlertContext
 from watchkeeper.config import MonitorConfig, config_hash
 from watchkeeper.footprint import StepFootprint
-from watchkeeper.report import MonitoringReport
+from watchkeeper.report import MonitoringReport, SnapshotSection
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state, state_dir
 from watchkeeper.verdict import SectionReport, Severity
@@ -57,6 +57,22 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 
 DETECTOR_NAMESPACE = "perf-detectors"
+
+
+HEALTH_MAX_AGE = timedelta(hours=1)
+
+
+def latest_health(model: str, store: Any) -> SnapshotSection | None:
+    """The serving host's latest health sample (system-health flow), if recent enough to matter."""
+    latest = store.get_json("health-latest", model)
+    if not latest:
+        return None
+    taken = datetime.fromtimestamp(latest["at"], UTC)
+    if datetime.now(UTC) - taken > HEALTH_MAX_AGE:
+        return None
+    return SnapshotSection(
+        source=f"system-health on {latest['host']}", taken_at=taken, values=latest["figures"]
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,9 @@ def compute_window(
     attempt("serving", compute_serving_metrics, config, frame, start, end)
     validation = attempt("validation", validate_features, frame, suite)
     html = attempt("evidently_report", build_drift_html, config, frame, reference) if with_html else None
+    health = latest_health(config.model.name, store)
+    if health is not None:
+        sections["health"] = health
     sections["footprint"] = footprint.report()
 
     report = MonitoringReport(

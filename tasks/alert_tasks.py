@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from watchkeeper import alerting
 
@@ -20,7 +21,7 @@ def resolve_prefect_secret(name: str) -> str | None:
     return str(value)
 
 
-@task(name="evaluate-alerts")
+@task(name="evaluate-alerts", cache_policy=NO_CACHE)
 def evaluate_alerts(figures: dict[str, float], **kwargs: Any) -> alerting.AlertsReport:
     """Evaluate the model's alert rules on this window, update alert state, notify, retry the outbox."""
     kwargs.setdefault("secret_resolver", resolve_prefect_secret)

@@ -8,6 +8,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from tasks.tracking_tasks import ensure_experiment
 from watchkeeper import health, tracking
@@ -16,10 +17,10 @@ from watchkeeper.state import open_state
 HEALTH_EXPERIMENT = "watchkeeper/system-health"
 HEALTH_NAMESPACE = "health-latest"
 
-sample_health = task(name="sample-health")(health.sample_health)
+sample_health = task(name="sample-health", cache_policy=NO_CACHE)(health.sample_health)
 
 
-@task(name="log-health-to-mlflow", retries=2, retry_delay_seconds=[2, 10])
+@task(name="log-health-to-mlflow", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def log_health_to_mlflow(report: health.HealthReport, *, tracking_uri: str) -> str:
     """Append the sample to the host's run in the system-health experiment (one run per host)."""
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -49,7 +50,7 @@ def log_health_to_mlflow(report: health.HealthReport, *, tracking_uri: str) -> s
     return run_id
 
 
-@task(name="push-health-to-gateway")
+@task(name="push-health-to-gateway", cache_policy=NO_CACHE)
 def push_health(report: health.HealthReport, config: health.HealthConfig) -> bool:
     """Best effort: a Pushgateway outage never fails the health run."""
     if config.pushgateway is None:
@@ -66,7 +67,7 @@ def push_health(report: health.HealthReport, config: health.HealthConfig) -> boo
     )
 
 
-@task(name="store-latest-health")
+@task(name="store-latest-health", cache_policy=NO_CACHE)
 def store_latest_health(model: str, report: health.HealthReport) -> None:
     """Keep the latest sample so the model's monitor run and alert rules can read `health.*`."""
     payload: dict[str, Any] = {"at": time.time(), "host": report.host, "figures": report.figures()}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from watchkeeper.report import MonitoringReport
 from watchkeeper.state import open_state
 
 
-@task(name="record-window")
+@task(name="record-window", cache_policy=NO_CACHE)
 def record_window(report: MonitoringReport, *, usable_for_training: bool) -> None:
     """Remember the window's evaluation (labels seen, verdict, MLflow run) for later runs."""
     window = report.section("window")
@@ -27,7 +28,7 @@ def record_window(report: MonitoringReport, *, usable_for_training: bool) -> Non
     )
 
 
-@task(name="windows-to-reevaluate")
+@task(name="windows-to-reevaluate", cache_policy=NO_CACHE)
 def windows_with_new_labels(model: str, label_counts: dict[datetime, int], *, limit: int) -> list[datetime]:
     """Past windows whose label count has grown since their last evaluation (newest last)."""
     known = {w["window_end"]: w["n_labeled"] for w in open_state().list_windows(model)}

@@ -16,6 +16,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from watchkeeper import tracking
 from watchkeeper.state import state_dir
@@ -95,7 +96,7 @@ def write_report_run(
     }
 
 
-@task(name="open-mlflow-run")
+@task(name="open-mlflow-run", cache_policy=NO_CACHE)
 def open_window_run(report: Any, *, tracking_uri: str, experiment: str) -> dict[str, str] | None:
     """Find or create the window's MLflow run early, so notifications can link to it.
 
@@ -156,7 +157,7 @@ def spool_report(
     return path
 
 
-@task(name="log-to-mlflow", retries=2, retry_delay_seconds=[2, 10])
+@task(name="log-to-mlflow", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def log_to_mlflow(
     payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
@@ -164,7 +165,7 @@ def log_to_mlflow(
     return write_report_run(payload, tracking_uri=tracking_uri, experiment=experiment, artifacts=artifacts)
 
 
-@task(name="flush-mlflow-spool")
+@task(name="flush-mlflow-spool", cache_policy=NO_CACHE)
 def flush_mlflow_spool() -> list[str]:
     """Log reports that earlier runs could not log (MLflow was down); returns the run ids logged."""
     done: list[str] = []

@@ -144,3 +144,22 @@ class MonitoringReport:
         if self.mlflow_run_id:
             lines.append(f"MLflow run: `{self.mlflow_run_id}`")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SnapshotSection:
+    """Figures measured elsewhere and carried into a window's report (e.g. the latest host health
+    sample from the system-health flow), so alert rules on the window can use them."""
+
+    source: str
+    taken_at: datetime
+    values: dict[str, float]
+
+    def figures(self) -> dict[str, float]:
+        return dict(self.values)
+
+    def findings(self) -> list[Finding]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"source": self.source, "taken_at": self.taken_at, "figures": self.values})

@@ -18,7 +18,11 @@ TELEMETRY_OPT_OUTS = {
 
 
 # Prefect's temporary local server gets 20 s to start by default; a busy 2-core machine needs more.
-PREFECT_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+# Tasks called outside a flow (the demo's model registration) log locally without a warning.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+}
 
 
 def apply_runtime_defaults() -> None:

@@ -45,8 +45,10 @@ class Scenario:
         (root / "reference").mkdir(parents=True)
         _scored(reference).to_parquet(root / "reference" / "ref.parquet")
         self.config_path = root / "model.yaml"
-        config = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/models/credit-risk.yaml").read_text())
+        repo = Path(__file__).resolve().parents[2]
+        config = yaml.safe_load((repo / "configs/models/credit-risk.yaml").read_text())
         config["model"]["name"] = "e2e-model"
+        config["expectations"]["suite"] = str(repo / "configs/expectations/credit-risk.yaml")
         config["sources"] = {
             "inference_logs": {"type": "parquet", "path": str(root / "inference"), "partitioning": "hive"},
             "ground_truth": {"type": "parquet", "path": str(root / "labels"), "partitioning": "hive"},

@@ -41,6 +41,17 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     assert [m.timestamp for m in history] == [int(scenario.window_end(1).timestamp() * 1000)]
     artifact = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
     assert json.loads(open(artifact).read())["window"]["end"] == "2026-03-02T00:00:00+00:00"
+    # Every check logged its figures: drift per column, estimated performance, serving, validation.
+    metrics = run.data.metrics
+    assert metrics["drift/share"] == report.figures()["drift.share"]
+    assert "drift/income/score" in metrics and "drift/purpose/score" in metrics
+    assert 0.5 < metrics["perf/estimated/roc_auc"] <= 1.0
+    assert metrics["serving/request_count"] == 600
+    assert metrics["validation/critical_failures"] == 0
+    assert "alerts/firing" in metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
+    assert {"drift/columns.csv", "drift/evidently_report.html"} <= artifacts
+    assert client.list_artifacts(run.info.run_id, "validation")[0].path == "validation/gx_result.json"
 
     # Re-running the same window updates its run: no duplicate.
     monitor(str(scenario.config_path), window_end=scenario.window_end(1))
@@ -57,6 +68,10 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     day1 = runs["2026-03-02T00:00:00Z"]
     assert day1.info.run_id == run.info.run_id
     assert day1.data.metrics["window/label_coverage"] == pytest.approx(len(labels_day1) / 600)
+    # Realized performance appears once the labels are there; the history keeps the earlier
+    # evaluations (one point per evaluation, all at the window's end).
+    assert 0.5 < day1.data.metrics["perf/realized/roc_auc"] <= 1.0
+    assert len(client.get_metric_history(run.info.run_id, "window/label_coverage")) == 3
     assert day1.data.tags[tracking.TAG_EVALUATIONS] == "3"
     windows = open_state().list_windows("e2e-model")
     assert [w["n_labeled"] for w in windows] == [len(labels_day1), 0]
