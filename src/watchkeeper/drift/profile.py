@@ -13,6 +13,7 @@ combine them. The reference side's profiles are what the reference cache stores
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
 
@@ -108,13 +109,15 @@ def profile_numerical(series: pd.Series) -> NumericalProfile:
         arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = np.isfinite(arr)
     n_finite = int(np.count_nonzero(finite))
+    # One copy, sorted in place: fresh large allocations are what costs most here.
     if n_finite == arr.size:
-        values = np.sort(arr)
+        values = arr.copy()
         n_missing = n_inf = 0
     else:
         n_missing = int(np.count_nonzero(np.isnan(arr)))
         n_inf = arr.size - n_finite - n_missing
-        values = np.sort(arr[finite])
+        values = arr[finite]
+    values.sort()
     return NumericalProfile(
         values=values,
         n_rows=int(arr.size),
@@ -124,9 +127,38 @@ def profile_numerical(series: pd.Series) -> NumericalProfile:
     )
 
 
+def _factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` for an object array, without hashing or comparing a string per row.
+
+    Rows of a string column mostly share a handful of string objects (pandas, pyarrow and NumPy
+    all reuse them), so the column is first factorized by object address, a plain int64 hash, and
+    only the few distinct objects are then factorized by value. Codes and the first-appearance
+    order of the categories are exactly `pd.factorize`'s. When most rows hold distinct objects
+    the detour does not pay, and plain `pd.factorize` runs instead.
+    """
+    n = values.size
+    if n < 4096 or not values.flags.c_contiguous or values.itemsize != ctypes.sizeof(ctypes.c_int64):
+        return pd.factorize(values, sort=False, use_na_sentinel=True)
+    # A read-only int64 view of the object pointers; `values` keeps the objects alive meanwhile.
+    addresses = np.ctypeslib.as_array((ctypes.c_int64 * n).from_address(values.ctypes.data))
+    by_object, distinct_addresses = pd.factorize(addresses, sort=False)
+    k = distinct_addresses.size
+    if k > max(1024, n // 8):
+        return pd.factorize(values, sort=False, use_na_sentinel=True)
+    # Codes are numbered in order of first appearance, so a row holds a new object exactly where
+    # the running maximum of the codes goes up.
+    running_max = np.maximum.accumulate(by_object)
+    first_row = np.flatnonzero(np.diff(running_max, prepend=-1))
+    by_value, uniques = pd.factorize(values[first_row], sort=False, use_na_sentinel=True)
+    return by_value[by_object], np.asarray(uniques, dtype=object)
+
+
 def profile_categorical(series: pd.Series) -> CategoricalProfile:
     """Profile a categorical column through dictionary encoding (no per-row Python work)."""
-    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
+    if series.dtype == object:
+        codes, uniques = _factorize_objects(series.to_numpy())
+    else:
+        codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
     categories = np.asarray(uniques, dtype=object)
     # Evidently turns ±inf into NaN before testing, in categorical columns too.
     is_inf = np.fromiter(

@@ -56,29 +56,27 @@ def ks(pair: ColumnPair) -> float:
 def wasserstein_sorted(u: np.ndarray, v: np.ndarray) -> float:
     """Wasserstein-1 distance of two sorted samples: ∫₀¹ |F⁻¹(t) − G⁻¹(t)| dt.
 
-    The quantile functions are step functions with breaks at a/n and b/m; each break's rank in the
-    merged grid has a closed form, so no second sort or search is needed.
+    The quantile functions are steps with breaks at a/n and b/m. Each segment of the merged grid
+    ends at one break; for a break of u at a/n, the last break of v before it is ⌈am/n⌉−1 over m
+    (integer arithmetic), which gives the segment's start and both step values in closed form, so
+    no merge, search or second sort is needed. Breaks shared by both grids are counted once.
+    Equal sizes reduce to the mean absolute difference of the order statistics.
     """
     n, m = u.size, v.size
     if n == m:
-        return float(np.mean(np.abs(u - v)))
-    g = math.gcd(n, m)
+        diff = np.subtract(u, v)
+        np.abs(diff, out=diff)
+        return float(diff.mean())
     a = np.arange(1, n + 1, dtype=np.int64)
+    jv = (a * m - 1) // n  # v-breaks strictly before a/n = the v step value in this segment
+    start = np.maximum((a - 1) / n, jv / m)
+    total = float(np.dot(np.abs(u - v[jv]), a / n - start))
+    del a, jv, start
     b = np.arange(1, m + 1, dtype=np.int64)
-    pos_u = (a - 1) + (a * m - 1) // n - (a * g - 1) // n
-    pos_v = (b - 1) + (b * n - 1) // m - (b * g - 1) // m
-    size = n + m - g
-    t = np.empty(size)
-    iu = np.empty(size, dtype=np.int64)
-    iv = np.empty(size, dtype=np.int64)
-    t[pos_u] = a / n
-    iu[pos_u] = a - 1
-    iv[pos_u] = (a * m - 1) // n
-    t[pos_v] = b / m
-    iu[pos_v] = (b * n - 1) // m
-    iv[pos_v] = b - 1
-    dt = np.diff(t, prepend=0.0)
-    return float(np.dot(np.abs(u[iu] - v[iv]), dt))
+    iu = (b * n - 1) // m
+    width = b / m - np.maximum((b - 1) / m, iu / n)
+    width[b % (m // math.gcd(n, m)) == 0] = 0.0  # shared breaks: already counted on the u side
+    return total + float(np.dot(np.abs(u[iu] - v), width))
 
 
 def normed_wasserstein(pair: ColumnPair) -> float:
@@ -180,3 +178,112 @@ def _cvm_exact_counts(s: float, m: int, n: int, dtype: np.dtype) -> float:
         gs = next_gs
     value, freq = gs[m]
     return float(np.sum(freq[value >= zeta]) / combinations)
+
+
+@register_method(
+    "ed",
+    display_name="Energy-distance",
+    kinds=("numerical",),
+    default_threshold=0.1,
+    score_type="distance",
+    drift_when=">",
+    symmetric=True,
+)
+def energy(pair: ColumnPair) -> float:
+    return float(stats.energy_distance(pair.ref_sorted, pair.cur_sorted))
+
+
+@register_method(
+    "es",
+    display_name="Epps-Singleton",
+    kinds=("numerical",),
+    default_threshold=0.05,
+    score_type="p_value",
+    drift_when="<",
+    symmetric=True,
+)
+def epps_singleton(pair: ColumnPair) -> float:
+    _need(pair, 5, "es")
+    if stats.iqr(np.concatenate([pair.ref_sorted, pair.cur_sorted])) == 0:
+        raise NotTestable("es needs a non-zero interquartile range")
+    return float(stats.epps_singleton_2samp(pair.ref_sorted, pair.cur_sorted)[1])
+
+
+@register_method(
+    "t_test",
+    display_name="t_test",
+    kinds=("numerical",),
+    default_threshold=0.05,
+    score_type="p_value",
+    drift_when="<",
+    symmetric=True,
+)
+def t_test(pair: ColumnPair) -> float:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant samples: scipy warns and returns NaN
+        return float(stats.ttest_ind(pair.ref_sorted, pair.cur_sorted)[1])
+
+
+@register_method(
+    "mannw",
+    display_name="Mann-Whitney U-rank test",
+    kinds=("numerical",),
+    default_threshold=0.05,
+    score_type="p_value",
+    drift_when="<",
+    symmetric=False,
+)
+def mann_whitney(pair: ColumnPair) -> float:
+    return float(stats.mannwhitneyu(pair.ref_sorted, pair.cur_sorted, alternative="less")[1])
+
+
+def _mmd_from_sums(s_xx: np.ndarray, s_yy: np.ndarray, s_xy: np.ndarray, nx: int, ny: int) -> np.ndarray:
+    a = 1 / (nx * (nx - 1))
+    b = 1 / (ny * (ny - 1))
+    return a * s_xx + b * s_yy - 2.0 * s_xy / (nx * ny)
+
+
+def mmd_p_value(x: np.ndarray, y: np.ndarray, permutations: int = MMD_PERMUTATIONS, seed: int = 0) -> float:
+    """Evidently's `mmd_pval` with a seeded draw; block sums instead of permuted matrix copies."""
+    nx, ny = x.size, y.size
+    xx = (x[None, :] ** 2) - 2 * np.outer(x, x) + (x[:, None] ** 2)
+    sigma = (0.5 * np.percentile(xx.ravel(), 50, method="nearest")) ** 0.5
+    sigma = float(sigma) if sigma != 0 else 0.5**0.5
+    gamma = 1.0 / (2.0 * sigma**2)
+    z = np.concatenate([x, y])
+    kernel = np.exp(-gamma * ((z[None, :] ** 2) - 2 * np.outer(z, z) + (z[:, None] ** 2)))
+    np.fill_diagonal(kernel, 0.0)
+    n = nx + ny
+    # Membership of each row in the "x" block, for the observed split and every permutation:
+    # sum(Kxx) = sᵀKs, sum(Kyy) = (1−s)ᵀK(1−s), sum(Kxy) = sᵀK(1−s).
+    rng = np.random.RandomState(seed)
+    split = np.zeros((n, permutations + 1))
+    split[:nx, 0] = 1.0
+    for i in range(permutations):
+        split[rng.permutation(n)[:nx], i + 1] = 1.0
+    ks_ = kernel @ split
+    total = kernel.sum(axis=1)
+    s_xx = np.einsum("ij,ij->j", split, ks_)
+    s_xy = np.einsum("ij,ij->j", 1.0 - split, ks_)
+    s_yy = np.einsum("ij,ij->j", 1.0 - split, total[:, None] - ks_)
+    mmd = _mmd_from_sums(s_xx, s_yy, s_xy, nx, ny)
+    return float(np.mean(mmd[0] <= mmd[1:]))
+
+
+@register_method(
+    "empirical_mmd",
+    display_name="empirical_mmd",
+    kinds=("numerical",),
+    default_threshold=0.1,
+    score_type="p_value",
+    drift_when="<",
+    symmetric=False,
+)
+def empirical_mmd(pair: ColumnPair) -> float:
+    _need(pair, 2, "empirical_mmd")
+    if pair.n_ref + pair.n_cur > MMD_MAX_VALUES:
+        raise NotTestable(
+            f"empirical_mmd builds an (n+m)² kernel matrix; {pair.n_ref + pair.n_cur} values exceed "
+            f"the limit of {MMD_MAX_VALUES}"
+        )
+    return mmd_p_value(pair.ref_sorted, pair.cur_sorted)
