@@ -15,7 +15,23 @@ engine imports `watchkeeper.config`, so an eager import here would be circular.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers
+    from watchkeeper.performance.cbpe import CBPEEstimator, Estimate, fit_cbpe
+    from watchkeeper.performance.concept import DetectorResult, update_ddm, update_page_hinkley
+    from watchkeeper.performance.config import PerformanceConfig
+    from watchkeeper.performance.engine import (
+        Band,
+        GapResult,
+        PerformanceBaseline,
+        PerformanceReport,
+        VersionPerformance,
+        evaluate_performance,
+        fit_performance_baseline,
+    )
+    from watchkeeper.performance.metrics import ConfusionMatrix, MetricValue
+    from watchkeeper.performance.serving import ServingReport, ServingStats, compute_serving_metrics
 
 _EXPORTS = {
     "Band": "engine",
@@ -39,7 +55,27 @@ _EXPORTS = {
     "compute_serving_metrics": "serving",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Band",
+    "CBPEEstimator",
+    "ConfusionMatrix",
+    "DetectorResult",
+    "Estimate",
+    "GapResult",
+    "MetricValue",
+    "PerformanceBaseline",
+    "PerformanceConfig",
+    "PerformanceReport",
+    "ServingReport",
+    "ServingStats",
+    "VersionPerformance",
+    "compute_serving_metrics",
+    "evaluate_performance",
+    "fit_cbpe",
+    "fit_performance_baseline",
+    "update_ddm",
+    "update_page_hinkley",
+]
 
 
 def __getattr__(name: str) -> Any:

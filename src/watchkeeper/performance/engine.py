@@ -35,12 +35,15 @@ as they do; the error stream must still see every labeled row at most once. The 
 
 So windows must be fed in time order, a re-evaluated window (backfill, late labels) leaves the state
 unchanged, and labels that arrive after their window was fed are not streamed (they still count in
-the realized figures and the gap test). Windows are ``[start, end)`` by timestamp, so rows sharing
+the realized figures and the gap test). The state also records the baseline's fingerprint: a new
+reference or model version (a new baseline) starts the detectors afresh. Windows are ``[start, end)`` by timestamp, so rows sharing
 a timestamp never straddle two windows. Without a timestamp column the detectors do not run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -251,6 +254,11 @@ class PerformanceBaseline:
     stream_std: float
     ddm_abs_threshold: float | None = None  # regression: |error| above this counts as an error for DDM
 
+    def fingerprint(self) -> str:
+        """A short hash of the baseline; detector state fed under another baseline is discarded."""
+        text = json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "task": self.task.value,
@@ -443,9 +451,12 @@ class GapResult:
 
 @dataclass(frozen=True)
 class VersionPerformance:
+    """One model version's rows in the window (canary, shadow or a promotion mid-window)."""
+
     n_rows: int
     n_labeled: int
     realized: dict[str, MetricValue]
+    estimated: dict[str, Estimate] = field(default_factory=dict)
 
     @property
     def label_coverage(self) -> float:
@@ -457,6 +468,7 @@ class VersionPerformance:
             "n_labeled": self.n_labeled,
             "label_coverage": self.label_coverage,
             "realized": {m: v.to_dict() for m, v in self.realized.items()},
+            "estimated": {m: e.to_dict() for m, e in self.estimated.items()},
         }
 
 
@@ -508,6 +520,8 @@ class PerformanceReport:
         out["concept_drift"] = float(self.concept_drift)
         for name, d in self.detectors.items():
             out[f"concept.{name}.drift"] = float(d.drift)
+            if name == "ddm":
+                out["concept.ddm.warning"] = float(d.warning)
         for m, g in self.gaps.items():
             if g.gap is not None:
                 out[f"concept.gap.{m}"] = g.gap
@@ -517,6 +531,9 @@ class PerformanceReport:
             for m, v in vp.realized.items():
                 if v.value is not None:
                     out[f"version.{version}.realized.{m}"] = v.value
+            for m, e in vp.estimated.items():
+                if e.value is not None:
+                    out[f"version.{version}.estimated.{m}"] = e.value
         return out
 
     def findings(self) -> list[Finding]:
@@ -630,23 +647,29 @@ def _run_detectors(
     feed: bool,
     why_not: str,
 ) -> tuple[dict[str, DetectorResult], dict[str, Any], bool, str]:
-    fresh = not state or state.get("version") != STATE_VERSION
-    st: dict[str, Any] = (
-        dict(state)  # type: ignore[arg-type]
-        if not fresh
-        else {
+    fingerprint = baseline.fingerprint()
+    reset_note = ""
+    if state and state.get("version") == STATE_VERSION and state.get("baseline") == fingerprint:
+        st: dict[str, Any] = dict(state)
+    else:
+        if state:
+            # A new reference or model makes the old error stream meaningless: start over.
+            reset_note = "detector state reset (baseline or state format changed); "
+        st = {
             "version": STATE_VERSION,
+            "baseline": fingerprint,
             "watermark_ns": None,
             "rows_consumed": 0,
             "ddm": ddm_initial_state(),
             "page_hinkley": page_hinkley_initial_state(),
         }
-    )
     names = [
         n for n, on in (("ddm", config.ddm.enabled), ("page_hinkley", config.page_hinkley.enabled)) if on
     ]
     if not feed or p.ts_ns is None:
-        status = why_not if feed is False else "not run: no timestamp column to order the error stream"
+        status = reset_note + (
+            why_not if feed is False else "not run: no timestamp column to order the error stream"
+        )
         return {n: _empty_detector(n, status) for n in names}, st, False, status
     if _is_classification(baseline.task):
         valid = p.labeled & (p.yhat >= 0)
@@ -683,7 +706,7 @@ def _run_detectors(
         stream = "absolute error"
     results: dict[str, DetectorResult] = {}
     skipped = int((p.labeled & (p.ts_ns <= (st["watermark_ns"] or np.iinfo(np.int64).min))).sum())
-    status = f"fed {idx.size} labeled row(s) in time order ({stream})" + (
+    status = f"{reset_note}fed {idx.size} labeled row(s) in time order ({stream})" + (
         f"; {skipped} row(s) at or before the watermark skipped (already consumed)" if skipped else ""
     )
     if config.ddm.enabled:
@@ -704,9 +727,11 @@ def _run_detectors(
             alpha=ph.alpha,
             min_samples=ph.min_samples,
         )
-    if idx.size:
-        st["watermark_ns"] = int(p.ts_ns[idx].max())
-        st["rows_consumed"] = int(st["rows_consumed"] + idx.size)
+    if p.n:
+        # The whole window is consumed, labeled or not: labels that arrive for it later are not
+        # streamed (they reach the realized figures and the gap test instead).
+        st["watermark_ns"] = max(int(p.ts_ns.max()), st["watermark_ns"] or np.iinfo(np.int64).min)
+    st["rows_consumed"] = int(st["rows_consumed"] + idx.size)
     results = {n: DetectorResult(r.name, r.drift, r.warning, r.drift_positions, r.n_consumed, r.statistic,
                                  r.threshold, status) for n, r in results.items()}  # fmt: skip
     return results, st, True, status
@@ -903,8 +928,13 @@ def evaluate_performance(
         for start, count in zip(starts, counts, strict=True):
             idx = order[start : start + count]
             vr, _ = _realized(p, idx, task)
+            ve: dict[str, Estimate] = {}
+            if baseline.cbpe is not None and p.proba is not None and p.proba_issue is None:
+                ve = baseline.cbpe.estimate(
+                    p.proba[idx], p.yhat[idx], calibrated=None if p.calibrated is None else p.calibrated[idx]
+                )
             by_version[names[int(vcodes[idx[0]])]] = VersionPerformance(
-                int(count), int(p.labeled[idx].sum()), vr
+                int(count), int(p.labeled[idx].sum()), vr, ve
             )
 
     primary = config.primary_metric or _DEFAULT_PRIMARY[task]

@@ -101,6 +101,10 @@ def test_realized_matches_sklearn_with_partial_labels(baseline: PerformanceBasel
         skm.accuracy_score(v1["target"], v1["prediction"])
     )
     assert f["version.v1.n_labeled"] == len(v1)
+    assert f["version.v1.estimated.accuracy"] == pytest.approx(
+        report.by_version["v1"].estimated["accuracy"].value
+    )
+    assert f["version.v1.estimated.accuracy"] != f["estimated.accuracy"]  # computed on v1's rows only
     # Coverage 60% < 90%: the detectors wait for the rest of the labels.
     assert not report.detectors_fed and report.detector_status.startswith("waiting for labels")
 
@@ -180,6 +184,16 @@ def test_late_labels_feed_the_stream_once(baseline: PerformanceBaseline) -> None
     assert third.detector_state["rows_consumed"] == 2000
     assert third.detectors["ddm"].n_consumed == 0
     assert "2000 row(s) at or before the watermark skipped" in third.detector_status
+    # A new baseline (new reference or champion) discards the old stream instead of mixing the two.
+    other = fit_performance_baseline(
+        binary_reference(seed=1, days=5), columns=BINARY_COLUMNS, task=BINARY, config=CFG, window_size=DAY
+    )
+    fourth = evaluate_performance(
+        full, other, **kw, detector_state=third.detector_state, labels_complete=True
+    )
+    assert fourth.detector_status.startswith("detector state reset")
+    assert fourth.detector_state["rows_consumed"] == 2000
+    assert fourth.detector_state["baseline"] == other.fingerprint() != baseline.fingerprint()
 
 
 def test_bad_input_is_a_status_not_a_crash(baseline: PerformanceBaseline) -> None:
