@@ -14,6 +14,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from tasks.tracking_tasks import ensure_experiment
 from watchkeeper import policy
@@ -27,7 +28,7 @@ def _features(frame: pd.DataFrame, columns: ColumnsConfig) -> pd.DataFrame:
     return x
 
 
-@task(name="register-model", retries=1, retry_delay_seconds=5)
+@task(name="register-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def register_model(
     model: Any,
     *,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from watchkeeper import policy
 from watchkeeper.config import MonitorConfig, config_hash
@@ -70,7 +71,7 @@ def trigger_mode(config: MonitorConfig, deployment: str) -> str:
 
 
 # -- deciding ---------------------------------------------------------------------------------------
-@task(name="decide-retraining")
+@task(name="decide-retraining", cache_policy=NO_CACHE)
 def decide_and_audit(
     config: MonitorConfig, config_path: str, report: MonitoringReport
 ) -> policy.RetrainDecision:
@@ -229,7 +230,7 @@ def labeled_rows(frame: pd.DataFrame, config: MonitorConfig) -> pd.DataFrame:
     return out
 
 
-@task(name="build-training-set", retries=1, retry_delay_seconds=10)
+@task(name="build-training-set", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def build_training_data(config: MonitorConfig, window_end: datetime) -> TrainingData:
     """Reference (the champion's) plus recent labeled windows that passed validation.
 
@@ -269,7 +270,7 @@ def build_training_data(config: MonitorConfig, window_end: datetime) -> Training
     data_start = data_end = None
     if ts in train.columns and train[ts].notna().any():
         times = pd.to_datetime(train[ts], utc=True)
-        data_start, data_end = times.min().to_pydatetime(), times.max().to_pydatetime()
+        data_start, data_end = (t.floor("s").to_pydatetime() for t in (times.min(), times.max()))
     return TrainingData(
         train=train.reset_index(drop=True),
         holdout=holdout.reset_index(drop=True),
@@ -280,7 +281,7 @@ def build_training_data(config: MonitorConfig, window_end: datetime) -> Training
     )
 
 
-@task(name="train-model")
+@task(name="train-model", cache_policy=NO_CACHE)
 def train_model(config: MonitorConfig, frame: pd.DataFrame) -> Any:
     """Fit the user's trainer (`retraining.trainer`) on the training set."""
     rc = config.retraining
@@ -310,7 +311,7 @@ def quality(model: Any, frame: pd.DataFrame, config: MonitorConfig) -> dict[str,
     )
 
 
-@task(name="write-version-reference", retries=1, retry_delay_seconds=5)
+@task(name="write-version-reference", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def write_reference(config: MonitorConfig, frame: pd.DataFrame, version: str) -> str:
     """Write the new version's reference data; returns where (a path or fsspec URL)."""
     base = config.retraining.reference_dir

@@ -318,8 +318,13 @@ def decide_retraining(
         for i in range(k):
             end = window_end - i * history.window_size
             w_figures = figures if i == 0 else (by_end[end].figures if end in by_end else None)
-            # A window with critical validation failures does not count as drift: bad data is not drift.
-            if w_figures is None or not _flag(w_figures, "drift.dataset_drift") or _critical(w_figures):
+            # An earlier window with critical validation failures does not count as drift (bad data is
+            # not drift); for this window the guard below says so, with the trigger kept as evidence.
+            if (
+                w_figures is None
+                or not _flag(w_figures, "drift.dataset_drift")
+                or (i and _critical(w_figures))
+            ):
                 break
             streak += 1
         evidence["drift_streak"] = streak

@@ -173,7 +173,7 @@ CASES = [
         hist((1, DRIFT)),
         ON,
         False,
-        [],
+        ["dataset drift in 2 consecutive"],
         ["3 critical validation failure(s) in this window: bad data is not drift"],
     ),
     (
