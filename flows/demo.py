@@ -132,7 +132,18 @@ def demo(
 
 def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
     """One row per simulated day from each window's latest evaluation (after late labels)."""
-    windows = {w["window_end"]: w for w in open_state().list_windows(config.model.name)}
+    store = open_state()
+    windows = {w["window_end"]: w for w in store.list_windows(config.model.name)}
+    # Alert transitions per window, from the audit trail: +fired, -resolved.
+    alerts: dict[Any, list[str]] = {}
+    for entry in store.read_audit(model=config.model.name):
+        sign = {"alert.fired": "+", "alert.resolved": "-"}.get(entry["event"])
+        rule = entry["evidence"].get("rule")
+        if sign and rule and entry["window_end"] is not None:
+            mark = f"{sign}{rule}"
+            bucket = alerts.setdefault(entry["window_end"], [])
+            if mark not in bucket:
+                bucket.append(mark)
     rows = []
     for day in range(1, days + 1):
         end = demo_data.day_plan(day).start + timedelta(days=1)
@@ -150,12 +161,16 @@ def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
                 "verdict": (w or {}).get("verdict", "-"),
                 "labels": fig("window.label_coverage"),
                 "drift_share": fig("drift.share"),
-                "invalid": fig("validation.critical_failures"),
+                "invalid": None
+                if fig("validation.critical_failures") is None
+                else int(fig("validation.critical_failures") or 0),
                 "p95_ms": fig("serving.latency_p95_ms"),
                 "auc_est": fig("perf.estimated.roc_auc"),
                 "auc_real": fig("perf.realized.roc_auc"),
-                "concept": fig("perf.concept_drift"),
-                "firing": fig("alerts.firing"),
+                "concept": None
+                if fig("perf.concept_drift") is None
+                else ("yes" if fig("perf.concept_drift") else "no"),
+                "alerts (+fired -resolved)": " ".join(alerts.get(end, [])) or "-",
             }
         )
     return rows

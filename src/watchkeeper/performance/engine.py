@@ -517,11 +517,17 @@ class PerformanceReport:
                 out[f"band.{m}.lower"] = b.lower
             if b.upper is not None:
                 out[f"band.{m}.upper"] = b.upper
-        out["concept_drift"] = float(self.concept_drift)
-        for name, d in self.detectors.items():
-            out[f"concept.{name}.drift"] = float(d.drift)
-            if name == "ddm":
-                out["concept.ddm.warning"] = float(d.warning)
+        # Concept-drift figures exist only where there was evidence to judge (labels compared with the
+        # estimate, or rows fed to the detectors): a window without labels says nothing about concept
+        # drift, and an alert rule must see "unknown" there, not "no drift".
+        has_gap = any(g.gap is not None for g in self.gaps.values())
+        if self.detectors_fed or has_gap:
+            out["concept_drift"] = float(self.concept_drift)
+        if self.detectors_fed:
+            for name, d in self.detectors.items():
+                out[f"concept.{name}.drift"] = float(d.drift)
+                if name == "ddm":
+                    out["concept.ddm.warning"] = float(d.warning)
         for m, g in self.gaps.items():
             if g.gap is not None:
                 out[f"concept.gap.{m}"] = g.gap
@@ -796,8 +802,8 @@ def _judge(report_args: dict[str, Any], config: PerformanceConfig, primary: str)
         if r is not None and r.value is not None and r.n >= config.min_labeled:
             out.append(("Realized", r.value, f"on {r.n} labeled rows"))
         e = estimated.get(metric)
-        if e is not None and e.value is not None:
-            out.append(("Estimated (CBPE)", e.value, f"on {e.n} rows, before labels"))
+        if e is not None and e.value is not None and e.n >= config.min_labeled:
+            out.append(("Estimated (CBPE)", e.value, f"on {e.n} rows, from the scores alone"))
         return out
 
     band = bands.get(primary)
