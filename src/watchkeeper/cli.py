@@ -115,16 +115,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_expectations_generate(args: argparse.Namespace) -> int:
     from watchkeeper.checks import suite_path
     from watchkeeper.config import load_config
-    from watchkeeper.validation import SuiteExistsError, generate_suite, write_suite
+    from watchkeeper.validation import SuiteExistsError, estimate_window_rows, generate_suite, write_suite
     from watchkeeper.windows import load_reference
 
     config = load_config(args.config)
     target = Path(args.output) if args.output else suite_path(config, args.config)
     if target is None:
         target = Path("configs/expectations") / f"{config.model.name}.yaml"
-        print(f"expectations.suite is not set in {args.config}; writing {target} (reference it from the config)")
+        print(
+            f"expectations.suite is not set in {args.config}; writing {target} (reference it from the config)"
+        )
     reference = load_reference(config)
-    spec = generate_suite(reference, columns=config.columns, model_name=config.model.name, window_rows=args.window_rows)
+    window_rows = args.window_rows or estimate_window_rows(
+        reference, config.columns.timestamp, config.window.size
+    )
+    spec = generate_suite(
+        reference, columns=config.columns, model_name=config.model.name, window_rows=window_rows
+    )
     try:
         diff = write_suite(spec, target, force=args.force)
     except SuiteExistsError as exc:
@@ -160,7 +167,9 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         print("no silences")
     for s in silences if not args.json else []:
         d = s.to_dict()
-        print(f"{d['id']}  {d['model']:<16} until {d['ends_at']}  {d['matchers']}  {d['comment']} ({d['author']})")
+        print(
+            f"{d['id']}  {d['model']:<16} until {d['ends_at']}  {d['matchers']}  {d['comment']} ({d['author']})"
+        )
     return 0
 
 
@@ -202,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = exp_sub.add_parser("generate", help="profile the reference data into a suite for review")
     g.add_argument("--config", required=True)
     g.add_argument("--output", help="default: the config's expectations.suite")
-    g.add_argument("--window-rows", type=int, help="typical rows per window, for row-count bounds")
+    g.add_argument(
+        "--window-rows", type=int, help="typical rows per window (default: estimated from the reference)"
+    )
     g.add_argument("--force", action="store_true", help="replace an existing (reviewed) suite")
     g.set_defaults(func=cmd_expectations_generate)
 
