@@ -135,7 +135,8 @@ class PerformanceConfig(StrictModel):
     # Reference chunking when the reference has no timestamp column: rows per chunk (the expected
     # window size in rows). None: a tenth of the reference.
     reference_chunk_rows: int | None = Field(default=None, ge=2)
-    # Realized figures on fewer labeled rows are reported but raise no finding.
+    # Realized figures on fewer labeled rows (and estimates on fewer rows) are reported but raise no
+    # finding: on a handful of rows a band or threshold says nothing.
     min_labeled: int = Field(default=100, ge=1)
     # Binary classification: the positive label (as text, e.g. "1", "fraud"). None: "1", "True", or the
     # last label in sorted order.

@@ -120,20 +120,17 @@ def _fmt(value: float | None) -> str:
 
 
 def _stats(
-    ts_ns: np.ndarray | None,
+    n: int,
+    minute: np.ndarray | None,
     latency: np.ndarray | None,
     status_codes: np.ndarray | None,
     status_names: list[str],
     ok_mask: np.ndarray | None,
     seconds: float,
 ) -> ServingStats:
-    n = int(ts_ns.size if ts_ns is not None else (latency.size if latency is not None else 0))
+    """Figures for `n` rows; `minute` is each row's minute since the window start (None: unknown)."""
     throughput = n / seconds if seconds > 0 else None
-    peak: float | None = None
-    if ts_ns is not None and n:
-        minutes = ts_ns // 60_000_000_000
-        _, counts = np.unique(minutes, return_counts=True)
-        peak = float(counts.max()) / 60.0
+    peak = float(np.bincount(minute).max()) / 60.0 if minute is not None and n else None
     lat: dict[str, float | None] = {}
     missing = 0
     if latency is not None:
@@ -161,13 +158,21 @@ def compute_serving_metrics(
     """Serving figures of one window's inference rows (every row, labeled or not)."""
     seconds = (window_end - window_start).total_seconds()
     notes: list[str] = []
-    ts_ns: np.ndarray | None = None
+    minute: np.ndarray | None = None
     if columns.timestamp in window.columns:
-        ts = pd.to_datetime(window[columns.timestamp], utc=True)
-        ts_ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        ts_ns = (
+            pd.to_datetime(window[columns.timestamp], utc=True)
+            .to_numpy(dtype="datetime64[ns]")
+            .astype(np.int64)
+        )
+        # Minutes since the earliest row: a bincount, not a sort (calendar minutes when the window
+        # starts on a minute, as aligned windows do).
+        origin = int(ts_ns.min()) if ts_ns.size else 0
+        start_ns = int(pd.Timestamp(window_start).value)
+        origin = start_ns if start_ns <= origin else origin
+        minute = (ts_ns - origin) // 60_000_000_000
     else:
         notes.append(f"no timestamp column {columns.timestamp!r}: peak minute not computed")
-        ts_ns = None
     latency: np.ndarray | None = None
     if columns.latency_ms and columns.latency_ms in window.columns:
         latency = pd.to_numeric(window[columns.latency_ms], errors="coerce").to_numpy(dtype=np.float64)
@@ -184,25 +189,13 @@ def compute_serving_metrics(
         ok_mask = np.array([name in ok_set for name in status_names[:-1]] + [False], dtype=bool)
     else:
         notes.append("no status column configured or present: error rate not computed")
-    n = len(window)
-    if ts_ns is None and latency is None:
-        ts_ns = np.zeros(n, dtype=np.int64)  # row count still known; peak minute meaningless
-        peak_known = False
-    else:
-        peak_known = ts_ns is not None
 
-    def group(mask: np.ndarray | None) -> ServingStats:
+    def group(rows: np.ndarray | None) -> ServingStats:
         def pick(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None or mask is None else a[mask]
+            return a if a is None or rows is None else a[rows]
 
-        if mask is None:
-            st = _stats(ts_ns, latency, status_codes, status_names, ok_mask, seconds)
-        else:
-            st = _stats(pick(ts_ns), pick(latency), pick(status_codes), status_names, ok_mask, seconds)
-        if not peak_known:
-            st = ServingStats(st.request_count, st.throughput_rps, None, st.latency_ms, st.latency_missing,
-                              st.error_rate, st.error_rate_by_status)  # fmt: skip
-        return st
+        n = len(window) if rows is None else int(rows.size)
+        return _stats(n, pick(minute), pick(latency), pick(status_codes), status_names, ok_mask, seconds)
 
     overall = group(None)
     by_version: dict[str, ServingStats] = {}
@@ -213,5 +206,5 @@ def compute_serving_metrics(
             names.append("unknown")
             vcodes = np.where(vcodes < 0, len(vnames), vcodes)
         for i, name in enumerate(names):
-            by_version[name] = group(vcodes == i)
+            by_version[name] = group(np.flatnonzero(vcodes == i))
     return ServingReport(window_start, window_end, overall, by_version, tuple(notes))

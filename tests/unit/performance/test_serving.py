@@ -72,3 +72,13 @@ def test_empty_window_and_missing_columns() -> None:
     )
     assert "latency_p95_ms" not in bare.figures() and "error_rate" not in bare.figures()
     assert len(bare.notes) == 2
+    status_only = compute_serving_metrics(
+        _frame()[["status"]], columns=COLS, window_start=START, window_end=END
+    )
+    assert status_only.figures() == {
+        "request_count": 5.0,
+        "throughput_rps": pytest.approx(5 / 600),
+        "error_rate": pytest.approx(2 / 5),
+        "error_rate.500": pytest.approx(1 / 5),
+        "error_rate.missing": pytest.approx(1 / 5),
+    }
