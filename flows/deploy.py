@@ -25,6 +25,7 @@ from tasks.tracking_tasks import resolve_tracking_uri
 from tasks.training_tasks import labeled_rows, notify_lifecycle, primary_metric, quality
 from watchkeeper import policy
 from watchkeeper.config import MonitorConfig, config_hash
+from watchkeeper.performance.metrics import HIGHER_IS_BETTER
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.sources.base import as_utc
 from watchkeeper.state import open_state
@@ -116,6 +117,16 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
         guard_tolerance=rc.guard_tolerance,
     )
     evidence = decision.to_dict() | {"evaluation_windows": used, "evaluation_rows": len(frame)}
+    # What the notification shows: the challenger's primary metric against the bar it had to clear.
+    metric = decision.primary_metric
+    higher = HIGHER_IS_BETTER.get(metric, True)
+    bar = champion_metrics.get(metric)
+    gate = {
+        "metric": metric,
+        "value": challenger_metrics.get(metric),
+        "threshold": None if bar is None else bar + (rc.min_improvement if higher else -rc.min_improvement),
+        "op": ">=" if higher else "<=",
+    }
     if decision.promote:
         set_alias(tracking_uri, name, policy.PREVIOUS_CHAMPION_ALIAS, champion)
         set_alias(tracking_uri, name, alias, version)
@@ -124,14 +135,24 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
         audit(policy.EVENT_PROMOTED, "promote", decision.reasons, evidence)
         summary = f"v{version} promoted to @{alias} (was v{champion}): " + "; ".join(decision.reasons)
         notify_lifecycle(
-            config, event=policy.EVENT_PROMOTED, version=version, summary=summary, window_end=window_end
+            config,
+            event=policy.EVENT_PROMOTED,
+            version=version,
+            summary=summary,
+            window_end=window_end,
+            **gate,
         )
     else:
         set_version_tags(tracking_uri, name, version, {policy.TAG_DEPLOY_STATUS: "rejected"})
         audit(policy.EVENT_REJECTED, "reject", decision.reasons, evidence)
         summary = f"v{version} rejected, v{champion} stays @{alias}: " + "; ".join(decision.reasons)
         notify_lifecycle(
-            config, event=policy.EVENT_REJECTED, version=version, summary=summary, window_end=window_end
+            config,
+            event=policy.EVENT_REJECTED,
+            version=version,
+            summary=summary,
+            window_end=window_end,
+            **gate,
         )
     log.info("%s", summary)
     return {

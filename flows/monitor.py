@@ -251,7 +251,7 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
     apply_runtime_defaults()
     config = load_model_config(config_path)
     start, end = window_bounds(window_end, config.window.size)
-    with run_logging(config.model.name, (start, end)):
+    with run_logging(config.model.name, (start, end), config_path=config_path):
         return _monitor(config, config_path, start, end)
 
 

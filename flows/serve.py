@@ -76,14 +76,19 @@ def deployment_specs(config_path: str) -> list[dict[str, Any]]:
     return specs
 
 
-def build_deployments(config_paths: list[str]) -> list[Any]:
-    """`RunnerDeployment`s for `prefect.serve`, from `deployment_specs` of each config."""
+def build_deployments(config_paths: list[str], *, only: tuple[str, ...] = ()) -> list[Any]:
+    """`RunnerDeployment`s for `prefect.serve`, from `deployment_specs` of each config.
+
+    `only` keeps the deployments with these suffixes (``("daily", "retrain")``); empty: all.
+    """
     from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron, Interval
 
     out = []
     for config_path in config_paths:
         for spec in deployment_specs(config_path):
+            if only and not spec["name"].endswith(tuple(f"-{o}" for o in only)):
+                continue
             flow = load_flow_from_entrypoint(str(REPO_ROOT / spec["entrypoint"]))
             schedules = []
             for s in spec.get("schedules", []):
@@ -103,8 +108,10 @@ def build_deployments(config_paths: list[str]) -> list[Any]:
     return out
 
 
-def serve_all(config_paths: list[str], *, limit: int | None = None) -> None:
+def serve_all(config_paths: list[str], *, only: tuple[str, ...] = (), limit: int | None = None) -> None:
     """Serve every deployment of every model config until interrupted (Ctrl-C).
+
+    `only` limits it to some kinds (``("daily", "health")``); `limit` caps concurrent flow runs.
 
     Needs a Prefect server (`PREFECT_API_URL`); config paths are used as given, so run it from the
     directory they are relative to (the repository root for `configs/models/...`).
@@ -112,7 +119,7 @@ def serve_all(config_paths: list[str], *, limit: int | None = None) -> None:
     apply_runtime_defaults()
     from prefect import serve
 
-    serve(*build_deployments(config_paths), limit=limit)
+    serve(*build_deployments(config_paths, only=only), limit=limit)
 
 
 if __name__ == "__main__":

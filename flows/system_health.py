@@ -26,7 +26,7 @@ def system_health(config_path: str) -> dict[str, Any]:
     """
     apply_runtime_defaults()
     config = load_model_config(config_path)
-    with run_logging(config.model.name):
+    with run_logging(config.model.name, config_path=config_path):
         return _system_health(config)
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from prefect.runtime import flow_run
 
+from watchkeeper import __version__
+from watchkeeper.config import config_hash
 from watchkeeper.logs import (
     PREFECT_RUN_LOGGERS,
     attach_json_handler,
@@ -17,15 +22,35 @@ from watchkeeper.logs import (
     log_context,
     register_secret,
 )
-from watchkeeper.state import state_dir
+from watchkeeper.state import audit_context, state_dir
 
 # Environment variables whose values are secrets wherever they appear in a log line.
 _SECRET_ENV_SUFFIXES = ("_TOKEN", "_WEBHOOK_URL", "_PASSWORD", "_SECRET", "_DB_URL", "_API_KEY")
 
 
+@functools.cache
+def code_version() -> str:
+    """Watchkeeper's version and, in a git checkout, the commit: recorded with every decision."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
 @contextmanager
-def run_logging(model: str, window: tuple[datetime, datetime] | None = None) -> Iterator[None]:
-    """Every Watchkeeper and Prefect run log line also goes, as JSON, to `<state dir>/logs/`."""
+def run_logging(
+    model: str, window: tuple[datetime, datetime] | None = None, *, config_path: str | None = None
+) -> Iterator[None]:
+    """Every Watchkeeper and Prefect run log line also goes, as JSON, to `<state dir>/logs/`; every
+    decision audited in the block records the config hash and the code version."""
     handler = configure_json_logging(state_dir() / "logs")
     for name in PREFECT_RUN_LOGGERS:
         attach_json_handler(handler, name)
@@ -33,5 +58,9 @@ def run_logging(model: str, window: tuple[datetime, datetime] | None = None) -> 
     for key, value in os.environ.items():
         if key.endswith(_SECRET_ENV_SUFFIXES) and value:
             register_secret(value)
-    with log_context(model=model, window=window, flow_run_id=flow_run.get_id()):
+    digest = config_hash(config_path) if config_path else None
+    with (
+        log_context(model=model, window=window, flow_run_id=flow_run.get_id()),
+        audit_context(config_hash=digest, code_version=code_version()),
+    ):
         yield

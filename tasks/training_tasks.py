@@ -334,6 +334,10 @@ def notify_lifecycle(
     version: str,
     summary: str,
     window_end: datetime | None = None,
+    metric: str | None = None,
+    value: float | None = None,
+    threshold: float | None = None,
+    op: str = "",
     store: StateStore | None = None,
 ) -> list[dict[str, Any]]:
     """Tell the model's alert channels about a promotion, rejection or rollback.
@@ -356,11 +360,11 @@ def notify_lifecycle(
             severity="warning",
             labels={"model": config.model.name, "version": version},
             summary=summary,
-            condition=event,
-            metric=event,
-            value=None,
-            op="",
-            threshold=None,
+            condition=event if metric is None else f"{metric} {op} {threshold}",
+            metric=metric or event,
+            value=value,
+            op=op,
+            threshold=threshold,
             window_end=when,
         )
         message = AlertMessage(

@@ -11,6 +11,7 @@ Other modules add their own tables to `metadata` (for example `watchkeeper.alert
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import os
@@ -71,6 +72,31 @@ kv_state = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+_AUDIT_DEFAULTS: contextvars.ContextVar[dict[str, str | None]] = contextvars.ContextVar(
+    "watchkeeper_audit_defaults",
+    default={},  # noqa: B039 - never mutated: replaced by audit_context
+)
+
+
+@contextmanager
+def audit_context(*, config_hash: str | None = None, code_version: str | None = None) -> Iterator[None]:
+    """Every audit entry appended inside the block records this config hash and code version."""
+    token = _AUDIT_DEFAULTS.set({"config_hash": config_hash, "code_version": code_version})
+    try:
+        yield
+    finally:
+        _AUDIT_DEFAULTS.reset(token)
+
+
+def with_audit_defaults(row: dict[str, Any]) -> dict[str, Any]:
+    """Fill `config_hash` / `code_version` of an audit row from the enclosing `audit_context`."""
+    out = dict(row)
+    for key, value in _AUDIT_DEFAULTS.get().items():
+        if out.get(key) is None:
+            out[key] = value
+    return out
 
 
 def state_dir() -> Path:
@@ -139,6 +165,8 @@ class StateStore:
         code_version: str | None = None,
         at: datetime | None = None,
     ) -> None:
+        defaults = with_audit_defaults({"config_hash": config_hash, "code_version": code_version})
+        config_hash, code_version = defaults["config_hash"], defaults["code_version"]
         with self.begin() as conn:
             conn.execute(
                 audit_log.insert().values(

@@ -65,7 +65,7 @@ def load_trainer(entrypoint: str | None) -> Trainer:
         raise ValueError(f"trainer entrypoint {entrypoint!r}: {module_name} has no {func_name!r}") from None
     if not callable(func):
         raise ValueError(f"trainer entrypoint {entrypoint!r} is not callable")
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 def score_frame(model: Any, frame: pd.DataFrame, *, columns: ColumnsConfig, task: TaskType) -> pd.DataFrame:

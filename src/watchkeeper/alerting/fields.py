@@ -54,11 +54,13 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "perf.band.<metric>.upper",
     "perf.concept_drift",
     "perf.concept.ddm.drift",
+    "perf.concept.ddm.warning",
     "perf.concept.page_hinkley.drift",
     "perf.concept.gap.<metric>",
     "perf.version.*.label_coverage",
     "perf.version.*.n_labeled",
     "perf.version.*.realized.<metric>",
+    "perf.version.*.estimated.<metric>",
     # serving
     "serving.request_count",
     "serving.throughput_rps",

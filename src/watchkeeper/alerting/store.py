@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watchkeeper.state import StateStore, audit_log, metadata
+from watchkeeper.state import StateStore, audit_log, metadata, with_audit_defaults
 
 alert_state = sa.Table(
     "alert_state",
@@ -300,7 +300,7 @@ def save_states(
                 audit_log.insert(),
                 [
                     {
-                        **a,
+                        **with_audit_defaults(a),
                         "reasons": json.dumps(a.get("reasons") or []),
                         "evidence": json.dumps(a.get("evidence") or {}, default=str),
                     }

@@ -37,7 +37,7 @@ class UnknownMethodError(ValueError):
     """A drift method name that is not registered; the message lists the registered names."""
 
 
-class NotTestable(Exception):  # noqa: N818 - a status, not a failure: "not testable: <reason>"
+class NotTestable(Exception):
     """Raised by a method when a column pair cannot be tested; the message is the reason."""
 
 

@@ -12,6 +12,10 @@ than 20 unique reference values, values as categories otherwise):
 - ``hellinger``: Hellinger distance. Categorical: over the category shares. Numerical: over density
   histograms whose Sturges bins are built on the *distinct* values of both sides, times Evidently's
   mean bin width. Summed in Evidently's order so that identical samples give the same tiny value.
+
+Jensen–Shannon and PSI are symmetric formulas, but the binning of a numerical column depends on
+the *reference's* number of unique values, so swapping the windows can change the bins; they are
+registered as not symmetric.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def jensenshannon_distance(pair: ColumnPair) -> float:
     default_threshold=0.1,
     score_type="distance",
     drift_when=">=",
-    symmetric=True,
+    symmetric=False,
     bounds=(0.0, math.sqrt(math.log(2))),
 )
 def jensenshannon(pair: ColumnPair) -> float:
@@ -52,7 +56,7 @@ def jensenshannon(pair: ColumnPair) -> float:
     default_threshold=0.1,
     score_type="distance",
     drift_when=">=",
-    symmetric=True,
+    symmetric=False,
 )
 def psi(pair: ColumnPair) -> float:
     ref, cur = pair.binned(fill=True)
