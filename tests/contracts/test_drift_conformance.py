@@ -65,7 +65,9 @@ def close(ours: float | None, theirs: float) -> bool:
     return abs(ours - theirs) <= 1e-9 + 1e-6 * abs(theirs)
 
 
-def assert_same(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig, **preset: object) -> None:
+def assert_same(
+    reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig, **preset: object
+) -> None:
     numerical = [c for c in NUMERICAL if c in reference]
     categorical = [c for c in CATEGORICAL if c in reference]
     theirs = run_evidently_drift(reference, current, numerical=numerical, categorical=categorical, **preset)
@@ -73,7 +75,11 @@ def assert_same(reference: pd.DataFrame, current: pd.DataFrame, config: DriftCon
     mismatches = []
     for col in ours.columns:
         other = theirs.columns[col.column]
-        if not close(col.score, other.score) or col.drifted != other.drifted or col.threshold != other.threshold:
+        if (
+            not close(col.score, other.score)
+            or col.drifted != other.drifted
+            or col.threshold != other.threshold
+        ):
             mismatches.append((col.column, col.method, other.method, col.score, other.score, col.drifted))
     assert not mismatches, mismatches
     assert (ours.n_drifted, ours.share, ours.dataset_drift) == (
@@ -107,7 +113,11 @@ def test_threshold_precedence_and_explicit_methods_match_evidently() -> None:
         "cat": "g_test",
         "cat_bin": "fisher_exact",
     }
-    thresholds = {"per_column_threshold": {"num_shift": 0.05, "cat": 0.2}, "num_threshold": 0.3, "threshold": 0.02}
+    thresholds = {
+        "per_column_threshold": {"num_shift": 0.05, "cat": 0.2},
+        "num_threshold": 0.3,
+        "threshold": 0.02,
+    }
     reference, current = make_frame(600, False, 3), make_frame(600, True, 4)  # equal sizes: g_test, fisher
     config = DriftConfig(per_column_method=per_column_method, **thresholds)  # type: ignore[arg-type]
     assert_same(reference, current, config, per_column_method=per_column_method, **thresholds)
@@ -161,7 +171,9 @@ def test_every_method_matches_evidently_stattest(name: str, n_ref: int, n_cur: i
         # values Watchkeeper permutes, and seed the global generator as Watchkeeper seeds its own.
         reference = reference.apply(lambda s: s.sort_values(ignore_index=True) if s.name in NUMERICAL else s)
         current = current.apply(lambda s: s.sort_values(ignore_index=True) if s.name in NUMERICAL else s)
-    ours = detect_drift(reference, current, DriftConfig(method=name), numerical=numerical, categorical=categorical)
+    ours = detect_drift(
+        reference, current, DriftConfig(method=name), numerical=numerical, categorical=categorical
+    )
     checked = 0
     for col in ours.columns:
         if col.column in skip:
@@ -169,7 +181,9 @@ def test_every_method_matches_evidently_stattest(name: str, n_ref: int, n_cur: i
         if name == "empirical_mmd":
             np.random.seed(0)
         try:
-            score, drifted = _evidently_stattest(name, col.kind or "", reference[col.column], current[col.column])
+            score, drifted = _evidently_stattest(
+                name, col.kind or "", reference[col.column], current[col.column]
+            )
         except (ValueError, TypeError):
             # Evidently raises (g_test on unequal sizes; its exact Cramér–von Mises under NumPy 2's
             # casting rules); Watchkeeper still gives a result or a status.

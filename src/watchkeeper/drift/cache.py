@@ -33,9 +33,9 @@ def fingerprint_series(series: pd.Series, kind: str) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"v{PROFILE_VERSION}|{kind}|{series.name}|{series.dtype}|{len(series)}|".encode())
     if series.dtype.kind in "biuf" and isinstance(series.dtype, np.dtype):
-        h.update(np.ascontiguousarray(series.to_numpy()).view(np.uint8))
+        h.update(np.ascontiguousarray(series.to_numpy()).data)
     else:
-        h.update(pd.util.hash_pandas_object(series, index=False).to_numpy().view(np.uint8))
+        h.update(np.ascontiguousarray(pd.util.hash_pandas_object(series, index=False).to_numpy()).data)
     return h.hexdigest()
 
 
@@ -112,7 +112,7 @@ class ProfileCache:
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+                np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
             os.replace(tmp, self._path(key))
         except BaseException:
             with contextlib.suppress(OSError):

@@ -151,7 +151,7 @@ class _Profiler:
 
 
 def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
-    base = {
+    base: dict[str, object] = {
         "column": plan.column,
         "role": plan.role,
         "kind": plan.kind,

@@ -80,7 +80,7 @@ def build_evidently_html(
         classification=classification,
         regression=regression,
     )
-    snapshot = Report(presets).run(  # type: ignore[arg-type]
+    snapshot = Report(presets).run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition),
     )

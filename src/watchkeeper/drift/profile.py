@@ -155,6 +155,7 @@ def _factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def profile_categorical(series: pd.Series) -> CategoricalProfile:
     """Profile a categorical column through dictionary encoding (no per-row Python work)."""
+    uniques: object
     if series.dtype == object:
         codes, uniques = _factorize_objects(series.to_numpy())
     else:

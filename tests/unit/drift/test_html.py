@@ -1,0 +1,55 @@
+"""The Evidently HTML report built on a seeded, capped sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from watchkeeper.drift import build_evidently_html
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def frames(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+
+    def one(shift: float) -> pd.DataFrame:
+        x = rng.normal(shift, 1, n)
+        return pd.DataFrame(
+            {
+                "x": x,
+                "color": rng.choice(["red", "blue"], n),
+                "label": (x + rng.normal(0, 1, n) > 0).astype(int),
+                "pred": (x > 0).astype(int),
+            }
+        )
+
+    return one(0.0), one(0.5)
+
+
+@pytest.mark.slow
+def test_html_report_states_the_sample_cap_and_includes_classification() -> None:
+    reference, current = frames(120)
+    page = build_evidently_html(
+        reference,
+        current,
+        numerical=["x"],
+        categorical=["color"],
+        target="label",
+        prediction="pred",
+        task="classification",
+        sample_cap=100,
+    )
+    assert page.lstrip().lower().startswith("<!doctype html") or "<html" in page[:500].lower()
+    assert 'id="watchkeeper-sample-note"' in page
+    assert "at most 100 rows per side" in page
+    assert "reference 100 of 120 rows, current 100 of 120 rows" in page
+    assert len(page) > 10_000  # Evidently's page embeds its widgets
+
+
+@pytest.mark.slow
+def test_html_report_without_labels_is_drift_only() -> None:
+    reference, current = frames(60)
+    page = build_evidently_html(reference, current, numerical=["x"], categorical=["color"])
+    assert "reference 60 of 60 rows" in page
