@@ -115,7 +115,12 @@ def demo(
         arrived = pending_labels.pop(day - 3, None)
         if arrived is not None:
             _write_partition(arrived, data_dir / "ground_truth", "arrived", f"{plan.start:%Y-%m-%d}")
-        reports[day] = monitor(str(DEMO_CONFIG), window_end=plan.start + timedelta(days=1))
+        report = monitor(str(DEMO_CONFIG), window_end=plan.start + timedelta(days=1))
+        reports[day] = report
+        reasons = "; ".join(r.split("] ", 1)[-1] for r in report.reasons[:2])
+        print(
+            f"day {day:2d} {plan.start:%Y-%m-%d}  v{version}  {report.verdict.label:<8} {reasons}", flush=True
+        )
 
     rows = per_day_rows(config, days)
     print()

@@ -7,6 +7,7 @@ lack of evaluation data — is audited, tagged on the version and notified on th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -32,18 +33,21 @@ from watchkeeper.state import open_state
 from watchkeeper.windows import load_window
 
 
-def evaluation_frame(config: MonitorConfig, training_windows: set[str]) -> tuple[pd.DataFrame, list[str]]:
-    """Labeled rows of the most recent validated windows that the challenger was not trained on."""
+def evaluation_frame(config: MonitorConfig, tags: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """Labeled rows of the most recent validated windows newer than the challenger's training data."""
     windows = policy.read_history(open_state(), config.model.name, window_size=config.window.size).windows
-    usable = sorted(
-        (w.window_end for w in windows if w.usable_for_training and w.n_labeled > 0),
-        reverse=True,
+    trained_on = [_parse(t) for t in tags.get(policy.TAG_TRAINING_WINDOWS, "").split(",") if t]
+    data_end = _parse(tags[policy.TAG_DATA_END]) if tags.get(policy.TAG_DATA_END) else None
+    chosen = policy.evaluation_windows(
+        windows, training_windows=trained_on, data_end=data_end, count=config.retraining.evaluation_windows
     )
-    fresh = [e for e in usable if e.strftime("%Y-%m-%dT%H:%M:%SZ") not in training_windows]
-    chosen = sorted(fresh[: config.retraining.evaluation_windows])
     parts = [labeled_rows(load_window(config, e - config.window.size, e).frame, config) for e in chosen]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return frame, [e.strftime("%Y-%m-%dT%H:%M:%SZ") for e in chosen]
+
+
+def _parse(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 @flow(name="deploy-model", log_prints=True)
@@ -53,7 +57,8 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
     Both models score the most recent labeled windows not used for training. The challenger must
     beat the champion by `retraining.min_improvement` on the primary metric and be no worse than
     `retraining.guard_tolerance` on each guard metric. Without enough evaluation rows the decision
-    is deferred: the version stays `challenger` and a later monitor run tries again.
+    is deferred: the version stays `challenger` and a later monitor run tries again, once newer
+    labeled windows have arrived.
     """
     apply_runtime_defaults()
     log = get_run_logger()
@@ -70,7 +75,7 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
     champion = alias_version(tracking_uri, name, alias)
     tags = version_tags(tracking_uri, name, version)
     trigger_end = tags.get(policy.TAG_TRIGGER_WINDOW_END)
-    window_end = as_utc(pd.Timestamp(trigger_end).to_pydatetime()) if trigger_end else None
+    window_end = _parse(trigger_end) if trigger_end else None
 
     def audit(event: str, decision: str, reasons: list[str], evidence: dict[str, Any]) -> None:
         store.append_audit(
@@ -95,8 +100,7 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
         )
         return {"decision": "promote", "version": version, "champion": version, "reasons": reasons}
 
-    training = set(filter(None, tags.get(policy.TAG_TRAINING_WINDOWS, "").split(",")))
-    frame, used = evaluation_frame(config, training)
+    frame, used = evaluation_frame(config, tags)
     if len(frame) < rc.min_evaluation_rows:
         reasons = [
             f"{len(frame)} labeled evaluation row(s) not used for training, fewer than "

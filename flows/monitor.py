@@ -240,7 +240,7 @@ def attach_alerts(config: MonitorConfig, report: MonitoringReport) -> Monitoring
     return replace(report, sections={**report.sections, "alerts": alerts})
 
 
-@flow(name="monitor-model", log_prints=True)
+@flow(name="monitor-model")
 def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
 
@@ -292,7 +292,11 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
     report = attach_alerts(config, report)
     report = publish_window(config, report, outputs)
     if report.verdict >= Severity.WARNING:
-        print(
-            f"{config.model.name} {end:%Y-%m-%d %H:%M}: {report.verdict.label} — " + "; ".join(report.reasons)
+        _logger().warning(
+            "%s %s: %s — %s",
+            config.model.name,
+            f"{end:%Y-%m-%d %H:%M}",
+            report.verdict.label,
+            "; ".join(report.reasons),
         )
     return report

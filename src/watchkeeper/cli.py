@@ -55,6 +55,10 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # A readable console: Prefect's per-task INFO lines stay in the Prefect UI (when one is used);
+    # the demo prints one line per day and the alert notifications. Set PREFECT_LOGGING_LEVEL=INFO
+    # to see everything. Must happen before Prefect is imported.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     _import_flows()
     from flows.demo import demo
 
