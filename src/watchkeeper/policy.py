@@ -112,8 +112,10 @@ class RetrainingConfig(StrictModel):
     min_improvement: float = Field(default=0.005, ge=0)  # challenger must beat champion by this
     guard_metrics: tuple[str, ...] = ()
     guard_tolerance: float = Field(default=0.02, ge=0)  # how much worse a guard metric may get
-    # Most recent labeled windows not used for training, on which challenger and champion compete.
-    evaluation_windows: int = Field(default=2, ge=1)
+    # Labeled windows newer than the training data on which challenger and champion compete: the
+    # retrain flow keeps this many of the newest out of training. With 0, training uses every labeled
+    # window and the deploy decision waits (deferred) until newer labeled windows arrive.
+    evaluation_windows: int = Field(default=2, ge=0)
     min_evaluation_rows: int = Field(default=200, ge=1)
 
     # How the monitor flow starts retraining: "auto" calls the retrain deployment when the Prefect
@@ -505,6 +507,27 @@ def split_windows(
     held_out = usable[-evaluation:] if evaluation else []
     rest = usable[: len(usable) - len(held_out)]
     return (rest[-training:] if training else []), held_out
+
+
+def evaluation_windows(
+    windows: Sequence[WindowRecord],
+    *,
+    training_windows: Sequence[datetime],
+    data_end: datetime | None,
+    count: int,
+) -> list[datetime]:
+    """Labeled, validated windows newer than everything the challenger was trained on (oldest first).
+
+    Newer than its newest training window; a challenger trained on the reference only must not be
+    judged on windows older than its data (`data_end`). At most `count` (at least one) of the newest.
+    """
+    after: datetime | None = max(training_windows) if training_windows else data_end
+    usable = sorted(
+        w.window_end
+        for w in windows
+        if w.usable_for_training and w.n_labeled > 0 and (after is None or w.window_end > after)
+    )
+    return usable[-max(count, 1) :]
 
 
 def holdout_mask(n: int, fraction: float, seed: int) -> np.ndarray:

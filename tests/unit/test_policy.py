@@ -350,6 +350,34 @@ def test_split_windows_keeps_the_newest_for_evaluation() -> None:
     )
 
 
+def test_evaluation_windows_are_newer_than_the_training_data() -> None:
+    windows = [
+        WindowRecord(W - 4 * DAY, {}, True, 10),
+        WindowRecord(W - 3 * DAY, {}, True, 10),
+        WindowRecord(W - 2 * DAY, {}, False, 10),  # failed validation
+        WindowRecord(W - DAY, {}, True, 10),
+        WindowRecord(W, {}, True, 0),  # labels not arrived yet
+    ]
+    # Older windows than the training windows never judge the challenger (they may be another concept).
+    assert policy.evaluation_windows(windows, training_windows=[W - 3 * DAY], data_end=None, count=2) == [
+        W - DAY
+    ]
+    assert policy.evaluation_windows(windows, training_windows=[W - DAY], data_end=None, count=2) == []
+    # Trained on the reference only: windows after its data.
+    assert policy.evaluation_windows(windows, training_windows=[], data_end=W - 3.5 * DAY, count=5) == [
+        W - 3 * DAY,
+        W - DAY,
+    ]
+    # count 0 (training took every window) still evaluates on the newest one once it exists.
+    assert policy.evaluation_windows(windows, training_windows=[W - 5 * DAY], data_end=None, count=0) == [
+        W - DAY
+    ]
+    assert policy.split_windows(windows, window_end=W, training=3, evaluation=0) == (
+        [W - 4 * DAY, W - 3 * DAY, W - DAY],
+        [],
+    )
+
+
 @pytest.mark.parametrize(
     ("n", "fraction", "held"), [(10, 0.3, 3), (2, 0.1, 1), (2, 0.9, 1), (1, 0.5, 0), (0, 0.5, 0)]
 )
