@@ -173,6 +173,20 @@ def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
     return ColumnDrift(**base)  # type: ignore[arg-type]
 
 
+def _analyze_safely(
+    plan: _Plan,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig,
+    profiler: _Profiler,
+) -> ColumnDrift:
+    """`_analyze`, with any unexpected failure turned into that column's status."""
+    try:
+        return _analyze(plan, reference, current, config, profiler)
+    except Exception as exc:  # one odd column (duplicate names, exotic dtypes) must not sink the report
+        return _not_testable(plan, f"not testable: {type(exc).__name__}: {exc}")
+
+
 def _analyze(
     plan: _Plan,
     reference: pd.DataFrame,
@@ -352,9 +366,11 @@ def detect_drift(
     workers = config.max_workers or min(len(plans) or 1, os.cpu_count() or 1)
     if workers > 1 and len(plans) > 1:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
-            results = list(pool.map(lambda p: _analyze(p, reference, current, config, profiler), plans))
+            results = list(
+                pool.map(lambda p: _analyze_safely(p, reference, current, config, profiler), plans)
+            )
     else:
-        results = [_analyze(p, reference, current, config, profiler) for p in plans]
+        results = [_analyze_safely(p, reference, current, config, profiler) for p in plans]
 
     tested = [
         i

@@ -159,6 +159,14 @@ def test_bad_input_gives_per_column_status_never_a_crash() -> None:
     json.dumps(report.to_dict(), allow_nan=False)
 
 
+def test_odd_frames_mark_the_column_not_the_report() -> None:
+    reference = pd.DataFrame([[1.0, 2.0, 3.0]] * 5, columns=["dup", "dup", "ok"])
+    current = pd.DataFrame([[1.0, 2.0, 4.0]] * 5, columns=["dup", "dup", "ok"])
+    report = detect_drift(reference, current, numerical=["dup", "ok"], categorical=[])
+    assert report.column("dup").status.startswith("not testable")
+    assert report.column("ok").status == "ok"
+
+
 @pytest.mark.parametrize("method", ["ks", "wasserstein", "cramer_von_mises", "t_test", "es", "empirical_mmd"])
 def test_one_row_windows_do_not_crash(method: str) -> None:
     reference = pd.DataFrame({"x": [1.0]})
