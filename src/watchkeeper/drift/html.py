@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html as html_lib
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -25,6 +26,57 @@ def _infer_task(frame: pd.DataFrame, target: str) -> str:
     if pd.api.types.is_float_dtype(series) and series.nunique() > 10:
         return "regression"
     return "classification"
+
+
+def _run(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    label_columns: list[str],
+    features: list[str],
+    target: str | None,
+    predictions: list[str],
+    task: str | None,
+) -> Any:
+    from evidently import (
+        BinaryClassification,
+        DataDefinition,
+        Dataset,
+        MulticlassClassification,
+        Regression,
+        Report,
+    )
+    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+
+    keep = set(ref.columns)
+    presets: list[Any] = [DataDriftPreset(columns=features)]
+    classification: list[Any] | None = None
+    regression: list[Any] | None = None
+    if target is not None and task == "regression":
+        regression = [Regression(target=target, prediction=predictions[0])]
+        presets.append(RegressionPreset())
+    elif target is not None and task == "classification":
+        if len(predictions) > 1:  # one probability column per class
+            classification = [MulticlassClassification(target=target, prediction_probas=predictions)]
+        elif pd.api.types.is_float_dtype(ref[predictions[0]]):
+            classification = [BinaryClassification(target=target, prediction_probas=predictions[0])]
+        else:
+            classification = [BinaryClassification(target=target, prediction_labels=predictions[0])]
+        presets.append(ClassificationPreset())
+    used_labels = [c for c in label_columns if c in keep] if target is not None else []
+    definition = DataDefinition(
+        numerical_columns=[c for c in numerical if c in keep]
+        + [c for c in used_labels if pd.api.types.is_float_dtype(ref[c])],
+        categorical_columns=[c for c in categorical if c in keep]
+        + [c for c in used_labels if not pd.api.types.is_float_dtype(ref[c])],
+        classification=classification,
+        regression=regression,
+    )
+    return Report(presets).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
 
 
 def build_evidently_html(
@@ -45,9 +97,6 @@ def build_evidently_html(
     than 10 values: regression). The task preset is added only when both target and prediction are
     given and present on both sides.
     """
-    from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
-    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
-
     predictions = [prediction] if isinstance(prediction, str) else list(prediction or [])
     label_columns = [c for c in [*predictions, target] if c is not None]
     keep = [c for c in [*numerical, *categorical, *label_columns] if c in reference and c in current]
@@ -57,38 +106,23 @@ def build_evidently_html(
     has_labels = bool(target and predictions) and all(c in keep for c in label_columns)
     if has_labels and task is None:
         task = _infer_task(ref, target)  # type: ignore[arg-type]
-    classification = regression = None
-    presets: list[object] = [
-        DataDriftPreset(columns=[c for c in [*numerical, *categorical] if c in keep]),
-    ]
-    if has_labels and task == "regression":
-        regression = [Regression(target=target, prediction=predictions[0])]
-        presets.append(RegressionPreset())
-    elif has_labels and task == "classification":
-        pred = predictions[0]
-        if pd.api.types.is_float_dtype(ref[pred]):
-            classification = [BinaryClassification(target=target, prediction_probas=pred)]
-        else:
-            classification = [BinaryClassification(target=target, prediction_labels=pred)]
-        presets.append(ClassificationPreset())
-
-    definition = DataDefinition(
-        numerical_columns=[c for c in numerical if c in keep]
-        + [c for c in label_columns if c in keep and pd.api.types.is_float_dtype(ref[c])],
-        categorical_columns=[c for c in categorical if c in keep]
-        + [c for c in label_columns if c in keep and not pd.api.types.is_float_dtype(ref[c])],
-        classification=classification,
-        regression=regression,
-    )
-    snapshot = Report(presets).run(
-        current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition),
-    )
+    features = [c for c in [*numerical, *categorical] if c in keep]
+    skipped = ""
+    snapshot = None
+    if has_labels:
+        try:
+            snapshot = _run(
+                ref, cur, numerical, categorical, label_columns, features, target, predictions, task
+            )
+        except Exception as exc:  # a task preset Evidently rejects must not cost the drift report
+            skipped = f" The {task} preset was left out: {type(exc).__name__}: {exc}."
+    if snapshot is None:
+        snapshot = _run(ref, cur, numerical, categorical, label_columns, features, None, [], None)
     page: str = snapshot.get_html_str(as_iframe=False)
     note = (
         f"Evidently report on a seeded sample (seed {seed}) of at most {sample_cap:,} rows per side: "
         f"reference {len(ref):,} of {len(reference):,} rows, current {len(cur):,} of {len(current):,} "
-        "rows. Drift decisions and alerts come from Watchkeeper's drift engine on the full data."
+        "rows. Drift decisions and alerts come from Watchkeeper's drift engine on the full data." + skipped
     )
     banner = (
         '<div id="watchkeeper-sample-note" style="font-family:sans-serif;padding:8px 16px;'

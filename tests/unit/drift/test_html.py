@@ -43,6 +43,7 @@ def test_html_report_states_the_sample_cap_and_includes_classification() -> None
     )
     assert page.lstrip().lower().startswith("<!doctype html") or "<html" in page[:500].lower()
     assert 'id="watchkeeper-sample-note"' in page
+    assert "preset was left out" not in page
     assert "at most 100 rows per side" in page
     assert "reference 100 of 120 rows, current 100 of 120 rows" in page
     assert len(page) > 10_000  # Evidently's page embeds its widgets
@@ -53,3 +54,18 @@ def test_html_report_without_labels_is_drift_only() -> None:
     reference, current = frames(60)
     page = build_evidently_html(reference, current, numerical=["x"], categorical=["color"])
     assert "reference 60 of 60 rows" in page
+
+
+@pytest.mark.slow
+def test_html_report_with_regression_labels() -> None:
+    rng = np.random.default_rng(1)
+
+    def one(shift: float) -> pd.DataFrame:
+        x = rng.normal(shift, 1, 80)
+        return pd.DataFrame({"x": x, "y": 2 * x + rng.normal(0, 0.1, 80), "y_hat": 2 * x})
+
+    page = build_evidently_html(
+        one(0.0), one(0.3), numerical=["x"], categorical=[], target="y", prediction="y_hat"
+    )
+    assert "preset was left out" not in page
+    assert "reference 80 of 80 rows" in page
