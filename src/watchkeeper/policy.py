@@ -256,7 +256,12 @@ def _critical(figures: Mapping[str, float]) -> bool:
     return value is not None and math.isfinite(value) and value > 0
 
 
-def _band_breaches(figures: Mapping[str, float], metrics: Sequence[str], where: str) -> list[str]:
+def _band_breaches(
+    figures: Mapping[str, float],
+    metrics: Sequence[str],
+    where: str,
+    kinds: tuple[str, ...] = ("estimated", "realized"),
+) -> list[str]:
     """Which estimated/realized metrics are outside their reference band, worse side only."""
     wanted = set(metrics)
     found: list[str] = []
@@ -271,7 +276,7 @@ def _band_breaches(figures: Mapping[str, float], metrics: Sequence[str], where: 
         bound = figures.get(bound_name)
         if bound is None or not math.isfinite(bound):
             continue
-        for kind in ("estimated", "realized"):
+        for kind in kinds:
             value = figures.get(f"perf.{kind}.{metric}")
             if value is None or not math.isfinite(value):
                 continue
@@ -284,12 +289,17 @@ def _band_breaches(figures: Mapping[str, float], metrics: Sequence[str], where: 
 def _label_windows(
     history: RetrainHistory, window_end: datetime, lookback: int, since: datetime | None
 ) -> list[WindowRecord]:
-    """Earlier windows whose (late-labeled) figures count, newest first, after the last retraining."""
+    """Earlier windows whose (late-labeled) figures count, newest first, after the last retraining.
+
+    Windows with critical validation failures are left out: bad data is not drift.
+    """
     earliest = window_end - lookback * history.window_size
     out = [
         w
         for w in history.windows
-        if earliest <= w.window_end < window_end and (since is None or w.window_end > since)
+        if earliest <= w.window_end < window_end
+        and (since is None or w.window_end > since)
+        and not _critical(w.figures)
     ]
     return sorted(out, key=lambda w: w.window_end, reverse=True)
 
@@ -336,9 +346,14 @@ def decide_retraining(
     lookback = _label_windows(history, window_end, config.label_lookback_windows, last_retrain)
     if config.on_performance_below_band:
         breaches = _band_breaches(figures, config.performance_metrics, "in this window")
+        # Earlier windows add what their late labels tell (realized quality); their estimates were
+        # already judged when they were the current window.
         for w in lookback:
             breaches += _band_breaches(
-                w.figures, config.performance_metrics, f"in the window ending {w.window_end:%Y-%m-%d %H:%M}"
+                w.figures,
+                config.performance_metrics,
+                f"in the window ending {w.window_end:%Y-%m-%d %H:%M}",
+                kinds=("realized",),
             )
         if breaches:
             reasons.append("performance outside its band: " + "; ".join(breaches))

@@ -120,6 +120,25 @@ CASES = [
         ],
         [],
     ),
+    # A recent window's estimate was judged when it was current; only its late-labeled figures count now.
+    (
+        "estimate of a recent window",
+        {},
+        hist((1, {**BAND, "perf.estimated.roc_auc": 0.6})),
+        ON,
+        False,
+        [],
+        [],
+    ),
+    (
+        "recent breach on bad data",
+        {},
+        hist((2, {**BAND, "perf.realized.roc_auc": 0.6, "validation.critical_failures": 1.0})),
+        ON,
+        False,
+        [],
+        [],
+    ),
     (
         "recent window beyond the lookback",
         {},
