@@ -64,10 +64,10 @@ def retrain(
         window_end = windows[-1]["window_end"] if windows else datetime.now(UTC)
     window_end = as_utc(window_end)
     run_id = flow_run.get_id() or uuid.uuid4().hex
+    # The monitor run that asked holds the lease already (taking it again extends it); a run started
+    # by hand takes its own. Either way, another retraining of this model in flight stops this one.
     holder = lease_holder or f"retrain:{run_id}"
-    if lease_holder is None and not policy.acquire_lease(
-        store, model, holder=holder, ttl=rc.lease_ttl, window_end=window_end
-    ):
+    if not policy.acquire_lease(store, model, holder=holder, ttl=rc.lease_ttl, window_end=window_end):
         raise RuntimeError(f"a retraining of {model} is already in flight: {policy.read_lease(store, model)}")
     chash = config_hash(config_path)
     store.append_audit(

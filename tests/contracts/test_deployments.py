@@ -86,3 +86,13 @@ def test_serve_builds_the_same_deployments() -> None:
     assert all(
         not d.schedules for d in built if d.name.endswith(("backfill", "retrain", "deploy", "rollback"))
     )
+
+
+def test_rollback_cli_finds_a_model_config_by_name() -> None:
+    from flows.rollback import find_model_config
+
+    assert find_model_config("credit-risk", ROOT / "configs/models") == str(
+        ROOT / "configs/models/credit-risk.yaml"
+    )
+    with pytest.raises(ValueError, match="no config for model 'nope'"):
+        find_model_config("nope", ROOT / "configs/models")
