@@ -38,7 +38,9 @@ from watchkeeper.windows import load_reference, load_window  # noqa: E402
 
 def _scored(frame: pd.DataFrame, day: int) -> pd.DataFrame:
     score = demo_data.default_probability(frame, concept_drift=False)
-    return frame.assign(score=score, prediction=(score >= 0.5).astype("int64"), model_version=str(1 + day % 2))
+    return frame.assign(
+        score=score, prediction=(score >= 0.5).astype("int64"), model_version=str(1 + day % 2)
+    )
 
 
 def prepare(root: Path, rows: int, reference_rows: int) -> Path:
@@ -81,13 +83,21 @@ def main() -> None:
         with fp.measure("perf_baseline"):
             baseline = checks.fit_baseline(config, reference)
         with fp.measure("perf"):
-            perf = checks.check_performance(config, frame, baseline, detector_state=None, labels_complete=True)
+            perf = checks.check_performance(
+                config, frame, baseline, detector_state=None, labels_complete=True
+            )
         with fp.measure("serving"):
             serving = checks.check_serving(config, frame, start, end)
         with fp.measure("validation"):
             validation = checks.check_validation(frame, checks.load_expectations(config, config_path))
         with fp.measure("report"):
-            sections = {"window": data.report, "drift": drift, "perf": perf, "serving": serving, "validation": validation}
+            sections = {
+                "window": data.report,
+                "drift": drift,
+                "perf": perf,
+                "serving": serving,
+                "validation": validation,
+            }
             report = MonitoringReport(
                 model=config.model.name,
                 window_start=start,
@@ -119,7 +129,10 @@ def main() -> None:
                     "verdict": report.verdict.label,
                     "total_s": round(total, 3),
                     "report_bytes": len(report_json),
-                    "steps": {s["name"]: {k: s[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")} for s in steps["steps"]},
+                    "steps": {
+                        s["name"]: {k: s[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")}
+                        for s in steps["steps"]
+                    },
                     "peak_rss_mb": max(s["peak_rss_mb"] for s in steps["steps"]),
                 }
             )

@@ -22,7 +22,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-NUMERICAL = ("age", "income", "loan_amount", "credit_score", "debt_to_income", "months_employed", "num_credit_lines")
+NUMERICAL = (
+    "age",
+    "income",
+    "loan_amount",
+    "credit_score",
+    "debt_to_income",
+    "months_employed",
+    "num_credit_lines",
+)
 CATEGORICAL = ("home_ownership", "purpose", "employment_type")
 TARGET = "defaulted"
 
@@ -112,7 +120,14 @@ def default_probability(frame: pd.DataFrame, *, concept_drift: bool) -> np.ndarr
             - 0.4 * owner
         )
     else:
-        z = -1.6 - 4.0 * (dti - 0.28) + 0.005 * (score - 680) + 1.8 * renter - 1.0 * unemployed + 0.4 * business
+        z = (
+            -1.6
+            - 4.0 * (dti - 0.28)
+            + 0.005 * (score - 680)
+            + 1.8 * renter
+            - 1.0 * unemployed
+            + 0.4 * business
+        )
     return 1.0 / (1.0 + np.exp(-np.nan_to_num(z)))
 
 
@@ -122,7 +137,9 @@ def make_reference(seed: int = 7, *, rows: int = 20_000, days: int = 20) -> pd.D
     frame = _features(rng, rows, drifted=False)
     frame[TARGET] = (rng.random(rows) < default_probability(frame, concept_drift=False)).astype(np.int64)
     offsets = np.sort(rng.uniform(0, days * 86_400, rows))
-    frame.insert(0, "timestamp", pd.Timestamp(START - timedelta(days=days)) + pd.to_timedelta(offsets, unit="s"))
+    frame.insert(
+        0, "timestamp", pd.Timestamp(START - timedelta(days=days)) + pd.to_timedelta(offsets, unit="s")
+    )
     return frame
 
 

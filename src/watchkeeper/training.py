@@ -41,7 +41,9 @@ def train_default(frame: pd.DataFrame, *, columns: ColumnsConfig, task: TaskType
             ),
         ]
     )
-    estimator: Any = Ridge() if task is TaskType.REGRESSION else LogisticRegression(max_iter=1000, random_state=seed)
+    estimator: Any = (
+        Ridge() if task is TaskType.REGRESSION else LogisticRegression(max_iter=1000, random_state=seed)
+    )
     model = Pipeline([("pre", pre), ("model", estimator)])
     x = frame[numerical + categorical].copy()
     for name in categorical:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -40,7 +41,7 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     history = client.get_metric_history(run.info.run_id, "window/rows")
     assert [m.timestamp for m in history] == [int(scenario.window_end(1).timestamp() * 1000)]
     artifact = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
-    assert json.loads(open(artifact).read())["window"]["end"] == "2026-03-02T00:00:00+00:00"
+    assert json.loads(Path(artifact).read_text())["window"]["end"] == "2026-03-02T00:00:00+00:00"
     # Every check logged its figures: drift per column, estimated performance, serving, validation.
     metrics = run.data.metrics
     assert metrics["drift/share"] == report.figures()["drift.share"]

@@ -98,6 +98,25 @@ def _register_champion(config: Any, tracking_uri: str) -> None:
     )
 
 
+def _add_days(scenario: Any, model: str, days: range) -> None:
+    """Days of traffic with their labels, recorded as the monitor flow records evaluated windows."""
+    store = open_state()
+    for day in days:
+        labels = scenario.write_day(day)
+        scenario.write_labels(day, labels)
+        store.record_window(
+            model=model,
+            window_start=demo_data.day_plan(day).start,
+            window_end=scenario.window_end(day),
+            n_rows=scenario.rows,
+            n_labeled=len(labels),
+            verdict="warning",
+            usable_for_training=True,
+            mlflow_run_id=None,
+            summary={"figures": {"drift.dataset_drift": 1.0}},
+        )
+
+
 def _setup(
     scenario: Any, days: range, retraining: dict[str, Any], *, champion: bool = True
 ) -> tuple[str, MlflowClient]:
@@ -116,22 +135,7 @@ def _setup(
     tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
     if champion:
         _register_champion(config, tracking_uri)
-    store = open_state()
-    for day in days:
-        labels = scenario.write_day(day)
-        scenario.write_labels(day, labels)
-        plan = demo_data.day_plan(day)
-        store.record_window(
-            model=config.model.name,
-            window_start=plan.start,
-            window_end=scenario.window_end(day),
-            n_rows=scenario.rows,
-            n_labeled=len(labels),
-            verdict="warning",
-            usable_for_training=True,
-            mlflow_run_id=None,
-            summary={"figures": {"drift.dataset_drift": 1.0}},
-        )
+    _add_days(scenario, config.model.name, days)
     return str(config_path), MlflowClient(tracking_uri)
 
 
@@ -143,12 +147,13 @@ def _alias(client: MlflowClient, alias: str) -> str | None:
 
 
 def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
-    # Concept drift from day 10: a model trained on days 10-11 beats v1 on days 12-13.
+    # Concept drift from day 10. Retraining on days 10-11 uses every labeled window (evaluation_windows
+    # 0), so the deploy decision waits for newer labels; once day 13's arrive, v2 beats v1 on them.
     config_path, client = _setup(
-        scenario, range(10, 14), {"include_reference": False, "training_windows": 2, "evaluation_windows": 2}
+        scenario, range(10, 12), {"include_reference": False, "training_windows": 2, "evaluation_windows": 0}
     )
     report = _report(
-        "e2e-model", 13, {"drift": {"dataset_drift": 1.0}, "validation": {"critical_failures": 0.0}}
+        "e2e-model", 11, {"drift": {"dataset_drift": 1.0}, "validation": {"critical_failures": 0.0}}
     )
     result = monitor_end(config_path, report)
 
@@ -157,9 +162,18 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     retrained = result["retrain"]
     assert retrained["version"] == "2"
     assert retrained["training_windows"] == ["2026-03-11T00:00:00Z", "2026-03-12T00:00:00Z"]
-    assert retrained["evaluation_windows"] == ["2026-03-13T00:00:00Z", "2026-03-14T00:00:00Z"]
-    deployed = retrained["deploy"]
+    assert retrained["evaluation_windows"] == []
+    assert retrained["deploy"]["decision"] == "defer"
+    assert (_alias(client, "champion"), _alias(client, "challenger")) == ("1", "2")
+
+    # Two days later, with day 13's labels in: the cooldown holds retraining, the waiting challenger
+    # gets its deploy decision.
+    _add_days(scenario, "e2e-model", range(12, 14))
+    later = monitor_end(config_path, _report("e2e-model", 13, {"drift": {"dataset_drift": 1.0}}))
+    assert later["decision"]["decision"] == "blocked"
+    deployed = later["deploy"]
     assert deployed["decision"] == "promote", deployed
+    assert deployed["evaluation_windows"] == ["2026-03-14T00:00:00Z"]
     assert deployed["challenger_metrics"]["roc_auc"] > deployed["champion_metrics"]["roc_auc"] + 0.005
 
     assert _alias(client, "champion") == "2"
@@ -168,14 +182,14 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     v2 = client.get_model_version(REGISTERED, "2")
     assert v2.tags[policy.TAG_TRIGGER] == "dataset drift in 2 consecutive window(s)"
     assert v2.tags[policy.TAG_MONITOR_RUN] == "monitor-run-1"
-    assert v2.tags[policy.TAG_TRIGGER_WINDOW_END] == "2026-03-14T00:00:00Z"
+    assert v2.tags[policy.TAG_TRIGGER_WINDOW_END] == "2026-03-12T00:00:00Z"
     assert v2.tags[policy.TAG_DEPLOY_STATUS] == "promoted"
     run = client.get_run(v2.run_id)
     assert run.data.params["rows"] == str(retrained["training_rows"])
     assert run.data.params["trainer"] == "watchkeeper.training:train_default"
     assert "holdout/roc_auc" in run.data.metrics
     (dataset_input,) = run.inputs.dataset_inputs
-    assert dataset_input.dataset.name == "e2e-model-training-202603140000"
+    assert dataset_input.dataset.name == "e2e-model-training-202603120000"
 
     # The reference follows the champion: v2's reference is its scored holdout.
     config = load_config(config_path)
@@ -185,12 +199,14 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     assert len(reference) == int(run.data.params["holdout_rows"]) > 0
     assert {"score", "prediction", "defaulted"} <= set(reference.columns)
 
-    # Audit: the decision, the retraining and the promotion, in order.
+    # Audit: the decisions, the retraining, the deferral and the promotion, in order.
     events = [a["event"] for a in open_state().read_audit(model="e2e-model")]
     assert events == [
         policy.EVENT_DECISION,
         policy.EVENT_RETRAIN_STARTED,
         policy.EVENT_RETRAIN_COMPLETED,
+        policy.EVENT_DEFERRED,
+        policy.EVENT_DECISION,
         policy.EVENT_PROMOTED,
     ]
     assert policy.read_lease(open_state(), "e2e-model") is None

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 class _Healthy(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's API
+    def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"ok")
@@ -34,7 +34,9 @@ def test_system_health_logs_and_feeds_the_monitor(scenario) -> None:
         config = yaml.safe_load(scenario.config_path.read_text())
         config["health"] = {
             "interval_s": 0.2,
-            "http_probes": [{"name": "model_endpoint", "url": f"http://127.0.0.1:{server.server_port}/health"}],
+            "http_probes": [
+                {"name": "model_endpoint", "url": f"http://127.0.0.1:{server.server_port}/health"}
+            ],
         }
         scenario.config_path.write_text(yaml.safe_dump(config))
         result = system_health(str(scenario.config_path))

@@ -88,7 +88,10 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 
 def test_env_expansion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGS_ROOT", "s3://bucket/logs")
-    data = {**MINIMAL, "sources": {**MINIMAL["sources"], "inference_logs": {"type": "parquet", "path": "${LOGS_ROOT}/m"}}}  # type: ignore[dict-item]
+    data = {
+        **MINIMAL,
+        "sources": {**MINIMAL["sources"], "inference_logs": {"type": "parquet", "path": "${LOGS_ROOT}/m"}},
+    }  # type: ignore[dict-item]
     config = load_config(write(tmp_path, data))
     assert config.sources.inference_logs.path == "s3://bucket/logs/m"  # type: ignore[union-attr]
     data["sources"]["inference_logs"]["path"] = "${UNSET_VAR_FOR_TEST}/m"  # type: ignore[index]
@@ -98,7 +101,7 @@ def test_env_expansion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_task_specific_columns_are_checked() -> None:
     data = {**MINIMAL, "model": {"name": "m", "task": "multiclass_classification"}}
-    with pytest.raises(ConfigError, match="columns.score is for binary"):
+    with pytest.raises(ConfigError, match=r"columns\.score is for binary"):
         parse_config(data)
 
 

@@ -129,7 +129,10 @@ def test_sql_table_binds_the_window(tmp_path: Path, frame: pd.DataFrame) -> None
     engine.dispose()
     source = SqlSource(url=url, table="logs")
     check_window(source.read(columns=["request_id", "x"], time_column="timestamp", start=START, end=END))
-    query = SqlSource(url=url, query="SELECT request_id, x, timestamp FROM logs WHERE timestamp >= :start AND timestamp < :end")
+    query = SqlSource(
+        url=url,
+        query="SELECT request_id, x, timestamp FROM logs WHERE timestamp >= :start AND timestamp < :end",
+    )
     check_window(query.read(columns=["request_id", "x"], time_column="timestamp", start=START, end=END))
     with pytest.raises(SourceError, match="table does not exist"):
         SqlSource(url=url, table="nope").read()
@@ -150,7 +153,11 @@ def test_sql_url_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frame
 def test_memory_source(frame: pd.DataFrame) -> None:
     register_memory_frame("logs", frame)
     try:
-        check_window(MemorySource("logs").read(columns=["request_id", "x"], time_column="timestamp", start=START, end=END))
+        check_window(
+            MemorySource("logs").read(
+                columns=["request_id", "x"], time_column="timestamp", start=START, end=END
+            )
+        )
     finally:
         unregister_memory_frame("logs")
     with pytest.raises(SourceError, match="not registered"):

@@ -34,7 +34,9 @@ def report() -> MonitoringReport:
         evaluated_at=datetime(2026, 3, 2, 2, tzinfo=UTC),
         model_versions=("1", "2"),
         config_hash="abc",
-        sections={"drift": FakeSection({"share": 0.5, "income.score": 0.2, "bad": float("nan")}, Severity.WARNING)},
+        sections={
+            "drift": FakeSection({"share": 0.5, "income.score": 0.2, "bad": float("nan")}, Severity.WARNING)
+        },
         flow_run_id="run-1",
     )
 

@@ -20,7 +20,10 @@ COLUMNS = ColumnsConfig(numerical_features=("x",), score="score")
 
 def test_window_bounds_default_to_last_complete_window() -> None:
     now = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
-    assert window_bounds(None, DAY, now=now) == (datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
+    assert window_bounds(None, DAY, now=now) == (
+        datetime(2026, 3, 4, tzinfo=UTC),
+        datetime(2026, 3, 5, tzinfo=UTC),
+    )
     # 15-minute windows align on the quarter hour.
     assert window_bounds(None, timedelta(minutes=15), now=now)[1] == datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
 
@@ -62,7 +65,12 @@ def _config(tmp_path: Path) -> object:
     return parse_config(
         {
             "model": {"name": "m", "task": "binary_classification"},
-            "columns": {"numerical_features": ["x"], "categorical_features": ["c"], "score": "score", "prediction": None},
+            "columns": {
+                "numerical_features": ["x"],
+                "categorical_features": ["c"],
+                "score": "score",
+                "prediction": None,
+            },
             "sources": {
                 "inference_logs": {"type": "memory", "name": "logs"},
                 "ground_truth": {"type": "memory", "name": "labels"},
