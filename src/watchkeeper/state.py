@@ -15,6 +15,7 @@ import contextvars
 import importlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,8 +135,8 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers and a writer work at once; busy_timeout makes concurrent writers wait
     # instead of failing with "database is locked".
+    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL itself may wait for a lock
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
@@ -291,12 +292,16 @@ def open_state(url: str | None = None) -> StateStore:
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-    try:
-        metadata.create_all(engine)
-    except sa.exc.OperationalError:
-        # Two processes creating a fresh database at once: the loser sees "table already exists".
-        # The schema is there now; a second pass checks it and creates anything still missing.
-        metadata.create_all(engine)
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            break
+        except sa.exc.OperationalError:
+            # Two processes creating a fresh database at once: the loser sees "table already
+            # exists". The schema is there now; another pass checks it and creates what is missing.
+            if attempt == 2:
+                raise
+            time.sleep(0.1 * (attempt + 1))
     if engine.dialect.name == "sqlite":
         # The audit trail is append-only in the database too, not only in this code.
         with engine.begin() as conn:
