@@ -58,6 +58,7 @@ def check_drift(
         prediction=[c for c in _prediction_columns(config) if c in window.columns and c in reference.columns],
         target=target,
         cache_dir=cache_dir,
+        reference_fingerprint=reference.attrs.get("fingerprint"),
     )
 
 

@@ -264,6 +264,10 @@ def load_reference(config: MonitorConfig) -> pd.DataFrame:
         frame[name] = as_category_strings(frame[name])
     if len(frame) == 0:
         raise DataError(f"{source.description}: the reference data is empty")
+    fingerprint = getattr(source, "fingerprint", None)
+    if callable(fingerprint):
+        # Lets the drift engine reuse its cached reference profile without hashing the values.
+        frame.attrs["fingerprint"] = fingerprint()
     return frame
 
 

@@ -162,3 +162,16 @@ def test_memory_source(frame: pd.DataFrame) -> None:
         unregister_memory_frame("logs")
     with pytest.raises(SourceError, match="not registered"):
         MemorySource("logs").read()
+
+
+def test_file_fingerprint_follows_the_stored_data(tmp_path: Path, frame: pd.DataFrame) -> None:
+    import os
+
+    path = tmp_path / "ref.parquet"
+    frame.to_parquet(path)
+    source = FileSource(str(tmp_path), format="parquet")
+    first = source.fingerprint()
+    assert first is not None and first == source.fingerprint()  # stable while nothing changes
+    frame.iloc[:10].to_parquet(path)
+    os.utime(path, (1_900_000_000, 1_900_000_000))
+    assert source.fingerprint() != first  # rewritten: caches keyed on it are not reused

@@ -110,6 +110,24 @@ class FileSource:
             expr = term if expr is None else expr & term
         return expr
 
+    def fingerprint(self) -> str | None:
+        """Identity of the data as stored now (file paths, sizes, modification times), cheap to take.
+
+        Lets caches keyed on the reference (the drift engine's reference profiles) skip reading it.
+        None when the filesystem does not report modification times.
+        """
+        import hashlib
+
+        fs, _ = fsspec.core.url_to_fs(self.path, **self.storage_options)
+        digest = hashlib.sha256(f"{self.format}:{self.path}".encode())
+        for path in sorted(self._dataset().files):
+            info = fs.info(path)
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or info.get("created")
+            if mtime is None:
+                return None
+            digest.update(f"{path}|{info.get('size')}|{mtime}".encode())
+        return digest.hexdigest()[:32]
+
     def read(
         self,
         *,
