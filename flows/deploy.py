@@ -51,14 +51,17 @@ def _parse(text: str) -> datetime:
 
 
 @flow(name="deploy-model", log_prints=True)
-def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
+def deploy(
+    config_path: str, version: str | None = None, window_end: datetime | None = None
+) -> dict[str, Any]:
     """Promote model `version` (default: the `challenger`) only if it beats the champion.
 
     Both models score the most recent labeled windows not used for training. The challenger must
     beat the champion by `retraining.min_improvement` on the primary metric and be no worse than
     `retraining.guard_tolerance` on each guard metric. Without enough evaluation rows the decision
     is deferred: the version stays `challenger` and a later monitor run tries again, once newer
-    labeled windows have arrived.
+    labeled windows have arrived. `window_end` is the monitoring window whose run asked (for the
+    audit trail); by default the window that triggered the retraining.
     """
     apply_runtime_defaults()
     log = get_run_logger()
@@ -75,7 +78,10 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
     champion = alias_version(tracking_uri, name, alias)
     tags = version_tags(tracking_uri, name, version)
     trigger_end = tags.get(policy.TAG_TRIGGER_WINDOW_END)
-    window_end = _parse(trigger_end) if trigger_end else None
+    if window_end is not None:
+        window_end = as_utc(window_end)
+    elif trigger_end:
+        window_end = _parse(trigger_end)
 
     def audit(event: str, decision: str, reasons: list[str], evidence: dict[str, Any]) -> None:
         store.append_audit(
@@ -83,7 +89,12 @@ def deploy(config_path: str, version: str | None = None) -> dict[str, Any]:
             event=event,
             decision=decision,
             reasons=reasons,
-            evidence={"version": version, "champion": champion, **evidence},
+            evidence={
+                "version": version,
+                "champion": champion,
+                "trigger_window_end": trigger_end,
+                **evidence,
+            },
             window_end=window_end,
             config_hash=chash,
         )

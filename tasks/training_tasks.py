@@ -190,7 +190,11 @@ def start_deploy(
 
         run = run_deployment(
             name,
-            parameters={"config_path": config_path, "version": version},
+            parameters={
+                "config_path": config_path,
+                "version": version,
+                "window_end": None if window_end is None else window_end.isoformat(),
+            },
             timeout=0,
             idempotency_key=f"{config.model.name}:deploy:{version}",
         )
@@ -198,7 +202,7 @@ def start_deploy(
     from flows.deploy import deploy
 
     try:
-        return {"mode": mode, **deploy(config_path, version=version)}
+        return {"mode": mode, **deploy(config_path, version=version, window_end=window_end)}
     except Exception as exc:
         _logger().error(
             "deploy of %s v%s failed: %s: %s", config.model.name, version, type(exc).__name__, exc

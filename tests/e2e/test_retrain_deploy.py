@@ -174,6 +174,11 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     deployed = later["deploy"]
     assert deployed["decision"] == "promote", deployed
     assert deployed["evaluation_windows"] == ["2026-03-14T00:00:00Z"]
+    (promoted,) = [
+        a for a in open_state().read_audit(model="e2e-model") if a["event"] == policy.EVENT_PROMOTED
+    ]
+    assert promoted["window_end"] == scenario.window_end(13)  # the run that promoted, for the demo's table
+    assert promoted["evidence"]["trigger_window_end"] == "2026-03-12T00:00:00Z"
     assert deployed["challenger_metrics"]["roc_auc"] > deployed["champion_metrics"]["roc_auc"] + 0.005
 
     assert _alias(client, "champion") == "2"
