@@ -270,3 +270,38 @@ def test_critical_validation_blocks_and_is_audited(scenario) -> None:
     assert entry["decision"] == "blocked"
     assert "bad data is not drift" in entry["reasons"][-1]
     assert client.search_model_versions(f"name = '{REGISTERED}'") == []
+
+
+def test_with_a_retrain_deployment_the_monitor_requests_a_run_once(scenario) -> None:
+    """A Prefect server that has the retrain deployment gets a flow run request (for a worker to run,
+    possibly on other infrastructure) instead of a subflow; a retried monitor run asks for none."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from flows.retrain import retrain
+
+    config_path, _ = _setup(scenario, range(1, 2), {"drift_consecutive_windows": 1}, champion=False)
+    deployment_id = retrain.to_deployment(name="e2e-model-retrain").apply()
+    report = _report("e2e-model", 1, {"drift": {"dataset_drift": 1.0}})
+
+    result = monitor_end(config_path, report)
+    assert result["mode"] == "deployment" and result["started"] is True
+    key = "e2e-model:2026-03-02T00:00:00+00:00"
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(result["flow_run_id"])
+        assert run.deployment_id == deployment_id
+        assert run.idempotency_key == key
+        assert run.parameters["lease_holder"] == key
+        assert run.parameters["config_path"] == config_path
+        assert run.parameters["reason"] == "dataset drift in 1 consecutive window(s)"
+    lease = policy.read_lease(open_state(), "e2e-model")
+    assert lease is not None and lease.holder == key  # held until the retrain run ends
+
+    again = monitor_end(config_path, report)
+    assert again["decision"]["decision"] == "blocked"
+    assert any("in flight" in b for b in again["decision"]["blocked_by"])
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        )
+    assert len(runs) == 1
