@@ -194,7 +194,25 @@ class _RateLimitRetry(RateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-class _ServerErrorRetry(RetryHandler):
+class _BackoffMixin:
+    """Exponential backoff between attempts, through the channel's (injectable) `RetryPolicy`."""
+
+    policy: RetryPolicy
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self.policy.wait(self.policy.backoff(state.current_attempt))
+        state.increment_current_attempt()
+
+
+class _ServerErrorRetry(_BackoffMixin, RetryHandler):
     """Retries 5xx answers that are usually transient, with exponential backoff."""
 
     RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -213,20 +231,8 @@ class _ServerErrorRetry(RetryHandler):
     ) -> bool:
         return response is not None and response.status_code in self.RETRY_STATUSES
 
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        self.policy.wait(self.policy.backoff(state.current_attempt))
-        state.increment_current_attempt()
 
-
-class _ConnectionRetry(ConnectionErrorRetryHandler):
+class _ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
     """Retries refused/reset connections and timeouts, with exponential backoff."""
 
     def __init__(self, policy: RetryPolicy) -> None:
@@ -235,18 +241,6 @@ class _ConnectionRetry(ConnectionErrorRetryHandler):
             error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
         )
         self.policy = policy
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        self.policy.wait(self.policy.backoff(state.current_attempt))
-        state.increment_current_attempt()
 
 
 # -- channels --------------------------------------------------------------------------------------

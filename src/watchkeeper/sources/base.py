@@ -80,6 +80,19 @@ def check_columns(available: Sequence[str], wanted: Sequence[str] | None, *, sou
         raise SourceError(f"{source}: missing column(s) {missing}; available: {sorted(available)}")
 
 
+def columns_to_read(
+    available: Sequence[str], columns: Sequence[str] | None, time_column: str | None, *, source: str
+) -> list[str]:
+    """The asked columns (all when None) plus the time column, after checking they all exist."""
+    check_columns(available, columns, source=source)
+    wanted = list(columns) if columns is not None else list(available)
+    if time_column is not None:
+        check_columns(available, [time_column], source=source)
+        if time_column not in wanted:
+            wanted.append(time_column)
+    return wanted
+
+
 def filter_time_range(
     frame: pd.DataFrame,
     time_column: str | None,

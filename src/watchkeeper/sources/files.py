@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
-from watchkeeper.sources.base import SourceError, as_utc, check_columns, filter_time_range
+from watchkeeper.sources.base import SourceError, as_utc, columns_to_read, filter_time_range
 
 _FORMATS = {"parquet", "csv", "jsonl"}
 
@@ -122,7 +122,9 @@ class FileSource:
         digest = hashlib.sha256(f"{self.format}:{self.path}".encode())
         for path in sorted(self._dataset().files):
             info = fs.info(path)
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("updated") or info.get("created")
+            mtime = (
+                info.get("mtime") or info.get("LastModified") or info.get("updated") or info.get("created")
+            )
             if mtime is None:
                 return None
             digest.update(f"{path}|{info.get('size')}|{mtime}".encode())
@@ -137,13 +139,7 @@ class FileSource:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         dataset = self._dataset()
-        names = dataset.schema.names
-        check_columns(names, columns, source=self.description)
-        wanted = list(columns) if columns is not None else list(names)
-        if time_column is not None:
-            check_columns(names, [time_column], source=self.description)
-            if time_column not in wanted:
-                wanted.append(time_column)
+        wanted = columns_to_read(dataset.schema.names, columns, time_column, source=self.description)
         expr = None
         if time_column is not None and (start is not None or end is not None):
             expr = self._time_filter(dataset.schema, time_column, start, end)

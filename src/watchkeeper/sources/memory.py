@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from watchkeeper.sources.base import SourceError, check_columns, filter_time_range
+from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
 
 _FRAMES: dict[str, pd.DataFrame] = {}
 
@@ -40,11 +40,7 @@ class MemorySource:
             frame = _FRAMES[self.name]
         except KeyError:
             raise SourceError(f"{self.description}: not registered (known: {sorted(_FRAMES)})") from None
-        check_columns(list(frame.columns), columns, source=self.description)
-        wanted = list(columns) if columns is not None else list(frame.columns)
-        if time_column is not None and time_column not in wanted:
-            check_columns(list(frame.columns), [time_column], source=self.description)
-            wanted.append(time_column)
+        wanted = columns_to_read(list(frame.columns), columns, time_column, source=self.description)
         out = frame.loc[:, wanted].copy()
         out = filter_time_range(out, time_column, start, end, source=self.description)
         return out.loc[:, list(columns)] if columns is not None else out

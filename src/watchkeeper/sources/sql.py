@@ -13,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from watchkeeper.sources.base import SourceError, as_utc, check_columns, filter_time_range
+from watchkeeper.sources.base import SourceError, as_utc, check_columns, columns_to_read, filter_time_range
 
 
 class SqlSource:
@@ -95,13 +95,9 @@ class SqlSource:
             table = sa.Table(self.table or "", sa.MetaData(), autoload_with=conn)
         except sa.exc.NoSuchTableError:
             raise SourceError(f"{self.description}: table does not exist") from None
-        names = [c.name for c in table.columns]
-        check_columns(names, columns, source=self.description)
-        wanted = list(columns) if columns is not None else names
-        if time_column is not None:
-            check_columns(names, [time_column], source=self.description)
-            if time_column not in wanted:
-                wanted.append(time_column)
+        wanted = columns_to_read(
+            [c.name for c in table.columns], columns, time_column, source=self.description
+        )
         stmt = sa.select(*(table.c[name] for name in wanted))
         if time_column is not None:
             col = table.c[time_column]
