@@ -28,13 +28,19 @@ from watchkeeper import policy
 from watchkeeper.config import MonitorConfig, config_hash
 from watchkeeper.performance.metrics import HIGHER_IS_BETTER
 from watchkeeper.runtime import apply_runtime_defaults
+from watchkeeper.sources import build_source
 from watchkeeper.sources.base import as_utc
 from watchkeeper.state import open_state
 from watchkeeper.windows import load_window
 
 
 def evaluation_frame(config: MonitorConfig, tags: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    """Labeled rows of the most recent validated windows newer than the challenger's training data."""
+    """Labeled rows of the most recent validated windows newer than the challenger's training data,
+    or (`evaluate_on: holdout`) the rows held out of the challenger's training."""
+    if config.retraining.evaluate_on == "holdout":
+        source = policy.reference_source(config.sources.reference, champion_version=None, version_tags=tags)
+        holdout = build_source(source).read()
+        return labeled_rows(holdout, config), [f"holdout {getattr(source, 'path', source)}"]
     windows = policy.read_history(open_state(), config.model.name, window_size=config.window.size).windows
     trained_on = [_parse(t) for t in tags.get(policy.TAG_TRAINING_WINDOWS, "").split(",") if t]
     data_end = _parse(tags[policy.TAG_DATA_END]) if tags.get(policy.TAG_DATA_END) else None

@@ -29,6 +29,7 @@ from tasks.check_tasks import (
 )
 from tasks.data_tasks import load_model_config, load_reference_data, load_window_data
 from tasks.observability import run_logging
+from tasks.registry_tasks import config_for_champion
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     flush_mlflow_spool,
@@ -38,6 +39,7 @@ from tasks.tracking_tasks import (
     resolve_tracking_uri,
     spool_report,
 )
+from tasks.training_tasks import maybe_trigger_retraining
 from watchkeeper import checks
 from watchkeeper.alerting import AlertContext
 from watchkeeper.config import MonitorConfig, config_hash
@@ -257,6 +259,9 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
 
 def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: datetime) -> MonitoringReport:
     flush_mlflow_spool()
+    # The reference belongs to the model version: after a promotion, windows are compared with the
+    # new champion's data.
+    config = config_for_champion(config)
     reference = load_reference_data(config)
     baseline = fit_performance_baseline(config, reference)
     suite = load_expectations(config, config_path)
@@ -291,6 +296,10 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
     # known for them now), then the current window.
     report = attach_alerts(config, report)
     report = publish_window(config, report, outputs)
+
+    # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
+    # which runs as a subflow here or through its deployment when a Prefect server is configured.
+    maybe_trigger_retraining(config, config_path, report)
     if report.verdict >= Severity.WARNING:
         _logger().warning(
             "%s %s: %s — %s",

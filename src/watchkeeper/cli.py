@@ -188,6 +188,24 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _import_flows()
+    from flows.rollback import find_model_config, rollback
+
+    result = rollback(find_model_config(args.model, args.configs))
+    print(json.dumps(result, default=str, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    root = _import_flows()
+    from flows.serve import serve_all
+
+    configs = args.config or sorted(str(p) for p in (root / "configs" / "models").glob("*.yaml"))
+    serve_all(configs, only=tuple(args.only or ()), limit=args.limit)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -209,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
+    p.add_argument("--model", required=True)
+    p.add_argument("--configs", default="configs/models", help="directory of model configs")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("serve", help="serve every deployment of prefect.yaml in this process (no work pool)")
+    p.add_argument(
+        "--config", action="append", help="model config (repeatable); default: configs/models/*.yaml"
+    )
+    p.add_argument("--only", action="append", help="serve only these deployments (e.g. daily, health)")
+    p.add_argument("--limit", type=int, help="at most this many concurrent runs")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("expectations", help="Great Expectations suites")
     exp_sub = p.add_subparsers(dest="action", required=True)

@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -117,6 +117,10 @@ class RetrainingConfig(StrictModel):
     # window and the deploy decision waits (deferred) until newer labeled windows arrive.
     evaluation_windows: int = Field(default=2, ge=0)
     min_evaluation_rows: int = Field(default=200, ge=1)
+    # "windows": compete on the newer labeled windows above. "holdout": compete at once on the rows
+    # the retrain flow held out of training (the challenger's reference data), which neither model
+    # trained on: no waiting for newer labels, at the price of judging on the training period.
+    evaluate_on: Literal["windows", "holdout"] = "windows"
 
     # How the monitor flow starts retraining: "auto" calls the retrain deployment when the Prefect
     # server has it (`run_deployment`, so it can run on other infrastructure), else a subflow.
