@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from watchkeeper import demo_data
+from watchkeeper import demo_data, policy
 from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state, state_dir
@@ -117,12 +117,15 @@ def demo(
             _write_partition(arrived, data_dir / "ground_truth", "arrived", f"{plan.start:%Y-%m-%d}")
         report = monitor(str(DEMO_CONFIG), window_end=plan.start + timedelta(days=1))
         reports[day] = report
-        reasons = "; ".join(r.split("] ", 1)[-1] for r in report.reasons[:2])
+        reason = report.reasons[0].split("] ", 1)[-1] if report.reasons else ""
+        reason = reason if len(reason) <= 90 else reason[:89] + "…"
+        more = f" (+{len(report.reasons) - 1} more)" if len(report.reasons) > 1 else ""
         print(
-            f"day {day:2d} {plan.start:%Y-%m-%d}  v{version}  {report.verdict.label:<8} {reasons}", flush=True
+            f"day {day:2d} {plan.start:%Y-%m-%d}  v{version}  {report.verdict.label:<8} {reason}{more}",
+            flush=True,
         )
 
-    rows = per_day_rows(config, days)
+    rows = per_day_rows(config, days, {d: r.model_versions for d, r in reports.items()})
     print()
     print(format_table(rows))
     print()
@@ -135,10 +138,24 @@ def demo(
     return rows
 
 
-def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
+def per_day_rows(
+    config: MonitorConfig, days: int, versions: dict[int, tuple[str, ...]] | None = None
+) -> list[dict[str, Any]]:
     """One row per simulated day from each window's latest evaluation (after late labels)."""
     store = open_state()
     windows = {w["window_end"]: w for w in store.list_windows(config.model.name)}
+    # What the loop did in each day's run: retrained, promoted / rejected a challenger.
+    actions: dict[Any, list[str]] = {}
+    for entry in store.read_audit(model=config.model.name):
+        evidence = entry["evidence"]
+        label = {
+            policy.EVENT_RETRAIN_COMPLETED: f"retrained v{evidence.get('version', '?')}",
+            policy.EVENT_PROMOTED: f"promoted v{evidence.get('version', '?')}",
+            policy.EVENT_REJECTED: f"rejected v{evidence.get('version', '?')}",
+            policy.EVENT_ROLLBACK: "rolled back",
+        }.get(entry["event"])
+        if label and entry["window_end"] is not None:
+            actions.setdefault(entry["window_end"], []).append(label)
     # Alert transitions per window, from the audit trail: +fired, -resolved.
     alerts: dict[Any, list[str]] = {}
     for entry in store.read_audit(model=config.model.name):
@@ -149,6 +166,7 @@ def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
             bucket = alerts.setdefault(entry["window_end"], [])
             if mark not in bucket:
                 bucket.append(mark)
+    versions = versions or {}
     rows = []
     for day in range(1, days + 1):
         end = demo_data.day_plan(day).start + timedelta(days=1)
@@ -162,6 +180,7 @@ def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
             {
                 "day": day,
                 "date": f"{end - timedelta(days=1):%Y-%m-%d}",
+                "version": ",".join(f"v{v}" for v in versions.get(day, ())) or "-",
                 "rows": int(fig("window.rows") or 0),
                 "verdict": (w or {}).get("verdict", "-"),
                 "labels": fig("window.label_coverage"),
@@ -176,6 +195,7 @@ def per_day_rows(config: MonitorConfig, days: int) -> list[dict[str, Any]]:
                 if fig("perf.concept_drift") is None
                 else ("yes" if fig("perf.concept_drift") else "no"),
                 "alerts (+fired -resolved)": " ".join(alerts.get(end, [])) or "-",
+                "actions": ", ".join(actions.get(end, [])) or "-",
             }
         )
     return rows

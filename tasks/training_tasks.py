@@ -248,7 +248,11 @@ def build_training_data(config: MonitorConfig, window_end: datetime) -> Training
     store = open_state()
     history = policy.read_history(store, config.model.name, window_size=config.window.size)
     train_ends, eval_ends = policy.split_windows(
-        history.windows, window_end=window_end, training=rc.training_windows, evaluation=rc.evaluation_windows
+        history.windows,
+        window_end=window_end,
+        training=rc.training_windows,
+        # Judged on its held-out rows, the challenger may train on the newest windows too.
+        evaluation=0 if rc.evaluate_on == "holdout" else rc.evaluation_windows,
     )
     recent_parts = [
         labeled_rows(load_window(config, end - config.window.size, end).frame, config) for end in train_ends
