@@ -25,7 +25,7 @@ from tasks.registry_tasks import (
 from tasks.tracking_tasks import resolve_tracking_uri
 from tasks.training_tasks import labeled_rows, notify_lifecycle, primary_metric, quality
 from watchkeeper import policy
-from watchkeeper.config import MonitorConfig, config_hash
+from watchkeeper.config import MonitorConfig, ParquetSourceConfig, config_hash
 from watchkeeper.performance.metrics import HIGHER_IS_BETTER
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.sources import build_source
@@ -38,9 +38,11 @@ def evaluation_frame(config: MonitorConfig, tags: dict[str, str]) -> tuple[pd.Da
     """Labeled rows of the most recent validated windows newer than the challenger's training data,
     or (`evaluate_on: holdout`) the rows held out of the challenger's training."""
     if config.retraining.evaluate_on == "holdout":
-        source = policy.reference_source(config.sources.reference, champion_version=None, version_tags=tags)
-        holdout = build_source(source).read()
-        return labeled_rows(holdout, config), [f"holdout {getattr(source, 'path', source)}"]
+        uri = tags.get(policy.TAG_HOLDOUT_URI)
+        if not uri:  # a version the retrain flow did not make: nothing held out to judge it on
+            return pd.DataFrame(), []
+        holdout = build_source(ParquetSourceConfig(type="parquet", path=uri)).read()
+        return labeled_rows(holdout, config), [f"holdout {uri}"]
     windows = policy.read_history(open_state(), config.model.name, window_size=config.window.size).windows
     trained_on = [_parse(t) for t in tags.get(policy.TAG_TRAINING_WINDOWS, "").split(",") if t]
     data_end = _parse(tags[policy.TAG_DATA_END]) if tags.get(policy.TAG_DATA_END) else None

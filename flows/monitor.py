@@ -301,7 +301,7 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
     maybe_trigger_retraining(config, config_path, report)
     if report.verdict >= Severity.WARNING:
-        _logger().warning(
+        _logger().info(
             "%s %s: %s — %s",
             config.model.name,
             f"{end:%Y-%m-%d %H:%M}",

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
@@ -117,9 +118,19 @@ def retrain(
             aliases=(policy.CHALLENGER_ALIAS,),
         )
         version = registered["version"]
-        reference_uri = write_reference(config, scored(fitted, data.holdout, config), version)
+        # The version's reference is its training data (all of it: a small reference makes the
+        # p-value drift tests flag sampling noise); the held-out rows are kept apart, as the one
+        # sample neither model trained on, for the deploy flow's `evaluate_on: holdout`.
+        training_rows = pd.concat([data.train, data.holdout], ignore_index=True)
+        reference_uri = write_reference(config, scored(fitted, training_rows, config), version)
+        holdout_uri = write_reference(
+            config, scored(fitted, data.holdout, config), version, suffix="-holdout"
+        )
         set_version_tags(
-            tracking_uri, config.model.registry_name, version, {policy.TAG_REFERENCE_URI: reference_uri}
+            tracking_uri,
+            config.model.registry_name,
+            version,
+            {policy.TAG_REFERENCE_URI: reference_uri, policy.TAG_HOLDOUT_URI: holdout_uri},
         )
     except Exception as exc:
         store.append_audit(

@@ -320,16 +320,17 @@ def quality(model: Any, frame: pd.DataFrame, config: MonitorConfig) -> dict[str,
 
 
 @task(name="write-version-reference", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
-def write_reference(config: MonitorConfig, frame: pd.DataFrame, version: str) -> str:
-    """Write the new version's reference data; returns where (a path or fsspec URL)."""
+def write_reference(config: MonitorConfig, frame: pd.DataFrame, version: str, *, suffix: str = "") -> str:
+    """Write the new version's reference data (or, with a suffix, a companion file such as its
+    held-out rows); returns where (a path or fsspec URL)."""
     base = config.retraining.reference_dir
     if base is None or "://" not in base:
         root = Path(base) if base else state_dir() / "references" / config.model.name
         root = root.resolve()
         root.mkdir(parents=True, exist_ok=True)
-        target = str(root / policy.reference_file_name(version))
+        target = str(root / policy.reference_file_name(version, suffix))
     else:
-        target = f"{base.rstrip('/')}/{policy.reference_file_name(version)}"
+        target = f"{base.rstrip('/')}/{policy.reference_file_name(version, suffix)}"
     frame.to_parquet(target, index=False)
     return target
 

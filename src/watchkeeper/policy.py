@@ -69,6 +69,7 @@ TAG_DATA_END = "watchkeeper.data_end"
 TAG_MONITOR_RUN = "watchkeeper.monitor_flow_run_id"
 TAG_RETRAIN_RUN = "watchkeeper.retrain_flow_run_id"
 TAG_REFERENCE_URI = "watchkeeper.reference_uri"
+TAG_HOLDOUT_URI = "watchkeeper.holdout_uri"
 TAG_DEPLOY_STATUS = "watchkeeper.deploy_status"  # pending | promoted | rejected | rolled-back
 
 LEASE_NAMESPACE = "retraining.lease"
@@ -705,5 +706,5 @@ def reference_source(
     return configured
 
 
-def reference_file_name(version: str) -> str:
-    return f"v{version}.parquet"
+def reference_file_name(version: str, suffix: str = "") -> str:
+    return f"v{version}{suffix}.parquet"

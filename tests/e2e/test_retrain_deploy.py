@@ -196,12 +196,15 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "e2e-model-training-202603120000"
 
-    # The reference follows the champion: v2's reference is its scored holdout.
+    # The reference follows the champion: v2's reference is its scored training data (train and
+    # held-out rows); the held-out rows alone are kept apart for holdout evaluation.
     config = load_config(config_path)
     champion_config = config_for_champion(config)
     assert champion_config.sources.reference.path == v2.tags[policy.TAG_REFERENCE_URI]
     reference = load_reference(champion_config)
-    assert len(reference) == int(run.data.params["holdout_rows"]) > 0
+    holdout_rows = int(run.data.params["holdout_rows"])
+    assert len(reference) == int(run.data.params["training_rows"]) + holdout_rows
+    assert len(pd.read_parquet(v2.tags[policy.TAG_HOLDOUT_URI])) == holdout_rows > 0
     assert {"score", "prediction", "defaulted"} <= set(reference.columns)
 
     # Audit: the decisions, the retraining, the deferral and the promotion, in order.
