@@ -203,7 +203,7 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     assert champion_config.sources.reference.path == v2.tags[policy.TAG_REFERENCE_URI]
     reference = load_reference(champion_config)
     holdout_rows = int(run.data.params["holdout_rows"])
-    assert len(reference) == int(run.data.params["training_rows"]) + holdout_rows
+    assert len(reference) == int(run.data.params["rows"]) + holdout_rows
     assert len(pd.read_parquet(v2.tags[policy.TAG_HOLDOUT_URI])) == holdout_rows > 0
     assert {"score", "prediction", "defaulted"} <= set(reference.columns)
 
