@@ -259,17 +259,30 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
 
 def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: datetime) -> MonitoringReport:
     flush_mlflow_spool()
-    # The reference belongs to the model version: after a promotion, windows are compared with the
-    # new champion's data.
-    config = config_for_champion(config)
-    reference = load_reference_data(config)
-    baseline = fit_performance_baseline(config, reference)
     suite = load_expectations(config, config_path)
     # "Now" for this run is the window's end: scheduled runs start just after it, and backfills and
     # the demo replay the past as it was then.
     as_of = end
-    shared = {"reference": reference, "baseline": baseline, "suite": suite, "as_of": as_of}
-    report, outputs = compute_window(config, config_file=config_path, start=start, end=end, **shared)
+    # The reference belongs to the model version: windows are compared with the data of the model
+    # that scored them — the current champion's for new windows.
+    by_version: dict[str | None, dict[str, Any]] = {}
+
+    def baseline_for(version: str | None) -> dict[str, Any]:
+        if version not in by_version:
+            versioned = config_for_champion(config, version)
+            reference = load_reference_data(versioned)
+            baseline = fit_performance_baseline(versioned, reference)
+            by_version[version] = {
+                "reference": reference,
+                "baseline": baseline,
+                "suite": suite,
+                "as_of": as_of,
+            }
+        return by_version[version]
+
+    report, outputs = compute_window(
+        config, config_file=config_path, start=start, end=end, **baseline_for(None)
+    )
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
@@ -279,16 +292,21 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
         for w_start, w_end in windows_between(lag_start, start, config.window.size)
     }
     reevaluated = []
+    scored_by = {
+        w["window_end"]: w["summary"].get("model_versions") or []
+        for w in open_state().list_windows(config.model.name)
+    }
     for past_end in windows_with_new_labels(
         config.model.name, candidates, limit=config.window.reevaluate_windows
     ):
+        versions = scored_by.get(past_end, [])
         past, past_outputs = compute_window(
             config,
             config_file=config_path,
             start=past_end - config.window.size,
             end=past_end,
             with_html=False,  # the human report was built when the window was first monitored
-            **shared,
+            **baseline_for(versions[0] if len(versions) == 1 else None),
         )
         reevaluated.append(publish_window(config, attach_alerts(config, past), past_outputs))
 

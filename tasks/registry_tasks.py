@@ -115,7 +115,7 @@ def set_version_tags(tracking_uri: str, registered_name: str, version: str, tags
         client.set_model_version_tag(registered_name, version, key, value)
 
 
-def resolve_reference_source(config: MonitorConfig) -> Any:
+def resolve_reference_source(config: MonitorConfig, version: str | None = None) -> Any:
     """The reference source of the model's current champion (the reference belongs to the version).
 
     A version trained by the retrain flow points at its own reference data (a version tag); the
@@ -128,16 +128,17 @@ def resolve_reference_source(config: MonitorConfig) -> Any:
     tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
     name = config.model.registry_name
     try:
-        version = alias_version(tracking_uri, name, config.model.alias)
+        version = version or alias_version(tracking_uri, name, config.model.alias)
         tags = version_tags(tracking_uri, name, version) if version is not None else {}
     except Exception:  # registry down: monitoring goes on against the configured reference
         version, tags = None, {}
     return policy.reference_source(configured, champion_version=version, version_tags=tags)
 
 
-def config_for_champion(config: MonitorConfig) -> MonitorConfig:
-    """`config` with `sources.reference` pointing at the current champion's reference data."""
-    source = resolve_reference_source(config)
+def config_for_champion(config: MonitorConfig, version: str | None = None) -> MonitorConfig:
+    """`config` with `sources.reference` pointing at the current champion's reference data, or at
+    the reference of model `version` (a past window is judged against the model that scored it)."""
+    source = resolve_reference_source(config, version)
     if source is config.sources.reference:
         return config
     return config.model_copy(update={"sources": config.sources.model_copy(update={"reference": source})})

@@ -24,7 +24,11 @@ def record_window(report: MonitoringReport, *, usable_for_training: bool) -> Non
         verdict=report.verdict.label,
         usable_for_training=usable_for_training,
         mlflow_run_id=report.mlflow_run_id,
-        summary={"figures": report.figures(), "reasons": report.reasons},
+        summary={
+            "figures": report.figures(),
+            "reasons": report.reasons,
+            "model_versions": list(report.model_versions),
+        },
     )
 
 
