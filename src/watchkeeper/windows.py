@@ -91,7 +91,9 @@ def as_category_strings(series: pd.Series) -> pd.Series:
         values = series.dropna()
         if len(values) and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values))):
             series = series.astype("Int64")
-    return series.astype("string").astype(object).where(series.notna(), None)
+    out = series.astype("string").astype(object)
+    out[series.isna().to_numpy()] = None
+    return out
 
 
 def check_types(frame: pd.DataFrame, columns: ColumnsConfig, *, source: str) -> None:
