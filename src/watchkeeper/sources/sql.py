@@ -74,7 +74,9 @@ class SqlSource:
                     }
                     stmt = sa.text(self.query or "")
                     # Only the parameters the query names, and only those with a value.
-                    used = {k: v for k, v in params.items() if v is not None and f":{k}" in (self.query or "")}
+                    used = {
+                        k: v for k, v in params.items() if v is not None and f":{k}" in (self.query or "")
+                    }
                     frame = pd.read_sql_query(stmt, conn, params=used)
         except sa.exc.SQLAlchemyError as exc:
             raise SourceError(f"{self.description}: {exc.__class__.__name__}: {exc}") from None
