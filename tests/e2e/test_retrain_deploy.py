@@ -8,7 +8,6 @@ runs the policy, the retrain flow and the deploy flow for real. Aliases are asse
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,9 @@ from tasks.registry_tasks import config_for_champion, register_model
 from tasks.training_tasks import maybe_trigger_retraining
 from watchkeeper import demo_data, policy
 from watchkeeper.config import load_config
-from watchkeeper.report import MonitoringReport
+from watchkeeper.report import MonitoringReport, SnapshotSection
 from watchkeeper.state import open_state
 from watchkeeper.training import train_default
-from watchkeeper.verdict import Finding
 from watchkeeper.windows import load_reference
 
 pytestmark = pytest.mark.slow
@@ -42,22 +40,6 @@ def train_shuffled(frame: pd.DataFrame, *, columns: Any, task: Any, seed: int = 
     return train_default(noisy, columns=columns, task=task, seed=seed)
 
 
-@dataclass(frozen=True)
-class FiguresReport:
-    """A report section holding given figures (what the drift/perf sections would have computed)."""
-
-    values: dict[str, float]
-
-    def figures(self) -> dict[str, float]:
-        return dict(self.values)
-
-    def findings(self) -> list[Finding]:
-        return []
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.values)
-
-
 def _report(model: str, day: int, figures: dict[str, dict[str, float]]) -> MonitoringReport:
     start = demo_data.day_plan(day).start
     return MonitoringReport(
@@ -67,7 +49,7 @@ def _report(model: str, day: int, figures: dict[str, dict[str, float]]) -> Monit
         evaluated_at=datetime.now(UTC),
         model_versions=("1",),
         config_hash="test",
-        sections={name: FiguresReport(v) for name, v in figures.items()},
+        sections={name: SnapshotSection("test", start, v) for name, v in figures.items()},
         flow_run_id="monitor-run-1",
     )
 
