@@ -211,6 +211,12 @@ def publish_window(
     return report
 
 
+def _flow_run_url() -> str | None:
+    # Without a UI (Prefect's temporary local server) Prefect builds "None/flow-runs/…": no link then.
+    url = flow_run.get_flow_run_ui_url()
+    return url if url and url.startswith("http") else None
+
+
 def attach_alerts(config: MonitorConfig, report: MonitoringReport) -> MonitoringReport:
     """Evaluate the alert rules on the window and add the `alerts` section (state lives in the DB).
 
@@ -233,7 +239,7 @@ def attach_alerts(config: MonitorConfig, report: MonitoringReport) -> Monitoring
                 model_version=",".join(report.model_versions) or None,
                 window_start=report.window_start,
                 mlflow_run_url=run["url"] if run else None,
-                prefect_flow_run_url=flow_run.get_flow_run_ui_url(),
+                prefect_flow_run_url=_flow_run_url(),
             ),
         )
     except Exception as exc:
