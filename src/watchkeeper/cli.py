@@ -55,10 +55,11 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    # A readable console: Prefect's per-task INFO lines stay in the Prefect UI (when one is used);
-    # the demo prints one line per day and the alert notifications. Set PREFECT_LOGGING_LEVEL=INFO
-    # to see everything. Must happen before Prefect is imported.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # A readable console: Prefect's per-task INFO lines go to the Prefect UI (when one is used) and
+    # to the JSON log file, not the terminal; the demo prints one line per day and the alert
+    # notifications. Must happen before Prefect is imported.
+    for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
+        os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "WARNING")
     _import_flows()
     from flows.demo import demo
 
