@@ -191,7 +191,7 @@ def join_labels(
     """
     target = columns.target
     rid = columns.request_id
-    frame = inference.copy()
+    frame = inference.copy(deep=False)  # only a column is added: the data is shared, not copied
     if target is None:
         return frame, 0, 0
     if labels is None or labels.empty:
@@ -228,7 +228,8 @@ def load_window(config: MonitorConfig, start: datetime, end: datetime) -> Window
         frame[name] = as_category_strings(frame[name])
     if cols.model_version and cols.model_version in frame.columns:
         frame[cols.model_version] = frame[cols.model_version].astype("string")
-    frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    if not frame[cols.timestamp].is_monotonic_increasing:
+        frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
     duplicates = int(frame[cols.request_id].duplicated().sum())
     notes: list[str] = []
     labels = None

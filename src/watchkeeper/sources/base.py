@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 
@@ -107,10 +108,13 @@ def filter_time_range(
     frame = normalize_timestamps(frame, time_column, source=source)
     if start is None and end is None:
         return frame
-    mask = pd.Series(True, index=frame.index)
-    ts = frame[time_column]
+    # Compare as int64 nanoseconds since the epoch (UTC): no per-row Timestamp objects.
+    ts = frame[time_column].dt.as_unit("ns").array.asi8
+    mask = np.ones(len(frame), dtype=bool)
     if start is not None:
-        mask &= ts >= pd.Timestamp(as_utc(start))
+        mask &= ts >= pd.Timestamp(as_utc(start)).as_unit("ns").value
     if end is not None:
-        mask &= ts < pd.Timestamp(as_utc(end))
+        mask &= ts < pd.Timestamp(as_utc(end)).as_unit("ns").value
+    if mask.all():  # the usual case: the filter was pushed down to the storage already
+        return frame
     return frame.loc[mask].reset_index(drop=True)
