@@ -272,18 +272,24 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
     # The reference belongs to the model version: windows are compared with the data of the model
     # that scored them — the current champion's for new windows.
     by_version: dict[str | None, dict[str, Any]] = {}
+    by_reference: dict[str, dict[str, Any]] = {}
 
     def baseline_for(version: str | None) -> dict[str, Any]:
         if version not in by_version:
             versioned = config_for_champion(config, version)
-            reference = load_reference_data(versioned)
-            baseline = fit_performance_baseline(versioned, reference)
-            by_version[version] = {
-                "reference": reference,
-                "baseline": baseline,
-                "suite": suite,
-                "as_of": as_of,
-            }
+            # The champion and a past window scored by the champion share one reference: read and
+            # fit it once.
+            key = versioned.sources.reference.model_dump_json()
+            if key not in by_reference:
+                reference = load_reference_data(versioned)
+                baseline = fit_performance_baseline(versioned, reference)
+                by_reference[key] = {
+                    "reference": reference,
+                    "baseline": baseline,
+                    "suite": suite,
+                    "as_of": as_of,
+                }
+            by_version[version] = by_reference[key]
         return by_version[version]
 
     report, outputs = compute_window(
@@ -293,10 +299,7 @@ def _monitor(config: MonitorConfig, config_path: str, start: datetime, end: date
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
     lag_start = start - config.window.label_lag - config.window.size
-    candidates = {
-        w_end: count_labels(config, w_start, w_end)
-        for w_start, w_end in windows_between(lag_start, start, config.window.size)
-    }
+    candidates = count_labels(config, windows_between(lag_start, start, config.window.size))
     reevaluated = []
     scored_by = {
         w["window_end"]: w["summary"].get("model_versions") or []

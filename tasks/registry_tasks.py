@@ -19,13 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.tracking_tasks import ensure_experiment
 from watchkeeper import policy
 from watchkeeper.config import ColumnsConfig, MonitorConfig, TaskType
-
-
-def _features(frame: pd.DataFrame, columns: ColumnsConfig) -> pd.DataFrame:
-    x = frame[list(columns.features)].copy()
-    for name in columns.categorical_features:
-        x[name] = x[name].astype(object).where(x[name].notna(), "missing")
-    return x
+from watchkeeper.training import model_inputs
 
 
 @task(name="register-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -48,7 +42,7 @@ def register_model(
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment_id = ensure_experiment(client, experiment, tracking_uri)
-    x = _features(training_frame, columns)
+    x = model_inputs(training_frame, columns)
     # Integer features are declared as doubles in the signature: a missing value at inference time
     # turns an int column into floats, which an integer schema would reject.
     x = x.astype({c: "float64" for c in x.columns if pd.api.types.is_integer_dtype(x[c])})

@@ -19,11 +19,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from watchkeeper.alerting.config import AlertsConfig
-from watchkeeper.configbase import StrictModel, parse_duration
+from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
 from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
@@ -256,17 +255,7 @@ def parse_config(data: Any, *, source: str | Path = "<config>") -> MonitorConfig
 def load_config(path: str | Path) -> MonitorConfig:
     """Load and validate a model config file; `ConfigError` says what is wrong and where."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(data, source=path)
+    return parse_config(read_yaml_file(path, what="config", error=ConfigError), source=path)
 
 
 def config_hash(path: str | Path) -> str:

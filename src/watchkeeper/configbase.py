@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 
@@ -34,3 +37,18 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
             f"invalid duration {text!r}: expected a number and a unit s, m, h, d or w (e.g. '1d', '15m')"
         )
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def read_yaml_file(path: Path, *, what: str, error: type[Exception]) -> Any:
+    """Parse a YAML file; `error` (with the path first) says whether it is missing, unreadable or
+    not YAML. `what` names the file in the message ("config", "suite")."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} file: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None

@@ -117,15 +117,9 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _to_utc(value: datetime | None) -> datetime | None:
-    """Store instants as UTC: SQLite keeps wall-clock text, so 12:00+02:00 must become 10:00 first."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite drops tzinfo on the way back; everything stored here is UTC.
+    """Instants are stored and returned as UTC: SQLite keeps wall-clock text and drops the zone, so
+    12:00+02:00 must become 10:00 before it is written, and what comes back is read as UTC."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -171,14 +165,14 @@ class StateStore:
         with self.begin() as conn:
             conn.execute(
                 audit_log.insert().values(
-                    at=_to_utc(at) or _utcnow(),
+                    at=_as_utc(at) or _utcnow(),
                     model=model,
                     event=event,
                     decision=decision,
                     reasons=json.dumps(reasons or []),
                     evidence=json.dumps(evidence or {}, default=str),
-                    window_start=_to_utc(window_start),
-                    window_end=_to_utc(window_end),
+                    window_start=_as_utc(window_start),
+                    window_end=_as_utc(window_end),
                     config_hash=config_hash,
                     code_version=code_version,
                 )
@@ -189,7 +183,7 @@ class StateStore:
         if model is not None:
             query = query.where(audit_log.c.model == model)
         if since is not None:
-            query = query.where(audit_log.c.at >= _to_utc(since))
+            query = query.where(audit_log.c.at >= _as_utc(since))
         with self.begin() as conn:
             rows = conn.execute(query).mappings().all()
         out = []
@@ -216,8 +210,8 @@ class StateStore:
         mlflow_run_id: str | None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        window_start = _to_utc(window_start) or window_start
-        window_end = _to_utc(window_end) or window_end
+        window_start = _as_utc(window_start) or window_start
+        window_end = _as_utc(window_end) or window_end
         values = {
             "window_start": window_start,
             "evaluated_at": _utcnow(),

@@ -24,6 +24,14 @@ from watchkeeper.config import ColumnsConfig, TaskType
 Trainer = Callable[..., Any]
 
 
+def model_inputs(frame: pd.DataFrame, columns: ColumnsConfig) -> pd.DataFrame:
+    """The feature columns as the model sees them: missing categories become the "missing" level."""
+    x = frame[list(columns.features)].copy()
+    for name in columns.categorical_features:
+        x[name] = x[name].astype(object).where(x[name].notna(), "missing")
+    return x
+
+
 def train_default(frame: pd.DataFrame, *, columns: ColumnsConfig, task: TaskType, seed: int = 0) -> Pipeline:
     """Impute, scale and one-hot encode, then a (logistic) linear model: robust, fast, calibrated."""
     numerical = list(columns.numerical_features)
@@ -45,11 +53,8 @@ def train_default(frame: pd.DataFrame, *, columns: ColumnsConfig, task: TaskType
         Ridge() if task is TaskType.REGRESSION else LogisticRegression(max_iter=1000, random_state=seed)
     )
     model = Pipeline([("pre", pre), ("model", estimator)])
-    x = frame[numerical + categorical].copy()
-    for name in categorical:
-        x[name] = x[name].astype(object).where(x[name].notna(), "missing")
     assert columns.target is not None
-    model.fit(x, frame[columns.target])
+    model.fit(model_inputs(frame, columns), frame[columns.target])
     return model
 
 
@@ -72,9 +77,7 @@ def load_trainer(entrypoint: str | None) -> Trainer:
 
 def score_frame(model: Any, frame: pd.DataFrame, *, columns: ColumnsConfig, task: TaskType) -> pd.DataFrame:
     """Model outputs for `frame`: score (binary), per-class probabilities (multiclass), prediction."""
-    x = frame[list(columns.features)].copy()
-    for name in columns.categorical_features:
-        x[name] = x[name].astype(object).where(x[name].notna(), "missing")
+    x = model_inputs(frame, columns)
     out = pd.DataFrame(index=frame.index)
     if task is TaskType.REGRESSION:
         out[columns.prediction or "prediction"] = model.predict(x)

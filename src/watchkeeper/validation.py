@@ -55,6 +55,7 @@ import pandas as pd
 import yaml
 
 from watchkeeper.config import ColumnsConfig
+from watchkeeper.configbase import read_yaml_file
 from watchkeeper.verdict import Finding, Severity
 
 __all__ = [
@@ -315,17 +316,7 @@ def parse_suite(data: Any, *, source: str | Path = "<suite>", check: bool = True
 def load_suite(path: str | Path) -> ExpectationSuiteSpec:
     """Load and check a suite file; `SuiteError` names the file and the offending entry."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(f"{path}: suite file not found") from None
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read suite file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
-    return parse_suite(data, source=path)
+    return parse_suite(read_yaml_file(path, what="suite", error=SuiteError), source=path)
 
 
 # -- writing ---------------------------------------------------------------------------------------

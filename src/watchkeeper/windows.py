@@ -274,18 +274,31 @@ def load_reference(config: MonitorConfig) -> pd.DataFrame:
     return frame
 
 
-def count_labels(config: MonitorConfig, start: datetime, end: datetime) -> int:
-    """How many of the window's requests have a label now (reads only ids: cheap)."""
+def count_labels(config: MonitorConfig, windows: list[tuple[datetime, datetime]]) -> dict[datetime, int]:
+    """How many of each window's requests have a label now, by window end.
+
+    Reads the request ids of the whole span and the labels once (not once per window): this runs on
+    every monitor run to find past windows whose late labels have landed.
+    """
     cols = config.columns
-    if config.sources.ground_truth is None or cols.target is None:
-        return 0
+    counts = {end: 0 for _, end in windows}
+    if not windows or config.sources.ground_truth is None or cols.target is None:
+        return counts
     logs = build_source(config.sources.inference_logs)
-    ids = logs.read(columns=[cols.request_id], time_column=cols.timestamp, start=start, end=end)
+    span_start, span_end = min(s for s, _ in windows), max(e for _, e in windows)
+    ids = logs.read(
+        columns=[cols.request_id, cols.timestamp], time_column=cols.timestamp, start=span_start, end=span_end
+    )
     if ids.empty:
-        return 0
+        return counts
     try:
         labels = read_labels(build_source(config.sources.ground_truth), cols, ids[cols.request_id])
     except SourceError:
-        return 0
-    first = ids[cols.request_id].drop_duplicates()
-    return int(first.isin(labels.loc[labels[cols.target].notna(), cols.request_id]).sum())
+        return counts
+    first = ids.drop_duplicates(cols.request_id)
+    labeled = first[cols.request_id].isin(labels.loc[labels[cols.target].notna(), cols.request_id]).to_numpy()
+    ts = first[cols.timestamp]
+    for start, end in windows:
+        in_window = ((ts >= start) & (ts < end)).to_numpy()
+        counts[end] = int((labeled & in_window).sum())
+    return counts
