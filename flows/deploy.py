@@ -29,7 +29,7 @@ from watchkeeper.config import MonitorConfig, ParquetSourceConfig, config_hash
 from watchkeeper.performance.metrics import HIGHER_IS_BETTER
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.sources import build_source
-from watchkeeper.sources.base import as_utc
+from watchkeeper.timeutil import as_utc
 from watchkeeper.state import open_state
 from watchkeeper.windows import load_window
 

@@ -29,7 +29,7 @@ from tasks.training_tasks import (
 from watchkeeper import policy
 from watchkeeper.config import config_hash
 from watchkeeper.runtime import apply_runtime_defaults
-from watchkeeper.sources.base import as_utc
+from watchkeeper.timeutil import as_utc
 from watchkeeper.state import open_state
 
 

@@ -19,12 +19,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+# Instants are stored and returned as UTC (`as_utc`): SQLite keeps wall-clock text and drops the zone,
+# so 12:00+02:00 must become 10:00 before it is written, and what comes back is read as UTC.
+from watchkeeper.timeutil import as_utc, utcnow
 
 metadata = sa.MetaData()
 
@@ -113,18 +117,6 @@ def default_state_url() -> str:
     return f"sqlite:///{state_dir() / 'state.db'}"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """Instants are stored and returned as UTC: SQLite keeps wall-clock text and drops the zone, so
-    12:00+02:00 must become 10:00 before it is written, and what comes back is read as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers and a writer work at once; busy_timeout makes concurrent writers wait
@@ -165,14 +157,14 @@ class StateStore:
         with self.begin() as conn:
             conn.execute(
                 audit_log.insert().values(
-                    at=_as_utc(at) or _utcnow(),
+                    at=as_utc(at) or utcnow(),
                     model=model,
                     event=event,
                     decision=decision,
                     reasons=json.dumps(reasons or []),
                     evidence=json.dumps(evidence or {}, default=str),
-                    window_start=_as_utc(window_start),
-                    window_end=_as_utc(window_end),
+                    window_start=as_utc(window_start),
+                    window_end=as_utc(window_end),
                     config_hash=config_hash,
                     code_version=code_version,
                 )
@@ -183,7 +175,7 @@ class StateStore:
         if model is not None:
             query = query.where(audit_log.c.model == model)
         if since is not None:
-            query = query.where(audit_log.c.at >= _as_utc(since))
+            query = query.where(audit_log.c.at >= as_utc(since))
         with self.begin() as conn:
             rows = conn.execute(query).mappings().all()
         out = []
@@ -192,7 +184,7 @@ class StateStore:
             item["reasons"] = json.loads(item["reasons"] or "[]")
             item["evidence"] = json.loads(item["evidence"] or "{}")
             for key in ("at", "window_start", "window_end"):
-                item[key] = _as_utc(item[key])
+                item[key] = as_utc(item[key])
             out.append(item)
         return out
 
@@ -210,11 +202,11 @@ class StateStore:
         mlflow_run_id: str | None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        window_start = _as_utc(window_start) or window_start
-        window_end = _as_utc(window_end) or window_end
+        window_start = as_utc(window_start) or window_start
+        window_end = as_utc(window_end) or window_end
         values = {
             "window_start": window_start,
-            "evaluated_at": _utcnow(),
+            "evaluated_at": utcnow(),
             "n_rows": n_rows,
             "n_labeled": n_labeled,
             "verdict": verdict,
@@ -241,7 +233,7 @@ class StateStore:
             item = dict(row)
             item["summary"] = json.loads(item["summary"] or "{}")
             for key in ("window_start", "window_end", "evaluated_at"):
-                item[key] = _as_utc(item[key])
+                item[key] = as_utc(item[key])
             out.append(item)
         return out
 
@@ -258,10 +250,10 @@ class StateStore:
         text = json.dumps(value, default=str)
         where = (kv_state.c.namespace == namespace) & (kv_state.c.key == key)
         with self.begin() as conn:
-            updated = conn.execute(kv_state.update().where(where).values(value=text, updated_at=_utcnow()))
+            updated = conn.execute(kv_state.update().where(where).values(value=text, updated_at=utcnow()))
             if updated.rowcount == 0:
                 conn.execute(
-                    kv_state.insert().values(namespace=namespace, key=key, value=text, updated_at=_utcnow())
+                    kv_state.insert().values(namespace=namespace, key=key, value=text, updated_at=utcnow())
                 )
 
 

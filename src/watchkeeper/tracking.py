@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from watchkeeper.report import MonitoringReport
+from watchkeeper.timeutil import iso_z
 
 TAG_MODEL = "watchkeeper.model"
 TAG_MODEL_VERSION = "watchkeeper.model_version"
@@ -40,13 +41,9 @@ def metrics_for(report: MonitoringReport) -> dict[str, float]:
     return {metric_key(k): v for k, v in report.figures().items() if math.isfinite(v)}
 
 
-def _ts(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def window_key(model: str, start: datetime, end: datetime) -> str:
     """The identity of a (model, window): a re-run of the window finds its run by this tag."""
-    return f"{model}@{_ts(start)}/{_ts(end)}"
+    return f"{model}@{iso_z(start)}/{iso_z(end)}"
 
 
 def run_name(model: str, start: datetime, end: datetime) -> str:
@@ -57,8 +54,8 @@ def run_tags(report: MonitoringReport) -> dict[str, str]:
     tags = {
         TAG_MODEL: report.model,
         TAG_MODEL_VERSION: ",".join(report.model_versions) or "unknown",
-        TAG_WINDOW_START: _ts(report.window_start),
-        TAG_WINDOW_END: _ts(report.window_end),
+        TAG_WINDOW_START: iso_z(report.window_start),
+        TAG_WINDOW_END: iso_z(report.window_end),
         TAG_WINDOW_KEY: window_key(report.model, report.window_start, report.window_end),
         TAG_VERDICT: report.verdict.label,
         TAG_CONFIG_HASH: report.config_hash,

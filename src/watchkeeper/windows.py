@@ -17,7 +17,7 @@ import pandas as pd
 
 from watchkeeper.config import ColumnsConfig, MonitorConfig
 from watchkeeper.sources import Source, SourceError, build_source
-from watchkeeper.sources.base import as_utc
+from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import Finding, Severity
 
 

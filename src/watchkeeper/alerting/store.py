@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from watchkeeper.state import StateStore, audit_log, metadata, with_audit_defaults
+from watchkeeper.timeutil import as_utc, utcnow
 
 alert_state = sa.Table(
     "alert_state",
@@ -83,17 +84,6 @@ alert_outbox = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("claimed_until", sa.DateTime(timezone=True)),
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; everything stored here is UTC.
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _require_aware(value: datetime, what: str) -> datetime:
@@ -203,11 +193,11 @@ def _silence_from_row(row: sa.RowMapping) -> Silence:
         id=row["id"],
         model=row["model"],
         matchers=json.loads(row["matchers"]),
-        starts_at=as_utc(row["starts_at"]),  # type: ignore[arg-type]
-        ends_at=as_utc(row["ends_at"]),  # type: ignore[arg-type]
+        starts_at=as_utc(row["starts_at"]),
+        ends_at=as_utc(row["ends_at"]),
         comment=row["comment"],
         author=row["author"],
-        created_at=as_utc(row["created_at"]),  # type: ignore[arg-type]
+        created_at=as_utc(row["created_at"]),
     )
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+
+from watchkeeper.timeutil import as_utc
 
 
 class SourceError(RuntimeError):
@@ -30,11 +32,6 @@ class Source(Protocol):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> pd.DataFrame: ...
-
-
-def as_utc(value: datetime) -> datetime:
-    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class NaiveTimestampWarning(UserWarning):

@@ -20,7 +20,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
-from watchkeeper.sources.base import SourceError, as_utc, columns_to_read, filter_time_range
+from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
+from watchkeeper.timeutil import as_utc
 
 _FORMATS = {"parquet", "csv", "jsonl"}
 

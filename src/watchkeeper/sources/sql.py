@@ -13,7 +13,8 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from watchkeeper.sources.base import SourceError, as_utc, check_columns, columns_to_read, filter_time_range
+from watchkeeper.sources.base import SourceError, check_columns, columns_to_read, filter_time_range
+from watchkeeper.timeutil import as_utc
 
 
 class SqlSource:

@@ -1,0 +1,31 @@
+"""Time helpers shared by the whole library: one meaning of "UTC instant" and one text form of it.
+
+Every instant Watchkeeper stores or compares is timezone-aware UTC. Naive values (SQLite returns
+wall-clock text without a zone; users write naive ISO strings) are taken as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import overload
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC; None stays None."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_z(value: datetime | None) -> str:
+    """``2026-03-05T00:00:00Z`` (second precision, UTC): the form used in tags, keys and payloads;
+    the empty string for None."""
+    return "" if value is None else as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
