@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from watchkeeper import validation
 from watchkeeper.validation import (
     ExpectationSpec,
     ExpectationSuiteSpec,
     ValidationReport,
     validate_window,
 )
+from watchkeeper.validation import gx as validation
 from watchkeeper.verdict import SectionReport, Severity
 
 TINY = ExpectationSuiteSpec(

@@ -1,0 +1,289 @@
+"""The Great Expectations adapter: the only module that imports great_expectations.
+
+- `check_with_gx` checks a parsed suite entry by entry. GX logs an unknown expectation type and
+  silently drops it from the suite, so every entry is built on its own and the built suite is
+  counted: an entry GX does not understand is an error naming the file, the entry index and its type.
+- `validate_window` runs the suite on a window with an ephemeral GX context (progress bars off), one
+  GX validation call per window, and returns a frozen `ValidationReport` (a `SectionReport`). One GX
+  context and pandas batch definition serve the whole process, and built GX suites are cached by
+  suite fingerprint, so each window pays only for GX's own validation.
+
+GX is imported lazily (it takes seconds), so importing this module stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from watchkeeper.validation.report import ExpectationResult, ValidationReport, make_json_safe
+from watchkeeper.validation.spec import ExpectationSpec, ExpectationSuiteSpec, SuiteError, encode_canonical
+
+# How many unexpected values GX collects per expectation, and how many distinct ones we keep.
+_PARTIAL_UNEXPECTED = 20
+_SAMPLE_SIZE = 10
+
+
+def _registered_types() -> list[str]:
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
+
+    return sorted(list_registered_expectation_implementations())
+
+
+def _gx_message(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(text).split())
+
+
+def _build_gx_suite(spec: ExpectationSuiteSpec, indices: Sequence[int]) -> Any:
+    """Build the GX suite for the given entries; each carries its index and severity in `meta`."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    configs = []
+    for i in indices:
+        exp = spec.expectations[i]
+        meta = {**exp.meta, "watchkeeper": {"index": i, "severity": exp.severity.label}}
+        configs.append(
+            ExpectationConfiguration(type=exp.type, kwargs=dict(exp.kwargs), meta=meta, notes=exp.notes)
+        )
+    suite = gx.ExpectationSuite(name=spec.name, expectations=configs, meta=dict(spec.meta) or None)
+    if len(suite.expectations) != len(configs):
+        # GX logs invalid configurations and drops them; a dropped check must never pass unnoticed.
+        kept = {e.meta["watchkeeper"]["index"] for e in suite.expectations if e.meta}
+        lost = [f"entry {i} ({spec.expectations[i].type})" for i in indices if i not in kept]
+        where = spec.source or spec.name
+        raise SuiteError(f"{where}: Great Expectations dropped {', '.join(lost)} while building the suite")
+    return suite
+
+
+def check_with_gx(spec: ExpectationSuiteSpec) -> None:
+    """Build every entry with GX on its own so that an error names the entry, then count the suite."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    where = spec.source or spec.name
+    known: list[str] | None = None
+    for i, exp in enumerate(spec.expectations):
+        try:
+            ExpectationConfiguration(type=exp.type, kwargs=dict(exp.kwargs)).to_domain_obj()
+        except Exception as exc:  # GX raises its own errors and pydantic v1 ValidationErrors
+            known = known if known is not None else _registered_types()
+            if exp.type not in known:
+                close = difflib.get_close_matches(exp.type, known, n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise SuiteError(
+                    f"{where}: entry {i} ({exp.type}): unknown expectation type {exp.type!r}{hint}"
+                ) from None
+            raise SuiteError(f"{where}: entry {i} ({exp.type}): invalid kwargs: {_gx_message(exc)}") from None
+    _build_gx_suite(spec, range(len(spec.expectations)))
+
+
+class _GxRuntime:
+    """One ephemeral GX context with a pandas batch definition, and built suites by fingerprint."""
+
+    max_suites = 16
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        asset = self.context.data_sources.add_pandas("watchkeeper").add_dataframe_asset("window")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole-window")
+        self.suites: OrderedDict[tuple[str, tuple[int, ...]], Any] = OrderedDict()
+        # GX contexts are not thread-safe; Prefect may run tasks in threads.
+        self.lock = threading.Lock()
+
+    def get_suite(self, spec: ExpectationSuiteSpec, indices: tuple[int, ...]) -> Any:
+        key = (spec.fingerprint, indices)
+        suite = self.suites.get(key)
+        if suite is None:
+            suite = _build_gx_suite(spec, indices)
+            self.suites[key] = suite
+            while len(self.suites) > self.max_suites:
+                self.suites.popitem(last=False)
+        else:
+            self.suites.move_to_end(key)
+        return suite
+
+
+_runtime: _GxRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def _get_runtime() -> _GxRuntime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = _GxRuntime()
+        return _runtime
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _describe_failure(
+    exp: ExpectationSpec,
+    count: int | None,
+    percent: float | None,
+    sample: list[Any],
+    observed: Any,
+    details: dict[str, Any],
+) -> str:
+    col = f"{exp.column!r}" if exp.column else "table"
+    kw = exp.kwargs
+    rows = f"{count} rows ({percent:.2f}%)" if count is not None and percent is not None else "rows"
+    eg = f", e.g. {', '.join(_fmt(v) for v in sample[:3])}" if sample else ""
+    if exp.type == "expect_column_values_to_not_be_null":
+        allowed = 100.0 * (1.0 - float(kw.get("mostly", 1.0)))
+        return f"{col}: {rows} are null (at most {allowed:.2f}% allowed)"
+    if exp.type == "expect_column_values_to_be_between":
+        return f"{col}: {rows} outside [{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]{eg}"
+    if exp.type == "expect_column_values_to_be_in_set":
+        return f"{col}: {rows} with values outside the expected set{eg}"
+    if exp.type == "expect_column_values_to_be_unique":
+        return f"{col}: {rows} with duplicated values{eg}"
+    if exp.type == "expect_column_values_to_be_in_type_list":
+        return f"{col}: dtype {_fmt(observed)} is not one of the expected types{eg}"
+    if exp.type == "expect_table_row_count_to_be_between":
+        return f"row count {observed} outside [{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]"
+    if exp.type == "expect_table_columns_to_match_set":
+        missing = ", ".join(repr(c) for c in details.get("mismatched", {}).get("missing", []))
+        return f"column(s) {missing} missing from the window" if missing else "columns do not match the set"
+    if count is not None:
+        return f"{exp.type} on {col}: {rows} unexpected{eg}"
+    return f"{exp.type} on {col} failed (observed {_fmt(observed)})"
+
+
+def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> ExpectationResult:
+    res = gx_res.result or {}
+    info = gx_res.exception_info or {}
+    if info.get("raised_exception"):
+        error = " ".join(str(info.get("exception_message") or "Great Expectations raised an error").split())
+        return ExpectationResult(
+            index,
+            exp.type,
+            exp.severity,
+            False,
+            exp.column,
+            message=f"{exp.type} on {exp.column or 'table'!r} could not be evaluated: {error}",
+            error=error,
+        )
+    count = res.get("unexpected_count")
+    count = None if count is None else int(count)
+    # Over all rows: GX's `unexpected_percent` divides by non-null values for most expectations.
+    percent = None if count is None or rows == 0 else 100.0 * count / rows
+    sample: list[Any] = []
+    if exp.type != "expect_column_values_to_not_be_null":  # the sample of a null check is all nulls
+        seen: dict[str, None] = {}
+        for value in res.get("partial_unexpected_list") or []:
+            safe = make_json_safe(value)
+            key = encode_canonical(safe)
+            if key not in seen:
+                seen[key] = None
+                sample.append(safe)
+            if len(sample) >= _SAMPLE_SIZE:
+                break
+    observed = make_json_safe(res.get("observed_value"))
+    success = bool(gx_res.success)
+    raw_details = res.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+    message = "" if success else _describe_failure(exp, count, percent, sample, observed, details)
+    return ExpectationResult(
+        index,
+        exp.type,
+        exp.severity,
+        success,
+        exp.column,
+        unexpected_count=count,
+        unexpected_percent=percent,
+        unexpected_sample=tuple(sample),
+        observed=observed,
+        message=message,
+    )
+
+
+def _gx_document(
+    gx_doc: dict[str, Any] | None, spec: ExpectationSuiteSpec, rows: int, not_run: list[ExpectationResult]
+) -> str:
+    """GX's result JSON, with what GX was not asked to run recorded under ``meta.watchkeeper``."""
+    doc: dict[str, Any] = gx_doc if gx_doc is not None else {"success": None, "results": [], "meta": {}}
+    meta = doc.get("meta")
+    if not isinstance(meta, dict):
+        meta = doc["meta"] = {}
+    meta["watchkeeper"] = {
+        "suite": spec.name,
+        "suite_fingerprint": spec.fingerprint,
+        "rows": rows,
+        "not_run": [{"index": r.index, "type": r.type, "reason": r.message} for r in not_run],
+    }
+    return json.dumps(make_json_safe(doc), allow_nan=False)
+
+
+def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> ValidationReport:
+    """Run `spec` on `window` with Great Expectations and summarize what failed.
+
+    Expectations on a column the window lacks fail with a message saying so (GX is not asked to run
+    them); a window with no rows is reported as not evaluated.
+    """
+    rows = len(window)
+    present = set(map(str, window.columns))
+    missing_by_index = {
+        i: [c for c in exp.columns if c not in present] for i, exp in enumerate(spec.expectations)
+    }
+    missing_cols = tuple(dict.fromkeys(c for cols in missing_by_index.values() for c in cols))
+    if rows == 0:
+        results = tuple(
+            ExpectationResult(i, e.type, e.severity, None, e.column, message="window has no rows")
+            for i, e in enumerate(spec.expectations)
+        )
+        gx_json = _gx_document(None, spec, 0, list(results))
+        return ValidationReport(spec.name, 0, results, missing_cols, gx_json=gx_json)
+
+    runnable = tuple(i for i, cols in missing_by_index.items() if not cols)
+    by_index: dict[int, ExpectationResult] = {}
+    gx_doc: dict[str, Any] | None = None
+    if runnable:
+        runtime = _get_runtime()
+        with runtime.lock:
+            suite = runtime.get_suite(spec, runnable)
+            batch = runtime.batch_definition.get_batch(batch_parameters={"dataframe": window})
+            gx_result = batch.validate(
+                suite,
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": _PARTIAL_UNEXPECTED,
+                },
+            )
+        for gx_res in gx_result.results:
+            index = int(gx_res.expectation_config.meta["watchkeeper"]["index"])
+            by_index[index] = _to_result(spec.expectations[index], index, gx_res, rows)
+        gx_doc = gx_result.to_json_dict()
+    not_run = []
+    for i, cols in missing_by_index.items():
+        if cols:
+            exp = spec.expectations[i]
+            names = ", ".join(repr(c) for c in cols)
+            by_index[i] = ExpectationResult(
+                i,
+                exp.type,
+                exp.severity,
+                False,
+                exp.column,
+                message=f"{exp.type}: column {names} is missing from the window",
+            )
+            not_run.append(by_index[i])
+    results = tuple(by_index[i] for i in range(len(spec.expectations)))
+    return ValidationReport(
+        spec.name, rows, results, missing_cols, gx_json=_gx_document(gx_doc, spec, rows, not_run)
+    )
