@@ -15,6 +15,7 @@ import enum
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -261,3 +262,19 @@ def load_config(path: str | Path) -> MonitorConfig:
 def config_hash(path: str | Path) -> str:
     """A short hash of the config file's bytes, recorded with every decision in the audit trail."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A model config as one run uses it: the file it came from, the hash of its bytes (audited with
+    every decision) and the validated model. A flow loads it once and passes it down."""
+
+    path: Path
+    hash: str
+    config: MonitorConfig
+
+
+def load_config_file(path: str | Path) -> LoadedConfig:
+    """Load, validate and hash a model config file (`ConfigError` says what is wrong and where)."""
+    path = Path(path)
+    return LoadedConfig(path=path, hash=config_hash(path), config=load_config(path))

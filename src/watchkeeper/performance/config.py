@@ -28,6 +28,22 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
 )
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "mape", "r2", "mean_error")
 ALL_METRICS: tuple[str, ...] = CLASSIFICATION_METRICS + REGRESSION_METRICS
+
+_DEFAULT_PRIMARY = {
+    "binary_classification": "roc_auc",
+    "multiclass_classification": "f1",
+    "regression": "mae",
+}
+
+
+def default_primary_metric(task: str) -> str:
+    """The primary metric when none is configured: roc_auc (binary), f1 (multiclass), mae (regression).
+
+    `task` is a `TaskType` (a string enum) or its value.
+    """
+    return _DEFAULT_PRIMARY.get(str(task), "mae")
+
+
 # CBPE estimates these (for multiclass: macro averages, one-vs-rest).
 ESTIMATED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
