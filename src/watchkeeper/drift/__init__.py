@@ -2,8 +2,9 @@
 
 Public API:
 
-- `detect_drift(reference, current, config, *, numerical, categorical, prediction, target,
-  cache_dir) -> DriftReport`
+- `fit_drift(reference, config, *, numerical, categorical, prediction, target, cache_dir,
+  reference_fingerprint) -> ReferenceProfile` and `evaluate_drift(profile, current) -> DriftReport`:
+  the drift check's lifecycle; `detect_drift(reference, current, ...)` runs both
 - `DriftReport` / `ColumnDrift`: frozen results (`figures`, `findings`, `to_dict`, `to_frame`,
   `to_markdown`)
 - `DriftConfig`: the `drift:` section of a model config
@@ -12,8 +13,9 @@ Public API:
 """
 
 from watchkeeper.drift.config import DriftConfig
-from watchkeeper.drift.engine import adjust_p_values, detect_drift
+from watchkeeper.drift.engine import adjust_p_values, detect_drift, evaluate_drift
 from watchkeeper.drift.html import build_evidently_html
+from watchkeeper.drift.reference import ReferenceProfile, fit_drift
 from watchkeeper.drift.registry import (
     DriftMethod,
     NotTestable,
@@ -30,10 +32,13 @@ __all__ = [
     "DriftMethod",
     "DriftReport",
     "NotTestable",
+    "ReferenceProfile",
     "UnknownMethodError",
     "adjust_p_values",
     "build_evidently_html",
     "detect_drift",
+    "evaluate_drift",
+    "fit_drift",
     "get_method",
     "register_method",
     "registered_methods",

@@ -1,8 +1,9 @@
-"""`detect_drift`: per-column drift between a reference and a current window, decided on full data.
+"""`evaluate_drift`: per-column drift of a window against a fitted reference, decided on full data.
 
-The work per column: profile both sides (the reference from the cache when possible), choose the
-method and threshold as Evidently's DataDriftPreset would, compute the score and an effect size,
-and record a status. Columns run in a thread pool (sorting and NumPy kernels release the GIL).
+The drift check is `fit_drift` (`watchkeeper.drift.reference`: the reference's column profiles,
+built once) then `evaluate_drift` (here); `detect_drift` does both for a pair of frames. The work
+per column: profile the window's column, choose the method and threshold as Evidently's
+DataDriftPreset would, compute the score and an effect size, and record a status. Columns run in a thread pool (sorting and NumPy kernels release the GIL).
 Then the multiple-testing correction, if configured, adjusts the features' p-values, and the
 dataset-level decision is taken over the feature columns that could be tested.
 
@@ -27,63 +28,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from watchkeeper.drift.cache import ProfileCache, fingerprint_series
 from watchkeeper.drift.config import DriftConfig
+from watchkeeper.drift.kinds import infer_kind, type_family
 from watchkeeper.drift.methods.binned import jensenshannon_distance
 from watchkeeper.drift.methods.numerical import normed_wasserstein
-from watchkeeper.drift.profile import Profile, profile_categorical, profile_numerical
+from watchkeeper.drift.reference import ReferenceProfile, fit_drift, profile_series
 from watchkeeper.drift.registry import DriftMethod, Kind, NotTestable, get_method
 from watchkeeper.drift.report import ColumnDrift, DriftReport, Role
 from watchkeeper.drift.samples import ColumnPair
 
-INTEGER_CARDINALITY_LIMIT = 10  # Evidently: integer columns with <= 10 values are categorical
 SMALL_REFERENCE = 1000
-
-
-def infer_kind(series: pd.Series) -> Kind | str:
-    """Evidently's column type inference; returns a kind, or the reason the column is not tested."""
-    dtype = series.dtype
-    name = dtype.name
-    if name.startswith("float"):
-        return "numerical"
-    if name.startswith("int") or name.startswith("uint"):
-        return "categorical" if series.nunique() <= INTEGER_CARDINALITY_LIMIT else "numerical"
-    if name in ("bool", "category"):
-        return "categorical"
-    if name.startswith("datetime"):
-        return "datetime"
-    if name in ("string", "str", "object"):
-        values = series.dropna()
-        if values.empty:
-            return "not testable: all values are NaN"
-        if name == "object" and not (isinstance(values.iloc[0], str) and isinstance(values.iloc[-1], str)):
-            return f"not testable: cannot infer the column type (dtype {name})"
-        if series.nunique() > 0.5 * series.count():
-            return "not testable: text columns are not supported (more than half the values are unique)"
-        return "categorical"
-    return f"not testable: cannot infer the column type (dtype {name})"
-
-
-def _family(series: pd.Series) -> str:
-    """A coarse type family, to catch a column whose type differs between the two windows."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return _family(pd.Series(dtype.categories))
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    head = series.iloc[:1000].dropna()
-    tail = series.iloc[-1000:].dropna()
-    sample = pd.concat([head, tail])
-    if sample.empty:
-        return "empty"
-    types = {type(v) for v in sample.tolist()}
-    if types <= {str}:
-        return "string"
-    if all(issubclass(t, int | float | np.number) for t in types):
-        return "number"
-    return "mixed"
 
 
 @dataclass(frozen=True)
@@ -126,31 +80,6 @@ def default_method_name(pair: ColumnPair) -> str:
     return "jensenshannon"
 
 
-class _Profiler:
-    """Profiles columns; reference profiles go through the cache when one is configured."""
-
-    def __init__(self, cache: ProfileCache | None, reference_fingerprint: str | None) -> None:
-        self.cache = cache
-        self.reference_fingerprint = reference_fingerprint
-        self.hits = 0
-
-    @staticmethod
-    def profile(series: pd.Series, kind: Kind) -> Profile:
-        return profile_numerical(series) if kind == "numerical" else profile_categorical(series)
-
-    def reference(self, series: pd.Series, kind: Kind) -> Profile:
-        if self.cache is None or (kind == "categorical" and self.reference_fingerprint is None):
-            return self.profile(series, kind)  # see `watchkeeper.drift.cache`: hashing costs more
-        key = fingerprint_series(series, kind, self.reference_fingerprint)
-        cached = self.cache.load(key)
-        if cached is not None:
-            self.hits += 1  # one thread per column; a lost increment only affects a diagnostic
-            return cached
-        profile = self.profile(series, kind)
-        self.cache.store(key, profile)
-        return profile
-
-
 def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
     base: dict[str, object] = {
         "column": plan.column,
@@ -173,50 +102,44 @@ def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
     return ColumnDrift(**base)  # type: ignore[arg-type]
 
 
-def _analyze_safely(
-    plan: _Plan,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    config: DriftConfig,
-    profiler: _Profiler,
-) -> ColumnDrift:
+def _analyze_safely(plan: _Plan, reference: ReferenceProfile, current: pd.DataFrame) -> ColumnDrift:
     """`_analyze`, with any unexpected failure turned into that column's status."""
     try:
-        return _analyze(plan, reference, current, config, profiler)
+        return _analyze(plan, reference, current)
     except Exception as exc:  # one odd column (duplicate names, exotic dtypes) must not sink the report
         return _not_testable(plan, f"not testable: {type(exc).__name__}: {exc}")
 
 
-def _analyze(
-    plan: _Plan,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    config: DriftConfig,
-    profiler: _Profiler,
-) -> ColumnDrift:
+def _analyze(plan: _Plan, reference: ReferenceProfile, current: pd.DataFrame) -> ColumnDrift:
     if plan.status is not None or plan.kind is None:
         return _not_testable(plan, plan.status or "not testable: unknown column kind")
-    column, kind = plan.column, plan.kind
-    in_ref, in_cur = column in reference.columns, column in current.columns
-    if not (in_ref and in_cur):
+    column, kind, config = plan.column, plan.kind, reference.config
+    ref = reference.columns.get(column)
+    in_ref, in_cur = ref is not None, column in current.columns
+    if ref is None or not in_cur:
         side = "both windows" if not (in_ref or in_cur) else "reference" if not in_ref else "current"
         return _not_testable(plan, f"not testable: column missing from {side}")
-    ref_series, cur_series = reference[column], current[column]
-    ref_family, cur_family = _family(ref_series), _family(cur_series)
+    if ref.error is not None:
+        return _not_testable(plan, f"not testable: {ref.error}")
+    cur_series = current[column]
+    ref_family, cur_family = ref.family, type_family(cur_series)
     if "empty" not in (ref_family, cur_family) and ref_family != cur_family:
         return _not_testable(
             plan,
-            f"not testable: type differs between reference ({ref_series.dtype}, {ref_family}) "
+            f"not testable: type differs between reference ({ref.dtype}, {ref_family}) "
             f"and current ({cur_series.dtype}, {cur_family})",
         )
     if kind == "numerical":
-        for side, s, fam in (("reference", ref_series, ref_family), ("current", cur_series, cur_family)):
+        sides = (("reference", ref.dtype, ref_family), ("current", str(cur_series.dtype), cur_family))
+        for side, dtype, fam in sides:
             if fam not in ("number", "empty"):
                 return _not_testable(
-                    plan, f"not testable: numerical column holds non-numeric values in {side} ({s.dtype})"
+                    plan, f"not testable: numerical column holds non-numeric values in {side} ({dtype})"
                 )
-    ref_profile = profiler.reference(ref_series, kind)
-    cur_profile = profiler.profile(cur_series, kind)
+    if kind in ref.failures:
+        return _not_testable(plan, f"not testable: {ref.failures[kind]}")
+    ref_profile = ref.profiles[kind]
+    cur_profile = profile_series(cur_series, kind)
     counts = {
         "n_reference": ref_profile.n,
         "n_current": cur_profile.n,
@@ -296,27 +219,25 @@ def adjust_p_values(p_values: Sequence[float], correction: str) -> np.ndarray:
 
 
 def _plan_columns(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numerical: Sequence[str] | None,
-    categorical: Sequence[str] | None,
-    prediction: Sequence[str],
-    target: str | None,
+    reference: ReferenceProfile, current: pd.DataFrame, prediction: Sequence[str], target: str | None
 ) -> list[_Plan]:
     special = list(prediction) + ([target] if target is not None else [])
 
     def infer(column: str) -> tuple[Kind | None, str | None]:
-        source = current if column in current.columns else reference
-        if column not in source.columns:
+        # The window's values decide the kind; the reference's when the window lacks the column.
+        if column in current.columns:
+            kind = infer_kind(current[column])
+        elif column in reference.columns:
+            kind = reference.columns[column].inferred
+        else:
             return None, "not testable: column missing from both windows"
-        kind = infer_kind(source[column])
         if kind in ("numerical", "categorical"):
             return kind, None  # type: ignore[return-value]
         return None, kind
 
     plans: list[_Plan] = []
-    if numerical is None and categorical is None:
-        ordered = list(dict.fromkeys([*current.columns, *reference.columns]))
+    if reference.inferred_features:
+        ordered = list(dict.fromkeys([*current.columns, *reference.column_order]))
         for column in ordered:
             if column in special:
                 continue
@@ -325,8 +246,8 @@ def _plan_columns(
                 continue  # Evidently's drift preset leaves datetime columns out as well
             plans.append(_Plan(column, "feature", kind, status))
     else:
-        plans += [_Plan(c, "feature", "numerical", None) for c in numerical or ()]
-        plans += [_Plan(c, "feature", "categorical", None) for c in categorical or ()]
+        plans += [_Plan(c, "feature", "numerical", None) for c in reference.numerical or ()]
+        plans += [_Plan(c, "feature", "categorical", None) for c in reference.categorical or ()]
     for role, columns in (("prediction", list(prediction)), ("target", [target] if target else [])):
         for column in columns:
             kind, status = infer(column)
@@ -336,42 +257,34 @@ def _plan_columns(
     return plans
 
 
-def detect_drift(
-    reference: pd.DataFrame,
+def evaluate_drift(
+    reference: ReferenceProfile,
     current: pd.DataFrame,
-    config: DriftConfig | None = None,
     *,
-    numerical: Sequence[str] | None = None,
-    categorical: Sequence[str] | None = None,
-    prediction: Sequence[str] = (),
-    target: str | None = None,
-    cache_dir: Path | None = None,
-    reference_fingerprint: str | None = None,
+    prediction: Sequence[str] | None = None,
+    include_target: bool = True,
 ) -> DriftReport:
-    """Drift of every column of `current` against `reference`, as Evidently's DataDriftPreset.
+    """Drift of every fitted column of `current` against the fitted reference (the drift check's
+    `evaluate`), as Evidently's DataDriftPreset decides it.
 
-    `numerical` / `categorical` name the feature columns; when both are None, every column except
-    the prediction and target ones is typed as Evidently does (floats numerical, integers with at
-    most 10 values categorical, strings categorical unless mostly unique). `prediction` columns and
-    the `target` column are tested too and reported apart; they do not count towards dataset drift.
-    `cache_dir` turns on the reference-profile cache (when `config.cache` is true); numerical
-    reference columns are then keyed by a hash of their values. `reference_fingerprint`, a string
-    that changes whenever the reference data changes (e.g. its source URL and version), keys every
-    column without reading the reference values, so a scheduled run only pays for its window.
+    `prediction` picks which of the fitted prediction columns to test (default: all of them);
+    `include_target` false leaves the target out (a window whose labels have not arrived).
     """
-    config = config or DriftConfig()
-    plans = _plan_columns(reference, current, numerical, categorical, prediction, target)
-    cache = ProfileCache(Path(cache_dir)) if cache_dir is not None and config.cache else None
-    profiler = _Profiler(cache, reference_fingerprint)
+    config = reference.config
+    chosen = reference.prediction if prediction is None else tuple(prediction)
+    unknown = sorted(set(chosen) - set(reference.prediction))
+    if unknown:
+        raise ValueError(
+            f"prediction column(s) {unknown} were not fitted; fitted: {list(reference.prediction)}"
+        )
+    target = reference.target if include_target else None
+    plans = _plan_columns(reference, current, chosen, target)
     workers = config.max_workers or min(len(plans) or 1, os.cpu_count() or 1)
     if workers > 1 and len(plans) > 1:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
-            results = list(
-                pool.map(lambda p: _analyze_safely(p, reference, current, config, profiler), plans)
-            )
+            results = list(pool.map(lambda p: _analyze_safely(p, reference, current), plans))
     else:
-        results = [_analyze_safely(p, reference, current, config, profiler) for p in plans]
-
+        results = [_analyze_safely(p, reference, current) for p in plans]
     tested = [
         i
         for i, r in enumerate(results)
@@ -399,5 +312,38 @@ def detect_drift(
         n_drifted=n_drifted,
         share=share,
         dataset_drift=bool(features) and share >= config.drift_share,
-        cache_hits=profiler.hits,
+        cache_hits=reference.cache_hits,
     )
+
+
+def detect_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: DriftConfig | None = None,
+    *,
+    numerical: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    prediction: Sequence[str] = (),
+    target: str | None = None,
+    cache_dir: Path | None = None,
+    reference_fingerprint: str | None = None,
+) -> DriftReport:
+    """Drift of every column of `current` against `reference`: `fit_drift` then `evaluate_drift`.
+
+    `numerical` / `categorical` name the feature columns; when both are None, every column except
+    the prediction and target ones is typed as Evidently does (floats numerical, integers with at
+    most 10 values categorical, strings categorical unless mostly unique). `prediction` columns and
+    the `target` column are tested too and reported apart; they do not count towards dataset drift.
+    `cache_dir` and `reference_fingerprint` turn on the cross-run reference cache (`fit_drift`).
+    """
+    fitted = fit_drift(
+        reference,
+        config,
+        numerical=numerical,
+        categorical=categorical,
+        prediction=prediction,
+        target=target,
+        cache_dir=cache_dir,
+        reference_fingerprint=reference_fingerprint,
+    )
+    return evaluate_drift(fitted, current)
