@@ -19,8 +19,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from watchkeeper.config import ColumnsConfig, TaskType
+from watchkeeper.performance import evaluate_performance, fit_performance_baseline
 from watchkeeper.performance.config import PerformanceConfig
-from watchkeeper.performance.engine import evaluate_performance, fit_performance_baseline
 from watchkeeper.performance.serving import compute_serving_metrics
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

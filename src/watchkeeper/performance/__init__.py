@@ -8,8 +8,12 @@ The public API the monitor flow calls:
 - `compute_serving_metrics(window, columns=, window_start=, window_end=)` → `ServingReport`
   (section ``serving``)
 
+Modules: inputs (the window's arrays), baseline (fit, bands), cbpe, gap (the concept-drift gap
+test), concept (DDM, Page-Hinkley), streams (feeding them), judgement (findings), report,
+evaluate (`evaluate_performance`), grouping (rows per model version), metrics, serving, config.
+
 Names are imported lazily: `watchkeeper.config` imports `watchkeeper.performance.config`, and the
-engine imports `watchkeeper.config`, so an eager import here would be circular.
+modules that compute import `watchkeeper.config`, so an eager import here would be circular.
 """
 
 from __future__ import annotations
@@ -18,29 +22,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers
+    from watchkeeper.performance.baseline import Band, PerformanceBaseline, fit_performance_baseline
     from watchkeeper.performance.cbpe import CBPEEstimator, Estimate, fit_cbpe
     from watchkeeper.performance.concept import DetectorResult, update_ddm, update_page_hinkley
     from watchkeeper.performance.config import PerformanceConfig
-    from watchkeeper.performance.engine import (
-        Band,
-        GapResult,
-        PerformanceBaseline,
-        PerformanceReport,
-        VersionPerformance,
-        evaluate_performance,
-        fit_performance_baseline,
-    )
+    from watchkeeper.performance.evaluate import evaluate_performance
+    from watchkeeper.performance.gap import GapResult
     from watchkeeper.performance.metrics import ConfusionMatrix, MetricValue
+    from watchkeeper.performance.report import PerformanceReport, VersionPerformance
     from watchkeeper.performance.serving import ServingReport, ServingStats, compute_serving_metrics
 
 _EXPORTS = {
-    "Band": "engine",
-    "GapResult": "engine",
-    "PerformanceBaseline": "engine",
-    "PerformanceReport": "engine",
-    "VersionPerformance": "engine",
-    "evaluate_performance": "engine",
-    "fit_performance_baseline": "engine",
+    "Band": "baseline",
+    "PerformanceBaseline": "baseline",
+    "fit_performance_baseline": "baseline",
+    "evaluate_performance": "evaluate",
+    "GapResult": "gap",
+    "PerformanceReport": "report",
+    "VersionPerformance": "report",
     "CBPEEstimator": "cbpe",
     "Estimate": "cbpe",
     "fit_cbpe": "cbpe",

@@ -55,7 +55,6 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-# -- DDM ------------------------------------------------------------------------------------------
 def ddm_initial_state() -> dict[str, Any]:
     return {"n": 0, "errors": 0, "p_min": None, "s_min": None, "drifts": 0}
 
@@ -126,7 +125,6 @@ def update_ddm(
     return result, st
 
 
-# -- Page-Hinkley ---------------------------------------------------------------------------------
 def page_hinkley_initial_state() -> dict[str, Any]:
     return {"n": 0, "sum": 0.0, "cum": 0.0, "min": None, "drifts": 0}
 

@@ -84,7 +84,11 @@ class ConfusionMatrix:
         return {"labels": list(self.labels), "counts": [list(r) for r in self.counts]}
 
 
-# -- labels ---------------------------------------------------------------------------------------
+def format_figure(value: float | None) -> str:
+    """A figure as the markdown tables and finding messages show it: 4 significant digits, – if none."""
+    return "–" if value is None else f"{value:.4g}"
+
+
 def canonical_label(value: Any) -> str:
     """Labels compared as text: ``1``, ``1.0`` and ``"1"`` are the same class, ``True`` is ``"True"``."""
     if isinstance(value, bool | np.bool_):
@@ -130,7 +134,6 @@ def proba_problem(proba: np.ndarray, *, binary: bool) -> str | None:
     return None
 
 
-# -- ranking metrics ------------------------------------------------------------------------------
 def ranking_metrics(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     """(ROC AUC, average precision) from one sort: both need only per-distinct-score counts.
 
@@ -160,7 +163,6 @@ def average_precision(y: np.ndarray, score: np.ndarray) -> float:
     return ranking_metrics(y.astype(bool), score)[1]
 
 
-# -- classification -------------------------------------------------------------------------------
 def _note(status: str, excluded: int, why: str) -> str:
     return status if excluded == 0 else f"{status} ({excluded} labeled row(s) {why} excluded)"
 
@@ -295,7 +297,6 @@ def classification_metrics(
     return out, cm_matrix
 
 
-# -- regression -----------------------------------------------------------------------------------
 def regression_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, MetricValue]:
     """MAE, RMSE, MAPE, R² and mean error on labeled rows (`y` finite); NaN predictions excluded."""
     n = int(y.size)

@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from watchkeeper.config import ColumnsConfig
-from watchkeeper.performance.metrics import canonical_label
+from watchkeeper.performance.grouping import group_by_version
+from watchkeeper.performance.inputs import timestamps_ns
+from watchkeeper.performance.metrics import canonical_label, format_figure
 from watchkeeper.verdict import Finding, Severity
 
 PERCENTILES = (50, 90, 95, 99)
@@ -101,22 +103,18 @@ class ServingReport:
         stats = [self.overall, *self.by_version.values()]
         rows = [
             ("requests", [f"{s.request_count}" for s in stats]),
-            ("throughput (req/s)", [_fmt(s.throughput_rps) for s in stats]),
-            ("peak minute (req/s)", [_fmt(s.peak_minute_rps) for s in stats]),
+            ("throughput (req/s)", [format_figure(s.throughput_rps) for s in stats]),
+            ("peak minute (req/s)", [format_figure(s.peak_minute_rps) for s in stats]),
             *[
-                (f"latency {k} (ms)", [_fmt(s.latency_ms.get(k)) for s in stats])
+                (f"latency {k} (ms)", [format_figure(s.latency_ms.get(k)) for s in stats])
                 for k in ("p50", "p95", "p99", "max")
             ],
-            ("error rate", [_fmt(s.error_rate) for s in stats]),
+            ("error rate", [format_figure(s.error_rate) for s in stats]),
         ]
         lines = ["| figure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows]
         lines += [f"\n- {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
 
 
 def _stats(
@@ -160,11 +158,7 @@ def compute_serving_metrics(
     notes: list[str] = []
     minute: np.ndarray | None = None
     if columns.timestamp in window.columns:
-        ts_ns = (
-            pd.to_datetime(window[columns.timestamp], utc=True)
-            .to_numpy(dtype="datetime64[ns]")
-            .astype(np.int64)
-        )
+        ts_ns = timestamps_ns(window[columns.timestamp])
         # Minutes since the earliest row: a bincount, not a sort (calendar minutes when the window
         # starts on a minute, as aligned windows do).
         origin = int(ts_ns.min()) if ts_ns.size else 0
@@ -198,13 +192,5 @@ def compute_serving_metrics(
         return _stats(n, pick(minute), pick(latency), pick(status_codes), status_names, ok_mask, seconds)
 
     overall = group(None)
-    by_version: dict[str, ServingStats] = {}
-    if columns.model_version and columns.model_version in window.columns:
-        vcodes, vnames = pd.factorize(window[columns.model_version], use_na_sentinel=True)
-        names = [canonical_label(v) for v in vnames]
-        if (vcodes < 0).any():
-            names.append("unknown")
-            vcodes = np.where(vcodes < 0, len(vnames), vcodes)
-        for i, name in enumerate(names):
-            by_version[name] = group(np.flatnonzero(vcodes == i))
+    by_version = {version: group(idx) for version, idx in group_by_version(window, columns.model_version)}
     return ServingReport(window_start, window_end, overall, by_version, tuple(notes))

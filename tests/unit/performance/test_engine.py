@@ -13,13 +13,13 @@ from sklearn import metrics as skm
 
 from tests.unit.performance.synth import BINARY_COLUMNS, DAY, binary_frame, binary_reference
 from watchkeeper.config import ColumnsConfig, TaskType
-from watchkeeper.performance.config import PerformanceConfig
-from watchkeeper.performance.engine import (
+from watchkeeper.performance import (
     PerformanceBaseline,
     PerformanceReport,
     evaluate_performance,
     fit_performance_baseline,
 )
+from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.verdict import SectionReport, Severity
 
 CFG = PerformanceConfig()

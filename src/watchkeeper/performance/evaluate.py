@@ -1,0 +1,128 @@
+"""Performance of one window: `evaluate_performance(window, baseline, ...) -> PerformanceReport`.
+
+The per-window half of the section (the per-reference half is `fit_performance_baseline` in
+baseline.py). It wires the steps, in order: the window's arrays (inputs.py), realized figures,
+CBPE estimates on every row, the gap test (gap.py), the sequential detectors (streams.py), the
+same figures per model version (grouping.py), and the findings (judgement.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from watchkeeper.config import ColumnsConfig, TaskType
+from watchkeeper.performance.baseline import PerformanceBaseline
+from watchkeeper.performance.cbpe import Estimate
+from watchkeeper.performance.config import ESTIMATED_METRICS, PerformanceConfig, default_primary_metric
+from watchkeeper.performance.gap import measure_gaps
+from watchkeeper.performance.grouping import group_by_version
+from watchkeeper.performance.inputs import PreparedRows, compute_realized, is_classification, prepare_rows
+from watchkeeper.performance.judgement import judge_performance
+from watchkeeper.performance.report import PerformanceReport, VersionPerformance
+from watchkeeper.performance.streams import decide_feed, feed_detectors
+
+
+def evaluate_performance(
+    window: pd.DataFrame,
+    baseline: PerformanceBaseline,
+    *,
+    columns: ColumnsConfig,
+    task: TaskType,
+    config: PerformanceConfig,
+    detector_state: dict[str, Any] | None = None,
+    labels_complete: bool | None = None,
+    unmatched_labels: int = 0,
+) -> PerformanceReport:
+    """Evaluate one window (inference rows LEFT-joined with their labels; missing label = NaN/None).
+
+    `detector_state` is the state returned in the previous window's ``report.detector_state`` (None
+    at the start); `labels_complete` says whether this window's labels are all in (None: judged
+    from the label coverage). `unmatched_labels` is the number of labels whose request id matched
+    no inference row, reported so nothing is dropped silently.
+    """
+    if baseline.task is not task:
+        raise ValueError(f"baseline was fitted for {baseline.task.value}, not {task.value}")
+    rows = prepare_rows(
+        window, columns=columns, task=task, classes=baseline.classes, threshold=config.decision_threshold
+    )
+    realized, cm = compute_realized(rows, np.arange(rows.n), task)
+    n_labeled = int(rows.labeled.sum())
+    notes = list(rows.notes)
+    if unmatched_labels:
+        notes.append(
+            f"{unmatched_labels} label(s) matched no inference row in this window (unknown request id)"
+        )
+    rows, estimated = _estimate_window(rows, baseline, task)
+    gaps = measure_gaps(rows, baseline, config, task, realized)
+    feed, why_not = decide_feed(rows.n, n_labeled, labels_complete, config)
+    detectors, new_state, fed, det_status = feed_detectors(
+        rows, baseline, config, detector_state, feed, why_not
+    )
+    by_version = {
+        version: _measure_version(rows, idx, baseline, task)
+        for version, idx in group_by_version(window, columns.model_version)
+    }
+    primary = config.primary_metric or default_primary_metric(task)
+    findings = judge_performance(
+        realized=realized,
+        estimated=estimated,
+        bands=baseline.bands,
+        gaps=gaps,
+        detectors=detectors,
+        config=config,
+        primary=primary,
+    )
+    return PerformanceReport(
+        task=task,
+        primary_metric=primary,
+        n_rows=rows.n,
+        n_labeled=n_labeled,
+        realized=realized,
+        confusion_matrix=cm,
+        estimated=estimated,
+        bands=dict(baseline.bands),
+        gaps=gaps,
+        detectors=detectors,
+        detectors_fed=fed,
+        detector_status=det_status,
+        detector_state=new_state,
+        by_version=by_version,
+        notes=tuple(notes),
+        unmatched_labels=unmatched_labels,
+        _findings=tuple(findings),
+    )
+
+
+def _estimate_window(
+    rows: PreparedRows, baseline: PerformanceBaseline, task: TaskType
+) -> tuple[PreparedRows, dict[str, Estimate]]:
+    """CBPE's estimates on every row, and the rows with their calibrated probabilities added."""
+    if not is_classification(task):
+        return rows, {}
+    if baseline.cbpe is None:
+        return rows, {m: Estimate.missing(f"CBPE {baseline.cbpe_status}") for m in ESTIMATED_METRICS}
+    if rows.proba is None or rows.proba_issue is not None:
+        return rows, {m: Estimate.missing(rows.proba_issue or "no probabilities") for m in ESTIMATED_METRICS}
+    # Calibrated once: the estimates, the gap test and the error stream share it.
+    calibrated = baseline.cbpe.calibrate(rows.proba)
+    estimated = baseline.cbpe.estimate(rows.proba, rows.yhat, calibrated=calibrated)
+    return replace(rows, calibrated=calibrated), estimated
+
+
+def _measure_version(
+    rows: PreparedRows, idx: np.ndarray, baseline: PerformanceBaseline, task: TaskType
+) -> VersionPerformance:
+    """Realized and estimated figures of one model version's rows `idx`."""
+    realized, _ = compute_realized(rows, idx, task)
+    estimated: dict[str, Estimate] = {}
+    if baseline.cbpe is not None and rows.proba is not None and rows.proba_issue is None:
+        estimated = baseline.cbpe.estimate(
+            rows.proba[idx],
+            rows.yhat[idx],
+            calibrated=None if rows.calibrated is None else rows.calibrated[idx],
+        )
+    return VersionPerformance(int(idx.size), int(rows.labeled[idx].sum()), realized, estimated)
