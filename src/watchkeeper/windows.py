@@ -16,9 +16,16 @@ import numpy as np
 import pandas as pd
 
 from watchkeeper.config import ColumnsConfig, MonitorConfig
-from watchkeeper.sources import Source, SourceError, build_source
+from watchkeeper.sources import SourceError, build_source
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import Finding, Severity
+
+
+class _Unread:
+    """Marks an argument the caller did not give (None is a value: "no labels")."""
+
+
+_UNREAD = _Unread()
 
 
 class DataError(ValueError):
@@ -181,44 +188,92 @@ class WindowData:
 
 
 def join_labels(
-    inference: pd.DataFrame, labels: pd.DataFrame | None, columns: ColumnsConfig
+    inference: pd.DataFrame, labels: Labels | pd.DataFrame | None, columns: ColumnsConfig
 ) -> tuple[pd.DataFrame, int, int]:
     """Left-join labels on the request id.
 
     Returns the joined frame, how many labeled rows, and how many duplicate labels were ignored
-    (the latest label per request id wins when the label source has a timestamp, else the last one).
-    Duplicate request ids in the logs keep their rows; only the first occurrence gets the label.
+    (the latest label per request id wins). Duplicate request ids in the logs keep their rows; only
+    the first occurrence gets the label.
     """
     target = columns.target
-    rid = columns.request_id
     frame = inference.copy(deep=False)  # only a column is added: the data is shared, not copied
     if target is None:
         return frame, 0, 0
-    if labels is None or labels.empty:
+    if isinstance(labels, pd.DataFrame):
+        labels = Labels.from_frame(labels, columns)
+    if labels is None or labels.target.empty:
         frame[target] = np.nan
         return frame, 0, 0
-    if columns.label_timestamp and columns.label_timestamp in labels.columns:
-        labels = labels.sort_values(columns.label_timestamp, kind="stable")
-    dup_labels = int(labels[rid].duplicated(keep="last").sum())
-    labels = labels.drop_duplicates(rid, keep="last")
-    first = ~frame[rid].duplicated(keep="first")
-    mapped = frame[rid].map(labels.set_index(rid)[target])
-    frame[target] = mapped.where(first)
+    rid = frame[columns.request_id]
+    mapped, dup_labels = labels.for_window(rid)
+    frame[target] = mapped.where(~rid.duplicated(keep="first"))
     return frame, int(frame[target].notna().sum()), dup_labels
 
 
-def read_labels(source: Source, columns: ColumnsConfig, request_ids: pd.Series) -> pd.DataFrame:
-    """Labels for the given request ids (all that have arrived so far)."""
-    assert columns.target is not None
-    wanted = [columns.request_id, columns.target]
-    if columns.label_timestamp:
-        wanted.append(columns.label_timestamp)
-    labels = source.read(columns=wanted)
-    return labels.loc[labels[columns.request_id].isin(request_ids)]
+@dataclass(frozen=True)
+class Labels:
+    """The ground truth that has arrived, read once per run and joined to each window from memory.
+
+    `target` holds the latest label per request id (by the label timestamp when the source has
+    one, else the last row), `extra` how many older labels each duplicated request id had. `error`
+    says why no labels could be read (the source is unreachable): windows are still evaluated.
+    """
+
+    target: pd.Series
+    extra: pd.Series
+    error: str | None = None
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, columns: ColumnsConfig) -> Labels:
+        """Labels from the ground truth's rows (request id, target, optional label timestamp)."""
+        assert columns.target is not None
+        if columns.label_timestamp and columns.label_timestamp in frame.columns:
+            frame = frame.sort_values(columns.label_timestamp, kind="stable")
+        rid = frame[columns.request_id]
+        repeated = rid.duplicated(keep="last")
+        latest = frame.loc[~repeated]
+        return cls(
+            target=latest[columns.target].set_axis(pd.Index(latest[columns.request_id])),
+            extra=rid[repeated].value_counts(),
+        )
+
+    @classmethod
+    def unavailable(cls, error: str) -> Labels:
+        empty = pd.Series([], dtype="float64")
+        return cls(target=empty, extra=empty, error=error)
+
+    def for_window(self, request_ids: pd.Series) -> tuple[pd.Series, int]:
+        """The label of each request (NaN where none arrived) and the duplicate labels ignored."""
+        mapped = request_ids.map(self.target)
+        dups = request_ids.drop_duplicates().map(self.extra)
+        return mapped, int(dups.sum()) if len(dups) else 0
 
 
-def load_window(config: MonitorConfig, start: datetime, end: datetime) -> WindowData:
-    """Read the window's inference logs and join the labels that have arrived."""
+def read_labels(config: MonitorConfig) -> Labels | None:
+    """Every label that has arrived so far; None when the model has no ground truth configured."""
+    cols = config.columns
+    if config.sources.ground_truth is None or cols.target is None:
+        return None
+    wanted = [cols.request_id, cols.target]
+    if cols.label_timestamp:
+        wanted.append(cols.label_timestamp)
+    try:
+        frame = build_source(config.sources.ground_truth).read(columns=wanted)
+    except SourceError as exc:
+        # Missing ground truth must not stop drift, validation and serving checks.
+        return Labels.unavailable(str(exc))
+    return Labels.from_frame(frame, cols)
+
+
+def load_window(
+    config: MonitorConfig, start: datetime, end: datetime, *, labels: Labels | _Unread | None = _UNREAD
+) -> WindowData:
+    """Read the window's inference logs and join the labels that have arrived.
+
+    `labels` are the run's labels (`read_labels`, read once for every window of a run); by default
+    they are read here.
+    """
     cols = config.columns
     logs = build_source(config.sources.inference_logs)
     frame = logs.read(columns=_inference_columns(cols), time_column=cols.timestamp, start=start, end=end)
@@ -232,14 +287,12 @@ def load_window(config: MonitorConfig, start: datetime, end: datetime) -> Window
         frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
     duplicates = int(frame[cols.request_id].duplicated().sum())
     notes: list[str] = []
-    labels = None
-    if config.sources.ground_truth is not None and cols.target is not None and len(frame):
-        gt = build_source(config.sources.ground_truth)
-        try:
-            labels = read_labels(gt, cols, frame[cols.request_id])
-        except SourceError as exc:
-            # Missing ground truth must not stop drift, validation and serving checks.
-            notes.append(f"labels unavailable: {exc}")
+    if not len(frame):
+        labels = None
+    elif isinstance(labels, _Unread):
+        labels = read_labels(config)
+    if labels is not None and labels.error is not None:
+        notes.append(f"labels unavailable: {labels.error}")
     joined, labeled, dup_labels = join_labels(frame, labels, cols)
     report = WindowReport(
         start=start,
@@ -253,7 +306,19 @@ def load_window(config: MonitorConfig, start: datetime, end: datetime) -> Window
     return WindowData(frame=joined, report=report)
 
 
-def load_reference(config: MonitorConfig) -> pd.DataFrame:
+@dataclass(frozen=True)
+class ReferenceData:
+    """The reference a window is compared with, and a fingerprint of its stored data.
+
+    `fingerprint` changes whenever the stored reference changes (from file metadata: no value is
+    read for it); checks cache what they fit under it. None when the source cannot tell.
+    """
+
+    frame: pd.DataFrame
+    fingerprint: str | None = None
+
+
+def read_reference(config: MonitorConfig) -> ReferenceData:
     """The reference data (features, target, model outputs; timestamp too when the source has one)."""
     cols = config.columns
     source = build_source(config.sources.reference)
@@ -268,17 +333,24 @@ def load_reference(config: MonitorConfig) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{source.description}: the reference data is empty")
     fingerprint = getattr(source, "fingerprint", None)
-    if callable(fingerprint):
-        # Lets the drift engine reuse its cached reference profile without hashing the values.
-        frame.attrs["fingerprint"] = fingerprint()
-    return frame
+    return ReferenceData(frame, fingerprint() if callable(fingerprint) else None)
 
 
-def count_labels(config: MonitorConfig, windows: list[tuple[datetime, datetime]]) -> dict[datetime, int]:
+def load_reference(config: MonitorConfig) -> pd.DataFrame:
+    """The reference frame alone (`read_reference` without the fingerprint)."""
+    return read_reference(config).frame
+
+
+def count_labels(
+    config: MonitorConfig,
+    windows: list[tuple[datetime, datetime]],
+    *,
+    labels: Labels | _Unread | None = _UNREAD,
+) -> dict[datetime, int]:
     """How many of each window's requests have a label now, by window end.
 
-    Reads the request ids of the whole span and the labels once (not once per window): this runs on
-    every monitor run to find past windows whose late labels have landed.
+    Reads the request ids of the whole span once (not once per window): this runs on every monitor
+    run to find past windows whose late labels have landed. `labels` as in `load_window`.
     """
     cols = config.columns
     counts = {end: 0 for _, end in windows}
@@ -291,12 +363,12 @@ def count_labels(config: MonitorConfig, windows: list[tuple[datetime, datetime]]
     )
     if ids.empty:
         return counts
-    try:
-        labels = read_labels(build_source(config.sources.ground_truth), cols, ids[cols.request_id])
-    except SourceError:
+    if isinstance(labels, _Unread):
+        labels = read_labels(config)
+    if labels is None or labels.error is not None:
         return counts
     first = ids.drop_duplicates(cols.request_id)
-    labeled = first[cols.request_id].isin(labels.loc[labels[cols.target].notna(), cols.request_id]).to_numpy()
+    labeled = first[cols.request_id].map(labels.target).notna().to_numpy()
     ts = first[cols.timestamp]
     for start, end in windows:
         in_window = ((ts >= start) & (ts < end)).to_numpy()
