@@ -1,4 +1,8 @@
-"""Host health: sample CPU, memory, disk, network, GPUs and probes on the host that serves a model."""
+"""Host health: sample CPU, memory, disk, network, GPUs and probes on the host that serves a model.
+
+The composition root of the health run: the config is loaded, the state store opened and the
+tracking and Pushgateway URLs resolved once here, then handed to the tasks.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,18 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.artifact_tasks import artifact_key
 from tasks.data_tasks import load_model_config
-from tasks.health_tasks import log_health_to_mlflow, push_health, sample_health, store_latest_health
+from tasks.health_tasks import (
+    log_health_to_mlflow,
+    publish_health_artifact,
+    push_health,
+    sample_health,
+    store_latest_health,
+)
 from tasks.observability import run_logging
 from tasks.tracking_tasks import resolve_tracking_uri
-from watchkeeper.config import MonitorConfig
 from watchkeeper.runtime import apply_runtime_defaults
+from watchkeeper.state import open_state
 
 
 @flow(name="system-health", log_prints=True)
@@ -26,27 +35,22 @@ def system_health(config_path: str) -> dict[str, Any]:
     """
     apply_runtime_defaults()
     config = load_model_config(config_path)
-    with run_logging(config.model.name, config_path=config_path):
-        return _system_health(config)
+    model = config.model.name
+    with run_logging(model, config_path=config_path):
+        log = get_run_logger()
+        store = open_state()
+        tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
+        pushgateway = config.health.pushgateway
+        push_url = pushgateway.resolve_url() if pushgateway is not None else None
 
-
-def _system_health(config: MonitorConfig) -> dict[str, Any]:
-    from prefect.artifacts import create_markdown_artifact
-
-    log = get_run_logger()
-    report = sample_health(config.health)
-    try:
-        log_health_to_mlflow(report, tracking_uri=resolve_tracking_uri(config.tracking.tracking_uri))
-    except Exception as exc:  # the sample is still stored and pushed below
-        log.error("could not log health to MLflow: %s", exc)
-    push_health(report, config.health)
-    store_latest_health(config.model.name, report)
-    rows = "\n".join(f"| `{k}` | {v:.4g} |" for k, v in sorted(report.figures().items()))
-    findings = "\n".join(f"- [{f.severity.label}] {f.message}" for f in report.findings()) or "- all clear"
-    create_markdown_artifact(
-        key=artifact_key(config.model.name, "system-health"),
-        markdown=f"# Health of {report.host}\n\n{findings}\n\n| figure | value |\n|---|---|\n{rows}\n",
-    )
-    for finding in report.findings():
-        print(f"[{finding.severity.label}] {finding.message}")
-    return report.to_dict()
+        report = sample_health(config.health)
+        try:
+            log_health_to_mlflow(report, tracking_uri=tracking_uri)
+        except Exception as exc:  # the sample is still pushed and stored below
+            log.error("could not log health to MLflow: %s", exc)
+        push_health(report, pushgateway, url=push_url)
+        store_latest_health(model, report, store=store)
+        publish_health_artifact(model, report)
+        for finding in report.findings():
+            print(f"[{finding.severity.label}] {finding.message}")
+        return report.to_dict()

@@ -1,4 +1,8 @@
-"""Host health as Prefect tasks: sampling, MLflow time series, Pushgateway, latest sample in state."""
+"""Host health as Prefect tasks: sampling, MLflow time series, Pushgateway, latest sample in state.
+
+Every resource (tracking URI, Pushgateway URL, state store) comes in as an argument from
+`flows/system_health.py`; the tasks add the MLflow client, retries and the Prefect UI artifact.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.artifact_tasks import artifact_key
 from tasks.tracking_tasks import ensure_experiment
 from watchkeeper import health, tracking
-from watchkeeper.state import open_state
+from watchkeeper.state import StateStore
 
 HEALTH_EXPERIMENT = "watchkeeper/system-health"
 HEALTH_NAMESPACE = "health-latest"
@@ -51,24 +57,29 @@ def log_health_to_mlflow(report: health.HealthReport, *, tracking_uri: str) -> s
 
 
 @task(name="push-health-to-gateway", cache_policy=NO_CACHE)
-def push_health(report: health.HealthReport, config: health.HealthConfig) -> bool:
-    """Best effort: a Pushgateway outage never fails the health run."""
-    if config.pushgateway is None:
-        return False
-    url = config.pushgateway.resolve_url()
-    if not url:
+def push_health(
+    report: health.HealthReport, pushgateway: health.PushgatewayConfig | None, *, url: str | None
+) -> bool:
+    """Best effort: a Pushgateway outage never fails the health run. No gateway or no URL: no push."""
+    if pushgateway is None or not url:
         return False
     return health.push_to_gateway(
-        report,
-        url=url,
-        job=config.pushgateway.job,
-        instance=config.pushgateway.instance,
-        timeout_s=config.pushgateway.timeout_s,
+        report, url=url, job=pushgateway.job, instance=pushgateway.instance, timeout_s=pushgateway.timeout_s
     )
 
 
 @task(name="store-latest-health", cache_policy=NO_CACHE)
-def store_latest_health(model: str, report: health.HealthReport) -> None:
+def store_latest_health(model: str, report: health.HealthReport, *, store: StateStore) -> None:
     """Keep the latest sample so the model's monitor run and alert rules can read `health.*`."""
     payload: dict[str, Any] = {"at": time.time(), "host": report.host, "figures": report.figures()}
-    open_state().put_json(HEALTH_NAMESPACE, model, payload)
+    store.put_json(HEALTH_NAMESPACE, model, payload)
+
+
+def publish_health_artifact(model: str, report: health.HealthReport) -> None:
+    """The sample's findings and figures as a markdown artifact of the flow run."""
+    rows = "\n".join(f"| `{k}` | {v:.4g} |" for k, v in sorted(report.figures().items()))
+    findings = "\n".join(f"- [{f.severity.label}] {f.message}" for f in report.findings()) or "- all clear"
+    create_markdown_artifact(
+        key=artifact_key(model, "system-health"),
+        markdown=f"# Health of {report.host}\n\n{findings}\n\n| figure | value |\n|---|---|\n{rows}\n",
+    )
