@@ -37,92 +37,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from watchkeeper.alerting.expr import Condition, ConditionError, parse_condition
-from watchkeeper.alerting.templates import check_template
+from watchkeeper.alerting.defaults import DEFAULT_RULES
+from watchkeeper.alerting.rules import NAME_PATTERN, RuleConfig, SeverityName
 from watchkeeper.configbase import StrictModel, parse_duration
-from watchkeeper.verdict import Severity
-
-SeverityName = Literal["warning", "critical"]
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-_LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# Labels the engine sets itself; a rule may not override them.
-RESERVED_LABELS = frozenset({"alertname", "severity", "model"})
 
 
-class AnnotationsConfig(StrictModel):
-    """Text for the on-call reader. `summary` and `description` may use placeholders."""
-
-    summary: str | None = None
-    description: str | None = None
-    runbook_url: str | None = None
-
-    @field_validator("summary", "description")
-    @classmethod
-    def _placeholders(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_template(value)
-        return value
-
-
-class RuleConfig(StrictModel):
-    """One alert rule. `for` is written `for:` in YAML (`for_` in Python)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    name: str = Field(pattern=_NAME)
-    condition: str
-    severity: SeverityName = "warning"
-    for_: int = Field(default=1, ge=1, alias="for")
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: AnnotationsConfig = AnnotationsConfig()
-    # None: the `alerts.repeat_interval` default.
-    repeat_interval: timedelta | None = None
-    send_resolved: bool = True
-
-    @field_validator("condition")
-    @classmethod
-    def _parse(cls, value: str, info: ValidationInfo) -> str:
-        name = info.data.get("name", "?")
-        try:
-            parse_condition(value)
-        except ConditionError as exc:
-            raise ValueError(f"rule {name!r}: condition {value!r}: {exc}") from None
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        import re
-
-        name = info.data.get("name", "?")
-        for key in value:
-            if key in RESERVED_LABELS:
-                raise ValueError(f"rule {name!r}: label {key!r} is set by the engine")
-            if not re.match(_LABEL_NAME, key):
-                raise ValueError(f"rule {name!r}: invalid label name {key!r}")
-        return value
-
-    @field_validator("repeat_interval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return None if value is None else parse_duration(value)
-
-    @property
-    def parsed(self) -> Condition:
-        return parse_condition(self.condition)
-
-    @property
-    def severity_level(self) -> Severity:
-        return Severity.parse(self.severity)
-
-
-# -- channels -----------------------------------------------------------------------------------------
 class _ChannelBase(StrictModel):
     # Unique among the model's channels; it is part of each notification's idempotency key, so
     # renaming a channel re-sends nothing old but does forget what it already sent.
-    name: str | None = Field(default=None, pattern=_NAME)
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
     min_severity: SeverityName = "warning"
     send_resolved: bool = True
     # Only when the env var it names is set (e.g. a Slack webhook for the demo): unset, the channel
@@ -252,8 +177,6 @@ class AlertsConfig(StrictModel):
         """The configured rules, plus the built-in ones not overridden by (name, severity)."""
         if not self.default_rules:
             return self.rules
-        from watchkeeper.alerting.defaults import DEFAULT_RULES
-
         mine = {(r.name, r.severity) for r in self.rules}
         return tuple(r for r in DEFAULT_RULES if (r.name, r.severity) not in mine) + self.rules
 

@@ -10,7 +10,7 @@ model-specific and worth overriding.
 
 from __future__ import annotations
 
-from watchkeeper.alerting.config import AnnotationsConfig, RuleConfig
+from watchkeeper.alerting.rules import AnnotationsConfig, RuleConfig
 
 
 def _rule(name: str, condition: str, severity: str, summary: str, description: str) -> RuleConfig:
