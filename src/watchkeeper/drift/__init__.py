@@ -12,6 +12,9 @@ Public API:
 - `get_method`, `registered_methods`, `register_method`: the method registry
 """
 
+# The built-in methods register themselves when their modules are imported: importing the package
+# (which any `watchkeeper.drift.*` import does first) makes them available to `get_method`.
+from watchkeeper.drift import methods as _builtin_methods  # noqa: F401
 from watchkeeper.drift.config import DriftConfig
 from watchkeeper.drift.engine import adjust_p_values, detect_drift, evaluate_drift
 from watchkeeper.drift.html import build_evidently_html

@@ -107,15 +107,8 @@ def register_method(
     return decorator
 
 
-def _ensure_loaded() -> None:
-    # The method modules register themselves on import; importing here keeps `get_method` usable
-    # without the caller knowing which modules exist.
-    import watchkeeper.drift.methods  # noqa: F401
-
-
 def get_method(name: str) -> DriftMethod:
     """The method registered as `name`; an unknown name lists the registered ones."""
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -126,5 +119,4 @@ def get_method(name: str) -> DriftMethod:
 
 def registered_methods() -> tuple[str, ...]:
     """Names of every registered method, in registration order."""
-    _ensure_loaded()
     return tuple(_REGISTRY)
