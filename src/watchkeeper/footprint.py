@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import psutil
 
-from watchkeeper.verdict import Finding
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication
 
 SECTION = "footprint"
 _MIB = 1024 * 1024
@@ -224,6 +224,9 @@ class FootprintReport:
     def findings(self) -> list[Finding]:
         # The job's own cost is information for capacity planning, not a verdict on the model.
         return []
+
+    def publish(self) -> Publication:
+        return NOTHING_TO_PUBLISH
 
     def to_dict(self) -> dict[str, Any]:
         return {

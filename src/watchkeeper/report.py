@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from watchkeeper.verdict import Finding, SectionReport, Severity, worst
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport, Severity, worst
 
 SCHEMA_VERSION = 1
 
@@ -160,6 +160,9 @@ class SnapshotSection:
 
     def findings(self) -> list[Finding]:
         return []
+
+    def publish(self) -> Publication:
+        return NOTHING_TO_PUBLISH
 
     def to_dict(self) -> dict[str, Any]:
         return _clean({"source": self.source, "taken_at": self.taken_at, "figures": self.values})

@@ -8,7 +8,8 @@ themselves, so the on-call reader sees why, not only what.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -46,6 +47,33 @@ class Finding:
         return {"check": self.check, "severity": self.severity.label, "message": self.message}
 
 
+@dataclass(frozen=True)
+class Publication:
+    """What a section shows besides its figures: files for the window's MLflow run (`artifacts`, by
+    artifact path), and tables and markdown for the Prefect UI (by name)."""
+
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+    tables: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    markdown: Mapping[str, str] = field(default_factory=dict)
+
+    def merge(self, other: Publication) -> Publication:
+        return Publication(
+            artifacts={**self.artifacts, **other.artifacts},
+            tables={**self.tables, **other.tables},
+            markdown={**self.markdown, **other.markdown},
+        )
+
+
+NOTHING_TO_PUBLISH = Publication()
+
+
+@runtime_checkable
+class Publishes(Protocol):
+    """Anything a check returns: it says what it publishes, so no caller branches per check."""
+
+    def publish(self) -> Publication: ...
+
+
 @runtime_checkable
 class SectionReport(Protocol):
     """What every section of a `MonitoringReport` provides.
@@ -53,7 +81,7 @@ class SectionReport(Protocol):
     `figures()` returns flat numeric figures with dotted names relative to the section
     (e.g. ``share`` or ``age.score`` for drift). The monitoring report prefixes them with the section
     name (``drift.share``); alert rules refer to them by that name and `tracking.py` turns them into
-    MLflow keys (``drift/share``).
+    MLflow keys (``drift/share``). `publish()` says what else the section shows (`Publication`).
     """
 
     def figures(self) -> dict[str, float]: ...
@@ -61,6 +89,8 @@ class SectionReport(Protocol):
     def findings(self) -> list[Finding]: ...
 
     def to_dict(self) -> dict[str, Any]: ...
+
+    def publish(self) -> Publication: ...
 
 
 def worst(findings: list[Finding]) -> Severity:

@@ -18,7 +18,7 @@ import pandas as pd
 from watchkeeper.config import ColumnsConfig, MonitorConfig
 from watchkeeper.sources import SourceError, build_source
 from watchkeeper.timeutil import as_utc
-from watchkeeper.verdict import Finding, Severity
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 
 
 class _Unread:
@@ -164,6 +164,9 @@ class WindowReport:
                 )
             )
         return out
+
+    def publish(self) -> Publication:
+        return NOTHING_TO_PUBLISH
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from watchkeeper.alerting.delivery import NotificationRecord
-from watchkeeper.verdict import Finding, Severity
+from watchkeeper.verdict import Finding, Publication, Severity
 
 AlertState = Literal["inactive", "pending", "firing", "resolved"]
 Outcome = Literal["true", "false", "unknown"]
@@ -114,6 +114,9 @@ class AlertsReport:
                 )
             )
         return out
+
+    def publish(self) -> Publication:
+        return Publication(markdown={"alerts": self.to_markdown()})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from watchkeeper.verdict import Finding, Severity
+from watchkeeper.verdict import Finding, Publication, Severity
 
 Role = Literal["feature", "prediction", "target"]
 _ROLE_ORDER = {"feature": 0, "prediction": 1, "target": 2}
@@ -161,6 +161,12 @@ class DriftReport:
                 )
             )
         return found
+
+    def publish(self) -> Publication:
+        return Publication(
+            artifacts={"drift/columns.csv": self.to_frame().to_csv(index=False)},
+            markdown={"drift": self.to_markdown()},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from watchkeeper.health.config import HealthThresholds
 from watchkeeper.health.gpu import GpuSample, GpuStatus
 from watchkeeper.health.host import CpuSample, DiskIoSample, DiskSample, MemorySample, NetIoSample
 from watchkeeper.health.probes import ProbeResult
-from watchkeeper.verdict import Finding, Severity
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 
 SECTION = "health"
 
@@ -198,6 +198,9 @@ class HealthReport:
                 add(severity, f"{label} raised XID event(s) {sorted(set(g.xids))} during the sample")
             if g.errors:
                 add(Severity.WARNING, f"{label}: NVML errors reading {', '.join(g.errors)}")
+
+    def publish(self) -> Publication:
+        return NOTHING_TO_PUBLISH
 
     def to_dict(self) -> dict[str, Any]:
         return {

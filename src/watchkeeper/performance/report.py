@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from watchkeeper.config import TaskType
 from watchkeeper.performance.baseline import Band
 from watchkeeper.performance.cbpe import Estimate
 from watchkeeper.performance.concept import DetectorResult
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from watchkeeper.performance.gap import GapResult
 from watchkeeper.performance.metrics import ConfusionMatrix, MetricValue, format_figure
-from watchkeeper.verdict import Finding
+from watchkeeper.schema import TaskType
+from watchkeeper.verdict import Finding, Publication
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,9 @@ class PerformanceReport:
 
     def findings(self) -> list[Finding]:
         return list(self._findings)
+
+    def publish(self) -> Publication:
+        return Publication(tables={"performance": self.table_rows()})
 
     def to_dict(self) -> dict[str, Any]:
         return {

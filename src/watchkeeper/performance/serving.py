@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import ColumnsConfig
 from watchkeeper.performance.grouping import group_by_version
 from watchkeeper.performance.inputs import timestamps_ns
 from watchkeeper.performance.metrics import canonical_label, format_figure
-from watchkeeper.verdict import Finding, Severity
+from watchkeeper.schema import ColumnsConfig
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -88,6 +88,9 @@ class ServingReport:
         if self.overall.request_count == 0:
             return [Finding("serving", Severity.WARNING, "No request was logged in this window.")]
         return []
+
+    def publish(self) -> Publication:
+        return NOTHING_TO_PUBLISH
 
     def to_dict(self) -> dict[str, Any]:
         return {

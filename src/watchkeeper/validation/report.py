@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.verdict import Finding, Severity
+from watchkeeper.verdict import Finding, Publication, Severity
 
 CHECK = "validation"
 
@@ -177,6 +177,12 @@ class ValidationReport:
             }
             for r in rows
         ]
+
+    def publish(self) -> Publication:
+        return Publication(
+            artifacts={"validation/gx_result.json": self.gx_result_json()},
+            tables={"validation": self.to_table()},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
