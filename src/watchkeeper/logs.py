@@ -16,10 +16,10 @@ from the record itself: Prefect's run loggers (``prefect.flow_runs`` / ``prefect
 there, so the same handler can be attached to them with `attach_json_handler` while Prefect's own
 handler keeps feeding the UI — nothing here removes a handler it did not add.
 
-Redaction happens in the formatter (and in `RedactingFilter`, which can be put on any other handler):
-Slack/Discord/Teams webhook URLs, the password of any ``scheme://user:password@host`` URL, Slack tokens
-(``xoxb-``/``xoxp-``/…), ``Bearer`` tokens, ``password=``/``token=``-style parameters, values under
-sensitive field names, and every value given to `register_secret` become ``***``.
+Redaction happens in the formatter (and in `RedactingFilter`, which can be put on any other handler),
+with `watchkeeper.redaction`: Slack/Discord/Teams webhook URLs, the password of any
+``scheme://user:password@host`` URL, Slack tokens, ``Bearer`` tokens, ``password=``-style parameters,
+values under sensitive field names, and every value given to `register_secret` become ``***``.
 
 Stdlib only: importing this module configures nothing (configuration is `configure_json_logging`).
 """
@@ -30,7 +30,6 @@ import contextvars
 import json
 import logging
 import logging.handlers
-import re
 import threading
 import traceback
 from collections.abc import Iterator, Mapping
@@ -38,111 +37,16 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-REDACTED = "***"
+from watchkeeper.redaction import (
+    RedactingFilter,
+    redact_value,
+)
+
 LOG_FILE_NAME = "watchkeeper.jsonl"
 ROOT_LOGGER = "watchkeeper"
 # Prefect's run loggers, for `attach_json_handler`; `get_run_logger()` returns adapters over these.
 PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
-
-# -- redaction -----------------------------------------------------------------------------------
-# Order matters: whole webhook URLs first, so their path is not half-redacted by a later rule.
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Webhook URLs are bearer credentials in their path: keep the host so the reader knows which.
-    (re.compile(r"(https?://hooks\.slack\.com/)[^\s\"'<>]+", re.I), r"\1" + REDACTED),
-    (
-        re.compile(r"(https?://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/)[^\s\"'<>]+", re.I),
-        r"\1" + REDACTED,
-    ),
-    (re.compile(r"(https?://[\w.-]*\.webhook\.office\.com/)[^\s\"'<>]+", re.I), r"\1" + REDACTED),
-    # scheme://user:password@host — database URLs, Pushgateway with basic auth, proxies.
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@\"']*:)[^\s@/\"']+(@)", re.I), r"\1" + REDACTED + r"\2"),
-    # Slack tokens: bot, user, app-level, refresh, legacy workspace.
-    (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]+"), REDACTED),
-    (re.compile(r"\bxapp-[A-Za-z0-9-]+"), REDACTED),
-    (re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", re.I), r"\1 " + REDACTED),
-    (re.compile(r"\b(Authorization:\s*Basic)\s+[A-Za-z0-9+/=]+", re.I), r"\1 " + REDACTED),
-    # key=value in query strings, DSNs and command lines.
-    (
-        re.compile(
-            r"\b((?:password|passwd|pwd|token|access_token|refresh_token|api[_-]?key|secret|client_secret)"
-            r"=)[^&\s\"',;]+",
-            re.I,
-        ),
-        r"\1" + REDACTED,
-    ),
-)
-
-# Field names whose value is a secret whatever it looks like (compared lowercased, `-` → `_`).
-_SENSITIVE_KEYS = re.compile(
-    r"(password|passwd|secret|token|api_key|apikey|authorization|webhook_url|private_key|credential)"
-)
-
-_MIN_SECRET_LEN = 4  # shorter "secrets" would blank out ordinary digits and words in every line
-_secrets: set[str] = set()
-_secrets_pattern: re.Pattern[str] | None = None
-_secrets_lock = threading.Lock()
-
-
-def register_secret(value: str | None) -> bool:
-    """Redact `value` (and its URL-encoded form) from every log line from now on.
-
-    Returns False, registering nothing, for None or values shorter than 4 characters: those cannot be
-    told apart from ordinary text, and would blank out digits and words everywhere.
-    """
-    global _secrets_pattern
-    if value is None or len(value) < _MIN_SECRET_LEN:
-        return False
-    with _secrets_lock:
-        _secrets.update({value, quote(value, safe="")})
-        # Longest first, so a secret that contains another is replaced whole.
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _secrets_pattern = re.compile("|".join(re.escape(s) for s in ordered))
-    return True
-
-
-def clear_secrets() -> None:
-    """Forget every registered secret (tests; a long-lived process rotating credentials)."""
-    global _secrets_pattern
-    with _secrets_lock:
-        _secrets.clear()
-        _secrets_pattern = None
-
-
-def redact(text: str) -> str:
-    """`text` with registered secrets, webhook URLs, URL passwords and tokens replaced by ``***``."""
-    pattern = _secrets_pattern
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
-    for regex, replacement in _PATTERNS:
-        text = regex.sub(replacement, text)
-    return text
-
-
-def _is_sensitive_key(key: str) -> bool:
-    return bool(_SENSITIVE_KEYS.search(key.lower().replace("-", "_")))
-
-
-def redact_value(value: Any, *, _depth: int = 0) -> Any:
-    """Redact strings inside `value` (dicts, lists, tuples, sets), and values under secret-like keys."""
-    if _depth > 20:  # a self-referencing structure must not hang the logger
-        return REDACTED
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {
-            str(k): (
-                REDACTED
-                if _is_sensitive_key(str(k)) and v is not None
-                else redact_value(v, _depth=_depth + 1)
-            )
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
-        return [redact_value(v, _depth=_depth + 1) for v in value]
-    return value
-
 
 # -- run context ---------------------------------------------------------------------------------
 # No default (a shared mutable default is a trap): `_get_context` reads an unset var as empty.
@@ -238,23 +142,6 @@ class JsonFormatter(logging.Formatter):
         # Round-trip through JSON first so objects become their str, then redact the strings.
         plain = json.loads(json.dumps(line, default=_safe_json))
         return json.dumps(redact_value(plain), ensure_ascii=False)
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites a record's message with secrets redacted, for handlers that are not ours.
-
-    Put it on a handler (e.g. a console or Prefect API handler): it formats the message once,
-    redacts it and drops the arguments, so every handler after it sees the redacted text.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string is logging's problem, reported by its handler
-            return True
-        record.msg = redact(message)
-        record.args = None
-        return True
 
 
 def install_redaction(*logger_names: str) -> None:

@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from typing import Any, Protocol
 from urllib.error import URLError
-from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -51,6 +50,7 @@ from watchkeeper.alerting.config import (
 )
 from watchkeeper.alerting.messages import AlertMessage
 from watchkeeper.alerting.render import render_generic, render_pagerduty, render_slack, render_text
+from watchkeeper.redaction import RedactingFilter, Redactor
 from watchkeeper.verdict import Severity
 
 log = logging.getLogger("watchkeeper.alerting")
@@ -66,41 +66,6 @@ class DeliveryError(Exception):
     """A channel could not deliver a message; the text is already free of secrets."""
 
 
-# -- redaction ---------------------------------------------------------------------------------------
-class Redactor:
-    """Replaces known secret values (and the secret path of webhook URLs) with `***`."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
-        for s in secrets:
-            self.add(s)
-
-    def add(self, secret: str | None) -> None:
-        # Very short values would redact ordinary words; nobody's token is 3 characters long.
-        if secret and len(secret) >= 4:
-            self._secrets.add(secret)
-            path = urlsplit(secret).path if "://" in secret else ""
-            if len(path) >= 8:
-                self._secrets.add(path)
-
-    def __call__(self, text: str) -> str:
-        # Longest first, so a URL is replaced whole before its path is.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-
-class _RedactingFilter(logging.Filter):
-    def __init__(self, redact: Redactor) -> None:
-        super().__init__()
-        self.redact = redact
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
-        record.args = None
-        return True
-
-
 def _client_logger(channel: str, redact: Redactor) -> logging.Logger:
     """A logger for slack-sdk's clients that redacts before anything reaches a handler.
 
@@ -109,7 +74,7 @@ def _client_logger(channel: str, redact: Redactor) -> logging.Logger:
     """
     logger = logging.Logger(f"watchkeeper.alerting.http.{channel}")
     logger.parent = logging.getLogger("watchkeeper.alerting.http")
-    logger.addFilter(_RedactingFilter(redact))
+    logger.addFilter(RedactingFilter(redact))
     return logger
 
 

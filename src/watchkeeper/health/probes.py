@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from watchkeeper.health.config import HealthConfig, HttpProbeConfig, TcpProbeConfig
-from watchkeeper.logs import redact
+from watchkeeper.redaction import redact
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from watchkeeper.health.report import HealthReport
-from watchkeeper.logs import redact
+from watchkeeper.redaction import redact
 from watchkeeper.verdict import Severity
 
 logger = logging.getLogger("watchkeeper.health")  # one name for the package, see host.py

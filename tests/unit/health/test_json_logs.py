@@ -15,17 +15,14 @@ from hypothesis import strategies as st
 
 from watchkeeper.logs import (
     LOG_FILE_NAME,
-    RedactingFilter,
     attach_json_handler,
-    clear_secrets,
     configure_json_logging,
     current_log_context,
     install_redaction,
     log_context,
-    redact,
-    register_secret,
     remove_json_logging,
 )
+from watchkeeper.redaction import RedactingFilter, clear_secrets, redact, register_secret
 
 
 @pytest.fixture(autouse=True)
