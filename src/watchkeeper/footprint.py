@@ -57,7 +57,6 @@ _SAMPLE_PERIOD_S = 0.01
 PeakMethod = Literal["hwm", "sampled"]
 
 
-# -- peak RSS tracking (process-wide) ------------------------------------------------------------
 def _read_status_kib(field: str) -> int | None:
     try:
         text = _STATUS.read_text()
@@ -182,7 +181,6 @@ def peak_method() -> PeakMethod:
     return _tracker.method
 
 
-# -- results -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StepMeasurement:
     """One step's footprint (or several calls of the same step, accumulated)."""
@@ -252,7 +250,6 @@ class FootprintReport:
         raise KeyError(f"no step {name!r}; measured: {[s.name for s in self.steps]}")
 
 
-# -- measuring -----------------------------------------------------------------------------------
 class StepHandle:
     """What `measure_step` yields: `result` is filled in when the block exits (even on error)."""
 

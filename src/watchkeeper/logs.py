@@ -48,7 +48,6 @@ ROOT_LOGGER = "watchkeeper"
 # Prefect's run loggers, for `attach_json_handler`; `get_run_logger()` returns adapters over these.
 PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
-# -- run context ---------------------------------------------------------------------------------
 # No default (a shared mutable default is a trap): `_get_context` reads an unset var as empty.
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("watchkeeper_log_context")
 
@@ -96,7 +95,6 @@ def current_log_context() -> dict[str, Any]:
     return dict(_get_context())
 
 
-# -- formatting ----------------------------------------------------------------------------------
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "", None, None))) | {
     "message",
@@ -158,7 +156,6 @@ def install_redaction(*logger_names: str) -> None:
             target.addFilter(RedactingFilter())
 
 
-# -- handler setup -------------------------------------------------------------------------------
 _HANDLER_MARK = "_watchkeeper_json_handler"
 _setup_lock = threading.Lock()
 # Loggers `attach_json_handler` added a handler to, so replacing or removing it detaches it there too.

@@ -137,7 +137,7 @@ class StateStore:
         with self.engine.begin() as conn:
             yield conn
 
-    # -- audit trail (append-only: there is deliberately no update or delete here) ---------------
+    # Audit trail (append-only: there is deliberately no update or delete here)
     def append_audit(
         self,
         *,
@@ -188,7 +188,6 @@ class StateStore:
             out.append(item)
         return out
 
-    # -- window evaluations -----------------------------------------------------------------------
     def record_window(
         self,
         *,
@@ -237,7 +236,6 @@ class StateStore:
             out.append(item)
         return out
 
-    # -- small JSON key/value state (sequential detectors, caches' indexes) ----------------------
     def get_json(self, namespace: str, key: str) -> Any | None:
         query = sa.select(kv_state.c.value).where(
             (kv_state.c.namespace == namespace) & (kv_state.c.key == key)

@@ -78,7 +78,6 @@ def _client_logger(channel: str, redact: Redactor) -> logging.Logger:
     return logger
 
 
-# -- retries ---------------------------------------------------------------------------------------
 @dataclass
 class RetryPolicy:
     """Retries of one send within one run; `sleep` is injectable so tests never wait."""
@@ -208,7 +207,6 @@ class _ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
         self.policy = policy
 
 
-# -- channels --------------------------------------------------------------------------------------
 class Channel(Protocol):
     """Where notifications go. `grouped=False` channels get one message per alert event."""
 

@@ -73,7 +73,6 @@ def alert_labels(model: str, rule: RuleConfig) -> dict[str, str]:
     return {**rule.labels, "alertname": rule.name, "severity": rule.severity, "model": model}
 
 
-# -- per-alert memory ----------------------------------------------------------------------------------
 def _empty() -> dict[str, Any]:
     return {
         "status": "inactive",

@@ -85,7 +85,6 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
-# -- the syntax tree --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Field:
     name: str

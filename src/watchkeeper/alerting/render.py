@@ -62,7 +62,6 @@ def title(message: AlertMessage) -> str:
     return f"{' '.join(parts)} {message.model}: {rules}"
 
 
-# -- plain text (console, logs, Slack fallback) -----------------------------------------------------
 def render_text(message: AlertMessage) -> str:
     lines = [title(message), f"  window: {_window(message)}"]
     if message.model_version:
@@ -84,7 +83,6 @@ def render_text(message: AlertMessage) -> str:
     return "\n".join(lines)
 
 
-# -- Slack Block Kit --------------------------------------------------------------------------------
 def _esc(text: str) -> str:
     # Slack mrkdwn control characters; `>=` in a condition would otherwise be mangled.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -169,7 +167,6 @@ def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     return fallback, blocks
 
 
-# -- webhooks ---------------------------------------------------------------------------------------
 def render_generic(message: AlertMessage) -> dict[str, Any]:
     """An Alertmanager-like JSON payload: status, common fields and the list of alerts."""
     return {

@@ -88,6 +88,3 @@ class RuleConfig(StrictModel):
     @property
     def severity_level(self) -> Severity:
         return Severity.parse(self.severity)
-
-
-# -- channels -----------------------------------------------------------------------------------------

@@ -92,7 +92,6 @@ def _require_aware(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
-# -- silences ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Silence:
     """Mutes notifications of a model's alerts whose labels match every matcher (glob values)."""
@@ -236,7 +235,6 @@ def expire_silence(store: StateStore, silence_id: str, *, now: datetime | None =
     return True
 
 
-# -- alert state --------------------------------------------------------------------------------------
 def load_states(store: StateStore, model: str) -> dict[str, dict[str, Any]]:
     with store.begin() as conn:
         rows = conn.execute(sa.select(alert_state).where(alert_state.c.model == model)).mappings().all()
@@ -299,7 +297,6 @@ def save_states(
             )
 
 
-# -- ledger and outbox ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
