@@ -1,40 +1,33 @@
 """The retrain flow: a new model version from the reference and recent labeled windows.
 
-Started by the monitor flow when the retraining policy says so (as a subflow, or through its
-deployment on other infrastructure), or by hand. Registers the version with alias `challenger`; the
-deploy flow decides whether it replaces the champion.
+Started by the monitor flow when the retraining policy says so (`maybe_trigger_retraining`, here:
+as a subflow, or through its deployment on other infrastructure), or by hand. Registers the version
+with alias `challenger`; the deploy flow decides whether it replaces the champion.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from tasks.data_tasks import load_model_config
-from tasks.registry_tasks import register_model, set_version_tags
-from tasks.tracking_tasks import resolve_tracking_uri
-from tasks.training_tasks import (
-    build_training_data,
-    quality,
-    scored,
-    start_deploy,
-    train_model,
-    write_reference,
-)
-from watchkeeper import policy
-from watchkeeper.config import config_hash
+from flows.deploy import start_deploy, trigger_mode
+from tasks.data_tasks import open_model_config
+from tasks.registry_tasks import pending_challenger, register_model, set_version_tags
+from tasks.tracking_tasks import open_tracking
+from tasks.training_tasks import build_training_data, decide_and_audit, train_model, write_reference
+from watchkeeper import retraining
+from watchkeeper.config import MonitorConfig
+from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
-from watchkeeper.timeutil import as_utc
-from watchkeeper.state import open_state
-
-
-def _iso(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+from watchkeeper.state import StateStore, open_state, state_dir
+from watchkeeper.timeutil import as_utc, iso_z, utcnow
 
 
 @flow(name="retrain-model", log_prints=True)
@@ -56,48 +49,41 @@ def retrain(
     """
     apply_runtime_defaults()
     log = get_run_logger()
-    config = load_model_config(config_path)
+    loaded = open_model_config(config_path)
+    config = loaded.config
+    store = open_state()
+    client = open_tracking(config.tracking.tracking_uri).client
+    root = state_dir()  # version references go under it unless `retraining.reference_dir` is set
     rc = config.retraining
     model = config.model.name
-    store = open_state()
     if window_end is None:
         windows = store.list_windows(model)
-        window_end = windows[-1]["window_end"] if windows else datetime.now(UTC)
+        window_end = windows[-1]["window_end"] if windows else utcnow()
     window_end = as_utc(window_end)
     run_id = flow_run.get_id() or uuid.uuid4().hex
     # The monitor run that asked holds the lease already (taking it again extends it); a run started
     # by hand takes its own. Either way, another retraining of this model in flight stops this one.
     holder = lease_holder or f"retrain:{run_id}"
-    if not policy.acquire_lease(store, model, holder=holder, ttl=rc.lease_ttl, window_end=window_end):
-        raise RuntimeError(f"a retraining of {model} is already in flight: {policy.read_lease(store, model)}")
-    chash = config_hash(config_path)
+    if not retraining.acquire_lease(store, model, holder=holder, ttl=rc.lease_ttl, window_end=window_end):
+        raise RuntimeError(
+            f"a retraining of {model} is already in flight: {retraining.read_lease(store, model)}"
+        )
     store.append_audit(
         model=model,
-        event=policy.EVENT_RETRAIN_STARTED,
+        event=retraining.EVENT_RETRAIN_STARTED,
         decision="retrain",
         reasons=[reason],
         evidence={"flow_run_id": run_id, "monitor_flow_run_id": monitor_flow_run_id},
         window_end=window_end,
-        config_hash=chash,
+        config_hash=loaded.hash,
     )
-    tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
     try:
-        data = build_training_data(config, window_end)
+        data = build_training_data(config, window_end, store=store, client=client)
         fitted = train_model(config, data.train)
-        metrics = quality(fitted, data.holdout, config)
-        version_tags = {
-            policy.TAG_TRIGGER: reason[:5000],
-            policy.TAG_TRIGGER_WINDOW_END: _iso(window_end),
-            policy.TAG_TRAINING_WINDOWS: ",".join(_iso(e) for e in data.training_windows),
-            policy.TAG_DATA_START: _iso(data.data_start),
-            policy.TAG_DATA_END: _iso(data.data_end),
-            policy.TAG_MONITOR_RUN: monitor_flow_run_id or "",
-            policy.TAG_RETRAIN_RUN: run_id,
-            policy.TAG_DEPLOY_STATUS: "pending",
-        }
+        metrics = retraining.measure_quality(fitted, data.holdout, config)
         registered = register_model(
             fitted,
-            tracking_uri=tracking_uri,
+            client=client,
             experiment=f"{config.experiment_name}/training",
             registered_name=config.model.registry_name,
             training_frame=data.train,
@@ -114,37 +100,49 @@ def retrain(
                 **{f"trainer.{k}": v for k, v in rc.trainer_kwargs.items()},
             },
             metrics={f"holdout/{k}": v for k, v in metrics.items()},
-            version_tags=version_tags,
-            aliases=(policy.CHALLENGER_ALIAS,),
+            version_tags=retraining.challenger_tags(
+                reason=reason,
+                window_end=window_end,
+                training_windows=data.training_windows,
+                data_start=data.data_start,
+                data_end=data.data_end,
+                monitor_flow_run_id=monitor_flow_run_id,
+                retrain_flow_run_id=run_id,
+            ),
+            aliases=(retraining.CHALLENGER_ALIAS,),
         )
         version = registered["version"]
         # The version's reference is its training data (all of it: a small reference makes the
         # p-value drift tests flag sampling noise); the held-out rows are kept apart, as the one
         # sample neither model trained on, for the deploy flow's `evaluate_on: holdout`.
         training_rows = pd.concat([data.train, data.holdout], ignore_index=True)
-        reference_uri = write_reference(config, scored(fitted, training_rows, config), version)
+        reference_uri = write_reference(
+            retraining.score_rows(fitted, training_rows, config),
+            retraining.reference_location(config, version, state_dir=root),
+        )
         holdout_uri = write_reference(
-            config, scored(fitted, data.holdout, config), version, suffix="-holdout"
+            retraining.score_rows(fitted, data.holdout, config),
+            retraining.reference_location(config, version, state_dir=root, suffix="-holdout"),
         )
         set_version_tags(
-            tracking_uri,
+            client,
             config.model.registry_name,
             version,
-            {policy.TAG_REFERENCE_URI: reference_uri, policy.TAG_HOLDOUT_URI: holdout_uri},
+            {retraining.TAG_REFERENCE_URI: reference_uri, retraining.TAG_HOLDOUT_URI: holdout_uri},
         )
     except Exception as exc:
         store.append_audit(
             model=model,
-            event=policy.EVENT_RETRAIN_FAILED,
+            event=retraining.EVENT_RETRAIN_FAILED,
             decision="failed",
             reasons=[reason, f"{type(exc).__name__}: {exc}"],
             evidence={"flow_run_id": run_id},
             window_end=window_end,
-            config_hash=chash,
+            config_hash=loaded.hash,
         )
         raise
     finally:
-        policy.release_lease(store, model, holder=holder)
+        retraining.release_lease(store, model, holder=holder)
     result: dict[str, Any] = {
         "version": version,
         "run_id": registered["run_id"],
@@ -152,25 +150,97 @@ def retrain(
         "reference_uri": reference_uri,
         "holdout_metrics": metrics,
         "training_rows": len(data.train),
-        "training_windows": [_iso(e) for e in data.training_windows],
-        "evaluation_windows": [_iso(e) for e in data.evaluation_windows],
+        "training_windows": [iso_z(e) for e in data.training_windows],
+        "evaluation_windows": [iso_z(e) for e in data.evaluation_windows],
     }
     store.append_audit(
         model=model,
-        event=policy.EVENT_RETRAIN_COMPLETED,
+        event=retraining.EVENT_RETRAIN_COMPLETED,
         decision="registered",
         reasons=[reason],
         evidence=result | {"flow_run_id": run_id, "monitor_flow_run_id": monitor_flow_run_id},
         window_end=window_end,
-        config_hash=chash,
+        config_hash=loaded.hash,
     )
     log.info(
         "registered %s v%s as @%s (%d training rows)",
         config.model.registry_name,
         version,
-        policy.CHALLENGER_ALIAS,
+        retraining.CHALLENGER_ALIAS,
         len(data.train),
     )
     if rc.auto_deploy:
         result["deploy"] = start_deploy(config, config_path, version, window_end=window_end)
+    return result
+
+
+def maybe_trigger_retraining(
+    config: MonitorConfig,
+    config_path: str,
+    report: MonitoringReport,
+    *,
+    store: StateStore,
+    client: MlflowClient,
+) -> dict[str, Any]:
+    """Decide (and audit) whether this window starts a retraining, and start it if so.
+
+    What the monitor flow calls at the end of a run. Returns ``{"decision": {...}, "mode": "subflow"
+    | "deployment" | None, ...}``: with a subflow, ``retrain`` holds the retrain flow's result; with
+    a deployment (`run_deployment(..., timeout=0)`, so retraining can run on other infrastructure),
+    ``flow_run_id`` the run it created — keyed by model and window, so a retried monitor run never
+    starts two. A challenger still waiting for evaluation data gets its deploy flow run instead.
+    Failures of retraining are logged and audited, never raised: the monitoring run stays valid.
+    """
+    log = get_run_logger()
+    decision = decide_and_audit(store, config, report, config_hash=report.config_hash, now=utcnow())
+    log.info(
+        "retraining decision: %s (%s)",
+        decision.label,
+        "; ".join(decision.reasons + decision.blocked_by) or "no trigger",
+    )
+    result: dict[str, Any] = {"decision": decision.to_dict(), "mode": None}
+    model = config.model.name
+    if not decision.retrain:
+        if config.retraining.enabled and config.retraining.auto_deploy:
+            version = pending_challenger(config, client=client)
+            if version is not None:
+                result["deploy"] = start_deploy(config, config_path, version, window_end=report.window_end)
+        return result
+
+    key = retraining.retrain_key(model, report.window_end)
+    if not retraining.acquire_lease(
+        store, model, holder=key, ttl=config.retraining.lease_ttl, window_end=report.window_end
+    ):
+        # Lost a race with another run between the decision and now.
+        result["started"] = False
+        return result
+    name = retraining.retrain_deployment_name(config)
+    mode = trigger_mode(config, name)
+    result["mode"] = mode
+    params = {
+        "config_path": config_path,
+        "reason": decision.reason,
+        "window_end": report.window_end.isoformat(),
+        "monitor_flow_run_id": report.flow_run_id,
+        "lease_holder": key,
+    }
+    try:
+        if mode == "deployment":
+            run = run_deployment(name, parameters=params, timeout=0, idempotency_key=key)
+            result["flow_run_id"] = str(run.id)
+            log.info("retraining requested: deployment %s, flow run %s", name, run.id)
+        else:
+            result["retrain"] = retrain(
+                config_path,
+                reason=decision.reason,
+                window_end=report.window_end,
+                monitor_flow_run_id=report.flow_run_id,
+                lease_holder=key,
+            )
+        result["started"] = True
+    except Exception as exc:
+        retraining.release_lease(store, model, holder=key)
+        log.error("retraining for %s failed: %s: %s", model, type(exc).__name__, exc)
+        result["started"] = mode == "subflow"
+        result["error"] = f"{type(exc).__name__}: {exc}"
     return result

@@ -7,12 +7,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.data_tasks import load_model_config
+from tasks.alert_tasks import open_alert_channels
+from tasks.data_tasks import open_model_config
 from tasks.registry_tasks import alias_version, delete_alias, set_alias, set_version_tags
-from tasks.tracking_tasks import resolve_tracking_uri
+from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import notify_lifecycle
-from watchkeeper import policy
-from watchkeeper.config import config_hash, load_config
+from watchkeeper import retraining
+from watchkeeper.config import load_config
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
 
@@ -37,27 +38,37 @@ def rollback(config_path: str) -> dict[str, Any]:
     rollback fails loudly instead of flipping back and forth. Audited and notified.
     """
     apply_runtime_defaults()
-    config = load_model_config(config_path)
+    loaded = open_model_config(config_path)
+    config = loaded.config
+    store = open_state()
+    channels = open_alert_channels(config.alerts)
+    client = open_tracking(config.tracking.tracking_uri).client
     name = config.model.registry_name
     alias = config.model.alias
-    tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
-    previous = alias_version(tracking_uri, name, policy.PREVIOUS_CHAMPION_ALIAS)
+    previous = alias_version(client, name, retraining.PREVIOUS_CHAMPION_ALIAS)
     if previous is None:
-        raise ValueError(f"{name} has no @{policy.PREVIOUS_CHAMPION_ALIAS} version to roll back to")
-    current = alias_version(tracking_uri, name, alias)
-    set_alias(tracking_uri, name, alias, previous)
-    delete_alias(tracking_uri, name, policy.PREVIOUS_CHAMPION_ALIAS)
+        raise ValueError(f"{name} has no @{retraining.PREVIOUS_CHAMPION_ALIAS} version to roll back to")
+    current = alias_version(client, name, alias)
+    set_alias(client, name, alias, previous)
+    delete_alias(client, name, retraining.PREVIOUS_CHAMPION_ALIAS)
     if current is not None:
-        set_version_tags(tracking_uri, name, current, {policy.TAG_DEPLOY_STATUS: "rolled-back"})
+        set_version_tags(client, name, current, {retraining.TAG_DEPLOY_STATUS: "rolled-back"})
     reason = f"@{alias} rolled back from v{current} to v{previous}"
-    open_state().append_audit(
+    store.append_audit(
         model=config.model.name,
-        event=policy.EVENT_ROLLBACK,
+        event=retraining.EVENT_ROLLBACK,
         decision="rollback",
         reasons=[reason],
         evidence={"from_version": current, "to_version": previous},
-        config_hash=config_hash(config_path),
+        config_hash=loaded.hash,
     )
-    notify_lifecycle(config, event=policy.EVENT_ROLLBACK, version=previous, summary=reason)
+    notify_lifecycle(
+        config,
+        event=retraining.EVENT_ROLLBACK,
+        version=previous,
+        summary=reason,
+        store=store,
+        channels=channels,
+    )
     get_run_logger().info("%s", reason)
     return {"champion": previous, "rolled_back": current}

@@ -11,7 +11,6 @@ working directory (flows run from the repository root).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import os
 import re
@@ -27,42 +26,12 @@ from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
 from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
+from watchkeeper.retraining.config import RetrainingConfig
+from watchkeeper.schema import ColumnsConfig, TaskType
 
 
 class ConfigError(ValueError):
     """A configuration file is missing, unreadable or invalid; the message says where and why."""
-
-
-class TaskType(enum.StrEnum):
-    BINARY = "binary_classification"
-    MULTICLASS = "multiclass_classification"
-    REGRESSION = "regression"
-
-
-class ColumnsConfig(StrictModel):
-    """Which column of the inference logs, ground truth and reference plays which role."""
-
-    request_id: str = "request_id"
-    timestamp: str = "timestamp"
-    numerical_features: tuple[str, ...] = ()
-    categorical_features: tuple[str, ...] = ()
-    prediction: str | None = "prediction"
-    # Binary classification: the positive-class probability. Multiclass: `probabilities` maps each
-    # class label to its probability column instead.
-    score: str | None = None
-    probabilities: dict[str, str] | None = None
-    target: str | None = "target"
-    # Ground truth's own arrival time, when the label source records it.
-    label_timestamp: str | None = None
-    latency_ms: str | None = None
-    status: str | None = None
-    model_version: str | None = None
-    # The status values that count as a successful request; anything else is an error.
-    ok_statuses: tuple[str, ...] = ("ok", "200", "success")
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        return self.numerical_features + self.categorical_features
 
 
 class ModelConfig(StrictModel):
@@ -76,7 +45,6 @@ class ModelConfig(StrictModel):
         return self.registered_model or self.name
 
 
-# -- sources -------------------------------------------------------------------------------------
 class _FileSourceConfig(StrictModel):
     path: str  # file, directory, glob, or fsspec URL (s3://, gs://, memory://, file://)
     partitioning: Literal["hive"] | None = None  # Hive-style key=value directories
@@ -161,10 +129,6 @@ class ExpectationsConfig(StrictModel):
     suite: str | None = None  # path to a configs/expectations/<model>.yaml suite
 
 
-# The retraining section lives with the policy that reads it (watchkeeper/policy.py).
-from watchkeeper.policy import RetrainingConfig  # noqa: E402
-
-
 class MonitorConfig(StrictModel):
     """The whole configuration of one monitored model."""
 
@@ -197,7 +161,6 @@ class MonitorConfig(StrictModel):
         return self.tracking.experiment or f"watchkeeper/{self.model.name}"
 
 
-# -- loading -------------------------------------------------------------------------------------
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -278,3 +241,14 @@ def load_config_file(path: str | Path) -> LoadedConfig:
     """Load, validate and hash a model config file (`ConfigError` says what is wrong and where)."""
     path = Path(path)
     return LoadedConfig(path=path, hash=config_hash(path), config=load_config(path))
+
+
+def find_model_config(model: str, directory: str | Path = "configs/models") -> str:
+    """The config file under `directory` whose `model.name` is `model` (for the CLI's --model)."""
+    found = [
+        str(path) for path in sorted(Path(directory).glob("*.y*ml")) if load_config(path).model.name == model
+    ]
+    if len(found) != 1:
+        what = "no config" if not found else f"{len(found)} configs ({', '.join(found)})"
+        raise ValueError(f"{what} for model {model!r} in {directory}")
+    return found[0]

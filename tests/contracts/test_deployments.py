@@ -61,7 +61,7 @@ def test_schedules_are_the_documented_ones() -> None:
 
 
 def test_retraining_deployment_names_match_what_the_monitor_calls() -> None:
-    from tasks.training_tasks import deploy_deployment_name, retrain_deployment_name
+    from watchkeeper.retraining import deploy_deployment_name, retrain_deployment_name
 
     config = load_config(ROOT / "configs/models/credit-risk.yaml")
     full = {f"{_flow(d['entrypoint']).name}/{d['name']}" for d in DEPLOYMENTS}

@@ -19,9 +19,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 from prefect import flow
 
+from flows.retrain import maybe_trigger_retraining
 from tasks.registry_tasks import config_for_champion, register_model
-from tasks.training_tasks import maybe_trigger_retraining
-from watchkeeper import demo_data, policy
+from tasks.tracking_tasks import resolve_tracking_uri
+from watchkeeper import demo_data
+from watchkeeper import retraining as policy
 from watchkeeper.config import load_config
 from watchkeeper.report import MonitoringReport, SnapshotSection
 from watchkeeper.state import open_state
@@ -57,7 +59,9 @@ def _report(model: str, day: int, figures: dict[str, dict[str, float]]) -> Monit
 @flow(name="test-monitor-end")
 def monitor_end(config_path: str, report: MonitoringReport) -> dict[str, Any]:
     """What the monitor flow does after its checks: let the policy decide and maybe retrain."""
-    return maybe_trigger_retraining(load_config(config_path), config_path, report)
+    config = load_config(config_path)
+    client = MlflowClient(resolve_tracking_uri(config.tracking.tracking_uri))
+    return maybe_trigger_retraining(config, config_path, report, store=open_state(), client=client)
 
 
 def _register_champion(config: Any, tracking_uri: str) -> None:
@@ -66,7 +70,7 @@ def _register_champion(config: Any, tracking_uri: str) -> None:
     model = train_default(history, columns=config.columns, task=config.model.task, seed=0)
     register_model(
         model,
-        tracking_uri=tracking_uri,
+        client=MlflowClient(tracking_uri),
         experiment="e2e/training",
         registered_name=REGISTERED,
         training_frame=history,
@@ -181,7 +185,7 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     # The reference follows the champion: v2's reference is its scored training data (train and
     # held-out rows); the held-out rows alone are kept apart for holdout evaluation.
     config = load_config(config_path)
-    champion_config = config_for_champion(config)
+    champion_config = config_for_champion(config, client=client)
     assert champion_config.sources.reference.path == v2.tags[policy.TAG_REFERENCE_URI]
     reference = load_reference(champion_config)
     holdout_rows = int(run.data.params["holdout_rows"])

@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from watchkeeper import policy
+from watchkeeper import retraining as policy
 from watchkeeper.config import ParquetSourceConfig
-from watchkeeper.policy import (
+from watchkeeper.retraining import (
     Lease,
     RetrainHistory,
     RetrainingConfig,

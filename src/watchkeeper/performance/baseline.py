@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import ColumnsConfig, TaskType
 from watchkeeper.performance.cbpe import CBPEEstimator, fit_cbpe
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, PerformanceConfig
 from watchkeeper.performance.inputs import (
@@ -36,6 +35,7 @@ from watchkeeper.performance.inputs import (
     timestamps_ns,
 )
 from watchkeeper.performance.metrics import METRIC_RANGES, canonical_label
+from watchkeeper.schema import ColumnsConfig, TaskType
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import ColumnsConfig, TaskType
 from watchkeeper.performance.baseline import PerformanceBaseline
 from watchkeeper.performance.cbpe import Estimate
 from watchkeeper.performance.config import ESTIMATED_METRICS, PerformanceConfig, default_primary_metric
@@ -24,6 +23,7 @@ from watchkeeper.performance.inputs import PreparedRows, compute_realized, is_cl
 from watchkeeper.performance.judgement import judge_performance
 from watchkeeper.performance.report import PerformanceReport, VersionPerformance
 from watchkeeper.performance.streams import decide_feed, feed_detectors
+from watchkeeper.schema import ColumnsConfig, TaskType
 
 
 def evaluate_performance(

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.config import TaskType
 from watchkeeper.performance.baseline import PerformanceBaseline
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.performance.inputs import PreparedRows, compute_realized
 from watchkeeper.performance.metrics import MetricValue
+from watchkeeper.schema import TaskType
 
 
 @dataclass(frozen=True)

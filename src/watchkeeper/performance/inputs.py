@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import ColumnsConfig, TaskType
 from watchkeeper.performance.metrics import (
     ConfusionMatrix,
     MetricValue,
@@ -24,6 +23,7 @@ from watchkeeper.performance.metrics import (
     proba_problem,
     regression_metrics,
 )
+from watchkeeper.schema import ColumnsConfig, TaskType
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,46 @@
+"""The notification a promotion, rejection or rollback sends on the model's alert channels.
+
+Built as an ordinary alert message so it travels through the alerting outbox like any alert: a
+channel that is down gets it on a later run, and a retried flow run does not send it twice (the
+fingerprint names the model, the event and the version).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from watchkeeper.alerting.messages import AlertEvent, AlertMessage
+from watchkeeper.config import MonitorConfig
+
+
+def build_lifecycle_message(
+    config: MonitorConfig,
+    *,
+    event: str,
+    version: str,
+    summary: str,
+    window_end: datetime | None,
+    now: datetime,
+    metric: str | None = None,
+    value: float | None = None,
+    threshold: float | None = None,
+    op: str = "",
+) -> AlertMessage:
+    """One firing event `event` for model `version`; `metric`, `value`, `threshold` and `op` say what
+    the deploy gate measured. Dated `window_end` (the window whose run decided), else `now`."""
+    when = window_end or now
+    alert = AlertEvent(
+        fingerprint=f"lifecycle:{config.model.name}:{event}:{version}",
+        rule=event,
+        status="firing",
+        severity="warning",
+        labels={"model": config.model.name, "version": version},
+        summary=summary,
+        condition=event if metric is None else f"{metric} {op} {threshold}",
+        metric=metric or event,
+        value=value,
+        op=op,
+        threshold=threshold,
+        window_end=when,
+    )
+    return AlertMessage(model=config.model.name, window_end=when, events=(alert,), model_version=version)
