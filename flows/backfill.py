@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow
 
 from flows.monitor import monitor
-from watchkeeper.config import load_config
+from tasks.data_tasks import open_model_config
 from watchkeeper.windows import windows_between
 
 
@@ -19,7 +19,7 @@ def backfill(config_path: str, start: datetime, end: datetime) -> list[dict[str,
     Re-running a window updates its MLflow run instead of creating another, so a backfill over
     windows already monitored (for example after late labels landed) refreshes them in place.
     """
-    config = load_config(config_path)
+    config = open_model_config(config_path).config
     out = []
     for _, window_end in windows_between(start, end, config.window.size):
         report = monitor(config_path, window_end=window_end)

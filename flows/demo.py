@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from watchkeeper import demo_data, policy
+from watchkeeper import demo_data, retraining
 from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state, state_dir
@@ -50,7 +50,7 @@ def _write_partition(frame: pd.DataFrame, base: Path, key: str, value: str) -> N
 def train_first_champion(config: MonitorConfig, reference_path: Path, seed: int) -> dict[str, str]:
     """Train version 1 on older history, score the newer history with it: that is the reference."""
     from tasks.registry_tasks import register_model
-    from tasks.tracking_tasks import resolve_tracking_uri
+    from tasks.tracking_tasks import open_tracking
 
     history = demo_data.make_reference(seed, rows=30_000, days=20)
     cutoff = history["timestamp"].min() + pd.Timedelta(days=8)
@@ -64,7 +64,7 @@ def train_first_champion(config: MonitorConfig, reference_path: Path, seed: int)
     reference.to_parquet(reference_path, index=False)
     return register_model(
         model,
-        tracking_uri=resolve_tracking_uri(config.tracking.tracking_uri),
+        client=open_tracking(config.tracking.tracking_uri).client,
         experiment=f"{config.experiment_name}/training",
         registered_name=config.model.registry_name,
         training_frame=train,
@@ -85,13 +85,13 @@ def demo(
     apply_runtime_defaults()
     from flows.monitor import monitor
     from tasks.registry_tasks import alias_version, load_model_version
-    from tasks.tracking_tasks import resolve_tracking_uri
+    from tasks.tracking_tasks import open_tracking
 
     started = time.monotonic()
     root = _prepare_state_dir(fresh)
     config = load_config(DEMO_CONFIG)
     data_dir = root / "demo"
-    tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
+    tracking = open_tracking(config.tracking.tracking_uri)
     print(f"Watchkeeper demo: state in {root}")
     first = train_first_champion(config, data_dir / "reference" / "champion.parquet", seed)
     print(f"trained and registered {config.model.registry_name} v{first['version']} as @{config.model.alias}")
@@ -101,10 +101,10 @@ def demo(
     reports = {}
     for day in range(1, days + 1):
         plan = demo_data.day_plan(day)
-        version = alias_version(tracking_uri, config.model.registry_name, config.model.alias)
+        version = alias_version(tracking.client, config.model.registry_name, config.model.alias)
         assert version is not None, "the demo registers a champion before day 1"
         if version not in models:
-            models[version] = load_model_version(tracking_uri, config.model.registry_name, version)
+            models[version] = load_model_version(tracking.client, config.model.registry_name, version)
         logs, labels = demo_data.make_day(day, seed, rows=rows_per_day)
         logs = pd.concat(
             [logs, score_frame(models[version], logs, columns=config.columns, task=config.model.task)], axis=1
@@ -130,7 +130,7 @@ def demo(
     print(format_table(rows))
     print()
     print(f"Done in {time.monotonic() - started:.0f} s. Open the results:")
-    print(f"  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --port 5000")
+    print(f"  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {tracking.uri} --port 5000")
     print("  Prefect UI: .venv/bin/prefect server start --host 127.0.0.1 --port 4200")
     print(
         "              (run the demo with PREFECT_API_URL=http://127.0.0.1:4200/api to keep its runs there)"
@@ -149,10 +149,10 @@ def per_day_rows(
     for entry in store.read_audit(model=config.model.name):
         evidence = entry["evidence"]
         label = {
-            policy.EVENT_RETRAIN_COMPLETED: f"retrained v{evidence.get('version', '?')}",
-            policy.EVENT_PROMOTED: f"promoted v{evidence.get('version', '?')}",
-            policy.EVENT_REJECTED: f"rejected v{evidence.get('version', '?')}",
-            policy.EVENT_ROLLBACK: "rolled back",
+            retraining.EVENT_RETRAIN_COMPLETED: f"retrained v{evidence.get('version', '?')}",
+            retraining.EVENT_PROMOTED: f"promoted v{evidence.get('version', '?')}",
+            retraining.EVENT_REJECTED: f"rejected v{evidence.get('version', '?')}",
+            retraining.EVENT_ROLLBACK: "rolled back",
         }.get(entry["event"])
         if label and entry["window_end"] is not None:
             actions.setdefault(entry["window_end"], []).append(label)

@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.data_tasks import load_model_config
+from tasks.data_tasks import open_model_config
 from tasks.health_tasks import (
     log_health_to_mlflow,
     publish_health_artifact,
@@ -34,9 +34,10 @@ def system_health(config_path: str) -> dict[str, Any]:
     and carries on; a metric a GPU does not support is skipped.
     """
     apply_runtime_defaults()
-    config = load_model_config(config_path)
+    loaded = open_model_config(config_path)
+    config = loaded.config
     model = config.model.name
-    with run_logging(model, config_path=config_path):
+    with run_logging(model, config_hash=loaded.hash):
         log = get_run_logger()
         store = open_state()
         tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)

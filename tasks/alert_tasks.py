@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from watchkeeper import alerting
+from watchkeeper.alerting.config import AlertsConfig
 
 
 def resolve_prefect_secret(name: str) -> str | None:
@@ -19,6 +20,13 @@ def resolve_prefect_secret(name: str) -> str | None:
     except ValueError:
         return None
     return str(value)
+
+
+def open_alert_channels(config: AlertsConfig) -> list[alerting.Channel]:
+    """The model's alert channels, built once per run (secrets are resolved when a message is sent)."""
+    return alerting.build_channels(
+        config.channels, delivery=config.delivery, secret_resolver=resolve_prefect_secret
+    )
 
 
 @task(name="evaluate-alerts", cache_policy=NO_CACHE)

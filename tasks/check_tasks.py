@@ -1,16 +1,35 @@
-"""The checks as Prefect tasks: each is one line over a `watchkeeper.checks` function."""
+"""The checks as Prefect tasks: `run_step` is the runner the monitor flow hands to
+`watchkeeper.monitoring`, so each step of a window's evaluation is one task in the Prefect UI."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from watchkeeper import checks
+T = TypeVar("T")
 
-detect_drift = task(name="detect-drift", cache_policy=NO_CACHE)(checks.check_drift)
-build_drift_html = task(name="build-evidently-report", cache_policy=NO_CACHE)(checks.build_drift_html)
-fit_performance_baseline = task(name="fit-performance-baseline", cache_policy=NO_CACHE)(checks.fit_baseline)
-evaluate_performance = task(name="evaluate-performance", cache_policy=NO_CACHE)(checks.check_performance)
-compute_serving_metrics = task(name="compute-serving-metrics", cache_policy=NO_CACHE)(checks.check_serving)
-load_expectations = task(name="load-expectations", cache_policy=NO_CACHE)(checks.load_expectations)
-validate_features = task(name="validate-features", cache_policy=NO_CACHE)(checks.check_validation)
+# Task name and retries per runner step (see `watchkeeper.monitoring`); sources are remote in
+# production, so reading is retried, a check is not (its failure is reported in the window).
+_TASKS: dict[str, tuple[str, dict[str, Any]]] = {
+    "load_window": ("load-window", {"retries": 2, "retry_delay_seconds": [5, 30]}),
+    "fit-drift": ("fit-drift-reference", {}),
+    "fit-perf": ("fit-performance-baseline", {}),
+    "fit-validation": ("load-expectations", {}),
+    "drift": ("detect-drift", {}),
+    "perf": ("evaluate-performance", {}),
+    "serving": ("compute-serving-metrics", {}),
+    "validation": ("validate-features", {}),
+    "evidently_report": ("build-evidently-report", {}),
+}
+
+
+def run_step(step: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run one step of the check runner as a Prefect task (steps with nothing to do run inline)."""
+    spec = _TASKS.get(step)
+    if spec is None:
+        return fn(*args)
+    name, options = spec
+    return task(fn, name=name, cache_policy=NO_CACHE, **options)(*args)  # type: ignore[no-any-return]

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from watchkeeper.config import MonitorConfig, load_config
-from watchkeeper.windows import WindowData, load_reference, load_window
+from watchkeeper.config import MonitorConfig, load_config, load_config_file
+from watchkeeper.windows import Labels, ReferenceData, read_labels, read_reference
 
 load_model_config = task(name="load-config", cache_policy=NO_CACHE)(load_config)
-
-
-@task(name="load-window", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def load_window_data(config: MonitorConfig, start: datetime, end: datetime) -> WindowData:
-    """Read the window's inference logs (only the configured columns and rows) and join late labels."""
-    return load_window(config, start, end)
+open_model_config = task(name="load-config", cache_policy=NO_CACHE)(load_config_file)
 
 
 @task(name="load-reference", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def load_reference_data(config: MonitorConfig) -> pd.DataFrame:
-    """Read the reference data the window is compared with."""
-    return load_reference(config)
+def load_reference_data(config: MonitorConfig) -> ReferenceData:
+    """Read the reference data the window is compared with (and its fingerprint, for caches)."""
+    return read_reference(config)
+
+
+@task(name="load-labels", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def load_labels(config: MonitorConfig) -> Labels | None:
+    """Read the ground truth that has arrived, once per run; each window joins its rows from it."""
+    return read_labels(config)

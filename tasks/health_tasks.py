@@ -7,7 +7,6 @@ Every resource (tracking URI, Pushgateway URL, state store) comes in as an argum
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
@@ -18,10 +17,11 @@ from prefect.cache_policies import NO_CACHE
 from tasks.artifact_tasks import artifact_key
 from tasks.tracking_tasks import ensure_experiment
 from watchkeeper import health, tracking
+from watchkeeper.health import latest
 from watchkeeper.state import StateStore
+from watchkeeper.timeutil import utcnow
 
 HEALTH_EXPERIMENT = "watchkeeper/system-health"
-HEALTH_NAMESPACE = "health-latest"
 
 sample_health = task(name="sample-health", cache_policy=NO_CACHE)(health.sample_health)
 
@@ -71,8 +71,7 @@ def push_health(
 @task(name="store-latest-health", cache_policy=NO_CACHE)
 def store_latest_health(model: str, report: health.HealthReport, *, store: StateStore) -> None:
     """Keep the latest sample so the model's monitor run and alert rules can read `health.*`."""
-    payload: dict[str, Any] = {"at": time.time(), "host": report.host, "figures": report.figures()}
-    store.put_json(HEALTH_NAMESPACE, model, payload)
+    latest.store_latest_health(store, model, report, at=utcnow())
 
 
 def publish_health_artifact(model: str, report: health.HealthReport) -> None:

@@ -13,15 +13,14 @@ from pathlib import Path
 from prefect.runtime import flow_run
 
 from watchkeeper import __version__
-from watchkeeper.config import config_hash
 from watchkeeper.logs import (
     PREFECT_RUN_LOGGERS,
     attach_json_handler,
     configure_json_logging,
     install_redaction,
     log_context,
-    register_secret,
 )
+from watchkeeper.redaction import register_secret
 from watchkeeper.state import audit_context, state_dir
 
 # Environment variables whose values are secrets wherever they appear in a log line.
@@ -47,10 +46,11 @@ def code_version() -> str:
 
 @contextmanager
 def run_logging(
-    model: str, window: tuple[datetime, datetime] | None = None, *, config_path: str | None = None
+    model: str, window: tuple[datetime, datetime] | None = None, *, config_hash: str | None = None
 ) -> Iterator[None]:
     """Every Watchkeeper and Prefect run log line also goes, as JSON, to `<state dir>/logs/`; every
-    decision audited in the block records the config hash and the code version."""
+    decision audited in the block records the config hash (of the run's loaded config) and the code
+    version."""
     handler = configure_json_logging(state_dir() / "logs")
     for name in PREFECT_RUN_LOGGERS:
         attach_json_handler(handler, name)
@@ -58,9 +58,8 @@ def run_logging(
     for key, value in os.environ.items():
         if key.endswith(_SECRET_ENV_SUFFIXES) and value:
             register_secret(value)
-    digest = config_hash(config_path) if config_path else None
     with (
         log_context(model=model, window=window, flow_run_id=flow_run.get_id()),
-        audit_context(config_hash=digest, code_version=code_version()),
+        audit_context(config_hash=config_hash, code_version=code_version()),
     ):
         yield

@@ -1,4 +1,4 @@
-"""Watchkeeper's state database from flows."""
+"""Watchkeeper's state database from flows (the flow opens the store once and passes it in)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from watchkeeper.report import MonitoringReport
-from watchkeeper.state import open_state
+from watchkeeper.state import StateStore
 
 
 @task(name="record-window", cache_policy=NO_CACHE)
-def record_window(report: MonitoringReport, *, usable_for_training: bool) -> None:
+def record_window(store: StateStore, report: MonitoringReport, *, usable_for_training: bool) -> None:
     """Remember the window's evaluation (labels seen, verdict, MLflow run) for later runs."""
     window = report.section("window")
-    open_state().record_window(
+    store.record_window(
         model=report.model,
         window_start=report.window_start,
         window_end=report.window_end,
@@ -32,9 +32,12 @@ def record_window(report: MonitoringReport, *, usable_for_training: bool) -> Non
     )
 
 
-@task(name="windows-to-reevaluate", cache_policy=NO_CACHE)
-def windows_with_new_labels(model: str, label_counts: dict[datetime, int], *, limit: int) -> list[datetime]:
-    """Past windows whose label count has grown since their last evaluation (newest last)."""
-    known = {w["window_end"]: w["n_labeled"] for w in open_state().list_windows(model)}
+def windows_with_new_labels(
+    known: dict[datetime, int], label_counts: dict[datetime, int], *, limit: int
+) -> list[datetime]:
+    """Past windows whose label count has grown since their last evaluation (newest last).
+
+    `known` is each recorded window's labeled-row count at its last evaluation, by window end.
+    """
     grown = [end for end, n in label_counts.items() if end in known and n > known[end]]
     return sorted(grown)[-limit:] if limit else []

@@ -1,8 +1,9 @@
 """MLflow I/O for monitoring windows: one run per (model, window), updated in place on re-runs.
 
-The only place (with `tasks/registry_tasks.py`) that imports mlflow. Key names come from
-`watchkeeper.tracking`. When MLflow cannot be reached after the task's retries, the report is
-spooled under the state directory and logged by the next run, so nothing computed is lost.
+The only place (with `tasks/registry_tasks.py`) that imports mlflow. A flow opens its `Tracking`
+(client, URI, UI address) once and passes it down. Key names come from `watchkeeper.tracking`.
+When MLflow cannot be reached after the task's retries, the report is spooled under the state
+directory and logged by the next run, so nothing computed is lost.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from watchkeeper import tracking
+from watchkeeper import tracking as wk_tracking
 from watchkeeper.state import state_dir
 
 log = logging.getLogger("watchkeeper.tracking")
@@ -27,11 +29,29 @@ _MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
-    return configured or tracking.default_tracking_uri(state_dir())
+    return configured or wk_tracking.default_tracking_uri(state_dir())
 
 
 def mlflow_ui_base() -> str:
     return os.environ.get("WATCHKEEPER_MLFLOW_UI_URL", "http://127.0.0.1:5000")
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The MLflow store a flow run logs to: one client, its URI, and the UI address for links."""
+
+    client: MlflowClient
+    uri: str
+    ui_url: str
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return wk_tracking.run_url(self.ui_url, experiment_id, run_id)
+
+
+def open_tracking(configured_uri: str | None) -> Tracking:
+    """The run's MLflow client (the configured URI, else the SQLite store under the state dir)."""
+    uri = resolve_tracking_uri(configured_uri)
+    return Tracking(MlflowClient(tracking_uri=uri), uri, mlflow_ui_base())
 
 
 def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
@@ -49,7 +69,7 @@ def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str
 def find_window_run(client: MlflowClient, experiment_id: str, window_key: str) -> Any | None:
     runs = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`{tracking.TAG_WINDOW_KEY}` = '{window_key}'",
+        filter_string=f"tags.`{wk_tracking.TAG_WINDOW_KEY}` = '{window_key}'",
         max_results=2,
         order_by=["attributes.start_time ASC"],
     )
@@ -57,7 +77,7 @@ def find_window_run(client: MlflowClient, experiment_id: str, window_key: str) -
 
 
 def write_report_run(
-    payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
+    payload: dict[str, Any], *, tracking: Tracking, experiment: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
     """Create or update the window's run from a report payload (the JSON form of the report).
 
@@ -65,18 +85,18 @@ def write_report_run(
     Each evaluation of a window logs its metrics at a new step, so the run's latest values are the
     latest evaluation while the history keeps earlier ones (e.g. before late labels arrived).
     """
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment_id = ensure_experiment(client, experiment, tracking_uri)
+    client = tracking.client
+    experiment_id = ensure_experiment(client, experiment, tracking.uri)
     tags: dict[str, str] = dict(payload["tags"])
-    existing = find_window_run(client, experiment_id, tags[tracking.TAG_WINDOW_KEY])
+    existing = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
     if existing is None:
         run = client.create_run(experiment_id, run_name=payload["run_name"], tags=tags)
         run_id = run.info.run_id
         step = 0
     else:
         run_id = existing.info.run_id
-        step = int(existing.data.tags.get(tracking.TAG_EVALUATIONS, "0"))
-    tags[tracking.TAG_EVALUATIONS] = str(step + 1)
+        step = int(existing.data.tags.get(wk_tracking.TAG_EVALUATIONS, "0"))
+    tags[wk_tracking.TAG_EVALUATIONS] = str(step + 1)
     ts = int(payload["timestamp_ms"])
     metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
     for i in range(0, max(len(metrics), 1), _MAX_BATCH):
@@ -85,38 +105,38 @@ def write_report_run(
             metrics=metrics[i : i + _MAX_BATCH],
             tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
         )
-    client.log_text(run_id, json.dumps(payload["report"], indent=2), tracking.REPORT_ARTIFACT)
+    client.log_text(run_id, json.dumps(payload["report"], indent=2), wk_tracking.REPORT_ARTIFACT)
     for name, text in artifacts.items():
         client.log_text(run_id, text, name)
     client.set_terminated(run_id)
     return {
         "run_id": run_id,
         "experiment_id": experiment_id,
-        "url": tracking.run_url(mlflow_ui_base(), experiment_id, run_id),
+        "url": tracking.run_url(experiment_id, run_id),
     }
 
 
 @task(name="open-mlflow-run", cache_policy=NO_CACHE)
-def open_window_run(report: Any, *, tracking_uri: str, experiment: str) -> dict[str, str] | None:
+def open_window_run(report: Any, *, tracking: Tracking, experiment: str) -> dict[str, str] | None:
     """Find or create the window's MLflow run early, so notifications can link to it.
 
     Returns None when MLflow is unreachable: alerts still go out, without the link.
     """
     try:
-        client = MlflowClient(tracking_uri=tracking_uri)
-        experiment_id = ensure_experiment(client, experiment, tracking_uri)
-        tags = tracking.run_tags(report)
-        run = find_window_run(client, experiment_id, tags[tracking.TAG_WINDOW_KEY])
+        client = tracking.client
+        experiment_id = ensure_experiment(client, experiment, tracking.uri)
+        tags = wk_tracking.run_tags(report)
+        run = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
         if run is None:
             run = client.create_run(
                 experiment_id,
-                run_name=tracking.run_name(report.model, report.window_start, report.window_end),
+                run_name=wk_tracking.run_name(report.model, report.window_start, report.window_end),
                 tags=tags,
             )
         return {
             "run_id": run.info.run_id,
             "experiment_id": experiment_id,
-            "url": tracking.run_url(mlflow_ui_base(), experiment_id, run.info.run_id),
+            "url": tracking.run_url(experiment_id, run.info.run_id),
         }
     except Exception as exc:
         log.warning("MLflow unavailable while opening the window's run: %s", exc)
@@ -125,29 +145,33 @@ def open_window_run(report: Any, *, tracking_uri: str, experiment: str) -> dict[
 
 def report_payload(report: Any) -> dict[str, Any]:
     return {
-        "tags": tracking.run_tags(report),
-        "metrics": tracking.metrics_for(report),
-        "timestamp_ms": tracking.metric_timestamp_ms(report),
-        "run_name": tracking.run_name(report.model, report.window_start, report.window_end),
+        "tags": wk_tracking.run_tags(report),
+        "metrics": wk_tracking.metrics_for(report),
+        "timestamp_ms": wk_tracking.metric_timestamp_ms(report),
+        "run_name": wk_tracking.run_name(report.model, report.window_start, report.window_end),
         "report": report.to_dict(),
     }
 
 
-def _spool_dir() -> Path:
-    return state_dir() / "spool" / "mlflow"
+def spool_dir(state: Path) -> Path:
+    """Where reports that could not be logged wait for the next run (under the state directory)."""
+    return state / "spool" / "mlflow"
 
 
 def spool_report(
-    payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
+    payload: dict[str, Any], *, spool: Path, tracking: Tracking, experiment: str, artifacts: dict[str, str]
 ) -> Path:
     """Keep a report that could not be logged, to be logged by the next run."""
-    spool = _spool_dir()
     spool.mkdir(parents=True, exist_ok=True)
-    key = tracking.metric_key(payload["tags"][tracking.TAG_WINDOW_KEY]).replace("/", "_").replace(" ", "_")
+    key = (
+        wk_tracking.metric_key(payload["tags"][wk_tracking.TAG_WINDOW_KEY])
+        .replace("/", "_")
+        .replace(" ", "_")
+    )
     path = spool / f"{key}.json"
     record = {
         "payload": payload,
-        "tracking_uri": tracking_uri,
+        "tracking_uri": tracking.uri,
         "experiment": experiment,
         "artifacts": artifacts,
     }
@@ -159,25 +183,26 @@ def spool_report(
 
 @task(name="log-to-mlflow", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def log_to_mlflow(
-    payload: dict[str, Any], *, tracking_uri: str, experiment: str, artifacts: dict[str, str]
+    payload: dict[str, Any], *, tracking: Tracking, experiment: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
     """Log the window's report to its MLflow run (one run per model and window; re-runs update it)."""
-    return write_report_run(payload, tracking_uri=tracking_uri, experiment=experiment, artifacts=artifacts)
+    return write_report_run(payload, tracking=tracking, experiment=experiment, artifacts=artifacts)
 
 
 @task(name="flush-mlflow-spool", cache_policy=NO_CACHE)
-def flush_mlflow_spool() -> list[str]:
+def flush_mlflow_spool(spool: Path, tracking: Tracking) -> list[str]:
     """Log reports that earlier runs could not log (MLflow was down); returns the run ids logged."""
     done: list[str] = []
-    spool = _spool_dir()
     if not spool.exists():
         return done
     for path in sorted(spool.glob("*.json")):
         record = json.loads(path.read_text())
+        # A report spooled for another store (the configuration changed since) goes there.
+        target = tracking if record["tracking_uri"] == tracking.uri else open_tracking(record["tracking_uri"])
         try:
             result = write_report_run(
                 record["payload"],
-                tracking_uri=record["tracking_uri"],
+                tracking=target,
                 experiment=record["experiment"],
                 artifacts=record["artifacts"],
             )

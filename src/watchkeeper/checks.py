@@ -1,20 +1,31 @@
-"""One function per check, from a model config and a window to a section report.
+"""The check lifecycle: every check fits the reference once and evaluates windows against it.
 
-They adapt the configuration to each domain function's arguments, so the monitor flow, the
-benchmarks and notebooks run the checks the same way. Each returns None when its check is disabled
-or has nothing to look at.
+    fitted = check.fit(reference, config)     # plain data: what the check learned from the reference
+    section = check.evaluate(fitted, window)  # an immutable SectionReport (or None: nothing to judge)
+
+In the spirit of NannyML's calculators, with immutable results. `fit` depends on the reference and
+the config only, so a run that evaluates several windows against one reference fits once
+(`watchkeeper.monitoring.fit_checks`), and the drift check keeps its fitted profiles across runs
+under the reference's fingerprint. `evaluate` sees one `Window`; a later issue splits it into
+per-partition work and a merge, so each check's `evaluate` is where that seam lies.
+
+The checks here adapt the model config to the domain functions (`watchkeeper.drift`,
+`watchkeeper.performance`, `watchkeeper.validation`), so the monitor flow, the benchmarks and
+notebooks run them the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
 from watchkeeper.config import MonitorConfig, TaskType
-from watchkeeper.drift import DriftReport, build_evidently_html, detect_drift
+from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
 from watchkeeper.performance import (
     PerformanceBaseline,
     PerformanceReport,
@@ -24,6 +35,41 @@ from watchkeeper.performance import (
     fit_performance_baseline,
 )
 from watchkeeper.validation import ExpectationSuiteSpec, ValidationReport, load_suite, validate_window
+from watchkeeper.verdict import Publication, Publishes
+from watchkeeper.windows import ReferenceData
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window as a check sees it: its rows (labels joined), bounds and what earlier runs left.
+
+    `labels_complete` is true once the label lag has passed (no more labels will come). `state`
+    holds what a check carries from window to window, by check name (the performance check's
+    sequential detectors).
+    """
+
+    config: MonitorConfig
+    start: datetime
+    end: datetime
+    frame: pd.DataFrame
+    labels_complete: bool = True
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.frame.empty
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A check: `name` is its section in the report (and its step in the footprint)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> Any: ...
+
+    def evaluate(self, fitted: Any, window: Window) -> Publishes | None: ...
 
 
 def model_versions(config: MonitorConfig, frame: pd.DataFrame) -> tuple[str, ...]:
@@ -41,96 +87,143 @@ def _prediction_columns(config: MonitorConfig) -> list[str]:
     return out
 
 
-def check_drift(
-    config: MonitorConfig, window: pd.DataFrame, reference: pd.DataFrame, *, cache_dir: Path | None
-) -> DriftReport | None:
-    """Feature drift (and prediction / target drift) of the window against the reference."""
-    if not config.drift.enabled or window.empty:
-        return None
-    cols = config.columns
-    target = cols.target if cols.target in window.columns and window[cols.target].notna().any() else None
-    return detect_drift(
-        reference,
-        window,
-        config.drift,
-        numerical=list(cols.numerical_features),
-        categorical=list(cols.categorical_features),
-        prediction=[c for c in _prediction_columns(config) if c in window.columns and c in reference.columns],
-        target=target,
-        cache_dir=cache_dir,
-        reference_fingerprint=reference.attrs.get("fingerprint"),
-    )
+def _has_labels(config: MonitorConfig, frame: pd.DataFrame) -> bool:
+    target = config.columns.target
+    return target is not None and target in frame.columns and bool(frame[target].notna().any())
 
 
-def build_drift_html(config: MonitorConfig, window: pd.DataFrame, reference: pd.DataFrame) -> str | None:
-    """Evidently's own HTML report on a seeded sample, for the MLflow run (decisions come from the engine)."""
-    if not (config.drift.enabled and config.drift.evidently_report) or window.empty:
-        return None
-    cols = config.columns
-    labeled = window
-    target = None
-    if cols.target and cols.target in window.columns and window[cols.target].notna().any():
-        labeled = window.loc[window[cols.target].notna()]
-        target = cols.target
-    prediction: str | list[str] | None = cols.prediction
-    if cols.probabilities:
-        prediction = list(cols.probabilities.values())
-    elif cols.score:
-        prediction = cols.score
-    task = "regression" if config.model.task is TaskType.REGRESSION else "classification"
-    return build_evidently_html(
-        reference,
-        labeled if target else window,
-        numerical=list(cols.numerical_features),
-        categorical=list(cols.categorical_features),
-        target=target,
-        prediction=prediction,
-        task=task,
-        sample_cap=config.drift.evidently_sample_cap,
-    )
+@dataclass(frozen=True)
+class DriftCheck:
+    """Feature drift (and prediction / target drift) of the window against the reference.
+
+    `cache_dir` keeps the fitted reference profiles across runs, keyed by the reference's
+    fingerprint (see `watchkeeper.drift.cache`).
+    """
+
+    cache_dir: Path | None = None
+    name: str = "drift"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> ReferenceProfile | None:
+        if not config.drift.enabled:
+            return None
+        cols = config.columns
+        frame = reference.frame
+        return fit_drift(
+            frame,
+            config.drift,
+            numerical=list(cols.numerical_features),
+            categorical=list(cols.categorical_features),
+            prediction=[c for c in _prediction_columns(config) if c in frame.columns],
+            target=cols.target,
+            cache_dir=self.cache_dir,
+            reference_fingerprint=reference.fingerprint,
+        )
+
+    def evaluate(self, fitted: ReferenceProfile | None, window: Window) -> DriftReport | None:
+        if fitted is None or window.empty:
+            return None
+        frame = window.frame
+        return evaluate_drift(
+            fitted,
+            frame,
+            prediction=[c for c in fitted.prediction if c in frame.columns],
+            include_target=_has_labels(window.config, frame),
+        )
 
 
-def fit_baseline(config: MonitorConfig, reference: pd.DataFrame) -> PerformanceBaseline | None:
-    if not config.performance.enabled or config.columns.target is None:
-        return None
-    return fit_performance_baseline(
-        reference,
-        columns=config.columns,
-        task=config.model.task,
-        config=config.performance,
-        window_size=config.window.size,
-    )
+@dataclass(frozen=True)
+class HtmlAttachment:
+    """A human-facing page attached to the window's MLflow run (not a report section)."""
+
+    path: str
+    html: str
+
+    def publish(self) -> Publication:
+        return Publication(artifacts={self.path: self.html})
 
 
-def check_performance(
-    config: MonitorConfig,
-    window: pd.DataFrame,
-    baseline: PerformanceBaseline | None,
-    *,
-    detector_state: dict[str, Any] | None,
-    labels_complete: bool,
-) -> PerformanceReport | None:
+@dataclass(frozen=True)
+class EvidentlyReportCheck:
+    """Evidently's own HTML report on a seeded sample, for people (decisions come from the engine)."""
+
+    name: str = "evidently_report"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> pd.DataFrame | None:
+        # Evidently samples both sides per window; the fitted state is the reference itself.
+        enabled = config.drift.enabled and config.drift.evidently_report
+        return reference.frame if enabled else None
+
+    def evaluate(self, fitted: pd.DataFrame | None, window: Window) -> HtmlAttachment | None:
+        if fitted is None or window.empty:
+            return None
+        config, frame = window.config, window.frame
+        cols = config.columns
+        labeled = _has_labels(config, frame)
+        prediction: str | list[str] | None = cols.prediction
+        if cols.probabilities:
+            prediction = list(cols.probabilities.values())
+        elif cols.score:
+            prediction = cols.score
+        html = build_evidently_html(
+            fitted,
+            frame.loc[frame[cols.target].notna()] if labeled and cols.target else frame,
+            numerical=list(cols.numerical_features),
+            categorical=list(cols.categorical_features),
+            target=cols.target if labeled else None,
+            prediction=prediction,
+            task="regression" if config.model.task is TaskType.REGRESSION else "classification",
+            sample_cap=config.drift.evidently_sample_cap,
+        )
+        return HtmlAttachment("drift/evidently_report.html", html)
+
+
+@dataclass(frozen=True)
+class PerformanceCheck:
     """Realized (labeled rows) and estimated (CBPE) quality, bands, and concept drift."""
-    if baseline is None or window.empty:
-        return None
-    return evaluate_performance(
-        window,
-        baseline,
-        columns=config.columns,
-        task=config.model.task,
-        config=config.performance,
-        detector_state=detector_state,
-        labels_complete=labels_complete,
-    )
+
+    name: str = "perf"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> PerformanceBaseline | None:
+        if not config.performance.enabled or config.columns.target is None:
+            return None
+        return fit_performance_baseline(
+            reference.frame,
+            columns=config.columns,
+            task=config.model.task,
+            config=config.performance,
+            window_size=config.window.size,
+        )
+
+    def evaluate(self, fitted: PerformanceBaseline | None, window: Window) -> PerformanceReport | None:
+        if fitted is None or window.empty:
+            return None
+        config = window.config
+        return evaluate_performance(
+            window.frame,
+            fitted,
+            columns=config.columns,
+            task=config.model.task,
+            config=config.performance,
+            detector_state=window.state.get(self.name),
+            labels_complete=window.labels_complete,
+        )
 
 
-def check_serving(
-    config: MonitorConfig, window: pd.DataFrame, start: datetime, end: datetime
-) -> ServingReport | None:
-    """Request count, throughput, latency percentiles and error rates from the inference logs."""
-    if window.empty:
+@dataclass(frozen=True)
+class ServingCheck:
+    """Request count, throughput, latency percentiles and error rates (no reference needed)."""
+
+    name: str = "serving"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> None:
         return None
-    return compute_serving_metrics(window, columns=config.columns, window_start=start, window_end=end)
+
+    def evaluate(self, fitted: None, window: Window) -> ServingReport | None:
+        if window.empty:
+            return None
+        return compute_serving_metrics(
+            window.frame, columns=window.config.columns, window_start=window.start, window_end=window.end
+        )
 
 
 def suite_path(config: MonitorConfig, config_file: str | Path) -> Path | None:
@@ -141,13 +234,35 @@ def suite_path(config: MonitorConfig, config_file: str | Path) -> Path | None:
     return path if path.is_absolute() else (Path(config_file).resolve().parent / path).resolve()
 
 
-def load_expectations(config: MonitorConfig, config_file: str | Path) -> ExpectationSuiteSpec | None:
-    path = suite_path(config, config_file)
-    return None if path is None else load_suite(path)
+@dataclass(frozen=True)
+class ValidationCheck:
+    """Great Expectations on the window's rows (an empty window is reported, not skipped).
+
+    The suite is generated from the reference ahead of time and reviewed in git; fitting loads it.
+    `config_file` locates a relative `expectations.suite`.
+    """
+
+    config_file: Path
+    name: str = "validation"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> ExpectationSuiteSpec | None:
+        path = suite_path(config, self.config_file)
+        return None if path is None else load_suite(path)
+
+    def evaluate(self, fitted: ExpectationSuiteSpec | None, window: Window) -> ValidationReport | None:
+        return None if fitted is None else validate_window(window.frame, fitted)
 
 
-def check_validation(window: pd.DataFrame, suite: ExpectationSuiteSpec | None) -> ValidationReport | None:
-    """Great Expectations on the window's rows (an empty window is reported, not skipped)."""
-    if suite is None:
-        return None
-    return validate_window(window, suite)
+def standard_checks(
+    config_file: str | Path, *, cache_dir: Path | None, with_html: bool = True
+) -> tuple[Check, ...]:
+    """The monitor's checks, in the order they run (and appear in the report)."""
+    checks: list[Check] = [
+        DriftCheck(cache_dir),
+        PerformanceCheck(),
+        ServingCheck(),
+        ValidationCheck(Path(config_file)),
+    ]
+    if with_html:
+        checks.append(EvidentlyReportCheck())
+    return tuple(checks)

@@ -1,0 +1,133 @@
+"""The check runner: one window through every check, failures isolated, the report assembled.
+
+    fitted = fit_checks(checks, reference, config)             # once per reference
+    result = evaluate_window(checks, fitted, config=config, config_hash=..., start=..., end=...,
+                             load=lambda: load_window(config, start, end), labels_complete=True)
+    result.report        # the MonitoringReport: verdict, reasons, every figure
+    result.publication   # what the sections publish: MLflow artifacts, Prefect tables and markdown
+
+`evaluate_window` loads the window, runs each check's `evaluate` (a check that raises is listed in
+the report's errors with its message, and every other check still runs), measures each step's wall
+time, CPU time and peak memory (the `footprint` section), assembles the `MonitoringReport` and
+merges what every result publishes. Nothing here branches on a particular check.
+
+`run` executes each step: `run(step, fn, *args)` must return `fn(*args)`. The monitor flow passes
+one that runs each step as a Prefect task (one task per check in the UI); by default steps are plain
+calls, as in benchmarks and notebooks. Steps are named ``fit-<check>`` for fits, ``load_window``, and
+the check's name for evaluations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from watchkeeper.checks import Check, Window, model_versions
+from watchkeeper.config import MonitorConfig
+from watchkeeper.footprint import StepFootprint
+from watchkeeper.report import MonitoringReport
+from watchkeeper.timeutil import utcnow
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Publication, Publishes, SectionReport
+from watchkeeper.windows import ReferenceData, WindowData
+
+T = TypeVar("T")
+Runner = Callable[..., Any]
+
+_log = logging.getLogger("watchkeeper.monitoring")
+
+
+def call_directly(step: str, fn: Callable[..., T], *args: Any) -> T:
+    """The default `run`: a step is a plain call."""
+    return fn(*args)
+
+
+@dataclass(frozen=True)
+class FittedChecks:
+    """What each check learned from one reference, by check name."""
+
+    reference_fingerprint: str | None
+    fitted: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        return self.fitted.get(name)
+
+
+def fit_checks(
+    checks: Sequence[Check], reference: ReferenceData, config: MonitorConfig, *, run: Runner = call_directly
+) -> FittedChecks:
+    """Fit every check on the reference (a failing fit stops the run: the config or data is wrong)."""
+    fitted = {check.name: run(f"fit-{check.name}", check.fit, reference, config) for check in checks}
+    return FittedChecks(reference.fingerprint, fitted)
+
+
+@dataclass(frozen=True)
+class WindowEvaluation:
+    """A window's report, what its sections publish, and whether its rows may train a model."""
+
+    report: MonitoringReport
+    publication: Publication
+    usable_for_training: bool
+
+
+def evaluate_window(
+    checks: Sequence[Check],
+    fitted: FittedChecks,
+    *,
+    config: MonitorConfig,
+    config_hash: str,
+    start: datetime,
+    end: datetime,
+    load: Callable[[], WindowData],
+    labels_complete: bool,
+    state: Mapping[str, Any] | None = None,
+    extra_sections: Mapping[str, SectionReport] | None = None,
+    flow_run_id: str | None = None,
+    run: Runner = call_directly,
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+) -> WindowEvaluation:
+    """Run every check on the window ``[start, end)``; see the module docstring.
+
+    `state` is what checks carry between windows, by check name; `extra_sections` are figures
+    measured elsewhere (the host's latest health sample), added after the checks' sections.
+    """
+    log = log or _log
+    footprint = StepFootprint()
+    with footprint.measure("load_window"):
+        data: WindowData = run("load_window", load)
+    window = Window(config, start, end, data.frame, labels_complete=labels_complete, state=state or {})
+
+    sections: dict[str, SectionReport] = {"window": data.report}
+    errors: dict[str, str] = {}
+    publication = NOTHING_TO_PUBLISH
+    for check in checks:
+        try:
+            with footprint.measure(check.name):
+                result: Publishes | None = run(check.name, check.evaluate, fitted.get(check.name), window)
+        except Exception as exc:
+            log.exception("check %s failed", check.name)
+            errors[check.name] = f"{type(exc).__name__}: {exc}"
+            continue
+        if result is None:
+            continue
+        if isinstance(result, SectionReport):
+            sections[check.name] = result
+        publication = publication.merge(result.publish())
+    sections.update(extra_sections or {})
+    sections["footprint"] = footprint.report()
+
+    report = MonitoringReport(
+        model=config.model.name,
+        window_start=start,
+        window_end=end,
+        evaluated_at=utcnow(),
+        model_versions=model_versions(config, data.frame),
+        config_hash=config_hash,
+        sections=sections,
+        errors=errors,
+        flow_run_id=flow_run_id,
+    )
+    usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
+    return WindowEvaluation(report, publication, usable)
