@@ -1,39 +1,71 @@
 """The `watchkeeper` command.
 
-Subcommands that run flows (`demo`, `monitor`, `backfill`, `serve`) import them from the repository's
-`flows/` directory, which is not installed: the command finds it next to the installed sources (an
-editable install from a clone) or in the current directory.
+Subcommands that run flows (`demo`, `monitor`, `backfill`, `rollback`, `serve`) start them by
+entrypoint (``flows/monitor.py:monitor``), as Prefect's workers do: the flow files live in the
+project directory (a checkout of this repository, not part of the installed package), found from
+``--project-dir``, ``WATCHKEEPER_PROJECT_DIR``, the checkout beside an editable install, or the
+current directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from watchkeeper.runtime import apply_runtime_defaults
 
+FLOW_ENTRYPOINTS = {
+    "demo": "flows/demo.py:demo",
+    "monitor": "flows/monitor.py:monitor",
+    "backfill": "flows/backfill.py:backfill",
+    "rollback": "flows/rollback.py:rollback",
+    "serve": "flows/serve.py:serve_all",
+}
 
-def _repo_root() -> Path:
-    here = Path(__file__).resolve().parents[2]
-    for candidate in (here, Path.cwd()):
+
+def project_dir(explicit: str | None = None) -> Path:
+    """The directory holding `flows/`, `tasks/` and `configs/` (see the module docstring)."""
+    candidates = [Path(p) for p in (explicit, os.environ.get("WATCHKEEPER_PROJECT_DIR")) if p]
+    candidates += [Path(__file__).resolve().parents[2], Path.cwd()]
+    for candidate in candidates:
         if (candidate / "flows" / "monitor.py").exists():
-            return candidate
+            return candidate.resolve()
     raise SystemExit(
-        "cannot find the flows/ directory: run `watchkeeper` from a Watchkeeper checkout "
-        "(or an editable install of one)"
+        "cannot find the project's flows/ directory: run `watchkeeper` from a Watchkeeper checkout, "
+        "or pass --project-dir (or set WATCHKEEPER_PROJECT_DIR)"
     )
 
 
-def _import_flows() -> Path:
-    root = _repo_root()
+def load_entrypoint(entrypoint: str, root: Path) -> Callable[..., Any]:
+    """The object at ``path/to/file.py:name`` under `root`, loaded the way Prefect loads a
+    deployment's entrypoint: the project root is the import root of the flow files (they import
+    `tasks.*` and other flows by their package path)."""
+    path, _, name = entrypoint.rpartition(":")
+    module_name = path.removesuffix(".py").replace("/", ".")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    return root
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, root / path)
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"cannot load {entrypoint} from {root}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    target: Callable[..., Any] = getattr(module, name)
+    return target
+
+
+def start_flow(args: argparse.Namespace, command: str, *call_args: Any, **kwargs: Any) -> Any:
+    flow = load_entrypoint(FLOW_ENTRYPOINTS[command], project_dir(args.project_dir))
+    return flow(*call_args, **kwargs)
 
 
 def parse_since(text: str) -> datetime:
@@ -60,18 +92,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # notifications. Must happen before Prefect is imported.
     for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
         os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "WARNING")
-    _import_flows()
-    from flows.demo import demo
-
-    demo(days=args.days, rows_per_day=args.rows_per_day, seed=args.seed, fresh=args.fresh)
+    start_flow(args, "demo", days=args.days, rows_per_day=args.rows_per_day, seed=args.seed, fresh=args.fresh)
     return 0
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    _import_flows()
-    from flows.monitor import monitor
-
-    report = monitor(args.config, window_end=_parse_time(args.window_end))
+    report = start_flow(args, "monitor", args.config, window_end=_parse_time(args.window_end))
     print(
         json.dumps(
             {
@@ -86,12 +112,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    _import_flows()
-    from flows.backfill import backfill
-
     start, end = _parse_time(args.start), _parse_time(args.end)
     assert start is not None and end is not None
-    results = backfill(args.config, start, end)
+    results = start_flow(args, "backfill", args.config, start, end)
     for row in results:
         print(f"{row['window_end']}  {row['verdict']}")
     return 0
@@ -190,25 +213,25 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    _import_flows()
-    from flows.rollback import find_model_config, rollback
+    from watchkeeper.config import find_model_config
 
-    result = rollback(find_model_config(args.model, args.configs))
+    result = start_flow(args, "rollback", find_model_config(args.model, args.configs))
     print(json.dumps(result, default=str, indent=2))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    root = _import_flows()
-    from flows.serve import serve_all
-
+    root = project_dir(args.project_dir)
     configs = args.config or sorted(str(p) for p in (root / "configs" / "models").glob("*.yaml"))
-    serve_all(configs, only=tuple(args.only or ()), limit=args.limit)
+    start_flow(args, "serve", configs, only=tuple(args.only or ()), limit=args.limit)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
+    parser.add_argument(
+        "--project-dir", help="the checkout holding flows/ and configs/ (default: see `watchkeeper --help`)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="simulate 14 days of a credit-risk model and monitor them")
