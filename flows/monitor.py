@@ -10,13 +10,12 @@ artifacts and records the evaluation in the state database.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.retrain import maybe_trigger_retraining
@@ -24,7 +23,7 @@ from tasks.alert_tasks import evaluate_alerts, open_alert_channels
 from tasks.artifact_tasks import publish_artifacts
 from tasks.check_tasks import run_step
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
-from tasks.observability import run_logging
+from tasks.observability import run_logger, run_logging
 from tasks.registry_tasks import config_for_champion
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
@@ -51,13 +50,6 @@ from watchkeeper.windows import Labels, count_labels, load_window, window_bounds
 
 # The performance check's sequential detectors carry their state from window to window here.
 DETECTOR_NAMESPACE = "perf-detectors"
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except Exception:  # called outside a run (unit use)
-        return logging.getLogger("watchkeeper.monitor")
 
 
 @dataclass(frozen=True)
@@ -108,7 +100,7 @@ def evaluate(
         extra_sections=_health_sections(run),
         flow_run_id=flow_run.get_id(),
         run=run_step,
-        log=_logger(),
+        log=run_logger("watchkeeper.monitor"),
     )
     perf = result.report.section("perf")
     if perf is not None and perf.detectors_fed:
@@ -146,7 +138,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
             ),
         )
     except Exception as exc:
-        _logger().exception("alert evaluation failed")
+        run_logger("watchkeeper.monitor").exception("alert evaluation failed")
         return replace(report, errors={**report.errors, "alerts": f"{type(exc).__name__}: {exc}"})
     return replace(report, sections={**report.sections, "alerts": alerts})
 
@@ -154,7 +146,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
 def publish_window(run: MonitorRun, result: WindowEvaluation, report: MonitoringReport) -> MonitoringReport:
     """Log the window to its MLflow run (kept for the next run if MLflow is down), publish the Prefect
     artifacts and record the evaluation in the state database."""
-    config, log = run.config, _logger()
+    config, log = run.config, run_logger("watchkeeper.monitor")
     publication = result.publication
     alerts = report.section("alerts")
     if alerts is not None:
@@ -272,7 +264,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
     maybe_trigger_retraining(config, str(run.loaded.path), report, store=store, client=run.tracking.client)
     if report.verdict >= Severity.WARNING:
-        _logger().info(
+        run_logger("watchkeeper.monitor").info(
             "%s %s: %s — %s",
             config.model.name,
             f"{end:%Y-%m-%d %H:%M}",

@@ -5,10 +5,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from watchkeeper.config import MonitorConfig, load_config, load_config_file
+from watchkeeper.config import MonitorConfig, load_config_file
 from watchkeeper.windows import Labels, ReferenceData, read_labels, read_reference
 
-load_model_config = task(name="load-config", cache_policy=NO_CACHE)(load_config)
 open_model_config = task(name="load-config", cache_policy=NO_CACHE)(load_config_file)
 
 

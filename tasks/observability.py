@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from watchkeeper import __version__
@@ -63,3 +65,11 @@ def run_logging(
         audit_context(config_hash=config_hash, code_version=code_version()),
     ):
         yield
+
+
+def run_logger(fallback: str) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The current Prefect run's logger (its lines reach the UI), or the `fallback` logger outside a run."""
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a flow or task run (unit use)
+        return logging.getLogger(fallback)

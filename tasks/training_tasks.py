@@ -8,7 +8,6 @@ to the flow's alert channels). The launchers that start flows (`maybe_trigger_re
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.observability import run_logger
 from tasks.registry_tasks import config_for_champion
 from watchkeeper import retraining
 from watchkeeper.alerting import Channel
@@ -81,7 +81,7 @@ def notify_lifecycle(
     Goes through the alerting outbox (`watchkeeper.alerting.delivery.deliver`), so a channel that is
     down gets it on a later run and a retried flow run does not send it twice. Never raises.
     """
-    log = _logger()
+    log = run_logger("watchkeeper.retraining")
     log.info("%s %s v%s: %s", config.model.name, event, version, summary)
     try:
         message = retraining.build_lifecycle_message(
@@ -112,10 +112,3 @@ def notify_lifecycle(
             exc,
         )
         return []
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except Exception:  # outside a run
-        return logging.getLogger("watchkeeper.retraining")
