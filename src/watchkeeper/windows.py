@@ -205,7 +205,7 @@ def join_labels(
         return frame, 0, 0
     if isinstance(labels, pd.DataFrame):
         labels = Labels.from_frame(labels, columns)
-    if labels is None or labels.target.empty:
+    if labels is None or labels.empty:
         frame[target] = np.nan
         return frame, 0, 0
     rid = frame[columns.request_id]
@@ -218,12 +218,15 @@ def join_labels(
 class Labels:
     """The ground truth that has arrived, read once per run and joined to each window from memory.
 
-    `target` holds the latest label per request id (by the label timestamp when the source has
-    one, else the last row), `extra` how many older labels each duplicated request id had. `error`
-    says why no labels could be read (the source is unreachable): windows are still evaluated.
+    `ids` and `values` hold the latest label per request id (by the label timestamp when the
+    source has one, else the last row), `extra` how many older labels each duplicated request id
+    had. `error` says why no labels could be read (the source is unreachable): windows are still
+    evaluated. Plain arrays are kept, not an indexed Series: a lookup builds its hash table for the
+    call and frees it, instead of holding one over every label for the whole run.
     """
 
-    target: pd.Series
+    ids: np.ndarray
+    values: Any  # the target column's array (NumPy or pandas extension array)
     extra: pd.Series
     error: str | None = None
 
@@ -234,21 +237,29 @@ class Labels:
         if columns.label_timestamp and columns.label_timestamp in frame.columns:
             frame = frame.sort_values(columns.label_timestamp, kind="stable")
         rid = frame[columns.request_id]
-        repeated = rid.duplicated(keep="last")
-        latest = frame.loc[~repeated]
+        repeated = rid.duplicated(keep="last").to_numpy()
         return cls(
-            target=latest[columns.target].set_axis(pd.Index(latest[columns.request_id])),
+            ids=rid.to_numpy()[~repeated],
+            values=frame[columns.target].array[~repeated],
             extra=rid[repeated].value_counts(),
         )
 
     @classmethod
     def unavailable(cls, error: str) -> Labels:
         empty = pd.Series([], dtype="float64")
-        return cls(target=empty, extra=empty, error=error)
+        return cls(ids=np.array([], dtype=object), values=empty.array, extra=empty, error=error)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.ids) == 0
+
+    def lookup(self, request_ids: pd.Series) -> pd.Series:
+        """The latest label of each request id (NaN where none has arrived)."""
+        return request_ids.map(pd.Series(self.values, index=pd.Index(self.ids), copy=False))
 
     def for_window(self, request_ids: pd.Series) -> tuple[pd.Series, int]:
         """The label of each request (NaN where none arrived) and the duplicate labels ignored."""
-        mapped = request_ids.map(self.target)
+        mapped = self.lookup(request_ids)
         dups = request_ids.drop_duplicates().map(self.extra)
         return mapped, int(dups.sum()) if len(dups) else 0
 
@@ -371,7 +382,7 @@ def count_labels(
     if labels is None or labels.error is not None:
         return counts
     first = ids.drop_duplicates(cols.request_id)
-    labeled = first[cols.request_id].map(labels.target).notna().to_numpy()
+    labeled = labels.lookup(first[cols.request_id]).notna().to_numpy()
     ts = first[cols.timestamp]
     for start, end in windows:
         in_window = ((ts >= start) & (ts < end)).to_numpy()
