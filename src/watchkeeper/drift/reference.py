@@ -8,8 +8,9 @@ cache directory, the profiles are also kept across runs (`watchkeeper.drift.cach
 column's values or by a fingerprint the caller passes for the whole reference.
 
 Columns whose kind is inferred from the window (prediction and target columns, and every feature when
-none are declared) are profiled under each kind the window may give them, so the answer is the same
-as profiling the reference after looking at the window.
+none are declared) are profiled under the kind their reference values suggest; a number column also
+keeps its values, profiled under the other kind only if a window's values call for it, so the answer
+is the same as profiling the reference after looking at the window.
 """
 
 from __future__ import annotations
@@ -37,14 +38,29 @@ class ReferenceColumn:
     dtype: str
     family: str  # `type_family` of the reference values
     inferred: str  # `infer_kind` of the reference values: a kind or the reason it is not testable
-    profiles: Mapping[str, Profile]
-    failures: Mapping[str, str]  # kind → "ErrorType: message" where profiling failed
+    profiles: dict[str, Profile]
+    failures: dict[str, str]  # kind → "ErrorType: message" where profiling failed
     error: str | None = None  # the column could not be read at all (e.g. a duplicated name)
+    # Kept only for a column whose kind the window decides (an inferred number column): its values,
+    # profiled under the other kind the first time a window asks for it.
+    spare: pd.Series | None = None
+
+    def profile_for(self, kind: Kind) -> Profile | str:
+        """The column's profile as `kind`, or the "ErrorType: message" of why it has none."""
+        if kind not in self.profiles and kind not in self.failures and self.spare is not None:
+            try:
+                self.profiles[kind] = profile_series(self.spare, kind)
+            except Exception as exc:  # an odd column marks itself when it is tested
+                self.failures[kind] = f"{type(exc).__name__}: {exc}"
+        if kind in self.failures:
+            return self.failures[kind]
+        return self.profiles[kind]
 
 
 @dataclass(frozen=True, eq=False)
 class ReferenceProfile:
-    """The fitted drift check: what the reference holds, without its rows."""
+    """The fitted drift check: what the reference holds, without its rows (but the values of the few
+    number columns whose kind a window decides, see `ReferenceColumn.spare`)."""
 
     config: DriftConfig
     numerical: tuple[str, ...] | None
@@ -97,6 +113,14 @@ def _kinds_to_profile(family: str, declared: Kind | None) -> tuple[Kind, ...]:
     return () if family == "datetime" else ("categorical",)
 
 
+def _eager_kinds(kinds: tuple[Kind, ...], inferred: str) -> tuple[Kind, ...]:
+    # An inferred column gets the profile of the kind its reference values suggest now; the other
+    # kind only if a window's values ask for it (`ReferenceColumn.profile_for`).
+    if len(kinds) < 2:
+        return kinds
+    return tuple(k for k in kinds if k == inferred) or kinds[:1]
+
+
 def _fit_column(
     reference: pd.DataFrame, name: str, declared: Kind | None, profiler: _Profiler
 ) -> ReferenceColumn:
@@ -105,15 +129,18 @@ def _fit_column(
         family = type_family(series)
     except Exception as exc:  # one odd column (duplicate names, exotic dtypes) must not sink the fit
         return ReferenceColumn(name, "unknown", "unknown", "unknown", {}, {}, f"{type(exc).__name__}: {exc}")
+    inferred = infer_kind(series) if declared is None else declared
+    kinds = _kinds_to_profile(family, declared)
+    eager = _eager_kinds(kinds, inferred)
     profiles: dict[str, Profile] = {}
     failures: dict[str, str] = {}
-    for kind in _kinds_to_profile(family, declared):
+    for kind in eager:
         try:
             profiles[kind] = profiler.profile(series, kind)
         except Exception as exc:  # an odd column marks itself when it is tested, never the whole fit
             failures[kind] = f"{type(exc).__name__}: {exc}"
-    inferred = infer_kind(series) if declared is None else declared
-    return ReferenceColumn(name, str(series.dtype), family, inferred, profiles, failures)
+    spare = series.copy() if len(eager) < len(kinds) else None
+    return ReferenceColumn(name, str(series.dtype), family, inferred, profiles, failures, spare=spare)
 
 
 def fit_drift(

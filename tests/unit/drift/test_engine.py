@@ -10,9 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from watchkeeper.drift import DriftConfig, DriftReport, adjust_p_values, detect_drift
+from watchkeeper.drift import (
+    DriftConfig,
+    DriftReport,
+    adjust_p_values,
+    detect_drift,
+    evaluate_drift,
+    fit_drift,
+    get_method,
+)
 from watchkeeper.drift.engine import infer_kind
 from watchkeeper.drift.profile import _factorize_objects, profile_categorical, profile_numerical
+from watchkeeper.drift.samples import ColumnPair
 from watchkeeper.verdict import SectionReport, Severity
 
 
@@ -336,3 +345,18 @@ def test_object_factorization_matches_pandas_with_shared_and_distinct_objects() 
 def test_report_type() -> None:
     reference, current = shifted_frames(50)
     assert isinstance(detect_drift(reference, current), DriftReport)
+
+
+def test_the_window_decides_an_inferred_columns_kind() -> None:
+    # An integer prediction column with many values in the reference is numerical there, but a
+    # window with at most 10 values makes it categorical: the reference's values are then profiled
+    # as categories (as if the reference had been profiled after looking at the window).
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"x": rng.normal(size=2000), "p": rng.integers(0, 50, size=2000)})
+    current = pd.DataFrame({"x": rng.normal(size=500), "p": rng.integers(0, 4, size=500)})
+    fitted = fit_drift(reference, numerical=["x"], categorical=[], prediction=["p"])
+    assert set(fitted.columns["p"].profiles) == {"numerical"}  # only the kind the reference suggests
+    col = evaluate_drift(fitted, current).column("p")
+    assert col.kind == "categorical" and col.status == "ok"
+    pair = ColumnPair("categorical", profile_categorical(reference["p"]), profile_categorical(current["p"]))
+    assert col.score == pytest.approx(get_method(col.method).compute(pair))
