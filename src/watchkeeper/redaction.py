@@ -3,8 +3,8 @@
 Two kinds of secrets are replaced by ``***``:
 
 - known values: whatever a caller registers with a `Redactor` (a webhook URL or token read from an
-  env var or a Prefect Secret block), with its URL-encoded form and, for a URL, its path (the secret
-  part of an incoming-webhook URL);
+  env var or a Prefect Secret block), with its URL-encoded form and, for a webhook URL, its path
+  (the secret part of an incoming-webhook URL);
 - recognizable shapes (`PATTERNS`): Slack/Discord/Teams webhook URLs, the password of any
   ``scheme://user:password@host`` URL, Slack tokens, ``Bearer`` tokens and ``password=``-style
   parameters.
@@ -71,12 +71,16 @@ class Redactor:
         for secret in secrets:
             self.add(secret)
 
-    def add(self, secret: str | None) -> bool:
-        """Redact `secret` from now on; False (nothing registered) for None or very short values."""
+    def add(self, secret: str | None, *, url_path: bool = False) -> bool:
+        """Redact `secret` from now on; False (nothing registered) for None or very short values.
+
+        `url_path` also redacts the URL's path on its own: the secret part of an incoming-webhook
+        URL. Not for other URLs, whose paths (a database name, a directory) are ordinary text.
+        """
         if secret is None or len(secret) < MIN_SECRET_LEN:
             return False
         values = {secret, quote(secret, safe="")}
-        path = urlsplit(secret).path if "://" in secret else ""
+        path = urlsplit(secret).path if url_path and "://" in secret else ""
         if len(path) >= _MIN_PATH_LEN:
             values.add(path)
         with self._lock:

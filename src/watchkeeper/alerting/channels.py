@@ -243,7 +243,7 @@ class _SecretSource:
                 raise DeliveryError(f"{what}: Secret block {secret_name!r} is empty or missing")
         if value is None:
             raise DeliveryError(f"{what}: no secret configured")
-        self.redact.add(value)
+        self.redact.add(value, url_path=True)
         return value
 
 
