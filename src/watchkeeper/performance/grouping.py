@@ -23,12 +23,16 @@ def group_by_version(frame: pd.DataFrame, column: str | None) -> Iterator[tuple[
     if not column or column not in frame.columns:
         return
     codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-    names = [canonical_label(v) for v in uniques]
+    labels = [canonical_label(v) for v in uniques]
     if (codes < 0).any():
-        names.append("unknown")
+        labels.append("unknown")
         codes = np.where(codes < 0, len(uniques), codes)
+    # Values that differ but read the same (3 and "3") are one version: merge them by their text.
+    label_codes, names = pd.factorize(pd.Index(labels, dtype=object))
+    codes = label_codes[codes]
     # One stable sort instead of a scan per version: rows stay in ascending order within a group.
     order = np.argsort(codes, kind="stable")
-    present, starts, counts = np.unique(codes[order], return_index=True, return_counts=True)
-    for code, start, count in zip(present, starts, counts, strict=True):
-        yield names[int(code)], order[start : start + count]
+    counts = np.bincount(codes, minlength=len(names))
+    ends = np.cumsum(counts)
+    for code in np.flatnonzero(counts):
+        yield str(names[int(code)]), order[ends[code] - counts[code] : ends[code]]

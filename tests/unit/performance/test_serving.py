@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from watchkeeper.config import ColumnsConfig
+from watchkeeper.performance.grouping import group_by_version
 from watchkeeper.performance.serving import compute_serving_metrics
 from watchkeeper.verdict import SectionReport, Severity
 
@@ -82,3 +83,12 @@ def test_empty_window_and_missing_columns() -> None:
         "error_rate.500": pytest.approx(1 / 5),
         "error_rate.missing": pytest.approx(1 / 5),
     }
+
+
+def test_versions_that_read_the_same_are_one_group() -> None:
+    # A version column mixing 3 and "3" (two sources, one written as text) is one version: no row
+    # of either spelling may drop out of the per-version figures.
+    frame = pd.DataFrame({"v": pd.Series([3, "3", None, 3, "2"], dtype=object)})
+    groups = {name: rows.tolist() for name, rows in group_by_version(frame, "v")}
+    assert groups == {"3": [0, 1, 3], "2": [4], "unknown": [2]}
+    assert list(groups) == ["3", "2", "unknown"]  # first appearance, unknown last
