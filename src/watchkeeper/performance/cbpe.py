@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
 
 from watchkeeper.performance.config import ESTIMATED_METRICS
 
@@ -79,6 +78,9 @@ class Calibrator:
 
     @classmethod
     def fit(cls, score: np.ndarray, target: np.ndarray) -> Calibrator:
+        # scikit-learn is imported when a baseline is fitted, not whenever a config is loaded.
+        from sklearn.isotonic import IsotonicRegression
+
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(score, target)
         return cls(tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_))
 
