@@ -1,7 +1,8 @@
 """Host health: sample CPU, memory, disk, network, GPUs and probes on the host that serves a model.
 
 The composition root of the health run: the config is loaded, the state store opened and the
-tracking and Pushgateway URLs resolved once here, then handed to the tasks.
+tracking and Pushgateway URLs resolved once here, then handed to the tasks (the store last, so an
+outage of the state database never costs the sample).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def system_health(config_path: str) -> dict[str, Any]:
     model = config.model.name
     with run_logging(model, config_hash=loaded.hash):
         log = get_run_logger()
-        store = open_state()
         tracking_uri = resolve_tracking_uri(config.tracking.tracking_uri)
         pushgateway = config.health.pushgateway
         push_url = pushgateway.resolve_url() if pushgateway is not None else None
@@ -50,7 +50,9 @@ def system_health(config_path: str) -> dict[str, Any]:
         except Exception as exc:  # the sample is still pushed and stored below
             log.error("could not log health to MLflow: %s", exc)
         push_health(report, pushgateway, url=push_url)
-        store_latest_health(model, report, store=store)
+        # Opened after sampling and pushing, as before: a state-database outage still leaves the
+        # sample in MLflow and the Pushgateway.
+        store_latest_health(model, report, store=open_state())
         publish_health_artifact(model, report)
         for finding in report.findings():
             print(f"[{finding.severity.label}] {finding.message}")

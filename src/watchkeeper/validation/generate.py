@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import ColumnsConfig
+from watchkeeper.schema import ColumnsConfig
 from watchkeeper.validation.spec import ExpectationSpec, ExpectationSuiteSpec, SuiteError
 from watchkeeper.verdict import Severity
 
