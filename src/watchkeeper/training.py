@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from watchkeeper.config import ColumnsConfig, TaskType
+from watchkeeper.schema import ColumnsConfig, TaskType
 
 Trainer = Callable[..., Any]
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import ColumnsConfig, MonitorConfig
+from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
+
+if TYPE_CHECKING:  # annotations only: the retraining package, which the config imports, reads windows
+    from watchkeeper.config import MonitorConfig
 
 
 class _Unread:

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from watchkeeper import retraining as policy
-from watchkeeper.config import ParquetSourceConfig
 from watchkeeper.retraining import (
     Lease,
     RetrainHistory,
@@ -21,6 +20,7 @@ from watchkeeper.retraining import (
     compare_models,
     decide_retraining,
 )
+from watchkeeper.sources.config import ParquetSourceConfig
 from watchkeeper.state import open_state
 
 W = datetime(2026, 3, 10, tzinfo=UTC)  # the window being decided on ends here

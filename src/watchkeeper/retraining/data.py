@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import MonitorConfig, ParquetSourceConfig
 from watchkeeper.retraining.decision import RetrainHistory, WindowRecord, read_history
 from watchkeeper.retraining.registry import (
     TAG_DATA_END,
@@ -26,9 +26,13 @@ from watchkeeper.retraining.registry import (
     read_time_tag,
 )
 from watchkeeper.sources import build_source
+from watchkeeper.sources.config import ParquetSourceConfig
 from watchkeeper.state import StateStore
 from watchkeeper.timeutil import iso_z
 from watchkeeper.windows import load_window, read_labels
+
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 
 def split_windows(

@@ -20,15 +20,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watchkeeper.config import MonitorConfig
 from watchkeeper.performance.metrics import HIGHER_IS_BETTER
 from watchkeeper.report import MonitoringReport
 from watchkeeper.retraining.config import RetrainingConfig
 from watchkeeper.retraining.events import EVENT_DECISION, EVENT_RETRAIN_COMPLETED
 from watchkeeper.retraining.lease import Lease, read_lease
 from watchkeeper.state import StateStore
+
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 
 @dataclass(frozen=True)

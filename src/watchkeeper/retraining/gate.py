@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watchkeeper.config import MonitorConfig
 from watchkeeper.performance.config import default_primary_metric
 from watchkeeper.performance.metrics import HIGHER_IS_BETTER
+
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 
 def resolve_primary_metric(config: MonitorConfig) -> str:

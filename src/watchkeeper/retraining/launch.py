@@ -8,8 +8,10 @@ retraining is keyed by model and window, a deployment decision by model and vers
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from watchkeeper.config import MonitorConfig
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 
 def retrain_deployment_name(config: MonitorConfig) -> str:

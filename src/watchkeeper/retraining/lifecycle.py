@@ -8,9 +8,12 @@ fingerprint names the model, the event and the version).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
-from watchkeeper.config import MonitorConfig
+
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 
 def build_lifecycle_message(

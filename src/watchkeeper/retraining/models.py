@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from watchkeeper.config import MonitorConfig
 from watchkeeper.performance.metrics import (
     canonical_label,
     classification_metrics,
@@ -22,6 +21,9 @@ from watchkeeper.performance.metrics import (
     regression_metrics,
 )
 from watchkeeper.training import load_trainer, score_frame
+
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 
 def train_model(config: MonitorConfig, frame: pd.DataFrame) -> Any:

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watchkeeper.config import MonitorConfig, ParquetSourceConfig
+from watchkeeper.sources.config import ParquetSourceConfig
 from watchkeeper.timeutil import as_utc, iso_z
+
+if TYPE_CHECKING:  # annotations only: the config imports this package
+    from watchkeeper.config import MonitorConfig
 
 CHALLENGER_ALIAS = "challenger"
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"

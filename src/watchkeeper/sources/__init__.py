@@ -9,16 +9,30 @@ fsspec URL), SQL through SQLAlchemy, and an in-memory source for tests.
 from __future__ import annotations
 
 from watchkeeper.sources.base import Source, SourceError, normalize_timestamps
+from watchkeeper.sources.config import (
+    CsvSourceConfig,
+    JsonlSourceConfig,
+    MemorySourceConfig,
+    ParquetSourceConfig,
+    SourceConfig,
+    SqlSourceConfig,
+)
 from watchkeeper.sources.files import FileSource
 from watchkeeper.sources.memory import MemorySource, register_memory_frame, unregister_memory_frame
 from watchkeeper.sources.sql import SqlSource
 
 __all__ = [
+    "CsvSourceConfig",
     "FileSource",
+    "JsonlSourceConfig",
     "MemorySource",
+    "MemorySourceConfig",
+    "ParquetSourceConfig",
     "Source",
+    "SourceConfig",
     "SourceError",
     "SqlSource",
+    "SqlSourceConfig",
     "build_source",
     "normalize_timestamps",
     "register_memory_frame",
@@ -26,16 +40,8 @@ __all__ = [
 ]
 
 
-def build_source(config: object) -> Source:
+def build_source(config: SourceConfig) -> Source:
     """Build the source a `SourceConfig` describes."""
-    from watchkeeper.config import (
-        CsvSourceConfig,
-        JsonlSourceConfig,
-        MemorySourceConfig,
-        ParquetSourceConfig,
-        SqlSourceConfig,
-    )
-
     if isinstance(config, ParquetSourceConfig | CsvSourceConfig | JsonlSourceConfig):
         return FileSource(
             config.path,
