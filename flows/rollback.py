@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -13,21 +12,8 @@ from tasks.registry_tasks import alias_version, delete_alias, set_alias, set_ver
 from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import notify_lifecycle
 from watchkeeper import retraining
-from watchkeeper.config import load_config
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
-
-
-def find_model_config(model: str, directory: str | Path = "configs/models") -> str:
-    """The config file under `directory` whose `model.name` is `model` (for the CLI's --model)."""
-    found = []
-    for path in sorted(Path(directory).glob("*.y*ml")):
-        if load_config(path).model.name == model:
-            found.append(str(path))
-    if len(found) != 1:
-        what = "no config" if not found else f"{len(found)} configs ({', '.join(found)})"
-        raise ValueError(f"{what} for model {model!r} in {directory}")
-    return found[0]
 
 
 @flow(name="rollback-model", log_prints=True)

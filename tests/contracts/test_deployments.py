@@ -89,7 +89,7 @@ def test_serve_builds_the_same_deployments() -> None:
 
 
 def test_rollback_cli_finds_a_model_config_by_name() -> None:
-    from flows.rollback import find_model_config
+    from watchkeeper.config import find_model_config
 
     assert find_model_config("credit-risk", ROOT / "configs/models") == str(
         ROOT / "configs/models/credit-risk.yaml"
