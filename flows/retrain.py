@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from flows.deploy import start_deploy, trigger_mode
 from tasks.data_tasks import open_model_config
+from tasks.observability import run_logger
 from tasks.registry_tasks import pending_challenger, register_model, set_version_tags
 from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import build_training_data, decide_and_audit, train_model, write_reference
@@ -52,7 +53,6 @@ def retrain(
     loaded = open_model_config(config_path)
     config = loaded.config
     store = open_state()
-    client = open_tracking(config.tracking.tracking_uri).client
     root = state_dir()  # version references go under it unless `retraining.reference_dir` is set
     rc = config.retraining
     model = config.model.name
@@ -78,6 +78,8 @@ def retrain(
         config_hash=loaded.hash,
     )
     try:
+        # Opened under the lease: an unreachable tracking store is an audited failure that releases it.
+        client = open_tracking(config.tracking.tracking_uri).client
         data = build_training_data(config, window_end, store=store, client=client)
         fitted = train_model(config, data.train)
         metrics = retraining.measure_quality(fitted, data.holdout, config)
@@ -191,7 +193,7 @@ def maybe_trigger_retraining(
     starts two. A challenger still waiting for evaluation data gets its deploy flow run instead.
     Failures of retraining are logged and audited, never raised: the monitoring run stays valid.
     """
-    log = get_run_logger()
+    log = run_logger("watchkeeper.retraining")
     decision = decide_and_audit(store, config, report, config_hash=report.config_hash, now=utcnow())
     log.info(
         "retraining decision: %s (%s)",
