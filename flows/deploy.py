@@ -20,6 +20,7 @@ from prefect.settings import PREFECT_API_URL
 
 from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
+from tasks.observability import run_logger
 from tasks.registry_tasks import (
     alias_version,
     delete_alias,
@@ -34,7 +35,7 @@ from watchkeeper import retraining
 from watchkeeper.config import MonitorConfig
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
-from watchkeeper.timeutil import as_utc
+from watchkeeper.timeutil import as_utc, parse_utc
 
 
 @flow(name="deploy-model", log_prints=True)
@@ -69,7 +70,7 @@ def deploy(
     if window_end is not None:
         window_end = as_utc(window_end)
     elif trigger_end:
-        window_end = retraining.parse_time_tag(trigger_end)
+        window_end = parse_utc(trigger_end)
 
     def audit(event: str, decision: str, reasons: list[str], evidence: dict[str, Any]) -> None:
         store.append_audit(
@@ -198,7 +199,7 @@ def start_deploy(
     try:
         return {"mode": mode, **deploy(config_path, version=version, window_end=window_end)}
     except Exception as exc:
-        get_run_logger().error(
+        run_logger("watchkeeper.retraining").error(
             "deploy of %s v%s failed: %s: %s", config.model.name, version, type(exc).__name__, exc
         )
         return {"mode": mode, "error": f"{type(exc).__name__}: {exc}"}

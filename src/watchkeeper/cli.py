@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from watchkeeper.runtime import apply_runtime_defaults
+from watchkeeper.timeutil import parse_utc
 
 FLOW_ENTRYPOINTS = {
     "demo": "flows/demo.py:demo",
@@ -75,15 +76,7 @@ def parse_since(text: str) -> datetime:
     try:
         return datetime.now(UTC) - parse_duration(text)
     except ValueError:
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return parse_utc(text)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -97,7 +90,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    report = start_flow(args, "monitor", args.config, window_end=_parse_time(args.window_end))
+    report = start_flow(args, "monitor", args.config, window_end=parse_utc(args.window_end))
     print(
         json.dumps(
             {
@@ -112,7 +105,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    start, end = _parse_time(args.start), _parse_time(args.end)
+    start, end = parse_utc(args.start), parse_utc(args.end)
     assert start is not None and end is not None
     results = start_flow(args, "backfill", args.config, start, end)
     for row in results:

@@ -29,3 +29,12 @@ def iso_z(value: datetime | None) -> str:
     """``2026-03-05T00:00:00Z`` (second precision, UTC): the form used in tags, keys and payloads;
     the empty string for None."""
     return "" if value is None else as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@overload
+def parse_utc(text: str) -> datetime: ...
+@overload
+def parse_utc(text: None) -> None: ...
+def parse_utc(text: str | None) -> datetime | None:
+    """An ISO 8601 time (``2026-03-05T00:00:00Z``, an offset, or naive = UTC) as aware UTC."""
+    return None if text is None else as_utc(datetime.fromisoformat(text))

@@ -45,6 +45,7 @@ from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome
 from watchkeeper.alerting.templates import render_template
 from watchkeeper.state import StateStore
+from watchkeeper.timeutil import parse_utc
 from watchkeeper.verdict import Severity
 
 # Sections whose alerts a firing "no data" alert mutes: without rows, their figures mean nothing.
@@ -81,10 +82,6 @@ def _empty() -> dict[str, Any]:
         "notified": None,  # "firing" once a firing was announced in this episode
         "notified_at": None,  # window_end of that announcement
     }
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
 
 
 def _transition(
@@ -355,7 +352,7 @@ def _decide(
     status: str | None = None
     repeat = False
     if new["status"] == "firing" and ev.outcome is True and ev.muted_by is None:
-        last = _dt(new.get("notified_at"))
+        last = parse_utc(new.get("notified_at"))
         if new.get("notified") != "firing" or last is None:
             status = "firing"
         elif window_end - last >= config.repeat_interval_for(rule):
@@ -388,7 +385,7 @@ def _decide(
         op=str(variables["op"]),
         threshold=variables["threshold"],
         window_end=window_end,
-        fired_at=_dt(ev.base.get("fired_at")) or _dt(new.get("fired_at")),
+        fired_at=parse_utc(ev.base.get("fired_at")) or parse_utc(new.get("fired_at")),
         repeat=repeat,
         details=details,
     )
@@ -420,7 +417,7 @@ def _status(
         threshold=variables["threshold"],
         summary=render_template(summary_tpl, variables, figures),
         consecutive=int(ev.new["count"]),
-        fired_at=_dt(ev.new.get("fired_at")) or _dt(ev.base.get("fired_at")),
+        fired_at=parse_utc(ev.new.get("fired_at")) or parse_utc(ev.base.get("fired_at")),
         muted_by=ev.muted_by,
         notified=None if event is None else event.status,
         stale=ev.stale,

@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from watchkeeper.timeutil import parse_utc
 from watchkeeper.verdict import Severity
 
 EventStatus = Literal["firing", "resolved"]
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -77,7 +74,7 @@ class AlertEvent:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertEvent:
-        window_end = _dt(data["window_end"])
+        window_end = parse_utc(data["window_end"])
         assert window_end is not None
         return cls(
             fingerprint=data["fingerprint"],
@@ -94,7 +91,7 @@ class AlertEvent:
             op=data["op"],
             threshold=data.get("threshold"),
             window_end=window_end,
-            fired_at=_dt(data.get("fired_at")),
+            fired_at=parse_utc(data.get("fired_at")),
             repeat=bool(data.get("repeat", False)),
             details=tuple(data.get("details", ())),
         )
@@ -152,12 +149,12 @@ class AlertMessage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertMessage:
-        window_end = _dt(data["window_end"])
+        window_end = parse_utc(data["window_end"])
         assert window_end is not None
         return cls(
             model=data["model"],
             model_version=data.get("model_version"),
-            window_start=_dt(data.get("window_start")),
+            window_start=parse_utc(data.get("window_start")),
             window_end=window_end,
             mlflow_run_url=data.get("mlflow_run_url"),
             prefect_flow_run_url=data.get("prefect_flow_run_url"),

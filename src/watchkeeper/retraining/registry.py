@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchkeeper.sources.config import ParquetSourceConfig
-from watchkeeper.timeutil import as_utc, iso_z
+from watchkeeper.timeutil import iso_z, parse_utc
 
 if TYPE_CHECKING:  # annotations only: the config imports this package
     from watchkeeper.config import MonitorConfig
@@ -105,17 +105,12 @@ def is_pending_challenger(version_tags: Mapping[str, str]) -> bool:
     return version_tags.get(TAG_DEPLOY_STATUS) == "pending"
 
 
-def parse_time_tag(text: str) -> datetime:
-    """A time written in a tag (``2026-03-05T00:00:00Z``) as an aware UTC datetime."""
-    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-
-
 def read_time_tag(version_tags: Mapping[str, str], key: str) -> datetime | None:
     """The time in tag `key`, None when the tag is missing or empty."""
     text = version_tags.get(key)
-    return parse_time_tag(text) if text else None
+    return parse_utc(text) if text else None
 
 
 def read_time_list_tag(version_tags: Mapping[str, str], key: str) -> list[datetime]:
     """The comma-separated times in tag `key` (`watchkeeper.training_windows`), in tag order."""
-    return [parse_time_tag(t) for t in version_tags.get(key, "").split(",") if t]
+    return [parse_utc(t) for t in version_tags.get(key, "").split(",") if t]
