@@ -30,7 +30,7 @@ sample_health = task(name="sample-health", cache_policy=NO_CACHE)(health.sample_
 def log_health_to_mlflow(report: health.HealthReport, *, tracking_uri: str) -> str:
     """Append the sample to the host's run in the system-health experiment (one run per host)."""
     client = MlflowClient(tracking_uri=tracking_uri)
-    experiment_id = ensure_experiment(client, HEALTH_EXPERIMENT, tracking_uri)
+    experiment_id = ensure_experiment(client, HEALTH_EXPERIMENT)
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`watchkeeper.host` = '{report.host}'", max_results=1
     )

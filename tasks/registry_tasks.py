@@ -43,7 +43,7 @@ def register_model(
     """Log `model` with signature, input example and its training data, register a version, set aliases."""
     tracking_uri = client.tracking_uri
     mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = ensure_experiment(client, experiment, tracking_uri)
+    experiment_id = ensure_experiment(client, experiment)
     x = model_inputs(training_frame, columns)
     # Integer features are declared as doubles in the signature: a missing value at inference time
     # turns an int column into floats, which an integer schema would reject.

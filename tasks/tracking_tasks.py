@@ -54,7 +54,9 @@ def open_tracking(configured_uri: str | None) -> Tracking:
     return Tracking(MlflowClient(tracking_uri=uri), uri, mlflow_ui_base())
 
 
-def ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The id of experiment `name`, created on first use (a SQLite store keeps artifacts beside it)."""
+    tracking_uri = client.tracking_uri
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return str(exp.experiment_id)
@@ -86,7 +88,7 @@ def write_report_run(
     latest evaluation while the history keeps earlier ones (e.g. before late labels arrived).
     """
     client = tracking.client
-    experiment_id = ensure_experiment(client, experiment, tracking.uri)
+    experiment_id = ensure_experiment(client, experiment)
     tags: dict[str, str] = dict(payload["tags"])
     existing = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
     if existing is None:
@@ -124,7 +126,7 @@ def open_window_run(report: Any, *, tracking: Tracking, experiment: str) -> dict
     """
     try:
         client = tracking.client
-        experiment_id = ensure_experiment(client, experiment, tracking.uri)
+        experiment_id = ensure_experiment(client, experiment)
         tags = wk_tracking.run_tags(report)
         run = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
         if run is None:
