@@ -12,7 +12,7 @@ import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,7 +20,10 @@ from watchkeeper import demo_data, retraining
 from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state, state_dir
-from watchkeeper.training import score_frame, train_default
+from watchkeeper.training import train_default
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "models" / "credit-risk.yaml"
@@ -47,24 +50,23 @@ def _write_partition(frame: pd.DataFrame, base: Path, key: str, value: str) -> N
     frame.to_parquet(target / "part-0.parquet", index=False)
 
 
-def train_first_champion(config: MonitorConfig, reference_path: Path, seed: int) -> dict[str, str]:
+def train_first_champion(
+    config: MonitorConfig, reference_path: Path, seed: int, *, client: MlflowClient
+) -> dict[str, str]:
     """Train version 1 on older history, score the newer history with it: that is the reference."""
     from tasks.registry_tasks import register_model
-    from tasks.tracking_tasks import open_tracking
 
     history = demo_data.make_reference(seed, rows=30_000, days=20)
     cutoff = history["timestamp"].min() + pd.Timedelta(days=8)
     train = history[history["timestamp"] < cutoff].reset_index(drop=True)
     reference = history[history["timestamp"] >= cutoff].reset_index(drop=True)
     model = train_default(train, columns=config.columns, task=config.model.task, seed=seed)
-    reference = pd.concat(
-        [reference, score_frame(model, reference, columns=config.columns, task=config.model.task)], axis=1
-    )
+    reference = retraining.score_rows(model, reference, config)
     reference_path.parent.mkdir(parents=True, exist_ok=True)
     reference.to_parquet(reference_path, index=False)
     return register_model(
         model,
-        client=open_tracking(config.tracking.tracking_uri).client,
+        client=client,
         experiment=f"{config.experiment_name}/training",
         registered_name=config.model.registry_name,
         training_frame=train,
@@ -93,7 +95,9 @@ def demo(
     data_dir = root / "demo"
     tracking = open_tracking(config.tracking.tracking_uri)
     print(f"Watchkeeper demo: state in {root}")
-    first = train_first_champion(config, data_dir / "reference" / "champion.parquet", seed)
+    first = train_first_champion(
+        config, data_dir / "reference" / "champion.parquet", seed, client=tracking.client
+    )
     print(f"trained and registered {config.model.registry_name} v{first['version']} as @{config.model.alias}")
 
     models: dict[str, Any] = {}
@@ -106,9 +110,7 @@ def demo(
         if version not in models:
             models[version] = load_model_version(tracking.client, config.model.registry_name, version)
         logs, labels = demo_data.make_day(day, seed, rows=rows_per_day)
-        logs = pd.concat(
-            [logs, score_frame(models[version], logs, columns=config.columns, task=config.model.task)], axis=1
-        )
+        logs = retraining.score_rows(models[version], logs, config)
         logs["model_version"] = version
         _write_partition(logs, data_dir / "inference", "date", f"{plan.start:%Y-%m-%d}")
         pending_labels[day] = labels
