@@ -75,10 +75,6 @@ def store_latest_health(model: str, report: health.HealthReport, *, store: State
 
 
 def publish_health_artifact(model: str, report: health.HealthReport) -> None:
-    """The sample's findings and figures as a markdown artifact of the flow run."""
-    rows = "\n".join(f"| `{k}` | {v:.4g} |" for k, v in sorted(report.figures().items()))
-    findings = "\n".join(f"- [{f.severity.label}] {f.message}" for f in report.findings()) or "- all clear"
-    create_markdown_artifact(
-        key=artifact_key(model, "system-health"),
-        markdown=f"# Health of {report.host}\n\n{findings}\n\n| figure | value |\n|---|---|\n{rows}\n",
-    )
+    """What the sample publishes (its findings and figures) as markdown artifacts of the flow run."""
+    for name, text in report.publish().markdown.items():
+        create_markdown_artifact(key=artifact_key(model, name), markdown=text)

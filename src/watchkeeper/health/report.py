@@ -17,7 +17,7 @@ from watchkeeper.health.config import HealthThresholds
 from watchkeeper.health.gpu import GpuSample, GpuStatus
 from watchkeeper.health.host import CpuSample, DiskIoSample, DiskSample, MemorySample, NetIoSample
 from watchkeeper.health.probes import ProbeResult
-from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
+from watchkeeper.verdict import Finding, Publication, Severity
 
 SECTION = "health"
 
@@ -199,8 +199,14 @@ class HealthReport:
             if g.errors:
                 add(Severity.WARNING, f"{label}: NVML errors reading {', '.join(g.errors)}")
 
+    def to_markdown(self) -> str:
+        """The sample's findings and figures, for the health run's page in the Prefect UI."""
+        rows = "\n".join(f"| `{k}` | {v:.4g} |" for k, v in sorted(self.figures().items()))
+        findings = "\n".join(f"- [{f.severity.label}] {f.message}" for f in self.findings()) or "- all clear"
+        return f"# Health of {self.host}\n\n{findings}\n\n| figure | value |\n|---|---|\n{rows}\n"
+
     def publish(self) -> Publication:
-        return NOTHING_TO_PUBLISH
+        return Publication(markdown={"system-health": self.to_markdown()})
 
     def to_dict(self) -> dict[str, Any]:
         return {
