@@ -15,11 +15,11 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, ValidationError, field_validator, model_validator
 
 from watchkeeper.alerting.config import AlertsConfig
 from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
@@ -28,6 +28,7 @@ from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig
 from watchkeeper.schema import ColumnsConfig, TaskType
+from watchkeeper.timegrid import EPOCH, WindowCalendar, WindowSize, parse_origin, parse_timezone
 from watchkeeper.sources.config import (
     SourceConfig,
 )
@@ -54,23 +55,47 @@ class SourcesConfig(StrictModel):
     ground_truth: SourceConfig | None = None
 
 
+def _origin_text(value: datetime) -> str:
+    return value.isoformat(timespec="minutes") if value.time() != datetime.min.time() else f"{value:%Y-%m-%d}"
+
+
+WindowSizeField = Annotated[
+    WindowSize, PlainValidator(WindowSize.parse), PlainSerializer(lambda s: s.spec, return_type=str)
+]
+OriginField = Annotated[datetime, PlainValidator(parse_origin), PlainSerializer(_origin_text, return_type=str)]
+
+
 class WindowConfig(StrictModel):
-    size: timedelta = timedelta(days=1)
+    """The window calendar (`watchkeeper.timegrid`): size in elapsed (`15m`, `1h`) or calendar
+    (`1d`, `1w`, `1mo`) units, counted from `origin` in `timezone`; weeks start on `week_start`."""
+
+    size: WindowSizeField = WindowSize("1d")
+    origin: OriginField = EPOCH
+    timezone: str = "UTC"
+    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
     label_lag: timedelta = timedelta(days=3)  # how long labels may take to arrive
     # How many past windows a monitor run re-evaluates when their labels have grown since.
     reevaluate_windows: int = Field(default=7, ge=0)
 
-    @field_validator("size", "label_lag", mode="before")
+    @field_validator("label_lag", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
 
-    @field_validator("size")
+    @field_validator("timezone")
     @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("window size must be positive")
+    def _zone(cls, value: str) -> str:
+        parse_timezone(value)
         return value
+
+    @model_validator(mode="after")
+    def _calendar(self) -> WindowConfig:
+        WindowCalendar(self.size, self.origin, self.timezone, self.week_start)  # origin day, week start
+        return self
+
+    @property
+    def calendar(self) -> WindowCalendar:
+        return WindowCalendar(self.size, self.origin, self.timezone, self.week_start)
 
 
 class TrackingConfig(StrictModel):

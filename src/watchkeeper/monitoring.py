@@ -128,6 +128,8 @@ def evaluate_window(
         sections=sections,
         errors=errors,
         flow_run_id=flow_run_id,
+        # The rules judge the window (its verdict) and drive its alerts: one judge.
+        rules=tuple(config.alerts.effective_rules()),
     )
     usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
     return WindowEvaluation(report, publication, usable)

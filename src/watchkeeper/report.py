@@ -12,9 +12,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport, Severity, worst
+from watchkeeper.alerting.judge import Judgement, judge_window
+from watchkeeper.alerting.rules import RuleConfig
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport, Severity
 
 SCHEMA_VERSION = 1
 
@@ -47,27 +50,43 @@ class MonitoringReport:
     # Set once logged; a report is rebuilt with `dataclasses.replace` rather than mutated.
     mlflow_run_id: str | None = None
     flow_run_id: str | None = None
+    # The rules that judge the window (the model's alert rules, built-in ones included).
+    rules: tuple[RuleConfig, ...] = ()
+
+    @cached_property
+    def judgement(self) -> Judgement:
+        """What holds for the window: rules, the checks' own findings as rules, check errors."""
+        return judge_window(
+            self._section_figures(),
+            section_findings={name: s.findings() for name, s in self.sections.items()},
+            errors=self.errors,
+            rules=self.rules,
+            model=self.model,
+            window_end=self.window_end,
+        )
 
     @property
     def findings(self) -> list[Finding]:
-        out: list[Finding] = []
-        for section in self.sections.values():
-            out.extend(section.findings())
-        for check, message in self.errors.items():
-            out.append(Finding(check, Severity.WARNING, f"{check} check failed: {message}"))
-        return out
+        return list(self.judgement.findings)
 
     @property
     def verdict(self) -> Severity:
-        return worst(self.findings)
+        return self.judgement.verdict
 
     @property
     def reasons(self) -> list[str]:
         ranked = sorted(self.findings, key=lambda f: -f.severity)
-        return [f"[{f.severity.label}] {f.message}" for f in ranked if f.severity > Severity.OK]
+        return [f"[{f.severity.label}] {f.rule_name}: {f.message}" for f in ranked if f.severity > Severity.OK]
 
     def figures(self) -> dict[str, float]:
-        """Every figure with its section prefix (``drift.share``), finite values only."""
+        """Every figure with its section prefix (``drift.share``), finite values only, the checks'
+        findings that stand as rules (``finding.…``) and the verdict's level."""
+        out = self._section_figures()
+        out.update(self.judgement.finding_figures)
+        out["verdict.level"] = float(self.verdict)
+        return out
+
+    def _section_figures(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for name, section in self.sections.items():
             for key, value in section.figures().items():
@@ -76,7 +95,6 @@ class MonitoringReport:
                 value = float(value)
                 if math.isfinite(value):
                     out[f"{name}.{key}"] = value
-        out["verdict.level"] = float(self.verdict)
         return out
 
     def section(self, name: str) -> Any:
@@ -94,6 +112,7 @@ class MonitoringReport:
                 "verdict": self.verdict.label,
                 "reasons": self.reasons,
                 "findings": [f.to_dict() for f in self.findings],
+                "unknown_rules": [u.to_dict() for u in self.judgement.unknown],
                 "figures": self.figures(),
                 "sections": {name: s.to_dict() for name, s in self.sections.items()},
                 "errors": dict(self.errors),

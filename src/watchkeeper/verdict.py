@@ -1,8 +1,10 @@
 """Severities, findings and the verdict of a monitoring window.
 
-Every check (drift, performance, validation, health, alerting) reports what it saw as a list of
-`Finding`s. A window's verdict is the worst severity among them, and its reasons are the findings
-themselves, so the on-call reader sees why, not only what.
+A window's verdict is the worst severity among the *rules that hold* for it, plus check errors
+(`watchkeeper.alerting.judge`): every reason is a `Finding` naming its rule, so the verdict, the
+alerts and every place that shows them agree. Checks may report findings of their own; each names
+the rule it stands for (`rule`), and becomes a built-in rule of that name unless a configured or
+built-in alert rule of the same name judges it.
 """
 
 from __future__ import annotations
@@ -37,14 +39,27 @@ class Severity(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """One reason for a verdict: which check, how bad, and a sentence for a human."""
+    """One reason for a verdict: which check, how bad, a sentence for a human, and the rule it is.
+
+    `rule` is the alert rule the finding stands for (None: the check's name, see `rule_name`).
+    """
 
     check: str
     severity: Severity
     message: str
+    rule: str | None = None
+
+    @property
+    def rule_name(self) -> str:
+        return self.rule or self.check
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity.label, "message": self.message}
+        return {
+            "check": self.check,
+            "rule": self.rule_name,
+            "severity": self.severity.label,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ dropped silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import pandas as pd
 
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
+from watchkeeper.timegrid import as_calendar
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 
@@ -36,31 +37,25 @@ class DataError(ValueError):
 
 
 def window_bounds(
-    window_end: datetime | None, size: timedelta, *, now: datetime | None = None
+    window_end: datetime | None, window: Any, *, now: datetime | None = None
 ) -> tuple[datetime, datetime]:
-    """The window ``[end - size, end)``; without an explicit end, the last complete window before now.
+    """The window ``[start, end)`` ending at `window_end`; without one, the last complete window
+    before now.
 
-    Windows are aligned to multiples of `size` since the Unix epoch (a `1d` window ends at 00:00 UTC),
-    so every scheduled run and backfill agree on the same boundaries.
+    `window` is the model's `window:` config (its calendar: size, origin, time zone, week start;
+    `watchkeeper.timegrid`), a `WindowCalendar`, or a bare size (epoch-aligned UTC windows: a `1d`
+    window ends at 00:00 UTC), so every scheduled run and backfill agree on the same boundaries.
+    An explicit end that is not a boundary is an error that names the nearest ones.
     """
+    calendar = as_calendar(window)
     if window_end is None:
-        now = as_utc(now or datetime.now(UTC))
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        n = (now - epoch) // size
-        end = epoch + n * size
-    else:
-        end = as_utc(window_end)
-    return end - size, end
+        return calendar.last_complete(as_utc(now or datetime.now(UTC)))
+    return calendar.window_ending(as_utc(window_end))
 
 
-def windows_between(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
-    """Consecutive aligned windows whose ends fall in ``(start, end]``."""
-    out = []
-    current = window_bounds(None, size, now=as_utc(start))[1] + size
-    while current <= as_utc(end):
-        out.append((current - size, current))
-        current += size
-    return out
+def windows_between(start: datetime, end: datetime, window: Any) -> list[tuple[datetime, datetime]]:
+    """Consecutive windows whose ends fall in ``(start, end]`` (`window` as in `window_bounds`)."""
+    return as_calendar(window).between(as_utc(start), as_utc(end))
 
 
 def _inference_columns(columns: ColumnsConfig) -> list[str]:
@@ -156,6 +151,7 @@ class WindowReport:
                     "window",
                     Severity.WARNING,
                     f"no data: the inference logs have no rows between {self.start:%Y-%m-%d %H:%M} and {self.end:%Y-%m-%d %H:%M} UTC",
+                    rule="no_data",
                 )
             )
         if self.duplicate_request_ids:
@@ -164,6 +160,7 @@ class WindowReport:
                     "window",
                     Severity.WARNING,
                     f"{self.duplicate_request_ids} duplicate request id(s) in the inference logs; labels join to the first occurrence",
+                    rule="duplicate_request_ids",
                 )
             )
         return out

@@ -1,4 +1,4 @@
-"""The alert engine: Alertmanager's semantics over monitoring windows, state in the state database.
+"""The alert engine: Alertmanager's semantics over monitoring windows, state in window time.
 
 For each rule, one window at a time:
 
@@ -6,23 +6,27 @@ For each rule, one window at a time:
   *firing*. It does not hold → a firing alert is *resolved* (announced if `send_resolved` and its
   firing was announced), a pending one goes back to *inactive*.
 - The condition is *unknown* (a figure it needs is missing from the window's report, e.g. no drift
-  figures in a no-data window, no realized metrics before labels arrive) → nothing changes: the alert
-  neither advances, fires, nor resolves, and its clock (the last window with a known outcome) stays.
-- Identity is a fingerprint of model, rule name and labels (severity included); one state per
-  identity, so the same alert is never duplicated.
+  figures in a no-data window, no realized metrics before labels arrive) → the alert is reported
+  as `unknown` in this window and its memory is carried through unchanged: it neither advances,
+  fires, nor resolves. Only alerts whose condition holds are firing in a window, so every firing
+  alert is one of the window's reasons (`judge.py`).
+- The rules are the model's configured and built-in rules, plus one per check finding that stands
+  as its own rule (`judge.finding_rules`): such an alert resolves once its check runs without it.
+- Identity is a fingerprint of model, rule name and labels (severity included).
+- State follows window time: evaluating a window reads each alert's state as of the window before
+  it (`store.load_states_as_of`) and writes the state after it, keyed by the window's end. Re-running
+  or re-evaluating an old window (late labels) starts from the same state, so it reproduces its
+  report, and it never rewrites what later windows saw; the delivery ledger (keys carry the window
+  end) makes sure nothing is sent twice. If a re-run no longer fires what the first run announced,
+  a resolved message says so. A window that ends after `now` is refused (`FutureWindowError`): it
+  would be judged on data that does not exist yet.
 - A firing alert is announced once, then again only every `repeat_interval`, measured in *window*
   time (`window_end`), so a backfill of 30 windows behaves as 30 scheduled runs would have.
-- Muting: a firing critical alert inhibits the warning alert of the same rule name; a firing alert
-  on `window.no_data` inhibits the model's alerts on drift and performance figures; silences
-  (`store.add_silence`) mute matching alerts until they expire (wall-clock time: silences are human
-  decisions). A muted alert keeps its state but is not announced; once unmuted and still firing it is.
-- Re-running a window recomputes from the state *before* that window (kept in the row), so the result
-  is the same and, through the delivery ledger, nothing is sent twice; if the re-run no longer fires
-  what the first run announced, a resolved message says so.
-- Time only moves forwards, per alert: a window older than the alert's last known window is reported
-  (`stale`) but does not move the state. Because unknown outcomes do not move the clock, a rule on
-  realized performance — unknown until labels arrive — does advance when the monitor re-evaluates an
-  older window whose labels have now arrived.
+- Muting decides who is notified, never the verdict: a firing critical alert inhibits the warning
+  alert of the same rule name; a firing alert on `window.no_data` inhibits the model's alerts on
+  drift and performance figures; silences (`store.add_silence`) mute matching alerts until they
+  expire (wall-clock time: silences are human decisions). A muted alert keeps its state but is not
+  announced; once unmuted and still firing it is.
 - All the model's announcements of a run form one message per channel (grouping), filtered by each
   channel's minimum severity; delivery goes through the outbox (`delivery.py`).
 """
@@ -41,12 +45,22 @@ from watchkeeper.alerting import store as db
 from watchkeeper.alerting.channels import Channel, SecretResolver, build_channels
 from watchkeeper.alerting.config import AlertsConfig, RuleConfig
 from watchkeeper.alerting.delivery import NotificationRecord, deliver, flush_outbox
+from watchkeeper.alerting.judge import (
+    CHECK_FAILED,
+    FINDING_SECTION,
+    finding_rule,
+    is_finding_rule,
+    resolved_summary,
+    rule_summary,
+    rule_variables,
+)
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome
 from watchkeeper.alerting.templates import render_template
 from watchkeeper.state import StateStore
 from watchkeeper.timeutil import parse_utc
 from watchkeeper.verdict import Severity
+from watchkeeper.timegrid import FutureWindowError
 
 # Sections whose alerts a firing "no data" alert mutes: without rows, their figures mean nothing.
 NO_DATA_FIELD = "window.no_data"
@@ -109,11 +123,18 @@ def _transition(
 
 
 def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
-    """The drifted columns, worst first: what a drift alert's reader wants to see next."""
+    """The drifted feature columns, worst first: what a drift alert's reader wants to see next.
+
+    Feature columns only, as `drift.share` and `drift.n_drifted` count them (prediction and target
+    drift are rules of their own), so the count in the heading is the count of the list.
+    """
     drifted = [
         name[len("drift.") : -len(".drifted")]
         for name, value in figures.items()
-        if name.startswith("drift.") and name.endswith(".drifted") and value == 1
+        if name.startswith("drift.")
+        and name.endswith(".drifted")
+        and value == 1
+        and not name.startswith(("drift.prediction.", "drift.target."))
     ]
 
     def score(col: str) -> float:
@@ -127,7 +148,7 @@ def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
     ]
     if len(drifted) > MAX_DETAILS:
         shown.append(f"… and {len(drifted) - MAX_DETAILS} more")
-    return (f"Drifted columns ({len(drifted)}):", *shown) if drifted else ()
+    return (f"Drifted feature columns ({len(drifted)}):", *shown) if drifted else ()
 
 
 @dataclass
@@ -139,13 +160,49 @@ class _Eval:
     base: dict[str, Any]
     new: dict[str, Any]
     resolved: bool
-    stale: bool
     stored_status: str | None  # status already stored for this very window (a re-run), else None
     # A re-run of a window whose first run announced "firing" but that no longer fires: the receivers
     # were told, so they are told it resolved.
     retracted: bool = False
-    frozen: bool = False  # state not advanced in this window (stale window or unknown outcome)
     muted_by: str | None = None
+
+    @property
+    def frozen(self) -> bool:
+        """Unknown in this window: the memory is carried through, nothing is decided."""
+        return self.outcome is None
+
+
+def _rules_for_window(
+    config: AlertsConfig,
+    figures: Mapping[str, float],
+    findings: Mapping[str, str],
+    before: Mapping[str, db.AlertStateRow],
+) -> tuple[list[RuleConfig], dict[str, float]]:
+    """The rules to evaluate, and the figures with the checks' findings that no longer hold set to 0.
+
+    A finding-rule that held before this window but is absent now resolves when its check ran
+    (its section has figures, or — for `check_failed` — the check did not fail again); when its
+    check did not run, it stays unknown.
+    """
+    rules = list(config.effective_rules())
+    figures = dict(figures)
+    present = {name.split(".", 1)[0] for name in figures}
+    for name, value in list(figures.items()):
+        if name.startswith(f"{FINDING_SECTION}.") and value == 1:
+            _, section, rest = name.split(".", 2)
+            rule, severity = rest.rsplit(".", 1)
+            rules.append(finding_rule(section, rule, severity, findings.get(name)))
+    wanted = {r.condition for r in rules}
+    for row in before.values():
+        if row.condition in wanted or not row.condition.startswith(f"`{FINDING_SECTION}."):
+            continue
+        figure = row.condition.split("`")[1]
+        section, rule = row.labels.get("check", ""), row.rule
+        if rule == CHECK_FAILED or section in present:
+            figures.setdefault(figure, 0.0)
+        rules.append(finding_rule(section, rule, row.severity))
+        wanted.add(row.condition)
+    return rules, figures
 
 
 def evaluate_alerts(
@@ -155,6 +212,7 @@ def evaluate_alerts(
     window_end: datetime,
     config: AlertsConfig,
     store: StateStore,
+    findings: Mapping[str, str] | None = None,
     context: AlertContext | None = None,
     channels: Sequence[Channel] | None = None,
     secret_resolver: SecretResolver | None = None,
@@ -164,16 +222,23 @@ def evaluate_alerts(
 ) -> AlertsReport:
     """Evaluate the model's rules on one window's figures, update alert state and notify.
 
-    `figures` are the window report's full dotted names (`drift.share`, `perf.estimated.roc_auc`).
-    `channels` defaults to those of `config.channels` (console when none is configured); secrets
-    come from `env` (default `os.environ`) or `secret_resolver` (Prefect Secret blocks). The outbox
-    is flushed first, so notifications that failed in earlier runs go out before new ones.
-    `now` (wall clock; default: the current time) is used for silences and outbox claims only.
+    `figures` are the window report's full dotted names (`drift.share`, `perf.estimated.roc_auc`,
+    and `finding.…` for the checks' findings that stand as rules, whose sentences `findings` holds
+    by figure name: `MonitoringReport.judgement`). `channels` defaults to those of
+    `config.channels` (console when none is configured); secrets come from `env` (default
+    `os.environ`) or `secret_resolver` (Prefect Secret blocks). The outbox is flushed first, so
+    notifications that failed in earlier runs go out before new ones. `now` (wall clock; default:
+    the current time) is used for silences, outbox claims and refusing windows in the future.
     """
     if window_end.tzinfo is None:
         raise ValueError("window_end must be timezone-aware (UTC)")
     context = context or AlertContext()
     now = now or db.utcnow()
+    if window_end > now:
+        raise FutureWindowError(
+            f"window ending {window_end.isoformat()} is in the future (now {now.isoformat()}): "
+            "its alert state is not touched"
+        )
     if not config.enabled:
         return AlertsReport(model=model, window_end=window_end, enabled=False)
     if channels is None:
@@ -185,51 +250,28 @@ def evaluate_alerts(
         store, channels, model=model, delivery=config.delivery, now=now
     )
 
-    stored = db.load_states(store, model)
+    before, at = db.load_states_as_of(store, model, window_end)
+    rules, figures = _rules_for_window(config, figures, findings or {}, before)
     evals: list[_Eval] = []
-    for rule in config.effective_rules():
+    for rule in rules:
         labels = alert_labels(model, rule)
         fp = fingerprint(model, labels)
         outcome = rule.parsed.evaluate(figures)
-        row = stored.get(fp)
-        stale, stored_status, announced_here = False, None, False
-        if row is None:
-            base = _empty()
-        elif row["last_window_end"] is not None and window_end < row["last_window_end"]:
-            stale, base = True, row["state"]
-        elif row["last_window_end"] == window_end:
-            base = row["previous"] or _empty()
-            stored_status = row["state"]["status"]
-            announced_here = (
-                row["state"].get("notified") == "firing"
-                and row["state"].get("notified_at") == window_end.isoformat()
-            )
-        else:
-            base = row["state"]
-        frozen = stale or outcome is None
-        if outcome is None and not stale:
-            # Unknown: the alert's own clock does not move. Its last window stays the last one whose
-            # outcome was known, so a late-label re-evaluation of an older window can still advance it.
-            base = row["state"] if row is not None else _empty()
-        if frozen:
+        previous, here = before.get(fp), at.get(fp)
+        base = dict(previous.state) if previous is not None else _empty()
+        stored_status = None if here is None else str(here.state["status"])
+        announced_here = (
+            here is not None
+            and here.state.get("notified") == "firing"
+            and here.state.get("notified_at") == window_end.isoformat()
+        )
+        if outcome is None:
             new, resolved, retracted = dict(base), False, False
         else:
             new, resolved = _transition(base, outcome, rule, window_end)
             retracted = announced_here and new["status"] != "firing"
         evals.append(
-            _Eval(
-                rule,
-                labels,
-                fp,
-                outcome,
-                base,
-                new,
-                resolved or retracted,
-                stale,
-                stored_status,
-                retracted,
-                frozen,
-            )
+            _Eval(rule, labels, fp, outcome, base, new, resolved or retracted, stored_status, retracted)
         )
 
     _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
@@ -243,19 +285,21 @@ def evaluate_alerts(
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
-        if not ev.frozen:
-            states_out.append(
-                db.AlertStateRow(
-                    fingerprint=ev.fp,
-                    model=model,
-                    rule=ev.rule.name,
-                    severity=ev.rule.severity,
-                    labels=ev.labels,
-                    state=ev.new,
-                    previous=ev.base,
-                    last_window_end=window_end,
-                )
+        if ev.frozen and ev.base == _empty():
+            continue  # nothing to remember: an alert never seen, unknown here
+        states_out.append(
+            db.AlertStateRow(
+                fingerprint=ev.fp,
+                model=model,
+                rule=ev.rule.name,
+                severity=ev.rule.severity,
+                labels=ev.labels,
+                condition=ev.rule.condition,
+                state=ev.new,
+                window_end=window_end,
             )
+        )
+        if not ev.frozen:
             audit = _audit_row(ev, statuses[-1], model, window_end, context, now)
             if audit is not None:
                 audits.append(audit)
@@ -299,44 +343,41 @@ def _wants(channel: Channel, event: AlertEvent) -> bool:
 
 
 def _apply_muting(evals: list[_Eval], silences: list[db.Silence], model: str, now: datetime) -> None:
-    firing = [e for e in evals if e.new["status"] == "firing" and not e.stale]
+    firing = [e for e in evals if e.new["status"] == "firing" and e.outcome is True]
     critical_names = {e.rule.name for e in firing if e.rule.severity_level is Severity.CRITICAL}
     no_data = [e for e in firing if NO_DATA_FIELD in e.rule.parsed.fields]
     active = [s for s in silences if s.active(now)]
     for ev in evals:
-        if ev.stale:
-            continue
         silence = next((s for s in active if s.matches(model, ev.labels)), None)
         if silence is not None:
             ev.muted_by = f"silence:{silence.id}"
             continue
-        if ev.new["status"] != "firing":
+        if ev.new["status"] != "firing" or ev.outcome is not True:
             continue
         if ev.rule.severity_level is Severity.WARNING and ev.rule.name in critical_names:
             ev.muted_by = f"inhibited:{ev.rule.name}/critical"
-        elif (
-            no_data and NO_DATA_FIELD not in ev.rule.parsed.fields and ev.rule.parsed.sections & NO_DATA_MUTES
-        ):
+        elif no_data and NO_DATA_FIELD not in ev.rule.parsed.fields and _muted_by_no_data(ev.rule):
             src = no_data[0].rule
             ev.muted_by = f"inhibited:{src.name}/{src.severity}"
+
+
+def _muted_by_no_data(rule: RuleConfig) -> bool:
+    if is_finding_rule(rule):
+        return rule.labels.get("check") in NO_DATA_MUTES
+    return bool(rule.parsed.sections & NO_DATA_MUTES)
 
 
 def _variables(
     rule: RuleConfig, figures: Mapping[str, float], model: str, window_end: datetime, context: AlertContext
 ) -> dict[str, Any]:
-    metric, value, op, threshold = rule.parsed.primary(figures)
-    return {
-        "value": value,
-        "threshold": threshold,
-        "metric": metric,
-        "op": op,
-        "model": model,
-        "version": context.model_version,
-        "rule": rule.name,
-        "severity": rule.severity,
-        "window_start": None if context.window_start is None else context.window_start.isoformat(),
-        "window_end": window_end.isoformat(),
-    }
+    return rule_variables(
+        rule,
+        figures,
+        model=model,
+        window_end=window_end,
+        window_start=context.window_start,
+        version=context.model_version,
+    )
 
 
 def _decide(
@@ -367,7 +408,10 @@ def _decide(
     if status is None:
         return None
     variables = _variables(rule, figures, model, window_end, context)
-    summary_tpl = rule.annotations.summary or f"{rule.name}: {rule.condition}"
+    if status == "firing":
+        summary = rule_summary(rule, figures, variables)
+    else:
+        summary = resolved_summary(rule, figures, variables)
     description = rule.annotations.description
     details = _drift_details(figures) if "drift" in rule.parsed.sections and status == "firing" else ()
     return AlertEvent(
@@ -376,8 +420,10 @@ def _decide(
         status=status,  # type: ignore[arg-type]
         severity=rule.severity,
         labels=dict(ev.labels),
-        summary=render_template(summary_tpl, variables, figures),
-        description=None if description is None else render_template(description, variables, figures),
+        summary=summary,
+        description=None
+        if description is None or status == "resolved"
+        else render_template(description, variables, figures),
         runbook_url=rule.annotations.runbook_url,
         condition=rule.condition,
         metric=str(variables["metric"]),
@@ -399,10 +445,18 @@ def _status(
     window_end: datetime,
     context: AlertContext,
 ) -> AlertStatus:
-    state: AlertState = "resolved" if ev.resolved else ev.new["status"]
+    state: AlertState
+    if ev.outcome is None:
+        state = "unknown"
+    else:
+        state = "resolved" if ev.resolved else ev.new["status"]
     outcome: Outcome = "unknown" if ev.outcome is None else ("true" if ev.outcome else "false")
     variables = _variables(ev.rule, figures, model, window_end, context)
-    summary_tpl = ev.rule.annotations.summary or f"{ev.rule.name}: {ev.rule.condition}"
+    summary = (
+        resolved_summary(ev.rule, figures, variables)
+        if state == "resolved"
+        else rule_summary(ev.rule, figures, variables)
+    )
     return AlertStatus(
         fingerprint=ev.fp,
         rule=ev.rule.name,
@@ -415,12 +469,11 @@ def _status(
         value=variables["value"],
         op=str(variables["op"]),
         threshold=variables["threshold"],
-        summary=render_template(summary_tpl, variables, figures),
+        summary=summary,
         consecutive=int(ev.new["count"]),
         fired_at=parse_utc(ev.new.get("fired_at")) or parse_utc(ev.base.get("fired_at")),
         muted_by=ev.muted_by,
         notified=None if event is None else event.status,
-        stale=ev.stale,
     )
 
 
@@ -450,7 +503,7 @@ def _audit_row(
         "model": model,
         "event": event,
         "decision": status.state,
-        "reasons": [status.summary],
+        "reasons": [f"[{ev.rule.severity}] {ev.rule.name}: {status.summary}"],
         "evidence": {
             "fingerprint": ev.fp,
             "rule": ev.rule.name,

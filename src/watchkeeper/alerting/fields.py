@@ -141,6 +141,8 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "footprint.*.cpu_s",
     "footprint.*.peak_rss_mb",
     "verdict.level",
+    # a check's own finding standing as a rule: finding.<section>.<rule>.<severity> (alerting/judge.py)
+    "finding.*",
 )
 
 

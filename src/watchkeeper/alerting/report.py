@@ -1,9 +1,9 @@
 """`AlertsReport`: the alerting section of a window's monitoring report.
 
 Lists every rule's alert with its state in this window and every notification with its delivery
-status. Its findings are informational only (severity OK): alerts mirror what the other sections
-already judged, so they must not make the verdict worse a second time; an undelivered notification
-is worth a line for the reader, not a critical window.
+status. Its findings are informational only (severity OK): the verdict comes from the same rules
+(`judge.py`), so alerts must not make it worse a second time; an undelivered notification is worth
+a line for the reader, not a critical window.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any, Literal
 from watchkeeper.alerting.delivery import NotificationRecord
 from watchkeeper.verdict import Finding, Publication, Severity
 
-AlertState = Literal["inactive", "pending", "firing", "resolved"]
+# "unknown": the condition could not be judged in this window (a figure was missing); the alert's
+# memory is carried to the next window unchanged.
+AlertState = Literal["inactive", "pending", "firing", "resolved", "unknown"]
 Outcome = Literal["true", "false", "unknown"]
 
 
@@ -46,7 +48,6 @@ class AlertStatus:
     fired_at: datetime | None = None
     muted_by: str | None = None  # "silence:<id>" or "inhibited:<rule>/<severity>"
     notified: Literal["firing", "resolved"] | None = None  # what this window announced
-    stale: bool = False  # a window older than the latest one: reported, state not advanced
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +67,6 @@ class AlertStatus:
             "fired_at": None if self.fired_at is None else self.fired_at.isoformat(),
             "muted_by": self.muted_by,
             "notified": self.notified,
-            "stale": self.stale,
         }
 
 
@@ -133,13 +133,16 @@ class AlertsReport:
         lines = [f"# Alerts: {self.model}, window ending {self.window_end.isoformat()}", ""]
         if not self.enabled:
             return "\n".join([*lines, "Alerting is disabled for this model."])
-        active = [a for a in self.alerts if a.state != "inactive"]
+        active = [a for a in self.alerts if a.state not in ("inactive", "unknown")]
         figs = self.figures()
         lines.append(
             f"**{int(figs['firing'])} firing**, {int(figs['pending'])} pending, "
             f"{int(figs['resolved'])} resolved; {len(self.alerts)} rules evaluated, "
             f"{int(figs['unknown'])} without the figures they need."
         )
+        unknown = [f"{a.rule}/{a.severity}" for a in self.alerts if a.outcome == "unknown"]
+        if unknown:
+            lines.append(f"Not judged in this window (a figure is missing): {', '.join(unknown)}.")
         lines.append("")
         if active:
             lines += [

@@ -29,8 +29,10 @@ class AnnotationsConfig(StrictModel):
     summary: str | None = None
     description: str | None = None
     runbook_url: str | None = None
+    # The sentence of the resolved message (default: the figure against its threshold, as it is now).
+    resolved_summary: str | None = None
 
-    @field_validator("summary", "description")
+    @field_validator("summary", "description", "resolved_summary")
     @classmethod
     def _placeholders(cls, value: str | None) -> str | None:
         if value is not None:

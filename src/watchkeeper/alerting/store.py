@@ -3,9 +3,11 @@
 Declared on `watchkeeper.state.metadata`, so `open_state()` creates them. Scheduled runs are
 stateless; everything the engine remembers between windows lives here:
 
-- `alert_state`: one row per alert identity (fingerprint): pending/firing, how many consecutive
-  windows the condition held, when it was last announced, and the state before the latest window
-  (so re-running that window recomputes from the same starting point instead of advancing twice).
+- `alert_transitions`: the state of each alert identity (fingerprint) *after* each window, keyed by
+  (fingerprint, window end): pending/firing, how many consecutive windows the condition held, when it
+  was last announced. Alert state follows window time: a window reads the latest row before its own
+  end (`load_states_as_of`) and writes its own row, never a later one, so re-running or
+  re-evaluating an old window reproduces it and leaves what later windows saw alone.
 - `alert_silences`: label matchers with an expiry (`watchkeeper silence add/list/expire`).
 - `alert_deliveries`: the ledger of idempotency keys (fingerprint + state + window_end + channel).
   A key is written before its notification is sent; it is never sent twice.
@@ -29,18 +31,21 @@ import sqlalchemy as sa
 from watchkeeper.state import StateStore, audit_log, metadata, with_audit_defaults
 from watchkeeper.timeutil import as_utc, utcnow
 
-alert_state = sa.Table(
-    "alert_state",
+alert_transitions = sa.Table(
+    "alert_transitions",
     metadata,
     sa.Column("fingerprint", sa.String(64), primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("window_end", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False),
     sa.Column("rule", sa.String(200), nullable=False),
     sa.Column("severity", sa.String(20), nullable=False),
     sa.Column("labels", sa.Text, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),  # JSON of AlertMemory
-    sa.Column("previous", sa.Text),  # JSON of AlertMemory before `last_window_end`
-    sa.Column("last_window_end", sa.DateTime(timezone=True)),
+    # The rule's condition, so an alert whose rule is no longer evaluated (a check's finding that
+    # went away) can still be judged and resolved.
+    sa.Column("condition", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # JSON of the alert's memory after this window
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_alert_transitions_model_window", "model", "window_end"),
 )
 
 alert_silences = sa.Table(
@@ -235,53 +240,82 @@ def expire_silence(store: StateStore, silence_id: str, *, now: datetime | None =
     return True
 
 
-def load_states(store: StateStore, model: str) -> dict[str, dict[str, Any]]:
-    with store.begin() as conn:
-        rows = conn.execute(sa.select(alert_state).where(alert_state.c.model == model)).mappings().all()
-    out = {}
-    for row in rows:
-        out[row["fingerprint"]] = {
-            "state": json.loads(row["state"]),
-            "previous": json.loads(row["previous"]) if row["previous"] else None,
-            "last_window_end": as_utc(row["last_window_end"]),
-        }
-    return out
-
-
 @dataclass(frozen=True)
 class AlertStateRow:
+    """An alert's memory after one window."""
+
     fingerprint: str
     model: str
     rule: str
     severity: str
     labels: Mapping[str, str]
+    condition: str
     state: Mapping[str, Any]
-    previous: Mapping[str, Any] | None
-    last_window_end: datetime
+    window_end: datetime
+
+
+def _state_row(row: sa.RowMapping) -> AlertStateRow:
+    return AlertStateRow(
+        fingerprint=row["fingerprint"],
+        model=row["model"],
+        rule=row["rule"],
+        severity=row["severity"],
+        labels=json.loads(row["labels"]),
+        condition=row["condition"],
+        state=json.loads(row["state"]),
+        window_end=as_utc(row["window_end"]),
+    )
+
+
+def load_states_as_of(
+    store: StateStore, model: str, window_end: datetime
+) -> tuple[dict[str, AlertStateRow], dict[str, AlertStateRow]]:
+    """The model's alert states as of a window: (before, at).
+
+    `before` is each alert's latest row *before* `window_end` (where the window starts from); `at`
+    its row for `window_end` itself, when the window was evaluated already (a re-run).
+    """
+    window_end = _require_aware(window_end, "window_end")
+    t = alert_transitions
+    latest = (
+        sa.select(t.c.fingerprint, sa.func.max(t.c.window_end).label("window_end"))
+        .where((t.c.model == model) & (t.c.window_end < window_end))
+        .group_by(t.c.fingerprint)
+        .subquery()
+    )
+    before_q = sa.select(t).join(
+        latest, (t.c.fingerprint == latest.c.fingerprint) & (t.c.window_end == latest.c.window_end)
+    )
+    at_q = sa.select(t).where((t.c.model == model) & (t.c.window_end == window_end))
+    with store.begin() as conn:
+        before = [_state_row(r) for r in conn.execute(before_q).mappings().all()]
+        at = [_state_row(r) for r in conn.execute(at_q).mappings().all()]
+    return {r.fingerprint: r for r in before}, {r.fingerprint: r for r in at}
 
 
 def save_states(
     store: StateStore, rows: list[AlertStateRow], audits: list[dict[str, Any]] | None = None
 ) -> None:
-    """Upsert alert states and append audit entries (`append_audit`'s fields) in one transaction."""
+    """Write each alert's row for its window (replacing a re-run's) and append audit entries
+    (`append_audit`'s fields), in one transaction."""
     now = utcnow()
+    t = alert_transitions
     with store.begin() as conn:
         for row in rows:
+            window_end = _require_aware(row.window_end, "window_end")
             values = {
                 "model": row.model,
                 "rule": row.rule,
                 "severity": row.severity,
                 "labels": json.dumps(dict(row.labels), sort_keys=True),
+                "condition": row.condition,
                 "state": json.dumps(dict(row.state), sort_keys=True),
-                "previous": None if row.previous is None else json.dumps(dict(row.previous), sort_keys=True),
-                "last_window_end": row.last_window_end,
                 "updated_at": now,
             }
-            updated = conn.execute(
-                alert_state.update().where(alert_state.c.fingerprint == row.fingerprint).values(**values)
-            )
+            key = (t.c.fingerprint == row.fingerprint) & (t.c.window_end == window_end)
+            updated = conn.execute(t.update().where(key).values(**values))
             if updated.rowcount == 0:
-                conn.execute(alert_state.insert().values(fingerprint=row.fingerprint, **values))
+                conn.execute(t.insert().values(fingerprint=row.fingerprint, window_end=window_end, **values))
         if audits:
             # Same encoding as `StateStore.append_audit`, inside this transaction.
             conn.execute(

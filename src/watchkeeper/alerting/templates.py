@@ -16,6 +16,7 @@ VARIABLES: tuple[str, ...] = (
     "value",
     "threshold",
     "metric",
+    "metric_name",
     "op",
     "model",
     "version",

@@ -134,6 +134,7 @@ class DriftReport:
                         f"Data drift: {self.n_drifted} of {self.n_columns} feature columns drifted "
                         f"({self.share:.0%} >= {self.drift_share:.0%}): {named}{more}."
                     ),
+                    rule="data_drift",
                 )
             )
         for c in self.prediction:
@@ -146,6 +147,7 @@ class DriftReport:
                             f"Prediction drift in {c.column}: {c.method} {_fmt(c.score)} "
                             f"(threshold {_fmt(c.threshold)})."
                         ),
+                        rule="prediction_drift",
                     )
                 )
         target = self.target
@@ -158,6 +160,7 @@ class DriftReport:
                         f"Target drift in {target.column}: {target.method} {_fmt(target.score)} "
                         f"(threshold {_fmt(target.threshold)})."
                     ),
+                    rule="target_drift",
                 )
             )
         return found

@@ -111,7 +111,7 @@ class HealthReport:
         out: list[Finding] = []
 
         def add(severity: Severity, message: str) -> None:
-            out.append(Finding(SECTION, severity, f"{self.host}: {message}"))
+            out.append(Finding(SECTION, severity, f"{self.host}: {message}", rule="host_health"))
 
         mem = self.memory.percent
         if t.memory_critical_pct is not None and mem >= t.memory_critical_pct:

@@ -60,6 +60,7 @@ def judge_performance(
                         band_sev if worse else Severity.OK,
                         f"{kind} {primary} {value:.4f} is {side} its reference band "
                         f"[{format_figure(band.lower)}, {format_figure(band.upper)}] ({where}).",
+                        rule="performance_drop",
                     )
                 )
     for metric, limit in config.thresholds.items():
@@ -72,6 +73,7 @@ def judge_performance(
                             "perf",
                             sev,
                             f"{kind} {metric} {value:.4f} is {side} the threshold {bound:g} ({where}).",
+                            rule="performance_threshold",
                         )
                     )
     concept_sev = Severity.parse(config.concept_drift_severity)
@@ -83,6 +85,7 @@ def judge_performance(
                     concept_sev,
                     f"Concept drift: realized {g.metric} {g.realized:.4f} is outside CBPE's expectation "
                     f"[{g.lower:.4f}, {g.upper:.4f}] on the same rows — P(y|x) has changed since the reference.",
+                    rule="concept_drift",
                 )
             )
     for d in detectors.values():
@@ -94,6 +97,7 @@ def judge_performance(
                     f"Concept drift: {_DETECTOR_LABELS[d.name]} detected a rise of the model's error rate in "
                     f"the labeled error stream ({len(d.drift_positions)} alarm(s) in this window's "
                     f"{d.n_consumed} rows).",
+                    rule="concept_drift",
                 )
             )
     return [f for f in findings if f.severity > Severity.OK]

@@ -86,7 +86,7 @@ class ServingReport:
 
     def findings(self) -> list[Finding]:
         if self.overall.request_count == 0:
-            return [Finding("serving", Severity.WARNING, "No request was logged in this window.")]
+            return [Finding("serving", Severity.WARNING, "No request was logged in this window.", rule="no_data")]
         return []
 
     def publish(self) -> Publication:

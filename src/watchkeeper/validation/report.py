@@ -134,6 +134,7 @@ class ValidationReport:
                     Severity.WARNING,
                     f"The window has no rows: none of the {len(self.results)} expectations of suite "
                     f"{self.suite_name!r} could be evaluated.",
+                    rule="no_data",
                 )
             ]
         out = []
@@ -150,6 +151,7 @@ class ValidationReport:
                     severity,
                     f"{len(failed)} {severity.label} expectation(s) of suite {self.suite_name!r} failed "
                     f"on {self.rows} rows ({what}): {shown}{more}.",
+                    rule="validation_failure",
                 )
             )
         return out
