@@ -1,15 +1,25 @@
-"""Backfill: run the monitor flow over every window in a past time range."""
+"""Backfill: run the monitor flow over every window in a past time range, with progress."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow
 
 from flows.monitor import monitor
 from tasks.data_tasks import open_model_config
-from watchkeeper.windows import windows_between
+from tasks.observability import run_logger
+from watchkeeper.windows import describe_uncovered_tail, windows_between
+
+
+def format_progress(done: int, total: int, elapsed_s: float) -> str:
+    """``12/30 windows, 4.1/min, ETA 4m24s`` (the rate and ETA from the windows done so far)."""
+    rate = done / elapsed_s * 60 if elapsed_s > 0 else 0.0
+    left = (total - done) / (done / elapsed_s) if done and elapsed_s > 0 else None
+    eta = "-" if left is None else str(timedelta(seconds=round(left))).removeprefix("0:")
+    return f"{done}/{total} windows, {rate:.1f}/min, ETA {eta}"
 
 
 @flow(name="backfill-model")
@@ -17,11 +27,16 @@ def backfill(config_path: str, start: datetime, end: datetime) -> list[dict[str,
     """Monitor every complete window whose end falls in (start, end], oldest first.
 
     Re-running a window updates its MLflow run instead of creating another, so a backfill over
-    windows already monitored (for example after late labels landed) refreshes them in place.
+    windows already monitored (for example after late labels landed) refreshes them in place. Each
+    window logs the progress (done / total, rate, ETA); rows after the last complete window are
+    left for that window's own run, and one line says how many and why.
     """
     config = open_model_config(config_path).config
+    log = run_logger("watchkeeper.backfill")
+    windows = windows_between(start, end, config.window)
     out = []
-    for _, window_end in windows_between(start, end, config.window.size):
+    began = time.monotonic()
+    for done, (_, window_end) in enumerate(windows, start=1):
         report = monitor(config_path, window_end=window_end)
         out.append(
             {
@@ -30,4 +45,8 @@ def backfill(config_path: str, start: datetime, end: datetime) -> list[dict[str,
                 "mlflow_run_id": report.mlflow_run_id,
             }
         )
+        log.info("backfill %s: %s", config.model.name, format_progress(done, len(windows), time.monotonic() - began))
+    tail = describe_uncovered_tail(config, start, end)
+    if tail is not None:
+        log.warning("backfill %s: %s", config.model.name, tail)
     return out

@@ -10,6 +10,7 @@ artifacts and records the evaluation in the state database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -46,7 +47,15 @@ from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import Severity
-from watchkeeper.windows import Labels, count_labels, load_window, window_bounds, windows_between
+from watchkeeper.timegrid import FutureWindowError
+from watchkeeper.windows import (
+    Labels,
+    count_labels,
+    load_window,
+    read_model_versions,
+    window_bounds,
+    windows_between,
+)
 
 # The performance check's sequential detectors carry their state from window to window here.
 DETECTOR_NAMESPACE = "perf-detectors"
@@ -122,6 +131,9 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
     """
     config = run.config
     mlflow_run = open_window_run(report, tracking=run.tracking, experiment=config.experiment_name)
+    if mlflow_run:
+        # report.json carries its own run id (the run is opened before anything is logged to it).
+        report = replace(report, mlflow_run_id=mlflow_run["run_id"])
     try:
         alerts = evaluate_alerts(
             report.figures(),
@@ -129,6 +141,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
             window_end=report.window_end,
             config=config.alerts,
             store=run.store,
+            findings=dict(report.judgement.finding_messages),
             channels=run.channels,
             context=AlertContext(
                 model_version=",".join(report.model_versions) or None,
@@ -192,7 +205,14 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
     apply_runtime_defaults()
     loaded = open_model_config(config_path)
     config = loaded.config
-    start, end = window_bounds(window_end, config.window.size)
+    start, end = window_bounds(window_end, config.window)
+    if end > utcnow():
+        # Judged now, a future window would see part of its rows, and its alert state would pin
+        # every later window's: refused before anything is read or written.
+        raise FutureWindowError(
+            f"{config.model.name}: the window {start.isoformat()} → {end.isoformat()} has not ended yet "
+            f"(now {utcnow().isoformat(timespec='seconds')}); monitor it after its end"
+        )
     with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
         root = state_dir()
         tracking = open_tracking(config.tracking.tracking_uri)
@@ -232,14 +252,26 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             by_version[version] = by_reference[key]
         return by_version[version]
 
-    current = evaluate(run, checks, fitted_for(None), start, end, as_of=as_of)
+    def scored_by_one(versions: Sequence[str]) -> str | None:
+        # A window scored by several versions is compared with the champion's reference.
+        return versions[0] if len(versions) == 1 else None
+
+    # New and re-run windows alike: rows are compared with the reference of the version that scored
+    # them (a re-run of a window scored by v1 after v2's promotion still uses v1's reference).
+    current = evaluate(
+        run,
+        checks,
+        fitted_for(scored_by_one(read_model_versions(config, start, end))),
+        start,
+        end,
+        as_of=as_of,
+    )
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
-    lag_start = start - config.window.label_lag - config.window.size
-    candidates = count_labels(
-        config, windows_between(lag_start, start, config.window.size), labels=run.labels
-    )
+    calendar = config.window.calendar
+    lag_start = calendar.shift(start - config.window.label_lag, -1)
+    candidates = count_labels(config, windows_between(lag_start, start, calendar), labels=run.labels)
     recorded = store.list_windows(config.model.name)
     known = {w["window_end"]: w["n_labeled"] for w in recorded}
     scored_by = {w["window_end"]: w["summary"].get("model_versions") or [] for w in recorded}
@@ -249,8 +281,8 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             run,
             # The human report was built when the window was first monitored.
             checks_without_html,
-            fitted_for(versions[0] if len(versions) == 1 else None),
-            past_end - config.window.size,
+            fitted_for(scored_by_one(versions)),
+            calendar.shift(past_end, -1),
             past_end,
             as_of=as_of,
         )

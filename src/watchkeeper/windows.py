@@ -58,6 +58,49 @@ def windows_between(start: datetime, end: datetime, window: Any) -> list[tuple[d
     return as_calendar(window).between(as_utc(start), as_utc(end))
 
 
+def read_model_versions(config: MonitorConfig, start: datetime, end: datetime) -> tuple[str, ...]:
+    """The model versions that scored the window's rows (only that column is read); () when the
+    logs do not say."""
+    col = config.columns.model_version
+    if col is None:
+        return ()
+    source = build_source(config.sources.inference_logs)
+    frame = source.read(
+        columns=list(dict.fromkeys([col, config.columns.timestamp])),
+        time_column=config.columns.timestamp,
+        start=start,
+        end=end,
+    )
+    if frame.empty:
+        return ()
+    return tuple(sorted(str(v) for v in frame[col].dropna().astype("string").unique()))
+
+
+def describe_uncovered_tail(config: MonitorConfig, start: datetime, end: datetime) -> str | None:
+    """One line on the rows a run over ``(start, end]`` leaves out, if any.
+
+    Only complete windows are monitored: when `end` falls inside a window, the rows from the last
+    complete window's end to `end` wait for that window to end. None when nothing is left out.
+    """
+    calendar = as_calendar(config.window)
+    start, end = as_utc(start), as_utc(end)
+    last_end = calendar.shift(end, 0)
+    if last_end == end:
+        return None
+    tail_start = max(last_end, start)
+    source = build_source(config.sources.inference_logs)
+    ts = config.columns.timestamp
+    rows = len(source.read(columns=[ts], time_column=ts, start=tail_start, end=end))
+    if rows == 0:
+        return None
+    window_end = calendar.shift(end, 1)
+    return (
+        f"{rows} row(s) from {tail_start.isoformat()} to {end.isoformat()} were left out: they belong to the "
+        f"window ending {window_end.isoformat()}, which ends after {end.isoformat()}; backfill to "
+        f"{window_end.isoformat()} once it has ended to cover them"
+    )
+
+
 def _inference_columns(columns: ColumnsConfig) -> list[str]:
     wanted: list[str] = [columns.request_id, columns.timestamp, *columns.features]
     for name in (

@@ -78,8 +78,11 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     assert [w["n_labeled"] for w in windows] == [len(labels_day1), 0]
 
 
-def test_empty_window_is_a_warning_not_a_crash(scenario) -> None:
+def test_empty_window_is_critical_not_a_crash(scenario) -> None:
     scenario.write_day(1)
     report = monitor(str(scenario.config_path), window_end=scenario.window_end(5))
-    assert report.verdict.label == "warning"
-    assert any("no data" in r for r in report.reasons)
+    # the verdict is the built-in no_data rule's, as the alert is: critical
+    assert report.verdict.label == "critical"
+    assert report.reasons == ["[critical] no_data: No inference logs in the window"]
+    (no_data,) = [a for a in report.section("alerts").alerts if a.state == "firing"]
+    assert (no_data.rule, no_data.severity) == ("no_data", "critical")

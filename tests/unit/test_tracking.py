@@ -43,7 +43,13 @@ def report() -> MonitoringReport:
 
 def test_metric_keys_use_slashes_and_drop_non_finite() -> None:
     metrics = tracking.metrics_for(report())
-    assert metrics == {"drift/share": 0.5, "drift/income/score": 0.2, "verdict/level": 1.0}
+    # the section's finding (no rule of its name in this report) stands as a rule: a figure too
+    assert metrics == {
+        "drift/share": 0.5,
+        "drift/income/score": 0.2,
+        "finding/drift/drift/warning": 1.0,
+        "verdict/level": 1.0,
+    }
 
 
 def test_metric_key_sanitizes_characters_mlflow_rejects() -> None:
@@ -62,6 +68,6 @@ def test_tags_identify_the_window() -> None:
 def test_report_json_is_clean() -> None:
     data = report().to_dict()
     assert data["verdict"] == "warning"
-    assert data["reasons"] == ["[warning] drifted"]
+    assert data["reasons"] == ["[warning] drift: drifted"]  # every reason names its rule
     assert data["sections"]["drift"]["values"]["bad"] is None  # NaN is not valid JSON
     assert report().to_json()

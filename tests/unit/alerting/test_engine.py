@@ -22,7 +22,9 @@ from watchkeeper.alerting import (
     list_silences,
     parse_matchers,
 )
+from watchkeeper.alerting import store as db
 from watchkeeper.state import StateStore, open_state
+from watchkeeper.timegrid import FutureWindowError
 from watchkeeper.verdict import SectionReport, Severity
 
 from .conftest import NOW, day
@@ -124,9 +126,10 @@ def test_unknown_keeps_state(store: StateStore) -> None:
     cfg = config(LAT)
     ch = MemoryChannel()
     run(store, cfg, {"serving.latency_p95_ms": 300}, 1, ch)
-    # the window has no serving figures: neither fires again nor resolves
+    # the window has no serving figures: not judged here (so not firing in it), memory carried on
     report = run(store, cfg, {"drift.share": 0.1}, 2, ch)
-    assert states(report) == ["firing"] and report.alerts[0].outcome == "unknown"
+    assert states(report) == ["unknown"] and report.alerts[0].outcome == "unknown"
+    assert report.figures()["firing"] == 0
     assert report.figures()["unknown"] == 1
     report = run(store, cfg, {"serving.latency_p95_ms": 10}, 3, ch)
     assert states(report) == ["resolved"]
@@ -155,15 +158,29 @@ def test_rerunning_a_window_does_not_notify_again(store: StateStore) -> None:
     assert states(run(store, cfg, {"serving.latency_p95_ms": 300}, 3, ch)) == ["pending"]
 
 
-def test_older_window_is_reported_but_does_not_move_state(store: StateStore) -> None:
+def test_an_older_window_reads_the_state_as_of_itself(store: StateStore) -> None:
+    """Alert state follows window time: an old window starts from the state before it, and what
+    later windows saw (and were sent) stays as it was."""
     cfg = config(LAT)
     ch = MemoryChannel()
     run(store, cfg, {"serving.latency_p95_ms": 300}, 3, ch)
     old = run(store, cfg, {"serving.latency_p95_ms": 100}, 1, ch)
-    assert old.alerts[0].stale and states(old) == ["firing"] and old.alerts[0].outcome == "false"
+    assert states(old) == ["inactive"] and old.alerts[0].outcome == "false"
     assert old.notifications == ()
+    # day 4 continues from day 3, not from day 1: still firing, nothing new to send
     assert states(run(store, cfg, {"serving.latency_p95_ms": 300}, 4, ch)) == ["firing"]
     assert len(ch.messages) == 1
+    # re-running day 3 after day 4 reproduces it: firing, already sent
+    again = run(store, cfg, {"serving.latency_p95_ms": 300}, 3, ch)
+    assert states(again) == ["firing"] and [n.status for n in again.notifications] == ["duplicate"]
+    assert len(ch.messages) == 1
+
+
+def test_a_window_in_the_future_is_refused_without_touching_state(store: StateStore) -> None:
+    cfg = config(LAT)
+    with pytest.raises(FutureWindowError, match="in the future"):
+        evaluate_alerts(HOT, model="churn", window_end=NOW + timedelta(days=1), config=cfg, store=store, now=NOW)
+    assert db.load_states_as_of(store, "churn", NOW + timedelta(days=30)) == ({}, {})
 
 
 def test_grouping_and_min_severity(store: StateStore) -> None:
@@ -306,7 +323,7 @@ def test_templates_and_drift_details(store: StateStore) -> None:
     event = ch.messages[0].events[0]
     assert event.summary == "67% drifted (2/3) on churn v7"
     assert event.description == "missing: n/a"
-    assert event.details == ("Drifted columns (2):", "income (0.7)", "age (0.2)")
+    assert event.details == ("Drifted feature columns (2):", "income (0.7)", "age (0.2)")
 
 
 def test_labels_make_identity(store: StateStore) -> None:
@@ -356,7 +373,7 @@ def test_report_is_a_json_section(store: StateStore) -> None:
     assert isinstance(report, SectionReport)
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["figures"]["firing"] == 1 and data["figures"]["notifications_failed"] == 1
-    assert [a["state"] for a in data["alerts"]] == ["firing", "inactive"]
+    assert [a["state"] for a in data["alerts"]] == ["firing", "unknown"]
     assert data["alerts"][1]["value"] is None  # NaN is None in JSON
     assert data["notifications"][0]["status"] == "queued"
     assert "refusing" in data["notifications"][0]["error"]
@@ -377,14 +394,11 @@ def test_late_labels_advance_a_realized_performance_rule(store: StateStore) -> N
         assert report.alerts[0].outcome == "unknown"
     # day 3's run re-evaluates day 1, whose labels arrived: older than day 3, but not for this rule
     late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
-    assert [(a.rule, a.state, a.stale) for a in late.alerts] == [
-        ("auc", "firing", False),
-        ("lat", "inactive", True),
-    ]
+    assert [(a.rule, a.state) for a in late.alerts] == [("auc", "firing"), ("lat", "inactive")]
     assert sent(ch) == [[("auc/critical", "firing")]]
     assert ch.messages[0].window_end == day(1)
-    # day 4 without labels: still firing, nothing new; day 2's labels are fine: resolved
-    assert states(run(store, cfg, {"serving.latency_p95_ms": 100}, 4, ch)) == ["firing", "inactive"]
+    # day 4 without labels: not judged, nothing new; day 2's labels are fine: resolved (from day 1)
+    assert states(run(store, cfg, {"serving.latency_p95_ms": 100}, 4, ch)) == ["unknown", "inactive"]
     late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.9}, 2, ch)
     assert late.alerts[0].state == "resolved"
     assert sent(ch)[-1] == [("auc/critical", "resolved")]

@@ -71,7 +71,7 @@ def test_200_drifted_columns_through_slack(server: RecordingServer, store: State
     assert texts[-1].startswith("… and 155 more alert(s): col_045, col_046")
     # the critical drift alert lists the worst-scoring columns first, clipped to the section limit
     drift = next(t for t in texts if "CRITICAL · data_drift" in t)
-    assert "Drifted columns (200): feature_with_a_rather_long_name_199 (0.199), " in drift
+    assert "Drifted feature columns (200): feature_with_a_rather_long_name_199 (0.199), " in drift
     assert drift.endswith("…")
     assert drift.index("feature_with_a_rather_long_name_199") < drift.index(
         "feature_with_a_rather_long_name_198"
