@@ -45,9 +45,9 @@ from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_wind
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
+from watchkeeper.timegrid import FutureWindowError
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import Severity
-from watchkeeper.timegrid import FutureWindowError
 from watchkeeper.windows import (
     Labels,
     count_labels,

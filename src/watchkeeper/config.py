@@ -28,10 +28,10 @@ from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig
 from watchkeeper.schema import ColumnsConfig, TaskType
-from watchkeeper.timegrid import EPOCH, WindowCalendar, WindowSize, parse_origin, parse_timezone
 from watchkeeper.sources.config import (
     SourceConfig,
 )
+from watchkeeper.timegrid import EPOCH, WindowCalendar, WindowSize, parse_origin, parse_timezone
 
 
 class ConfigError(ValueError):

@@ -58,9 +58,9 @@ from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome
 from watchkeeper.alerting.templates import render_template
 from watchkeeper.state import StateStore
+from watchkeeper.timegrid import FutureWindowError
 from watchkeeper.timeutil import parse_utc
 from watchkeeper.verdict import Severity
-from watchkeeper.timegrid import FutureWindowError
 
 # Sections whose alerts a firing "no data" alert mutes: without rows, their figures mean nothing.
 NO_DATA_FIELD = "window.no_data"

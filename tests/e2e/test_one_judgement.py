@@ -1,0 +1,234 @@
+"""One judgement per window, end to end over the demo (Prefect harness, MLflow store, a real local
+Slack receiver reached through slack-sdk).
+
+The demo's 14 windows run once; then every place that shows a window — the console, report.json in
+MLflow, its MLflow tags, the state database, the Prefect artifacts, Slack and the audit trail — must
+tell the same story: the verdict is the worst of the findings, each finding names a rule whose
+alert holds in that window, and every alert that fired is one of that window's findings. Then past
+windows are re-run (after later ones, after a window in the future was refused, after a promotion)
+and must come out identical, sending nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.unit.alerting.conftest import RecordingServer
+from watchkeeper import demo_data, tracking
+from watchkeeper.state import open_state
+from watchkeeper.timegrid import FutureWindowError
+from watchkeeper.timeutil import utcnow
+
+pytestmark = pytest.mark.slow
+
+MODEL = "credit-risk"
+SEVERITY = {"ok": 0, "warning": 1, "critical": 2}
+# What legitimately differs between two evaluations of the same window: when and by which run it
+# was evaluated, what the run cost, and what its deliveries did (a re-run's are duplicates).
+_VOLATILE = ("evaluated_at", "flow_run_id", "mlflow_run_id")
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingServer]:
+    server = RecordingServer()
+    server.start()
+    monkeypatch.setenv("WATCHKEEPER_SLACK_WEBHOOK_URL", f"{server.url}/hook")
+    yield server
+    server.stop()
+
+
+def _window_end(day: int) -> Any:
+    return demo_data.day_plan(day).start + timedelta(days=1)
+
+
+def _reports(client: MlflowClient) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Each window's MLflow run and its report.json, by window end tag."""
+    exp = client.get_experiment_by_name(f"watchkeeper/{MODEL}")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.TAG_KIND}` = 'monitor'")
+    out = {}
+    for run in runs:
+        path = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
+        out[run.data.tags[tracking.TAG_WINDOW_END]] = (run, json.loads(Path(path).read_text()))
+    return out
+
+
+def _judged(report: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["rule"], f["severity"]) for f in report["findings"]}
+
+
+def _comparable(report: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in report.items() if k not in _VOLATILE}
+    out["figures"] = {
+        k: v
+        for k, v in report["figures"].items()
+        if not k.startswith("footprint.") and not k.startswith("alerts.notifications") and k != "alerts.outbox_pending"
+    }
+    sections = dict(report["sections"])
+    sections.pop("footprint", None)
+    if "alerts" in sections:
+        alerts = {k: v for k, v in sections["alerts"].items() if k != "notifications"}
+        alerts["figures"] = {
+            k: v for k, v in alerts["figures"].items() if not k.startswith("notifications") and k != "outbox_pending"
+        }
+        sections["alerts"] = alerts
+    out["sections"] = sections
+    return out
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, as paths (so a failure says what changed)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"[:300]]
+
+
+def _slack_events(server: RecordingServer) -> list[tuple[str, str, str, str]]:
+    """(window end, status, rule, severity) of every event Slack received."""
+    out = []
+    for request in server.requests:
+        blocks = request.body["blocks"]
+        fields = {f["text"].split("\n")[0].strip("*"): f["text"].split("\n")[1] for f in blocks[1]["fields"]}
+        end = fields["Window"].split("→")[-1].strip().removesuffix(" UTC")
+        for block in blocks[2:]:
+            head = re.match(r"\S+ \*(RESOLVED|WARNING|CRITICAL) · ([^*]+)\*", block.get("text", {}).get("text", ""))
+            if head:
+                state, rule = head.groups()
+                status = "resolved" if state == "RESOLVED" else "firing"
+                out.append((end, status, rule, state.lower()))
+    return out
+
+
+def _console_events(text: str) -> list[tuple[str, str, str]]:
+    """(window end, rule, severity) of every firing event the console channel printed."""
+    out, end = [], None
+    for line in text.splitlines():
+        window = re.match(r"\s+window: .*→ (.+) UTC$", line)
+        if window:
+            end = window.group(1)
+        event = re.match(r"\s+- (WARNING|CRITICAL) (\S+?)( \(still firing\))?: ", line)
+        if event and end:
+            out.append((end, event.group(2), event.group(1).lower()))
+    return out
+
+
+def _artifacts() -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{MODEL}-monitor-report"]))
+        )
+    return sorted(found, key=lambda a: a.created)
+
+
+def test_every_view_of_every_demo_window_agrees_and_reruns_reproduce(
+    state: Path, slack: RecordingServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.demo import demo
+    from flows.monitor import monitor
+
+    rows = demo(days=14, rows_per_day=500, seed=7, fresh=True)
+    console = capsys.readouterr().out
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    reports = _reports(client)
+    store = open_state()
+    recorded = {w["window_end"]: w for w in store.list_windows(MODEL)}
+    assert len(reports) == len(recorded) == 14
+    artifacts = _artifacts()
+
+    verdicts = set()
+    for day in range(1, 15):
+        end = _window_end(day)
+        run, report = reports[tracking.iso_z(end)]
+        judged = _judged(report)
+        # the verdict is the worst finding; every finding names a rule and is among the reasons
+        assert SEVERITY[report["verdict"]] == max((SEVERITY[s] for _, s in judged), default=0), day
+        assert len(report["reasons"]) == len(report["findings"])
+        ranked = sorted(report["findings"], key=lambda f: -SEVERITY[f["severity"]])
+        for f, reason in zip(ranked, report["reasons"], strict=True):
+            assert reason.startswith(f"[{f['severity']}] {f['rule']}: "), (day, reason)
+        # the rules that hold are exactly the findings; every firing alert is one of them
+        alerts = report["sections"]["alerts"]["alerts"]
+        assert {(a["rule"], a["severity"]) for a in alerts if a["outcome"] == "true"} == judged, day
+        assert {(a["rule"], a["severity"]) for a in alerts if a["state"] == "firing"} <= judged, day
+        # MLflow's tag, the state database and the demo's table say the same
+        assert run.data.tags[tracking.TAG_VERDICT] == report["verdict"]
+        assert recorded[end]["verdict"] == report["verdict"]
+        assert recorded[end]["summary"]["reasons"] == report["reasons"]
+        assert rows[day - 1]["verdict"] == report["verdict"]
+        # report.json knows its own MLflow run
+        assert report["mlflow_run_id"] == run.info.run_id
+        # the Prefect summary of the window's latest evaluation shows that verdict and those reasons
+        heading = f"Window **{end - timedelta(days=1):%Y-%m-%d %H:%M}** → **{end:%Y-%m-%d %H:%M}**"
+        (markdown, *_) = [a.data for a in reversed(artifacts) if heading in a.data]
+        assert markdown.startswith(f"# {MODEL}: {report['verdict'].upper()}\n"), day
+        for reason in report["reasons"]:
+            assert f"- {reason}" in markdown
+        verdicts.add(report["verdict"])
+    # the story has all three verdicts, so the agreement above is not about empty windows only
+    assert {"warning", "critical"} <= verdicts
+
+    by_end = {tracking.iso_z(_window_end(d)): _judged(reports[tracking.iso_z(_window_end(d))][1]) for d in range(1, 15)}
+    # Slack (a real local receiver, through slack-sdk) and the console got only what the windows judged
+    sent = _slack_events(slack)
+    assert any(status == "firing" for _, status, _, _ in sent)
+    for end_text, status, rule, severity in sent:
+        end = tracking.iso_z(_parse_end(end_text))
+        if status == "firing":
+            assert (rule, severity) in by_end[end], (end, rule, severity)
+    printed = _console_events(console)
+    assert printed
+    for end_text, rule, severity in printed:
+        end = tracking.iso_z(_parse_end(end_text))
+        assert (rule, severity) in by_end[end], (end, rule, severity)
+    # the audit trail names rule and severity, and what fired was judged in its window
+    fired = [e for e in store.read_audit(model=MODEL) if e["event"] == "alert.fired"]
+    assert fired
+    for entry in fired:
+        key = (entry["evidence"]["rule"], entry["evidence"]["severity"])
+        assert key in by_end[tracking.iso_z(entry["window_end"])], entry
+        assert entry["reasons"][0].startswith(f"[{key[1]}] {key[0]}: ")
+
+    # Re-runs. Days 12 and 13 were evaluated once (their labels are still to come).
+    requests, audit_rows = len(slack.requests), len(store.read_audit(model=MODEL))
+    future = datetime.combine((utcnow() + timedelta(days=2)).date(), time(), tzinfo=UTC)
+    with pytest.raises(FutureWindowError, match="has not ended yet"):
+        monitor(str(_demo_config()), window_end=future)
+    again = monitor(str(_demo_config()), window_end=_window_end(12)).to_dict()
+    assert _differences(_comparable(again), _comparable(reports[tracking.iso_z(_window_end(12))][1])) == []
+
+    # a promotion: v2 becomes the champion; day 13 was scored by v1 and is still judged against v1's
+    # reference
+    versions = client.search_model_versions(f"name = '{MODEL}'")
+    if len(versions) > 1:
+        client.set_registered_model_alias(MODEL, "champion", str(max(int(v.version) for v in versions)))
+    again = monitor(str(_demo_config()), window_end=_window_end(13)).to_dict()
+    assert again["model_versions"] == ["1"]
+    assert _differences(_comparable(again), _comparable(reports[tracking.iso_z(_window_end(13))][1])) == []
+    # nothing was sent again, and no alert transition was recorded twice
+    assert len(slack.requests) == requests
+    assert "[FIRING" not in capsys.readouterr().out
+    assert [e for e in store.read_audit(model=MODEL)[audit_rows:] if e["event"].startswith("alert.")] == []
+
+
+def _parse_end(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+
+
+def _demo_config() -> Path:
+    from flows.demo import DEMO_CONFIG
+
+    return DEMO_CONFIG
