@@ -5,6 +5,11 @@ entrypoint (``flows/monitor.py:monitor``), as Prefect's workers do: the flow fil
 project directory (a checkout of this repository, not part of the installed package), found from
 ``--project-dir``, ``WATCHKEEPER_PROJECT_DIR``, the checkout beside an editable install, or the
 current directory.
+
+A config or input error (a bad key, a window off the calendar or in the future, an unreadable
+source) prints one message — the file, the key path, what was expected — and exits with status 2;
+`--debug` shows the traceback instead. Configs and windows are checked before a flow starts, so the
+message is not buried in a flow run's logs.
 """
 
 from __future__ import annotations
@@ -89,8 +94,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(ValueError):
+    """A command-line value is wrong; the message names the option."""
+
+
+def parse_time_option(option: str, text: str | None) -> datetime | None:
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise UsageError(f"{option}: expected an ISO date or date-time (2026-03-01, 2026-03-01T06:00Z), got {text!r}") from None
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that are the user's to fix (config, input, window): one message, exit 2."""
+    from watchkeeper.config import ConfigError
+    from watchkeeper.sources import SourceError
+    from watchkeeper.timegrid import FutureWindowError
+    from watchkeeper.windows import DataError
+
+    return (UsageError, ConfigError, SourceError, DataError, FutureWindowError)
+
+
+def check_window(config_path: str, window_end: datetime | None) -> None:
+    """Fail before the flow starts on a bad config, a window end off the calendar or in the future."""
+    from watchkeeper.config import load_config
+    from watchkeeper.timegrid import FutureWindowError
+    from watchkeeper.timeutil import utcnow
+    from watchkeeper.windows import window_bounds
+
+    config = load_config(config_path)
+    try:
+        start, end = window_bounds(window_end, config.window)
+    except ValueError as exc:
+        raise UsageError(f"--window-end: {exc}") from None
+    if end > utcnow():
+        raise FutureWindowError(
+            f"--window-end: the window {start.isoformat()} → {end.isoformat()} has not ended yet; "
+            "monitor it after its end"
+        )
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
-    report = start_flow(args, "monitor", args.config, window_end=parse_utc(args.window_end))
+    window_end = parse_time_option("--window-end", args.window_end)
+    check_window(args.config, window_end)
+    report = start_flow(args, "monitor", args.config, window_end=window_end)
     print(
         json.dumps(
             {
@@ -105,11 +152,18 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    start, end = parse_utc(args.start), parse_utc(args.end)
+    from watchkeeper.config import load_config
+    from watchkeeper.windows import describe_uncovered_tail
+
+    start, end = parse_time_option("--start", args.start), parse_time_option("--end", args.end)
     assert start is not None and end is not None
+    config = load_config(args.config)
     results = start_flow(args, "backfill", args.config, start, end)
     for row in results:
         print(f"{row['window_end']}  {row['verdict']}")
+    tail = describe_uncovered_tail(config, start, end)
+    if tail is not None:
+        print(f"note: {tail}")
     return 0
 
 
@@ -127,8 +181,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for row in rows:
         window = f"{row['window_end']:%Y-%m-%d %H:%M}" if row["window_end"] else "-"
         reasons = "; ".join(row["reasons"])
+        evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
+        # An alert's entry says which rule at which severity: a warning and a critical of one rule
+        # are two lines that must not read alike.
+        rule = f"{evidence['rule']}/{evidence.get('severity', '?')}  " if row["event"].startswith("alert.") and evidence.get("rule") else ""
         print(
-            f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['model']:<16} {row['event']:<22} {row['decision'] or '-':<12} window={window}  {reasons}"
+            f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['model']:<16} {row['event']:<22} {row['decision'] or '-':<12} window={window}  {rule}{reasons}"
         )
     return 0
 
@@ -225,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--project-dir", help="the checkout holding flows/ and configs/ (default: see `watchkeeper --help`)"
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="simulate 14 days of a credit-risk model and monitor them")
@@ -298,7 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     apply_runtime_defaults()
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Exception as exc:
+        if args.debug or not isinstance(exc, user_errors()):
+            raise
+        print(f"watchkeeper: error: {exc}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -175,3 +175,24 @@ def test_file_fingerprint_follows_the_stored_data(tmp_path: Path, frame: pd.Data
     frame.iloc[:10].to_parquet(path)
     os.utime(path, (1_900_000_000, 1_900_000_000))
     assert source.fingerprint() != first  # rewritten: caches keyed on it are not reused
+
+
+@pytest.mark.parametrize(
+    ("values", "warns"),
+    [
+        (["2026-03-01 12:00:00", "2026-03-01 13:00:00"], True),  # text without a zone: naive
+        (["2026-03-01T12:00:00Z", "2026-03-01T13:00:00+02:00"], False),  # every value has a zone
+        (["2026-03-01T12:00:00Z", "2026-03-01 13:00:00"], True),  # one naive value is enough
+    ],
+)
+def test_naive_timestamps_stored_as_text_warn(values: list[str], warns: bool) -> None:
+    import warnings
+
+    from watchkeeper.sources.base import NaiveTimestampWarning, normalize_timestamps
+
+    frame = pd.DataFrame({"ts": pd.Series(values, dtype="string")})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = normalize_timestamps(frame, "ts", source="logs.csv")
+    assert any(issubclass(w.category, NaiveTimestampWarning) for w in caught) is warns
+    assert str(out["ts"].dt.tz) == "UTC"

@@ -66,8 +66,28 @@ def normalize_timestamps(frame: pd.DataFrame, column: str, *, source: str) -> pd
         raise SourceError(
             f"{source}: column {column!r} holds values that are not timestamps ({exc})"
         ) from None
+    if _has_naive_text(series):
+        # Text without a zone ("2026-03-01 12:00") is as naive as a naive datetime column.
+        warnings.warn(
+            f"{source}: column {column!r} holds times without a timezone; assuming UTC",
+            NaiveTimestampWarning,
+            stacklevel=2,
+        )
     frame[column] = parsed
     return frame
+
+
+_ZONE_SUFFIX = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?|UTC|GMT)\s*$"
+
+
+def _has_naive_text(series: pd.Series) -> bool:
+    """Whether any text value lacks a zone suffix (numbers, epoch-based, are UTC by definition)."""
+    if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
+        return False
+    text = series.dropna()
+    if text.empty or (series.dtype == object and pd.api.types.infer_dtype(text, skipna=True) != "string"):
+        return False
+    return not bool(text.astype("string").str.contains(_ZONE_SUFFIX, regex=True).all())
 
 
 def check_columns(available: Sequence[str], wanted: Sequence[str] | None, *, source: str) -> None:

@@ -1,0 +1,63 @@
+"""The CLI talks to people: a config or input error is one message and exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watchkeeper.cli import main
+from watchkeeper.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    config = yaml.safe_load((REPO / "configs/models/credit-risk.yaml").read_text())
+    config["window"]["sizee"] = "1d"  # a typo
+    path = tmp_path / "model.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _valid(tmp_path: Path, **window: str) -> Path:
+    config = yaml.safe_load((REPO / "configs/models/credit-risk.yaml").read_text())
+    config["window"].update(window)
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_config_error_is_one_message_naming_file_and_key(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["monitor", "--config", str(config_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"watchkeeper: error: {config_file}: invalid configuration (1 error(s))")
+    assert "window.sizee: unknown key (check for a typo)" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 3
+
+
+def test_debug_shows_the_traceback(config_file: Path) -> None:
+    with pytest.raises(ConfigError, match="window.sizee"):
+        main(["--debug", "monitor", "--config", str(config_file)])
+
+
+@pytest.mark.parametrize(
+    ("argv", "window", "message"),
+    [
+        # a window end that is not a boundary of the calendar names the nearest ones
+        (["--window-end", "2026-03-05T06:00Z"], {}, "--window-end: 2026-03-05T06:00:00+00:00 is not a window boundary"),
+        # monthly windows end on the first of a month
+        (["--window-end", "2026-03-05"], {"size": "1mo"}, "the nearest are 2026-03-01T00:00:00+00:00"),
+        (["--window-end", "2999-01-01"], {}, "has not ended yet"),
+        (["--window-end", "yesterday"], {}, "--window-end: expected an ISO date"),
+    ],
+)
+def test_bad_windows_are_refused_before_any_flow_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], window: dict[str, str], message: str
+) -> None:
+    assert main(["monitor", "--config", str(_valid(tmp_path, **window)), *argv]) == 2
+    assert message in capsys.readouterr().err
