@@ -14,10 +14,12 @@ For each rule, one window at a time:
   as its own rule (`judge.finding_rules`): such an alert resolves once its check runs without it.
 - Identity is a fingerprint of model, rule name and labels (severity included).
 - State follows window time: evaluating a window reads each alert's state as of the window before
-  it (`store.load_states_as_of`) and writes the state after it, keyed by the window's end. Re-running
-  or re-evaluating an old window (late labels) starts from the same state, so it reproduces its
-  report, and it never rewrites what later windows saw; the delivery ledger (keys carry the window
-  end) makes sure nothing is sent twice. If a re-run no longer fires what the first run announced,
+  it (`store.load_states_as_of`) and writes the state after it, keyed by the window's end, never a
+  later window's. A re-run on the same figures starts from the state that window started from the
+  first time (kept in its row), so it reproduces its report even after an earlier window was
+  re-evaluated; a re-evaluation on new figures (late labels) starts from the state as of the window
+  now, so realized-performance alerts advance window by window as labels land. The delivery ledger
+  (keys carry the window end) makes sure nothing is sent twice. If a re-run no longer fires what the first run announced,
   a resolved message says so. A window that ends after `now` is refused (`FutureWindowError`): it
   would be judged on data that does not exist yet.
 - A firing alert is announced once, then again only every `repeat_interval`, measured in *window*
@@ -164,12 +166,20 @@ class _Eval:
     # A re-run of a window whose first run announced "firing" but that no longer fires: the receivers
     # were told, so they are told it resolved.
     retracted: bool = False
+    inputs: str = ""
     muted_by: str | None = None
 
     @property
     def frozen(self) -> bool:
         """Unknown in this window: the memory is carried through, nothing is decided."""
         return self.outcome is None
+
+
+def _inputs(rule: RuleConfig, figures: Mapping[str, float]) -> str:
+    """A hash of the figures the rule is judged on (missing ones included as such)."""
+    values = {name: figures.get(name) for name in rule.parsed.fields}
+    text = json.dumps(values, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _rules_for_window(
@@ -258,7 +268,13 @@ def evaluate_alerts(
         fp = fingerprint(model, labels)
         outcome = rule.parsed.evaluate(figures)
         previous, here = before.get(fp), at.get(fp)
-        base = dict(previous.state) if previous is not None else _empty()
+        inputs = _inputs(rule, figures)
+        if here is not None and here.inputs == inputs:
+            # A re-run on the same figures: the same start, whatever happened to earlier windows
+            # since (a late-label re-evaluation), so it reproduces its report.
+            base = dict(here.previous)
+        else:
+            base = dict(previous.state) if previous is not None else _empty()
         stored_status = None if here is None else str(here.state["status"])
         announced_here = (
             here is not None
@@ -271,7 +287,7 @@ def evaluate_alerts(
             new, resolved = _transition(base, outcome, rule, window_end)
             retracted = announced_here and new["status"] != "firing"
         evals.append(
-            _Eval(rule, labels, fp, outcome, base, new, resolved or retracted, stored_status, retracted)
+            _Eval(rule, labels, fp, outcome, base, new, resolved or retracted, stored_status, retracted, inputs)
         )
 
     _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
@@ -297,6 +313,8 @@ def evaluate_alerts(
                 condition=ev.rule.condition,
                 state=ev.new,
                 window_end=window_end,
+                previous=ev.base,
+                inputs=ev.inputs,
             )
         )
         if not ev.frozen:

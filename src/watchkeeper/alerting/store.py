@@ -44,6 +44,10 @@ alert_transitions = sa.Table(
     # went away) can still be judged and resolved.
     sa.Column("condition", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False),  # JSON of the alert's memory after this window
+    # The memory it started from, and a hash of the figures it was judged on: a re-run on the same
+    # figures starts from the same memory, even if an earlier window was re-evaluated since.
+    sa.Column("previous", sa.Text, nullable=False),
+    sa.Column("inputs", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_alert_transitions_model_window", "model", "window_end"),
 )
@@ -252,6 +256,8 @@ class AlertStateRow:
     condition: str
     state: Mapping[str, Any]
     window_end: datetime
+    previous: Mapping[str, Any]
+    inputs: str
 
 
 def _state_row(row: sa.RowMapping) -> AlertStateRow:
@@ -264,6 +270,8 @@ def _state_row(row: sa.RowMapping) -> AlertStateRow:
         condition=row["condition"],
         state=json.loads(row["state"]),
         window_end=as_utc(row["window_end"]),
+        previous=json.loads(row["previous"]),
+        inputs=row["inputs"],
     )
 
 
@@ -273,7 +281,8 @@ def load_states_as_of(
     """The model's alert states as of a window: (before, at).
 
     `before` is each alert's latest row *before* `window_end` (where the window starts from); `at`
-    its row for `window_end` itself, when the window was evaluated already (a re-run).
+    its row for `window_end` itself, when the window was evaluated already (a re-run: on the same
+    figures it starts from that row's `previous`).
     """
     window_end = _require_aware(window_end, "window_end")
     t = alert_transitions
@@ -310,6 +319,8 @@ def save_states(
                 "labels": json.dumps(dict(row.labels), sort_keys=True),
                 "condition": row.condition,
                 "state": json.dumps(dict(row.state), sort_keys=True),
+                "previous": json.dumps(dict(row.previous), sort_keys=True),
+                "inputs": row.inputs,
                 "updated_at": now,
             }
             key = (t.c.fingerprint == row.fingerprint) & (t.c.window_end == window_end)

@@ -199,6 +199,9 @@ def _triggers(
     return reasons
 
 
+DISABLED = "retraining is disabled for this model (retraining.enabled: false)"
+
+
 def _guards(
     figures: Mapping[str, float],
     history: RetrainHistory,
@@ -210,7 +213,7 @@ def _guards(
     """The guards that hold a retraining back: disabled, bad data, cooldown, one already in flight."""
     blocked: list[str] = []
     if not config.enabled:
-        blocked.append("retraining is disabled for this model (retraining.enabled: false)")
+        blocked.append(DISABLED)
     if _critical(figures):
         blocked.append(
             f"{figures['validation.critical_failures']:.0f} critical validation failure(s) in this window: "
@@ -295,12 +298,18 @@ def audit_decision(
     config_hash: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Every decision goes to the audit trail, taken or not, with its triggers and guards."""
+    """Every decision goes to the audit trail, taken or not, with its triggers and guards.
+
+    With retraining disabled, that comes first: the reader learns the policy is off before the
+    evidence it would have acted on.
+    """
+    triggers = [f"would retrain: {r}" if DISABLED in decision.blocked_by else r for r in decision.reasons]
+    guards = [f"blocked: {b}" for b in decision.blocked_by]
     store.append_audit(
         model=model,
         event=EVENT_DECISION,
         decision=decision.label,
-        reasons=decision.reasons + [f"blocked: {b}" for b in decision.blocked_by],
+        reasons=guards + triggers if DISABLED in decision.blocked_by else triggers + guards,
         evidence=decision.to_dict(),
         window_start=window_start,
         window_end=window_end,

@@ -176,6 +176,22 @@ def test_an_older_window_reads_the_state_as_of_itself(store: StateStore) -> None
     assert len(ch.messages) == 1
 
 
+def test_a_rerun_reproduces_even_after_an_earlier_window_was_re_evaluated(store: StateStore) -> None:
+    cfg = config({"name": "auc", "condition": "perf.realized.roc_auc < 0.8", "severity": "critical"}, LAT)
+    ch = MemoryChannel()
+    run(store, cfg, {"serving.latency_p95_ms": 100}, 1, ch)
+    first = run(store, cfg, {"serving.latency_p95_ms": 300}, 2, ch)
+    # day 1's labels land: re-evaluated, the realized rule fires there
+    run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
+    sent_before = len(ch.messages)
+    again = run(store, cfg, {"serving.latency_p95_ms": 300}, 2, ch)
+    assert [a.to_dict() for a in again.alerts] == [a.to_dict() for a in first.alerts]
+    assert len(ch.messages) == sent_before
+    # day 2's labels land: now day 2 continues from day 1's re-evaluation and resolves the alert
+    late = run(store, cfg, {"serving.latency_p95_ms": 300, "perf.realized.roc_auc": 0.9}, 2, ch)
+    assert [(a.rule, a.state) for a in late.alerts] == [("auc", "resolved"), ("lat", "firing")]
+
+
 def test_a_window_in_the_future_is_refused_without_touching_state(store: StateStore) -> None:
     cfg = config(LAT)
     with pytest.raises(FutureWindowError, match="in the future"):
