@@ -301,8 +301,8 @@ def evaluate_alerts(
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
-        if ev.frozen and ev.base == _empty():
-            continue  # nothing to remember: an alert never seen, unknown here
+        # Unknown alerts are written too: their row records what this window started from, so a
+        # re-run reproduces it.
         states_out.append(
             db.AlertStateRow(
                 fingerprint=ev.fp,
