@@ -45,7 +45,11 @@ def backfill(config_path: str, start: datetime, end: datetime) -> list[dict[str,
                 "mlflow_run_id": report.mlflow_run_id,
             }
         )
-        log.info("backfill %s: %s", config.model.name, format_progress(done, len(windows), time.monotonic() - began))
+        log.info(
+            "backfill %s: %s",
+            config.model.name,
+            format_progress(done, len(windows), time.monotonic() - began),
+        )
     tail = describe_uncovered_tail(config, start, end)
     if tail is not None:
         log.warning("backfill %s: %s", config.model.name, tail)

@@ -102,7 +102,9 @@ def parse_time_option(option: str, text: str | None) -> datetime | None:
     try:
         return parse_utc(text)
     except ValueError:
-        raise UsageError(f"{option}: expected an ISO date or date-time (2026-03-01, 2026-03-01T06:00Z), got {text!r}") from None
+        raise UsageError(
+            f"{option}: expected an ISO date or date-time (2026-03-01, 2026-03-01T06:00Z), got {text!r}"
+        ) from None
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -184,7 +186,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
         # An alert's entry says which rule at which severity: a warning and a critical of one rule
         # are two lines that must not read alike.
-        rule = f"{evidence['rule']}/{evidence.get('severity', '?')}  " if row["event"].startswith("alert.") and evidence.get("rule") else ""
+        rule = (
+            f"{evidence['rule']}/{evidence.get('severity', '?')}  "
+            if row["event"].startswith("alert.") and evidence.get("rule")
+            else ""
+        )
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['model']:<16} {row['event']:<22} {row['decision'] or '-':<12} window={window}  {rule}{reasons}"
         )

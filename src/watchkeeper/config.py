@@ -62,7 +62,9 @@ def _origin_text(value: datetime) -> str:
 WindowSizeField = Annotated[
     WindowSize, PlainValidator(WindowSize.parse), PlainSerializer(lambda s: s.spec, return_type=str)
 ]
-OriginField = Annotated[datetime, PlainValidator(parse_origin), PlainSerializer(_origin_text, return_type=str)]
+OriginField = Annotated[
+    datetime, PlainValidator(parse_origin), PlainSerializer(_origin_text, return_type=str)
+]
 
 
 class WindowConfig(StrictModel):
@@ -72,7 +74,9 @@ class WindowConfig(StrictModel):
     size: WindowSizeField = WindowSize("1d")
     origin: OriginField = EPOCH
     timezone: str = "UTC"
-    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = (
+        "monday"
+    )
     label_lag: timedelta = timedelta(days=3)  # how long labels may take to arrive
     # How many past windows a monitor run re-evaluates when their labels have grown since.
     reevaluate_windows: int = Field(default=7, ge=0)

@@ -76,7 +76,9 @@ class MonitoringReport:
     @property
     def reasons(self) -> list[str]:
         ranked = sorted(self.findings, key=lambda f: -f.severity)
-        return [f"[{f.severity.label}] {f.rule_name}: {f.message}" for f in ranked if f.severity > Severity.OK]
+        return [
+            f"[{f.severity.label}] {f.rule_name}: {f.message}" for f in ranked if f.severity > Severity.OK
+        ]
 
     def figures(self) -> dict[str, float]:
         """Every figure with its section prefix (``drift.share``), finite values only, the checks'

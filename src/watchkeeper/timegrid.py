@@ -109,7 +109,9 @@ def parse_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}: expected an IANA name such as 'Europe/Berlin'") from None
+        raise ValueError(
+            f"unknown time zone {name!r}: expected an IANA name such as 'Europe/Berlin'"
+        ) from None
 
 
 def parse_origin(value: Any) -> datetime:

@@ -71,14 +71,18 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     out["figures"] = {
         k: v
         for k, v in report["figures"].items()
-        if not k.startswith("footprint.") and not k.startswith("alerts.notifications") and k != "alerts.outbox_pending"
+        if not k.startswith("footprint.")
+        and not k.startswith("alerts.notifications")
+        and k != "alerts.outbox_pending"
     }
     sections = dict(report["sections"])
     sections.pop("footprint", None)
     if "alerts" in sections:
         alerts = {k: v for k, v in sections["alerts"].items() if k != "notifications"}
         alerts["figures"] = {
-            k: v for k, v in alerts["figures"].items() if not k.startswith("notifications") and k != "outbox_pending"
+            k: v
+            for k, v in alerts["figures"].items()
+            if not k.startswith("notifications") and k != "outbox_pending"
         }
         sections["alerts"] = alerts
     out["sections"] = sections
@@ -90,7 +94,9 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")]
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")
+        ]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"[:300]]
 
 
@@ -102,7 +108,9 @@ def _slack_events(server: RecordingServer) -> list[tuple[str, str, str, str]]:
         fields = {f["text"].split("\n")[0].strip("*"): f["text"].split("\n")[1] for f in blocks[1]["fields"]}
         end = fields["Window"].split("→")[-1].strip().removesuffix(" UTC")
         for block in blocks[2:]:
-            head = re.match(r"\S+ \*(RESOLVED|WARNING|CRITICAL) · ([^*]+)\*", block.get("text", {}).get("text", ""))
+            head = re.match(
+                r"\S+ \*(RESOLVED|WARNING|CRITICAL) · ([^*]+)\*", block.get("text", {}).get("text", "")
+            )
             if head:
                 state, rule = head.groups()
                 status = "resolved" if state == "RESOLVED" else "firing"
@@ -181,7 +189,10 @@ def test_every_view_of_every_demo_window_agrees_and_reruns_reproduce(
     # the story has all three verdicts, so the agreement above is not about empty windows only
     assert {"warning", "critical"} <= verdicts
 
-    by_end = {tracking.iso_z(_window_end(d)): _judged(reports[tracking.iso_z(_window_end(d))][1]) for d in range(1, 15)}
+    by_end = {
+        tracking.iso_z(_window_end(d)): _judged(reports[tracking.iso_z(_window_end(d))][1])
+        for d in range(1, 15)
+    }
     # Slack (a real local receiver, through slack-sdk) and the console got only what the windows judged
     sent = _slack_events(slack)
     assert any(status == "firing" for _, status, _, _ in sent)

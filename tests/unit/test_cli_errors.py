@@ -41,7 +41,7 @@ def test_a_config_error_is_one_message_naming_file_and_key(
 
 
 def test_debug_shows_the_traceback(config_file: Path) -> None:
-    with pytest.raises(ConfigError, match="window.sizee"):
+    with pytest.raises(ConfigError, match=r"window\.sizee"):
         main(["--debug", "monitor", "--config", str(config_file)])
 
 
@@ -49,7 +49,11 @@ def test_debug_shows_the_traceback(config_file: Path) -> None:
     ("argv", "window", "message"),
     [
         # a window end that is not a boundary of the calendar names the nearest ones
-        (["--window-end", "2026-03-05T06:00Z"], {}, "--window-end: 2026-03-05T06:00:00+00:00 is not a window boundary"),
+        (
+            ["--window-end", "2026-03-05T06:00Z"],
+            {},
+            "--window-end: 2026-03-05T06:00:00+00:00 is not a window boundary",
+        ),
         # monthly windows end on the first of a month
         (["--window-end", "2026-03-05"], {"size": "1mo"}, "the nearest are 2026-03-01T00:00:00+00:00"),
         (["--window-end", "2999-01-01"], {}, "has not ended yet"),

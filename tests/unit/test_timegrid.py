@@ -55,7 +55,9 @@ def test_days_in_a_time_zone_are_23_or_25_hours_on_daylight_saving_days() -> Non
     spring = window_bounds(datetime(2019, 3, 31, 22, tzinfo=UTC), c)  # ends 2019-04-01 00:00 CEST
     assert spring == (datetime(2019, 3, 30, 23, tzinfo=UTC), datetime(2019, 3, 31, 22, tzinfo=UTC))
     assert spring[1] - spring[0] == timedelta(hours=23)
-    autumn = windows_between(datetime(2019, 10, 26, 22, tzinfo=UTC), datetime(2019, 10, 27, 23, tzinfo=UTC), c)
+    autumn = windows_between(
+        datetime(2019, 10, 26, 22, tzinfo=UTC), datetime(2019, 10, 27, 23, tzinfo=UTC), c
+    )
     assert [e - s for s, e in autumn] == [timedelta(hours=25)]
 
 
@@ -79,9 +81,15 @@ def test_weeks_start_on_week_start(week_start: str, expected_start: datetime) ->
     c = cal("1w", week_start=week_start)
     start, end = window_bounds(None, c, now=datetime(2026, 3, 12, tzinfo=UTC))
     assert (start, end) == (expected_start, expected_start + timedelta(days=7))
-    assert start.weekday() == ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday").index(
-        week_start
-    )
+    assert start.weekday() == (
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ).index(week_start)
 
 
 def test_elapsed_units_keep_the_epoch_aligned_windows() -> None:

@@ -287,7 +287,9 @@ def evaluate_alerts(
             new, resolved = _transition(base, outcome, rule, window_end)
             retracted = announced_here and new["status"] != "firing"
         evals.append(
-            _Eval(rule, labels, fp, outcome, base, new, resolved or retracted, stored_status, retracted, inputs)
+            _Eval(
+                rule, labels, fp, outcome, base, new, resolved or retracted, stored_status, retracted, inputs
+            )
         )
 
     _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
@@ -463,11 +465,7 @@ def _status(
     window_end: datetime,
     context: AlertContext,
 ) -> AlertStatus:
-    state: AlertState
-    if ev.outcome is None:
-        state = "unknown"
-    else:
-        state = "resolved" if ev.resolved else ev.new["status"]
+    state: AlertState = "unknown" if ev.outcome is None else "resolved" if ev.resolved else ev.new["status"]
     outcome: Outcome = "unknown" if ev.outcome is None else ("true" if ev.outcome else "false")
     variables = _variables(ev.rule, figures, model, window_end, context)
     summary = (

@@ -177,7 +177,9 @@ def judge_window(
     for rule in judged:
         outcome = rule.parsed.evaluate(figures)
         if outcome is None:
-            missing = tuple(f for f in rule.parsed.fields if figures.get(f) is None or figures[f] != figures[f])
+            missing = tuple(
+                f for f in rule.parsed.fields if figures.get(f) is None or figures[f] != figures[f]
+            )
             unknown.append(UnknownRule(rule.name, rule.severity, missing))
         elif outcome:
             variables = rule_variables(rule, figures, model=model, window_end=window_end)

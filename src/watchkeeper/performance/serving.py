@@ -86,7 +86,9 @@ class ServingReport:
 
     def findings(self) -> list[Finding]:
         if self.overall.request_count == 0:
-            return [Finding("serving", Severity.WARNING, "No request was logged in this window.", rule="no_data")]
+            return [
+                Finding("serving", Severity.WARNING, "No request was logged in this window.", rule="no_data")
+            ]
         return []
 
     def publish(self) -> Publication:

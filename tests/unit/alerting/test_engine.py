@@ -195,7 +195,9 @@ def test_a_rerun_reproduces_even_after_an_earlier_window_was_re_evaluated(store:
 def test_a_window_in_the_future_is_refused_without_touching_state(store: StateStore) -> None:
     cfg = config(LAT)
     with pytest.raises(FutureWindowError, match="in the future"):
-        evaluate_alerts(HOT, model="churn", window_end=NOW + timedelta(days=1), config=cfg, store=store, now=NOW)
+        evaluate_alerts(
+            HOT, model="churn", window_end=NOW + timedelta(days=1), config=cfg, store=store, now=NOW
+        )
     assert db.load_states_as_of(store, "churn", NOW + timedelta(days=30)) == ({}, {})
 
 

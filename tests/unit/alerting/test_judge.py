@@ -102,7 +102,14 @@ def test_unknown_rules_name_the_figures_they_lacked() -> None:
 
 def test_a_finding_rule_fires_and_resolves_through_the_engine(store: StateStore) -> None:
     ch = MemoryChannel()
-    held = report({"drift": _Section({"share": 0.0}, [Finding("drift", Severity.WARNING, "Prediction drift", rule="prediction_drift")])})
+    held = report(
+        {
+            "drift": _Section(
+                {"share": 0.0},
+                [Finding("drift", Severity.WARNING, "Prediction drift", rule="prediction_drift")],
+            )
+        }
+    )
     cfg = AlertsConfig()
 
     def alert(r: MonitoringReport, n: int) -> list[tuple[str, str]]:
