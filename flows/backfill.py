@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prefect import flow
@@ -11,15 +11,8 @@ from prefect import flow
 from flows.monitor import monitor
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
+from watchkeeper.timeutil import format_progress
 from watchkeeper.windows import describe_uncovered_tail, windows_between
-
-
-def format_progress(done: int, total: int, elapsed_s: float) -> str:
-    """``12/30 windows, 4.1/min, ETA 4m24s`` (the rate and ETA from the windows done so far)."""
-    rate = done / elapsed_s * 60 if elapsed_s > 0 else 0.0
-    left = (total - done) / (done / elapsed_s) if done and elapsed_s > 0 else None
-    eta = "-" if left is None else str(timedelta(seconds=round(left))).removeprefix("0:")
-    return f"{done}/{total} windows, {rate:.1f}/min, ETA {eta}"
 
 
 @flow(name="backfill-model")

@@ -6,7 +6,7 @@ wall-clock text without a zone; users write naive ISO strings) are taken as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import overload
 
 
@@ -38,3 +38,11 @@ def parse_utc(text: None) -> None: ...
 def parse_utc(text: str | None) -> datetime | None:
     """An ISO 8601 time (``2026-03-05T00:00:00Z``, an offset, or naive = UTC) as aware UTC."""
     return None if text is None else as_utc(datetime.fromisoformat(text))
+
+
+def format_progress(done: int, total: int, elapsed_s: float, *, what: str = "windows") -> str:
+    """``12/30 windows, 4.0/min, ETA 4:30`` (rate and ETA from what was done so far)."""
+    rate = done / elapsed_s * 60 if elapsed_s > 0 else 0.0
+    left = (total - done) * elapsed_s / done if done and elapsed_s > 0 else None
+    eta = "-" if left is None else str(timedelta(seconds=round(left)))
+    return f"{done}/{total} {what}, {rate:.1f}/min, ETA {eta}"

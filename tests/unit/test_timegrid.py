@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,46 @@ def test_size_is_a_timedelta_that_round_trips() -> None:
     config = WindowConfig.model_validate({"size": "2w", "origin": "2026-01-05", "timezone": BERLIN})
     assert WindowConfig.model_validate(config.model_dump()) == config
     assert config.model_dump()["size"] == "2w"
+
+
+def test_backfill_progress_says_done_total_rate_and_eta() -> None:
+    from watchkeeper.timeutil import format_progress
+
+    assert format_progress(3, 12, 90.0) == "3/12 windows, 2.0/min, ETA 0:04:30"
+    assert format_progress(0, 12, 0.0) == "0/12 windows, 0.0/min, ETA -"
+
+
+def test_rows_after_the_last_complete_window_are_reported_in_one_line(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from watchkeeper.config import parse_config
+    from watchkeeper.windows import describe_uncovered_tail
+
+    times = pd.date_range("2019-08-01", "2019-08-30 12:00", freq="6h", tz="UTC")
+    pd.DataFrame({"request_id": range(len(times)), "timestamp": times, "x": 1.0}).to_parquet(
+        tmp_path / "logs.parquet"
+    )
+    config = parse_config(
+        {
+            "model": {"name": "m", "task": "regression"},
+            "columns": {"request_id": "request_id", "timestamp": "timestamp", "numerical_features": ["x"]},
+            "sources": {
+                "inference_logs": {"type": "parquet", "path": str(tmp_path / "logs.parquet")},
+                "reference": {"type": "parquet", "path": str(tmp_path / "logs.parquet")},
+            },
+            "window": {"size": "1w", "origin": "2019-08-01"},
+        }
+    )
+    # weeks from Monday 2019-07-29: the last complete one ends on 2019-08-26; 4 days are left
+    line = describe_uncovered_tail(
+        config, datetime(2019, 8, 1, tzinfo=UTC), datetime(2019, 8, 30, 12, tzinfo=UTC)
+    )
+    assert line is not None
+    assert line.startswith(
+        "17 row(s) from 2019-08-26T00:00:00+00:00 to 2019-08-30T12:00:00+00:00 were left out"
+    )
+    assert "window ending 2019-09-02T00:00:00+00:00" in line
+    assert (
+        describe_uncovered_tail(config, datetime(2019, 8, 1, tzinfo=UTC), datetime(2019, 8, 26, tzinfo=UTC))
+        is None
+    )
