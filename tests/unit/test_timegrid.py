@@ -169,7 +169,7 @@ def test_rows_after_the_last_complete_window_are_reported_in_one_line(tmp_path: 
     )
     assert line is not None
     assert line.startswith(
-        "17 row(s) from 2019-08-26T00:00:00+00:00 to 2019-08-30T12:00:00+00:00 were left out"
+        "18 row(s) from 2019-08-26T00:00:00+00:00 to 2019-08-30T12:00:00+00:00 were left out"
     )
     assert "window ending 2019-09-02T00:00:00+00:00" in line
     assert (
