@@ -508,3 +508,14 @@ def test_reference_source() -> None:
         policy.reference_source(configured, champion_version=None, version_tags={})
     plain = ParquetSourceConfig(type="parquet", path="/data/ref.parquet")
     assert policy.reference_source(plain, champion_version="4", version_tags={}) is plain
+
+
+def test_a_disabled_policy_says_so_first(tmp_path: Path) -> None:
+    store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    off = RetrainingConfig(enabled=False, drift_consecutive_windows=2, cooldown=timedelta(days=7))
+    decision = decide_retraining(DRIFT, hist((1, DRIFT)), off, window_end=W, now=NOW)
+    policy.audit_decision(store, decision, model="m", window_start=W - DAY, window_end=W)
+    reasons = store.read_audit(model="m")[-1]["reasons"]
+    # the reader learns the policy is off before the evidence it would have acted on
+    assert reasons[0] == "blocked: retraining is disabled for this model (retraining.enabled: false)"
+    assert reasons[1].startswith("would retrain: dataset drift in 2 consecutive")
