@@ -162,6 +162,13 @@ class MonitoringReport:
             lines += ["## Key figures", "", "| figure | value |", "|---|---|"]
             lines += [f"| `{k}` | {v:.4g} |" for k, v in rows]
             lines.append("")
+        if self.judgement.unknown:
+            lines += ["## Not judged (a figure is missing)", ""]
+            lines += [
+                f"- {u.rule}/{u.severity}: lacks {', '.join(f'`{m}`' for m in u.missing)}"
+                for u in self.judgement.unknown
+            ]
+            lines.append("")
         if self.mlflow_run_id:
             lines.append(f"MLflow run: `{self.mlflow_run_id}`")
         return "\n".join(lines)

@@ -138,3 +138,10 @@ def test_metric_labels_are_for_people() -> None:
     assert metric_label("perf.realized.roc_auc") == "ROC AUC"
     assert metric_label("perf.band.accuracy.lower") == "accuracy"
     assert metric_label("serving.error_rate") == "error rate"
+
+
+def test_the_summary_names_the_rules_not_judged_and_what_they_lacked() -> None:
+    md = report({"window": _Section({"rows": 10.0, "no_data": 0.0})}).to_markdown()
+    assert "## Not judged (a figure is missing)" in md
+    assert "- data_drift/warning: lacks `drift.share`" in md
+    assert report({"window": _Section({"rows": 10.0})}).to_dict()["unknown_rules"][0]["missing"]
