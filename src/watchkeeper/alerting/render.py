@@ -47,7 +47,10 @@ def details_text(details: tuple[str, ...]) -> str:
 
 
 def metric_line(event: AlertEvent) -> str:
-    """`drift.share = 0.62 (>= 0.5)`: the figure and the threshold it crossed."""
+    """`drift.share = 0.62 (>= 0.5)`: the figure and the threshold it crossed; empty for a check's
+    own finding (`finding.…` is 1 while it holds: its sentence says everything)."""
+    if event.metric.startswith("finding."):
+        return ""
     return f"{event.metric} = {_num(event.value)} ({event.op} {_num(event.threshold)})"
 
 
@@ -69,7 +72,8 @@ def render_text(message: AlertMessage) -> str:
     for e in message.events:
         label = "RESOLVED" if e.status == "resolved" else e.severity.upper()
         again = " (still firing)" if e.repeat else ""
-        lines.append(f"  - {label} {e.rule}{again}: {e.summary} [{metric_line(e)}]")
+        figure = f" [{metric_line(e)}]" if metric_line(e) else ""
+        lines.append(f"  - {label} {e.rule}{again}: {e.summary}{figure}")
         if e.details:
             lines.append(f"      {details_text(e.details)}")
         if e.runbook_url:
@@ -101,7 +105,9 @@ def _event_section(event: AlertEvent) -> dict[str, Any]:
     head = f"{icon} *{state} · {_esc(event.rule)}*"
     if event.repeat:
         head += " _(still firing)_"
-    lines = [head, _esc(event.summary), f"`{_esc(metric_line(event))}`"]
+    lines = [head, _esc(event.summary)]
+    if metric_line(event):
+        lines.append(f"`{_esc(metric_line(event))}`")
     if event.description:
         lines.append(_esc(event.description))
     if event.runbook_url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from watchkeeper.alerting import AlertsConfig, MemoryChannel, evaluate_alerts
 from watchkeeper.alerting.judge import judge_window, metric_label
+from watchkeeper.alerting.render import render_text
 from watchkeeper.report import MonitoringReport
 from watchkeeper.report import SnapshotSection as Snapshot
 from watchkeeper.state import StateStore
@@ -127,6 +128,8 @@ def test_a_finding_rule_fires_and_resolves_through_the_engine(store: StateStore)
 
     assert alert(held, 1) == [("prediction_drift", "firing")]
     assert ch.messages[-1].events[0].summary == "Prediction drift"
+    # the console line is the finding's sentence, without the internal `finding.…` figure
+    assert "  - WARNING prediction_drift: Prediction drift\n" in render_text(ch.messages[-1]) + "\n"
     # the drift check ran again without the finding: resolved, with its own sentence
     assert alert(report({"drift": _Section({"share": 0.0})}), 2) == [("prediction_drift", "resolved")]
     assert ch.messages[-1].events[0].summary == "drift no longer reports prediction drift"
