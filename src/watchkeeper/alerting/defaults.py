@@ -48,6 +48,15 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
         "{drift.n_drifted:.0f} of {drift.n_columns:.0f} feature columns drifted against the reference.",
     ),
     _rule(
+        # Unknown until labels arrive (the target is tested on labeled rows only), so a window
+        # without labels neither fires nor resolves it.
+        "target_drift",
+        "drift.target.drifted == 1",
+        "warning",
+        "The target drifted: {drift.target.score:.3g} against the reference",
+        "The share of outcomes changed against the reference (labeled rows of the window).",
+    ),
+    _rule(
         "performance_drop",
         "perf.estimated.roc_auc < perf.band.roc_auc.lower",
         "warning",
