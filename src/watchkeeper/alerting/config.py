@@ -12,6 +12,7 @@ alerts:
       labels: {team: ml-platform}
       annotations:
         summary: "p95 latency {value:.0f} ms (threshold {threshold:.0f} ms)"
+        resolved_summary: "p95 latency back to {value:.0f} ms"   # default: the figure vs its threshold now
         runbook_url: https://runbooks.example/latency
   channels:
     - type: slack
