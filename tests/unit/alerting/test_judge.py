@@ -148,3 +148,23 @@ def test_the_summary_names_the_rules_not_judged_and_what_they_lacked() -> None:
     assert "## Not judged (a figure is missing)" in md
     assert "- data_drift/warning: lacks `drift.share`" in md
     assert report({"window": _Section({"rows": 10.0})}).to_dict()["unknown_rules"][0]["missing"]
+
+
+def test_inhibition_and_silences_never_change_the_verdict(store: StateStore) -> None:
+    # no data mutes drift alerts and a critical mutes its warning: who is notified, not the verdict
+    r = report({"window": _Section({"no_data": 1.0}), "drift": _Section({"share": 0.9})})
+    assert {(f.rule_name, f.severity.label) for f in r.findings} == {
+        ("no_data", "critical"),
+        ("data_drift", "warning"),
+        ("data_drift", "critical"),
+    }
+    alerts = evaluate_alerts(
+        r.figures(), model="churn", window_end=day(1), config=AlertsConfig(), store=store, channels=[], now=NOW
+    )
+    muted = {(a.rule, a.severity): a.muted_by for a in alerts.alerts if a.state == "firing"}
+    assert muted == {
+        ("no_data", "critical"): None,
+        ("data_drift", "warning"): "inhibited:data_drift/critical",
+        ("data_drift", "critical"): "inhibited:no_data/critical",
+    }
+    assert r.verdict is Severity.CRITICAL
