@@ -42,7 +42,7 @@ def build_training_data(
     `holdout_fraction` of the recent windows' rows (of the reference when there are none) is held out:
     it measures the new model and becomes its reference data.
     """
-    history = retraining.read_history(store, config.model.name, window_size=config.window.size)
+    history = retraining.read_history(store, config.model.name, window_size=config.window.calendar)
     return retraining.build_training_data(
         config,
         history,

@@ -104,7 +104,9 @@ def _labeled_window_rows(config: MonitorConfig, ends: Sequence[datetime]) -> pd.
         return pd.DataFrame()
     labels = read_labels(config)
     parts = [
-        labeled_rows(load_window(config, end - config.window.size, end, labels=labels).frame, config)
+        labeled_rows(
+            load_window(config, config.window.calendar.shift(end, -1), end, labels=labels).frame, config
+        )
         for end in ends
     ]
     return pd.concat(parts, ignore_index=True)
@@ -186,7 +188,7 @@ def load_evaluation_data(
             return pd.DataFrame(), []
         holdout = build_source(ParquetSourceConfig(type="parquet", path=uri)).read()
         return labeled_rows(holdout, config), [f"holdout {uri}"]
-    windows = read_history(store, config.model.name, window_size=config.window.size).windows
+    windows = read_history(store, config.model.name, window_size=config.window.calendar).windows
     chosen = evaluation_windows(
         windows,
         training_windows=read_time_list_tag(version_tags, TAG_TRAINING_WINDOWS),

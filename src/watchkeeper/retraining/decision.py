@@ -28,6 +28,7 @@ from watchkeeper.retraining.config import RetrainingConfig
 from watchkeeper.retraining.events import EVENT_DECISION, EVENT_RETRAIN_COMPLETED
 from watchkeeper.retraining.lease import Lease, read_lease
 from watchkeeper.state import StateStore
+from watchkeeper.timegrid import WindowCalendar, as_calendar
 
 if TYPE_CHECKING:  # annotations only: the config imports this package
     from watchkeeper.config import MonitorConfig
@@ -47,7 +48,8 @@ class WindowRecord:
 class RetrainHistory:
     """What the policy needs to know about the past: windows, the last retraining, a lease."""
 
-    window_size: timedelta
+    # The window calendar (a bare timedelta: epoch-aligned UTC windows of that size).
+    window_size: timedelta | WindowCalendar
     windows: tuple[WindowRecord, ...] = ()
     # Window ends of the trigger windows of completed retrainings (from the audit trail).
     retrained_at: tuple[datetime, ...] = ()
@@ -130,7 +132,7 @@ def _label_windows(
 
     Windows with critical validation failures are left out: bad data is not drift.
     """
-    earliest = window_end - lookback * history.window_size
+    earliest = as_calendar(history.window_size).shift(window_end, -lookback)
     out = [
         w
         for w in history.windows
@@ -157,7 +159,7 @@ def _triggers(
     if k > 0:
         streak = 0
         for i in range(k):
-            end = window_end - i * history.window_size
+            end = as_calendar(history.window_size).shift(window_end, -i)
             w_figures = figures if i == 0 else (by_end[end].figures if end in by_end else None)
             # An earlier window with critical validation failures does not count as drift (bad data is
             # not drift); for this window the guard says so, with the trigger kept as evidence.
@@ -267,7 +269,7 @@ def _human(delta: timedelta) -> str:
     return f"{seconds:g}s"
 
 
-def read_history(store: StateStore, model: str, *, window_size: timedelta) -> RetrainHistory:
+def read_history(store: StateStore, model: str, *, window_size: timedelta | WindowCalendar) -> RetrainHistory:
     """Windows (latest evaluations), completed retrainings (audit trail) and the lease of `model`."""
     windows = tuple(
         WindowRecord(
@@ -327,7 +329,7 @@ def decide_and_audit(
     now: datetime,
 ) -> RetrainDecision:
     """Ask the retraining policy about the report's window and write the decision to the audit trail."""
-    history = read_history(store, config.model.name, window_size=config.window.size)
+    history = read_history(store, config.model.name, window_size=config.window.calendar)
     decision = decide_retraining(
         report.figures(), history, config.retraining, window_end=report.window_end, now=now
     )
