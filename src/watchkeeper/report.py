@@ -17,7 +17,14 @@ from typing import Any
 
 from watchkeeper.alerting.judge import Judgement, judge_window
 from watchkeeper.alerting.rules import RuleConfig
-from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport, Severity
+from watchkeeper.verdict import (
+    NOTHING_TO_PUBLISH,
+    Finding,
+    JudgesRules,
+    Publication,
+    SectionReport,
+    Severity,
+)
 
 SCHEMA_VERSION = 1
 
@@ -63,6 +70,7 @@ class MonitoringReport:
             rules=self.rules,
             model=self.model,
             window_end=self.window_end,
+            judged={n: s.judged_rules() for n, s in self.sections.items() if isinstance(s, JudgesRules)},
         )
 
     @property

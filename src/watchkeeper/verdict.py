@@ -108,6 +108,18 @@ class SectionReport(Protocol):
     def publish(self) -> Publication: ...
 
 
+@runtime_checkable
+class JudgesRules(Protocol):
+    """Optional for a section: the names of its own findings' rules it could judge in this window.
+
+    A rule it judged without finding anything is cleared (its alert resolves); one it could not
+    judge (a realized figure without labels) stays as it was. Without this, a section that ran
+    judged all of its rules.
+    """
+
+    def judged_rules(self) -> frozenset[str]: ...
+
+
 def worst(findings: list[Finding]) -> Severity:
     """The verdict for a list of findings: the most severe one, OK when there are none."""
     return max((f.severity for f in findings), default=Severity.OK)

@@ -227,7 +227,7 @@ def test_every_view_of_every_demo_window_agrees_and_reruns_reproduce(
     assert len(versions) > 1, "the demo retrains v2 on day 11"
     newest = str(max(int(v.version) for v in versions))
     client.set_registered_model_alias(MODEL, "champion", newest)
-    assert client.get_model_version_by_alias(MODEL, "champion").version == newest
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == newest
     again = monitor(str(_demo_config()), window_end=_window_end(13)).to_dict()
     assert again["model_versions"] == ["1"]
     assert _differences(_comparable(again), _comparable(reports[tracking.iso_z(_window_end(13))][1])) == []

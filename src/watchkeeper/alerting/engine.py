@@ -52,6 +52,8 @@ from watchkeeper.alerting.judge import (
     FINDING_SECTION,
     finding_rule,
     is_finding_rule,
+    judged_marker,
+    parse_finding_figure,
     resolved_summary,
     rule_summary,
     rule_variables,
@@ -198,9 +200,9 @@ def _rules_for_window(
     figures = dict(figures)
     present = {name.split(".", 1)[0] for name in figures}
     for name, value in list(figures.items()):
-        if name.startswith(f"{FINDING_SECTION}.") and value == 1:
-            _, section, rest = name.split(".", 2)
-            rule, severity = rest.rsplit(".", 1)
+        parsed = parse_finding_figure(name)
+        if parsed is not None and value == 1:
+            section, rule, severity = parsed
             rules.append(finding_rule(section, rule, severity, findings.get(name)))
     wanted = {r.condition for r in rules}
     for row in before.values():
@@ -208,7 +210,9 @@ def _rules_for_window(
             continue
         figure = row.condition.split("`")[1]
         section, rule = row.labels.get("check", ""), row.rule
-        if rule == CHECK_FAILED or section in present:
+        # A section that says which rules it judged has published 0 for those; one that does not
+        # judged them all when it ran.
+        if rule == CHECK_FAILED or (section in present and judged_marker(section) not in figures):
             figures.setdefault(figure, 0.0)
         rules.append(finding_rule(section, rule, row.severity))
         wanted.add(row.condition)

@@ -63,6 +63,22 @@ def finding_figure(section: str, rule: str, severity: Severity) -> str:
     return f"{FINDING_SECTION}.{section}.{rule}.{severity.label}"
 
 
+def judged_marker(section: str) -> str:
+    """Published when a section says which of its rules it judged (`verdict.JudgesRules`)."""
+    return f"{FINDING_SECTION}.{section}.judged"
+
+
+def parse_finding_figure(name: str) -> tuple[str, str, str] | None:
+    """`finding.drift.prediction_drift.warning` → (section, rule, severity); None for other names."""
+    parts = name.split(".", 2)
+    if len(parts) != 3 or parts[0] != FINDING_SECTION:
+        return None
+    rule, _, severity = parts[2].rpartition(".")
+    if not rule or severity not in ("warning", "critical"):
+        return None
+    return parts[1], rule, severity
+
+
 def finding_rule(section: str, rule: str, severity: str, summary: str | None = None) -> RuleConfig:
     """The built-in rule a check's finding stands for (see the module docstring)."""
     figure = finding_figure(section, rule, Severity.parse(severity))
@@ -167,14 +183,16 @@ def judge_window(
     rules: Sequence[RuleConfig],
     model: str,
     window_end: datetime | None = None,
+    judged: Mapping[str, frozenset[str]] | None = None,
 ) -> Judgement:
     """Judge one window (see the module docstring). `figures` are the report's dotted figures,
-    `section_findings` each section's own findings by section name, `errors` the failed checks."""
-    judged = judged_rules(rules)
-    names = {r.name for r in judged}
+    `section_findings` each section's own findings by section name, `errors` the failed checks,
+    `judged` the rules each section that says so judged (`verdict.JudgesRules`)."""
+    judging = judged_rules(rules)
+    names = {r.name for r in judging}
     findings: list[Finding] = []
     unknown: list[UnknownRule] = []
-    for rule in judged:
+    for rule in judging:
         outcome = rule.parsed.evaluate(figures)
         if outcome is None:
             missing = tuple(
@@ -204,9 +222,15 @@ def judge_window(
     messages = {key: " ".join(texts) for key, texts in own.items()}
     for key, f in kept.items():
         findings.append(Finding(f.check, f.severity, messages[key], rule=f.rule))
+    published = {key: 1.0 for key in own}
+    for section, judged_names in (judged or {}).items():
+        published[judged_marker(section)] = 1.0
+        for rule_name in judged_names - names:
+            for severity in (Severity.WARNING, Severity.CRITICAL):
+                published.setdefault(finding_figure(section, rule_name, severity), 0.0)
     return Judgement(
         findings=tuple(findings),
         unknown=tuple(unknown),
-        finding_figures={key: 1.0 for key in own},
+        finding_figures=published,
         finding_messages=messages,
     )

@@ -22,6 +22,7 @@ from watchkeeper.performance.metrics import HIGHER_IS_BETTER, MetricValue, forma
 from watchkeeper.verdict import Finding, Severity
 
 _DETECTOR_LABELS = {"ddm": "DDM", "page_hinkley": "Page-Hinkley"}
+THRESHOLD_RULES = {"Realized": "performance_threshold", "Estimated (CBPE)": "estimated_performance_threshold"}
 
 
 def judge_performance(
@@ -73,7 +74,9 @@ def judge_performance(
                             "perf",
                             sev,
                             f"{kind} {metric} {value:.4f} is {side} the threshold {bound:g} ({where}).",
-                            rule="performance_threshold",
+                            # Realized figures need labels, estimates do not: two rules, so a
+                            # window without labels judges (and resolves) only the estimate's.
+                            rule=THRESHOLD_RULES[kind],
                         )
                     )
     concept_sev = Severity.parse(config.concept_drift_severity)

@@ -116,6 +116,14 @@ class PerformanceReport:
     def findings(self) -> list[Finding]:
         return list(self._findings)
 
+    def judged_rules(self) -> frozenset[str]:
+        """The rules of its own findings this window could judge: realized thresholds only with
+        labels (a window without labels neither raises nor clears them)."""
+        judged = {"estimated_performance_threshold"} if self.estimated else set()
+        if self.n_labeled:
+            judged.add("performance_threshold")
+        return frozenset(judged)
+
     def publish(self) -> Publication:
         return Publication(tables={"performance": self.table_rows()})
 

@@ -159,7 +159,13 @@ def test_inhibition_and_silences_never_change_the_verdict(store: StateStore) -> 
         ("data_drift", "critical"),
     }
     alerts = evaluate_alerts(
-        r.figures(), model="churn", window_end=day(1), config=AlertsConfig(), store=store, channels=[], now=NOW
+        r.figures(),
+        model="churn",
+        window_end=day(1),
+        config=AlertsConfig(),
+        store=store,
+        channels=[],
+        now=NOW,
     )
     muted = {(a.rule, a.severity): a.muted_by for a in alerts.alerts if a.state == "firing"}
     assert muted == {
@@ -168,3 +174,40 @@ def test_inhibition_and_silences_never_change_the_verdict(store: StateStore) -> 
         ("data_drift", "critical"): "inhibited:no_data/critical",
     }
     assert r.verdict is Severity.CRITICAL
+
+
+class _Judging(_Section):
+    """A section that says which of its rules it could judge (here: realized ones need labels)."""
+
+    def __init__(self, figures: dict[str, float], findings: list[Finding], labeled: bool) -> None:
+        super().__init__(figures, findings)
+        self.labeled = labeled
+
+    def judged_rules(self) -> frozenset[str]:
+        return frozenset({"performance_threshold"} if self.labeled else set())
+
+
+def test_a_finding_the_window_could_not_judge_is_neither_raised_nor_cleared(store: StateStore) -> None:
+    breach = Finding(
+        "perf", Severity.WARNING, "Realized f1 0.41 is below the threshold 0.5", rule="performance_threshold"
+    )
+
+    def states(section: _Judging, n: int) -> list[str]:
+        r = report({"perf": section})
+        out = evaluate_alerts(
+            r.figures(),
+            findings=r.judgement.finding_messages,
+            model="churn",
+            window_end=day(n),
+            config=AlertsConfig(),
+            store=store,
+            channels=[],
+            now=NOW,
+        )
+        return [a.state for a in out.alerts if a.rule == "performance_threshold"]
+
+    assert states(_Judging({"n_labeled": 50.0}, [breach], labeled=True), 1) == ["firing"]
+    # no labels yet: the realized threshold was not judged, so it is not cleared
+    assert states(_Judging({"n_labeled": 0.0}, [], labeled=False), 2) == ["unknown"]
+    # labels, and no breach: cleared
+    assert states(_Judging({"n_labeled": 50.0}, [], labeled=True), 3) == ["resolved"]
