@@ -9,7 +9,9 @@ shape (`Finding`, always naming its rule):
   new check reports): when a rule of the same name is configured or built in, that rule judges and
   the finding is dropped; otherwise the finding *is* a built-in rule of that name. It is published
   as the figure `finding.<section>.<rule>.<severity>` (1 while it holds, 0 once its check ran
-  without it), so the alert engine fires and resolves it like any other rule (`finding_rules`);
+  without it — or, for a section that says which rules it could judge (`verdict.JudgesRules`: a
+  realized threshold needs labels), once it judged it without finding it), so the alert engine
+  fires and resolves it like any other rule (`finding_rule`);
 - a check that could not run (`check_failed`, warning, labelled with the check): a window whose
   drift check crashed is not a window without drift.
 
