@@ -1,4 +1,5 @@
-"""The CLI talks to people: a config or input error is one message and exit status 2."""
+"""The CLI talks to people: a config or input error is one message and exit status 2; the audit
+says which rule at which severity."""
 
 from __future__ import annotations
 
@@ -65,3 +66,29 @@ def test_bad_windows_are_refused_before_any_flow_starts(
 ) -> None:
     assert main(["monitor", "--config", str(_valid(tmp_path, **window)), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_plain_audit_shows_rule_and_severity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from watchkeeper.state import open_state
+
+    monkeypatch.setenv("WATCHKEEPER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("WATCHKEEPER_STATE_DB_URL", raising=False)
+    store = open_state()
+    for severity in ("warning", "critical"):
+        store.append_audit(
+            model="churn",
+            event="alert.fired",
+            decision="firing",
+            reasons=["60% of the feature columns drifted"],
+            evidence={"rule": "data_drift", "severity": severity},
+            window_end=datetime(2026, 3, 2, tzinfo=UTC),
+        )
+    assert main(["audit", "--model", "churn"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the warning and the critical of one rule do not read alike
+    assert "data_drift/warning  60% of the feature columns drifted" in lines[0]
+    assert "data_drift/critical  60% of the feature columns drifted" in lines[1]
