@@ -72,7 +72,9 @@ def server_env(tmp_path: Path, state: Path) -> Iterator[dict[str, str]]:
         "PREFECT_API_URL": api,
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
+        # The repository root for flows/ and tasks/, after whatever the caller put first (a
+        # checkout's src/ when several share one environment).
+        "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p),
     }
     log = tmp_path / "server.log"
     with log.open("wb") as out:
