@@ -9,7 +9,7 @@ dropped silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,12 +17,12 @@ import pandas as pd
 
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
-from watchkeeper.timegrid import as_calendar
+from watchkeeper.timegrid import WindowCalendar, as_calendar
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 
 if TYPE_CHECKING:  # annotations only: the retraining package, which the config imports, reads windows
-    from watchkeeper.config import MonitorConfig
+    from watchkeeper.config import MonitorConfig, WindowConfig
 
 
 class _Unread:
@@ -37,7 +37,10 @@ class DataError(ValueError):
 
 
 def window_bounds(
-    window_end: datetime | None, window: Any, *, now: datetime | None = None
+    window_end: datetime | None,
+    window: WindowConfig | WindowCalendar | timedelta,
+    *,
+    now: datetime | None = None,
 ) -> tuple[datetime, datetime]:
     """The window ``[start, end)`` ending at `window_end`; without one, the last complete window
     before now.
@@ -53,7 +56,9 @@ def window_bounds(
     return calendar.window_ending(as_utc(window_end))
 
 
-def windows_between(start: datetime, end: datetime, window: Any) -> list[tuple[datetime, datetime]]:
+def windows_between(
+    start: datetime, end: datetime, window: WindowConfig | WindowCalendar | timedelta
+) -> list[tuple[datetime, datetime]]:
     """Consecutive windows whose ends fall in ``(start, end]`` (`window` as in `window_bounds`)."""
     return as_calendar(window).between(as_utc(start), as_utc(end))
 
