@@ -1,6 +1,7 @@
 """Alerting: rules over a window's figures, Alertmanager-like state, and channels that lose nothing.
 
-The flow calls `evaluate_alerts(...)` once per model and window; the CLI manages silences with
+The same rules judge the window (`judge.judge_window`, through `MonitoringReport.verdict`) and drive
+its alerts. The flow calls `evaluate_alerts(...)` once per model and window; the CLI manages silences with
 `add_silence` / `list_silences` / `expire_silence` and retries the outbox with `flush_outbox`.
 """
 
