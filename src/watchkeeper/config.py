@@ -177,7 +177,7 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid configuration ({exc.error_count()} error(s))"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # pydantic's wrapper says nothing to a person
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check for a typo)"
         elif err["type"] == "union_tag_invalid":

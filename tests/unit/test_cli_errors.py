@@ -38,6 +38,7 @@ def test_a_config_error_is_one_message_naming_file_and_key(
     err = capsys.readouterr().err
     assert err.startswith(f"watchkeeper: error: {config_file}: invalid configuration (1 error(s))")
     assert "window.sizee: unknown key (check for a typo)" in err
+    assert "Value error" not in err
     assert "Traceback" not in err and len(err.splitlines()) == 3
 
 
