@@ -77,6 +77,13 @@ class TrackingConfig(StrictModel):
     # None: $MLFLOW_TRACKING_URI, else SQLite under the state directory.
     tracking_uri: str | None = None
     experiment: str | None = None  # default: "watchkeeper/<model name>"
+    # MLflow's HTTP client (`watchkeeper.outage`): seconds per try, retries per call, backoff factor.
+    # A run stops calling MLflow after its first unreachable call, so a window gives up within one
+    # call's worst case: (retries + 1) × timeout + backoff ≈ 65 s with these defaults.
+    # (MLflow reads all three as whole numbers.)
+    http_timeout_s: int = Field(default=20, gt=0, le=600)
+    http_max_retries: int = Field(default=2, ge=0, le=10)
+    http_backoff_factor: int = Field(default=1, ge=0, le=60)
 
 
 class ExpectationsConfig(StrictModel):

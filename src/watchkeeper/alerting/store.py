@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watchkeeper.state import StateStore, audit_log, metadata, with_audit_defaults
+from watchkeeper.state import StateStore, metadata, with_audit_defaults
 from watchkeeper.timeutil import as_utc, utcnow
 
 alert_state = sa.Table(
@@ -288,9 +288,9 @@ def save_states(
             if updated.rowcount == 0:
                 conn.execute(alert_state.insert().values(fingerprint=row.fingerprint, **values))
         if audits:
-            # Same encoding as `StateStore.append_audit`, inside this transaction.
-            conn.execute(
-                audit_log.insert(),
+            # Same encoding as `StateStore.append_audit`, inside this transaction, on the hash chain.
+            store.chain_audit(
+                conn,
                 [
                     {
                         **with_audit_defaults(a),
