@@ -121,10 +121,11 @@ _SQLITE_TRIGGERS = (
 
 _PG_STATEMENTS = (
     "CREATE OR REPLACE FUNCTION watchkeeper_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP; END $$",
+    "BEGIN RAISE EXCEPTION USING MESSAGE = 'audit_log is append-only (' || TG_OP || ' refused)'; END $$",
     "CREATE OR REPLACE FUNCTION watchkeeper_audit_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN IF TG_OP = 'DELETE' OR NEW.seq < OLD.seq OR NEW.id <> OLD.id THEN "
-    "RAISE EXCEPTION 'audit_head only moves forward (% refused)', TG_OP; END IF; RETURN NEW; END $$",
+    "RAISE EXCEPTION USING MESSAGE = 'audit_head only moves forward (' || TG_OP || ' refused)'; "
+    "END IF; RETURN NEW; END $$",
     "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION watchkeeper_audit_refuse()",
     "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
@@ -184,7 +185,11 @@ def grant_writer(engine: Engine, role: str) -> None:
                 conn.exec_driver_sql(f"GRANT SELECT, UPDATE ON {name} TO {quoted}")
             else:
                 conn.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {quoted}")
-        conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA current_schema() TO {quoted}")
+        schema = engine.dialect.identifier_preparer.quote(
+            str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+        )
+        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {quoted}")
+        conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {quoted}")
 
 
 @dataclass(frozen=True)

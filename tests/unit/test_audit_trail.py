@@ -81,6 +81,9 @@ def test_two_processes_appending_lose_nothing(tmp_path: Path) -> None:
     writers_in_id_order = [r["evidence"]["writer"] for r in by_id]
     switches = sum(a != b for a, b in itertools.pairwise(writers_in_id_order))
     assert switches > 1
+    # … and the hash chain did not fork: every entry links to the one before it.
+    assert open_state(url).verify_audit().ok
+    assert sorted(r["seq"] for r in rows) == list(range(1, WRITERS * APPENDS_PER_WRITER + 1))
 
 
 def test_two_processes_opening_a_fresh_database_at_once(tmp_path: Path) -> None:
