@@ -75,9 +75,12 @@ class GuardedClient:
             try:
                 return attr(*args, **kwargs)
             except Exception as exc:
-                if is_unreachable(exc):
-                    outage.record(exc)
-                raise
+                if not is_unreachable(exc):
+                    raise
+                outage.record(exc)
+                # Raised anew, without the chain: MLflow's text names the URL, password included,
+                # and Prefect stores and shows the exception of a failed task as it is.
+                raise TrackingUnavailable(redact(f"MLflow unreachable: {type(exc).__name__}: {exc}")) from None
 
         return guarded
 

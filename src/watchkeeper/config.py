@@ -5,8 +5,10 @@ names the file, the key path and what was expected, so a typo fails the run at l
 message that says where to look. Secrets never live here: channels and sources name the environment
 variable or Prefect Secret block that holds them.
 
-Strings in source locations may use `${VAR}` / `${VAR:-default}`; relative paths are resolved from the
-working directory (flows run from the repository root).
+Strings may use `${VAR}` / `${VAR:-default}` (source locations, the tracking URI), except under
+`alerts:`: alert texts go to Slack, logs, the state database and reports, so a `${VAR}` there is
+never expanded (it would put a webhook URL or a token into every notification) and is refused at
+load. Relative paths are resolved from the working directory (flows run from the repository root).
 """
 
 from __future__ import annotations
@@ -173,7 +175,9 @@ def parse_config(data: Any, *, source: str | Path = "<config>") -> MonitorConfig
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return MonitorConfig.model_validate(_expand_tree(data))
+        # Alert texts are never expanded: a secret named there would be sent with every notification.
+        expanded = {k: v if k == "alerts" else _expand_tree(v) for k, v in data.items()}
+        return MonitorConfig.model_validate(expanded)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
 

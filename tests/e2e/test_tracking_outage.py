@@ -5,7 +5,8 @@ retries, windows logged later from the spool never got their run id, and one tru
 failed every later run with a `JSONDecodeError` naming no file. Now a window gives up within 2
 minutes, the run's state is `TrackingUnavailable` (not a clean Completed), a `tracking_unavailable`
 alert goes through the outbox, the report is spooled without the URI's password, and the next run
-logs it and records its run id; an unreadable spool file is quarantined and named.
+logs it and records its run id; an unreadable spool file is quarantined and named. A password
+planted in the tracking URI appears in no output at all.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
+from prefect.client.orchestration import get_client
 
 from flows.monitor import monitor
 from tasks.outage_tasks import TRACKING_UNAVAILABLE_STATE
@@ -115,7 +119,33 @@ def _point_at(scenario, server: MlflowServer) -> str:  # noqa: ANN001 - the e2e 
     return uri
 
 
-def test_mlflow_down_then_back(scenario, mlflow_server: MlflowServer, state: Path) -> None:
+def _planted_in_files(roots: list[Path], token: str) -> list[str]:
+    needles = [token.encode(), quote(token, safe="").encode()]
+    found = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and any(n in path.read_bytes() for n in needles):
+                found.append(str(path))
+    return found
+
+
+def _planted_in_prefect(token: str) -> list[str]:
+    """Every log record, flow run and task run state message the Prefect API holds."""
+    found = []
+    with get_client(sync_client=True) as client:
+        for record in client.read_logs(limit=10_000):
+            if token in record.message:
+                found.append(f"log: {record.message[:200]}")
+        for item in [*client.read_flow_runs(limit=1000), *client.read_task_runs(limit=1000)]:
+            message = item.state.message if item.state else ""
+            if message and token in message:
+                found.append(f"state of {item.name}: {message[:200]}")
+    return found
+
+
+def test_mlflow_down_then_back(
+    scenario, mlflow_server: MlflowServer, state: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     _point_at(scenario, mlflow_server)
     scenario.write_day(1)
     # MLflow is down (nothing listens on its port): bounded, spooled, visible.
@@ -155,3 +185,11 @@ def test_mlflow_down_then_back(scenario, mlflow_server: MlflowServer, state: Pat
     assert exp is not None
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.TAG_KIND}` = 'monitor'")
     assert {r.info.run_id for r in runs} == {day1["mlflow_run_id"], report2.mlflow_run_id}
+
+    # The planted password is nowhere: state dir (logs, state DB, spool, quarantine), MLflow's store
+    # and artifacts, stdout/stderr, Prefect's log records and run states, the reports.
+    out, err = capfd.readouterr()
+    assert PASSWORD not in out and PASSWORD not in err
+    assert _planted_in_files([state, mlflow_server.root], PASSWORD) == []
+    assert _planted_in_prefect(PASSWORD) == []
+    assert PASSWORD not in report.to_json() and PASSWORD not in report2.to_json()
