@@ -22,6 +22,8 @@ TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"
 MAX_RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 BACKOFF_FACTOR_ENV = "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
 BACKOFF_JITTER_ENV = "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"
+# MLflow prints "View run … at: <tracking URI>/#/…" to stdout, the URI's password included.
+SUPPRESS_URL_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 # The whole window's logging must give up within this many seconds with the defaults.
 OUTAGE_BOUND_S = 120.0
@@ -64,6 +66,7 @@ def mlflow_http_env(
         MAX_RETRIES_ENV: str(int(max_retries)),
         BACKOFF_FACTOR_ENV: str(int(backoff_factor)),
         BACKOFF_JITTER_ENV: "0.5",
+        SUPPRESS_URL_ENV: "true",
     }
     return {k: v for k, v in wanted.items() if not environ.get(k) or environ.get(k) == ours.get(k)}
 
