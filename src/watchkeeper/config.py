@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from watchkeeper.alerting.config import AlertsConfig
+from watchkeeper.guards import DEFAULT_MIN_REFERENCE_ROWS, check_rule_columns
 from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
 from watchkeeper.health import HealthConfig
@@ -107,6 +108,24 @@ class MonitorConfig(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()
     health: HealthConfig = HealthConfig()
+    # Rows a reference needs per check (`watchkeeper.guards`); below it that check is an error.
+    min_reference_rows: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MIN_REFERENCE_ROWS))
+
+    @field_validator("min_reference_rows", mode="after")
+    @classmethod
+    def _min_rows(cls, value: dict[str, int]) -> dict[str, int]:
+        known = ("drift", "evidently_report", "perf", "serving", "validation")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; expected some of {list(known)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("row minimums cannot be negative")
+        return {**DEFAULT_MIN_REFERENCE_ROWS, **value}
+
+    @model_validator(mode="after")
+    def _rules_name_configured_columns(self) -> MonitorConfig:
+        check_rule_columns(self)
+        return self
 
     @model_validator(mode="after")
     def _columns_fit_task(self) -> MonitorConfig:

@@ -133,10 +133,12 @@ def _planted_in_prefect(token: str) -> list[str]:
     """Every log record, flow run and task run state message the Prefect API holds."""
     found = []
     with get_client(sync_client=True) as client:
-        for record in client.read_logs(limit=10_000):
-            if token in record.message:
-                found.append(f"log: {record.message[:200]}")
-        for item in [*client.read_flow_runs(limit=1000), *client.read_task_runs(limit=1000)]:
+        offset = 0
+        while page := client.read_logs(limit=200, offset=offset):  # the API's page limit
+            found += [f"log: {r.message[:200]}" for r in page if token in r.message]
+            offset += len(page)
+        assert offset > 0  # the runs' logs are there to search
+        for item in [*client.read_flow_runs(limit=200), *client.read_task_runs(limit=200)]:
             message = item.state.message if item.state else ""
             if message and token in message:
                 found.append(f"state of {item.name}: {message[:200]}")
