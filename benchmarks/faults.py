@@ -14,6 +14,7 @@ cases; this script is for watching them happen.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import socket
@@ -73,7 +74,9 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -118,8 +121,10 @@ def slow_slack_webhook(tmp: Path) -> tuple[str, str, bool]:
         _alerts(store, {"type": "slack", "webhook_url_env": "URL"}, env, day)
     rx.close()
     notes = sum("may be a repeat" in p["body"].get("text", "") for p in rx.posts)
-    return "≤ 2 posts (the 2nd says it may be a repeat)", f"{len(rx.posts)} posts, {notes} with note", (
-        len(rx.posts) <= 2 and notes == len(rx.posts) - 1
+    return (
+        "≤ 2 posts (the 2nd says it may be a repeat)",
+        f"{len(rx.posts)} posts, {notes} with note",
+        (len(rx.posts) <= 2 and notes == len(rx.posts) - 1),
     )
 
 
@@ -144,7 +149,11 @@ def slow_slack_bot(tmp: Path) -> tuple[str, str, bool]:
     rx.close()
     posts = sum(p["path"].endswith("chat.postMessage") for p in rx.posts)
     lookups = sum(p["path"].endswith("conversations.history") for p in rx.posts)
-    return "1 post, found by its metadata key", f"{posts} post(s), {lookups} lookup(s)", posts == 1 and lookups == 1
+    return (
+        "1 post, found by its metadata key",
+        f"{posts} post(s), {lookups} lookup(s)",
+        posts == 1 and lookups == 1,
+    )
 
 
 def slack_500_429_refused(tmp: Path) -> tuple[str, str, bool]:
@@ -177,8 +186,10 @@ def pagerduty_timeout(tmp: Path) -> tuple[str, str, bool]:
     rx.close()
     keys = {p["body"]["dedup_key"] for p in rx.posts}
     status = [n.status for n in report.notifications]
-    return "re-posted with the same dedup_key", f"{len(rx.posts)} posts, {len(keys)} dedup_key, {status}", (
-        len(keys) == 1 and status == ["sent"]
+    return (
+        "re-posted with the same dedup_key",
+        f"{len(rx.posts)} posts, {len(keys)} dedup_key, {status}",
+        (len(keys) == 1 and status == ["sent"]),
     )
 
 
@@ -189,9 +200,7 @@ def ledger_conflict(tmp: Path) -> tuple[str, str, bool]:
     from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 
     store = _store(tmp, "conflict")
-    event = AlertEvent(
-        "f" * 16, "lat", "firing", "warning", {}, "p95", "c", "m", 300.0, ">", 250.0, T0
-    )
+    event = AlertEvent("f" * 16, "lat", "firing", "warning", {}, "p95", "c", "m", 300.0, ">", 250.0, T0)
     message = AlertMessage(model="churn", window_end=T0, events=(event,))
     channel = MemoryChannel()
     barrier = threading.Barrier(4)
@@ -228,7 +237,11 @@ def mlflow_down(tmp: Path) -> tuple[str, str, bool]:
     uri = f"http://user:pw-FAULT-1@127.0.0.1:{_free_port()}"
     tracking = open_tracking(TrackingConfig(tracking_uri=uri))
     payload = {
-        "tags": {wk.TAG_WINDOW_KEY: "churn|w1", wk.TAG_MODEL: "churn", wk.TAG_WINDOW_END: "2024-03-02T00:00:00Z"},
+        "tags": {
+            wk.TAG_WINDOW_KEY: "churn|w1",
+            wk.TAG_MODEL: "churn",
+            wk.TAG_WINDOW_END: "2024-03-02T00:00:00Z",
+        },
         "metrics": {"x": 1.0},
         "timestamp_ms": 0,
         "run_name": "w1",
@@ -238,10 +251,8 @@ def mlflow_down(tmp: Path) -> tuple[str, str, bool]:
     calls = 0
     for _ in range(6):  # a window's calls: experiment, search, create, log_batch, log_text, terminate
         calls += 1
-        try:
+        with contextlib.suppress(Exception):  # expected to fail: MLflow is down
             write_report_run(payload, tracking=tracking, experiment="e", artifacts={})
-        except Exception:
-            pass
     path = spool_report(payload, spool=tmp / "spool", tracking=tracking, experiment="e", artifacts={})
     elapsed = time.monotonic() - started
     leaked = "pw-FAULT-1" in path.read_text()
@@ -264,17 +275,23 @@ def mlflow_hung(tmp: Path) -> tuple[str, str, bool]:
     listener.listen(64)  # never accepted: requests connect, then wait for an answer that never comes
     config = TrackingConfig(tracking_uri=f"http://127.0.0.1:{listener.getsockname()[1]}")
     tracking = open_tracking(config)
-    payload = {"tags": {wk.TAG_WINDOW_KEY: "churn|w1"}, "metrics": {}, "timestamp_ms": 0, "run_name": "w", "report": {}}
+    payload = {
+        "tags": {wk.TAG_WINDOW_KEY: "churn|w1"},
+        "metrics": {},
+        "timestamp_ms": 0,
+        "run_name": "w",
+        "report": {},
+    }
     started = time.monotonic()
     for _ in range(6):
-        try:
+        with contextlib.suppress(Exception):  # expected to fail: MLflow is down
             write_report_run(payload, tracking=tracking, experiment="e", artifacts={})
-        except Exception:
-            pass
     elapsed = time.monotonic() - started
     listener.close()
     bound = worst_call_s(
-        timeout_s=config.http_timeout_s, max_retries=config.http_max_retries, backoff_factor=config.http_backoff_factor
+        timeout_s=config.http_timeout_s,
+        max_retries=config.http_max_retries,
+        backoff_factor=config.http_backoff_factor,
     )
     return (
         f"a window gives up < {OUTAGE_BOUND_S:.0f} s (one call's worst case {bound:.0f} s)",
@@ -292,7 +309,11 @@ def spool_truncated(tmp: Path) -> tuple[str, str, bool]:
     tracking = open_tracking(f"sqlite:///{tmp / 'mlflow-trunc.db'}")
     done = flush_mlflow_spool.fn(spool, tracking)
     moved = [p.name for p in quarantine_dir(spool).iterdir()]
-    return "quarantined and named, run not blocked", f"logged {len(done)}, quarantined {moved}", moved == ["broken.json"]
+    return (
+        "quarantined and named, run not blocked",
+        f"logged {len(done)}, quarantined {moved}",
+        moved == ["broken.json"],
+    )
 
 
 def _race_writer(state_url: str, mlflow_uri: str, barrier: Any, trials: int) -> None:
@@ -325,7 +346,10 @@ def concurrent_window_runs(tmp: Path) -> tuple[str, str, bool]:
     ctx = multiprocessing.get_context("spawn")
     writers, trials = 4, 6
     barrier = ctx.Barrier(writers)
-    procs = [ctx.Process(target=_race_writer, args=(state_url, mlflow_uri, barrier, trials)) for _ in range(writers)]
+    procs = [
+        ctx.Process(target=_race_writer, args=(state_url, mlflow_uri, barrier, trials))
+        for _ in range(writers)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -379,8 +403,11 @@ def secrets(tmp: Path) -> tuple[str, str, bool]:
     os.environ["WATCHKEEPER_SLACK_WEBHOOK_URL"] = "https://hooks.slack.com/services/T/B/PLANTEDxyz"
     config = yaml.safe_load((ROOT / "configs/models/credit-risk.yaml").read_text())
     config["alerts"]["rules"] = [
-        {"name": "lat", "condition": "serving.latency_p95_ms > 250",
-         "annotations": {"summary": "see ${WATCHKEEPER_SLACK_WEBHOOK_URL}"}}
+        {
+            "name": "lat",
+            "condition": "serving.latency_p95_ms > 250",
+            "annotations": {"summary": "see ${WATCHKEEPER_SLACK_WEBHOOK_URL}"},
+        }
     ]
     path = tmp / "secret.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -406,15 +433,21 @@ def bad_input(tmp: Path) -> tuple[str, str, bool]:
         target = root / f"date={start:%Y-%m-%d}"
         target.mkdir(parents=True)
         times = pd.date_range(start + timedelta(hours=1), periods=4, freq="1h")
-        frame = pd.DataFrame({"timestamp": times if day != 3 else times.tz_localize(None),
-                              "income": income or [1.0, 2.0, 3.0, 4.0]})
+        frame = pd.DataFrame(
+            {
+                "timestamp": times if day != 3 else times.tz_localize(None),
+                "income": income or [1.0, 2.0, 3.0, 4.0],
+            }
+        )
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), target / "part-0.parquet")
     (root / "date=2024-03-05").mkdir()
     (root / "date=2024-03-05" / "part-0.parquet").write_bytes(b"PAR1 corrupt")
     source = FileSource(str(root), format="parquet", partitioning="hive")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frame = source.read(columns=["timestamp", "income"], time_column="timestamp", start=T0, end=T0 + timedelta(days=3))
+        frame = source.read(
+            columns=["timestamp", "income"], time_column="timestamp", start=T0, end=T0 + timedelta(days=3)
+        )
     skipped = [Path(s["path"]).parent.name for s in frame.attrs.get("skipped_files", [])]
     try:
         check_template("{value:>50000000}")
@@ -457,8 +490,15 @@ def main() -> int:
                 expected, observed, ok = SCENARIOS[name](Path(tmp))
             except Exception as exc:  # a scenario that crashes is a failed scenario, reported as such
                 expected, observed, ok = "-", f"crashed: {type(exc).__name__}: {exc}", False
-            rows.append({"scenario": name, "expected": expected, "observed": observed, "ok": ok,
-                         "seconds": round(time.monotonic() - started, 1)})
+            rows.append(
+                {
+                    "scenario": name,
+                    "expected": expected,
+                    "observed": observed,
+                    "ok": ok,
+                    "seconds": round(time.monotonic() - started, 1),
+                }
+            )
     width = max(len(r["scenario"]) for r in rows)
     print(f"{'scenario':<{width}}  ok   expected | observed")
     for r in rows:

@@ -80,7 +80,9 @@ class GuardedClient:
                 outage.record(exc)
                 # Raised anew, without the chain: MLflow's text names the URL, password included,
                 # and Prefect stores and shows the exception of a failed task as it is.
-                raise TrackingUnavailable(redact(f"MLflow unreachable: {type(exc).__name__}: {exc}")) from None
+                raise TrackingUnavailable(
+                    redact(f"MLflow unreachable: {type(exc).__name__}: {exc}")
+                ) from None
 
         return guarded
 
@@ -109,7 +111,9 @@ def should_retry_logging(_task: Any, _task_run: Any, state: State) -> bool:
         exc = state.result(raise_on_failure=False)
     except Exception:  # the result itself cannot be read: retrying is the safe default
         return True
-    return not (isinstance(exc, TrackingUnavailable) or (isinstance(exc, BaseException) and is_unreachable(exc)))
+    return not (
+        isinstance(exc, TrackingUnavailable) or (isinstance(exc, BaseException) and is_unreachable(exc))
+    )
 
 
 def with_tracking_notes(report: MonitoringReport, outage: TrackingOutage) -> MonitoringReport:
@@ -124,7 +128,12 @@ def with_tracking_notes(report: MonitoringReport, outage: TrackingOutage) -> Mon
 
 
 def notify_tracking_unavailable(
-    config: MonitorConfig, report: MonitoringReport, outage: TrackingOutage, *, store: StateStore, channels: Sequence[Any]
+    config: MonitorConfig,
+    report: MonitoringReport,
+    outage: TrackingOutage,
+    *,
+    store: StateStore,
+    channels: Sequence[Any],
 ) -> list[dict[str, Any]]:
     """Send the window's `tracking_unavailable` alert (once per window: the outbox's idempotency key)."""
     if not outage.down:
@@ -161,4 +170,3 @@ def run_final_state(report: MonitoringReport, outage: TrackingOutage) -> Monitor
         name=TRACKING_UNAVAILABLE_STATE,
         message=f"{report.verdict.label}; MLflow unavailable: report spooled ({len(outage.spooled)})",
     )
-

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any

@@ -68,7 +68,11 @@ def hash_entry(entry: Mapping[str, Any], key: bytes | None = None) -> str:
 
 
 def chain_rows(
-    conn: Connection, head: sa.Table, audit_log: sa.Table, rows: Sequence[Mapping[str, Any]], key: bytes | None
+    conn: Connection,
+    head: sa.Table,
+    audit_log: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: bytes | None,
 ) -> None:
     """Insert `rows` (already encoded) at the end of the chain, inside the caller's transaction."""
     if not rows:
@@ -82,10 +86,9 @@ def chain_rows(
     for row in rows:
         seq += 1
         # UTC before writing: SQLite drops the offset, and the hash must match what is read back.
-        entry = {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+        entry: dict[str, Any] = {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
         entry.update(seq=seq, prev_hash=prev)
-        entry["entry_hash"] = hash_entry(entry, key)
-        prev = entry["entry_hash"]
+        prev = entry["entry_hash"] = hash_entry(entry, key)
         values.append(entry)
     conn.execute(audit_log.insert(), values)
     conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
@@ -231,7 +234,8 @@ def verify_chain(
     if unchained:
         first = min(unchained, key=lambda e: e["id"])
         return AuditVerificationReport(
-            len(entries), ChainProblem("forged", None, first["id"], "not part of the hash chain (no seq or hash)")
+            len(entries),
+            ChainProblem("forged", None, first["id"], "not part of the hash chain (no seq or hash)"),
         )
     ordered = sorted(entries, key=lambda e: (e["seq"], e["id"]))
     prev_hash, expected = GENESIS, 1
@@ -267,10 +271,16 @@ def verify_chain(
         if int(head["seq"]) > last:
             return AuditVerificationReport(
                 len(entries),
-                ChainProblem("removed", last + 1, None, f"the chain ends at {head['seq']}; entries after {last} are missing"),
+                ChainProblem(
+                    "removed",
+                    last + 1,
+                    None,
+                    f"the chain ends at {head['seq']}; entries after {last} are missing",
+                ),
             )
         if int(head["seq"]) < last or head["entry_hash"] != prev_hash:
             return AuditVerificationReport(
-                len(entries), ChainProblem("forged", last, None, "the last entries do not match the chain's head")
+                len(entries),
+                ChainProblem("forged", last, None, "the last entries do not match the chain's head"),
             )
     return AuditVerificationReport(len(entries), None)

@@ -25,8 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from watchkeeper.config import MonitorConfig, TaskType
-from watchkeeper.guards import check_window_labels
 from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
+from watchkeeper.guards import check_window_labels
 from watchkeeper.performance import (
     PerformanceBaseline,
     PerformanceReport,

@@ -294,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="print the audit trail, or verify its hash chain (`audit verify`)")
     p.add_argument("action", nargs="?", choices=["list", "verify"], default="list")
-    p.add_argument("--state-url", help="state database URL (default: $WATCHKEEPER_STATE_DB_URL or the state dir)")
+    p.add_argument(
+        "--state-url", help="state database URL (default: $WATCHKEEPER_STATE_DB_URL or the state dir)"
+    )
     p.add_argument("--model")
     p.add_argument("--since", help="e.g. 7d, 12h, or an ISO time")
     p.add_argument("--json", action="store_true")

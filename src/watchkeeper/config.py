@@ -24,9 +24,9 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from watchkeeper.alerting.config import AlertsConfig
-from watchkeeper.guards import DEFAULT_MIN_REFERENCE_ROWS, check_rule_columns
 from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
+from watchkeeper.guards import DEFAULT_MIN_REFERENCE_ROWS, check_rule_columns
 from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig

@@ -52,9 +52,7 @@ def reference_too_small(check: str, rows: int, minimums: Mapping[str, int]) -> R
     return ReferenceTooSmall(check, rows, minimum) if rows < minimum else None
 
 
-def check_label_classes(
-    labels: pd.Series, predicted: Iterable[Any], *, target: str, prediction: str
-) -> None:
+def check_label_classes(labels: pd.Series, predicted: Iterable[Any], *, target: str, prediction: str) -> None:
     """Raise ValueError when some label class matches no class the model predicts (compared as text).
 
     `predicted` is the model's class set: 0/1 for a binary model plus what its prediction column

@@ -333,7 +333,6 @@ def load_window(
     return WindowData(frame=joined, report=report)
 
 
-
 @dataclass(frozen=True)
 class ReferenceData:
     """The reference a window is compared with, and a fingerprint of its stored data.

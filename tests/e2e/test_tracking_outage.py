@@ -24,7 +24,6 @@ from urllib.parse import quote
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-
 from prefect.client.orchestration import get_client
 
 from flows.monitor import monitor
@@ -110,7 +109,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[MlflowServer]:
     server.stop()
 
 
-def _point_at(scenario, server: MlflowServer) -> str:  # noqa: ANN001 - the e2e Scenario
+def _point_at(scenario, server: MlflowServer) -> str:
     config = yaml.safe_load(scenario.config_path.read_text())
     uri = f"http://watchkeeper:{PASSWORD}@127.0.0.1:{server.port}"
     config["tracking"] = {**config.get("tracking", {}), "tracking_uri": uri}

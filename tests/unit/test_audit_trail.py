@@ -182,7 +182,12 @@ _MUTATING = ("update", "delete", "remove", "purge", "truncate", "drop", "clear",
 
 def test_store_has_no_mutating_audit_method() -> None:
     public = {name for name, _ in inspect.getmembers(StateStore, callable) if not name.startswith("_")}
-    assert {name for name in public if "audit" in name} == {"append_audit", "chain_audit", "read_audit", "verify_audit"}
+    assert {name for name in public if "audit" in name} == {
+        "append_audit",
+        "chain_audit",
+        "read_audit",
+        "verify_audit",
+    }
     assert not [name for name in public if any(verb in name for verb in _MUTATING)]
 
 

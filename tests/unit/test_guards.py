@@ -107,7 +107,9 @@ def test_minimum_is_configurable_per_check(frames: dict) -> None:
 def test_labels_of_other_classes_are_an_error_naming_them(frames: dict) -> None:
     register_memory_frame("g-ref", _rows(400, 2))
     words = np.array(["no", "yes", "maybe"])[np.arange(400) % 3]
-    register_memory_frame("g-labels", pd.DataFrame({"request_id": frames["g-logs"]["request_id"], "target": words}))
+    register_memory_frame(
+        "g-labels", pd.DataFrame({"request_id": frames["g-logs"]["request_id"], "target": words})
+    )
     _, report = _evaluate(_config())
     message = report.errors["perf"]
     assert "['maybe', 'no', 'yes']" in message and "unmatched: ['maybe', 'no', 'yes']" in message

@@ -390,7 +390,10 @@ class SlackChannel(_BaseChannel):
             return None
         for item in answer.get("messages") or []:
             meta = item.get("metadata") or {}
-            if meta.get("event_type") == METADATA_EVENT_TYPE and (meta.get("event_payload") or {}).get("key") == key:
+            if (
+                meta.get("event_type") == METADATA_EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("key") == key
+            ):
                 return True
         return False
 
@@ -453,7 +456,9 @@ class WebhookChannel(_BaseChannel):
             try:
                 response = client.send_dict(body, headers=headers)
             except _UNANSWERED as exc:
-                raise DeliveryUnknown(f"{what}: no answer ({type(exc).__name__}): it may have arrived") from None
+                raise DeliveryUnknown(
+                    f"{what}: no answer ({type(exc).__name__}): it may have arrived"
+                ) from None
             except (SlackRequestError, OSError, ValueError) as exc:
                 raise DeliveryError(f"{what}: {type(exc).__name__}: {self.redact(str(exc))}") from None
             if not 200 <= response.status_code < 300:

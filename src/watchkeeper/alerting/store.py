@@ -500,7 +500,9 @@ def mark_unknown(store: StateStore, row: OutboxRow, *, error: str, now: datetime
 
 def delivery_statuses(store: StateStore, model: str) -> dict[str, str]:
     """Ledger status (queued / sent / unknown) of every idempotency key of `model`."""
-    query = sa.select(alert_deliveries.c.key, alert_deliveries.c.status).where(alert_deliveries.c.model == model)
+    query = sa.select(alert_deliveries.c.key, alert_deliveries.c.status).where(
+        alert_deliveries.c.model == model
+    )
     with store.begin() as conn:
         return {k: v for k, v in conn.execute(query).all()}
 

@@ -23,8 +23,13 @@ import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
 from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
-from watchkeeper.sources.perfile import ARROW_READ_ERRORS, partition_window_filter, read_file_by_file
-from watchkeeper.timeutil import as_utc
+from watchkeeper.sources.perfile import (
+    ARROW_READ_ERRORS,
+    SkippedFile,
+    partition_window_filter,
+    read_file_by_file,
+    time_filter,
+)
 
 _FORMATS = {"parquet", "csv", "jsonl"}
 
@@ -99,20 +104,7 @@ class FileSource:
     def _time_filter(
         self, schema: pa.Schema, time_column: str, start: datetime | None, end: datetime | None
     ) -> pc.Expression | None:
-        field_type = schema.field(time_column).type
-        if not pa.types.is_timestamp(field_type):
-            return None  # strings etc.: parsed and filtered after reading
-        expr: pc.Expression | None = None
-        for bound, op in ((start, "ge"), (end, "lt")):
-            if bound is None:
-                continue
-            value = as_utc(bound)
-            if field_type.tz is None:
-                value = value.replace(tzinfo=None)  # naive column: compare as UTC wall time
-            scalar = pa.scalar(value, type=pa.timestamp("us", tz=field_type.tz)).cast(field_type)
-            term = ds.field(time_column) >= scalar if op == "ge" else ds.field(time_column) < scalar
-            expr = term if expr is None else expr & term
-        return expr
+        return time_filter(schema, time_column, start, end)  # strings etc.: filtered after reading
 
     def fingerprint(self) -> str | None:
         """Identity of the data as stored now (file paths, sizes, modification times), cheap to take.
@@ -148,7 +140,7 @@ class FileSource:
         if time_column is not None and (start is not None or end is not None):
             expr = self._time_filter(dataset.schema, time_column, start, end)
         partitions = partition_window_filter(dataset, start, end)
-        skipped = []
+        skipped: list[SkippedFile] = []
         try:
             both = partitions if expr is None else (expr if partitions is None else expr & partitions)
             table = dataset.to_table(columns=wanted, filter=both)

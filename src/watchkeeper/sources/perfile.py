@@ -89,14 +89,18 @@ def partition_window_filter(
 
 
 def _rows(fragment: ds.Fragment) -> int | None:
+    # Parquet fragments know their row count from the footer; other formats (and a broken footer) do not.
     try:
-        metadata = fragment.metadata  # type: ignore[attr-defined]  # Parquet fragments only
-        return int(metadata.num_rows)
-    except (AttributeError, *ARROW_READ_ERRORS):
+        return int(fragment.metadata.num_rows)
+    except AttributeError:
+        return None
+    except ARROW_READ_ERRORS:
         return None
 
 
-def _target_types(schemas: list[pa.Schema], columns: list[str], time_column: str | None) -> dict[str, pa.DataType]:
+def _target_types(
+    schemas: list[pa.Schema], columns: list[str], time_column: str | None
+) -> dict[str, pa.DataType]:
     out: dict[str, pa.DataType] = {}
     for col in columns:
         types = [s.field(col).type for s in schemas if col in s.names]
@@ -109,9 +113,11 @@ def _target_types(schemas: list[pa.Schema], columns: list[str], time_column: str
     return out
 
 
-def _file_time_filter(
+def time_filter(
     schema: pa.Schema, time_column: str | None, start: datetime | None, end: datetime | None
 ) -> pc.Expression | None:
+    """The pushed-down `[start, end)` filter for a timestamp column of this schema (a naive column
+    compares as UTC wall time); None for other column types, which are filtered after reading."""
     if time_column is None or time_column not in schema.names:
         return None
     field_type = schema.field(time_column).type
@@ -158,9 +164,7 @@ def read_file_by_file(
             continue
         physical = [c for c in columns if c in schema.names]
         try:
-            table = fragment.to_table(
-                columns=physical, filter=_file_time_filter(schema, time_column, start, end)
-            )
+            table = fragment.to_table(columns=physical, filter=time_filter(schema, time_column, start, end))
         except ARROW_READ_ERRORS as exc:
             skipped.append(SkippedFile(fragment.path, _rows(fragment), f"cannot read: {exc}"))
             continue

@@ -201,7 +201,7 @@ def test_unique_key_conflict_is_a_duplicate_not_an_error(store: StateStore) -> N
     selects: list[str] = []
     fired = []
 
-    def other_run_inserts(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def other_run_inserts(conn, cursor, statement, parameters, context, executemany):
         if fired or "FROM alert_deliveries" not in statement or not statement.lstrip().startswith("SELECT"):
             return
         selects.append(statement)

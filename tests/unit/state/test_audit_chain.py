@@ -61,7 +61,7 @@ def test_intact_chain_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_insert_or_replace_is_refused(tmp_path: Path) -> None:
-    url, store = _trail(tmp_path)
+    _, store = _trail(tmp_path)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         _sql(
             tmp_path,

@@ -46,9 +46,11 @@ def test_audit_trail_is_append_only_on_postgres(pg_url: str) -> None:
         "DELETE FROM audit_head",
     ]
     for statement in refused:
-        with pytest.raises(sa.exc.DBAPIError, match="append-only|only moves forward"):
-            with store.engine.begin() as conn:
-                conn.exec_driver_sql(statement)
+        with (
+            pytest.raises(sa.exc.DBAPIError, match=r"append-only|only moves forward"),
+            store.engine.begin() as conn,
+        ):
+            conn.exec_driver_sql(statement)
     assert [r["event"] for r in store.read_audit()] == ["alert_fired"] * 3
     assert store.verify_audit().ok
     # Opening again (another run) keeps the triggers and the chain.
@@ -82,10 +84,15 @@ def test_writer_role_cannot_drop_triggers_or_rewrite(postgres: PostgresServer, p
     from watchkeeper.alerting.store import add_silence
 
     add_silence(writer, "churn", {"alertname": "lat"}, NOW + timedelta(hours=1), "deploy", "ops", now=NOW)
-    for statement in ("DROP TRIGGER audit_log_append_only ON audit_log", "UPDATE audit_log SET decision = 'x'"):
-        with pytest.raises(sa.exc.DBAPIError, match="must be owner|permission denied|append-only"):
-            with writer.engine.begin() as conn:
-                conn.exec_driver_sql(statement)
+    for statement in (
+        "DROP TRIGGER audit_log_append_only ON audit_log",
+        "UPDATE audit_log SET decision = 'x'",
+    ):
+        with (
+            pytest.raises(sa.exc.DBAPIError, match=r"must be owner|permission denied|append-only"),
+            writer.engine.begin() as conn,
+        ):
+            conn.exec_driver_sql(statement)
     assert writer.verify_audit().ok and writer.verify_audit().entries == 3
 
 
@@ -128,7 +135,9 @@ def test_leases_on_postgres(pg_url: str) -> None:
 
     def one() -> None:
         barrier.wait(timeout=30)
-        with hold_lease(store, "mlflow.window-run", "w1", ttl=timedelta(minutes=1), wait=timedelta(seconds=60)):
+        with hold_lease(
+            store, "mlflow.window-run", "w1", ttl=timedelta(minutes=1), wait=timedelta(seconds=60)
+        ):
             inside.append(1)
             overlap.append(len(inside) > 1)
             threading.Event().wait(0.05)
@@ -180,7 +189,7 @@ def test_alert_state_on_postgres(pg_url: str) -> None:
     )
     channel = MemoryChannel()
 
-    def run(value: float, day: int):  # noqa: ANN202
+    def run(value: float, day: int):
         return evaluate_alerts(
             {"serving.latency_p95_ms": value},
             model="churn",
