@@ -259,3 +259,15 @@ def test_many_threads_delivering_one_message_send_it_once(server: RecordingServe
     assert errors == []
     assert sorted(results) == ["duplicate", "duplicate", "duplicate", "sent"]
     assert len(server.requests) == 1
+
+
+def test_generic_webhook_repeat_carries_its_key_and_says_so(
+    server: RecordingServer, store: StateStore
+) -> None:
+    h = Harness(store, [{"type": "webhook", "url_env": "HOOK"}], {"HOOK": f"{server.url}/x"}, **_timeout_1s())
+    server.script(Answer(200, "ok", delay_s=SLOW))
+    assert statuses(h.run(HOT, 1)) == [("unknown", False)]
+    assert statuses(h.run(HOT, 2)) == [("sent", True)]
+    first, repeat = (r.body for r in server.requests)
+    assert "possible_repeat" not in first and repeat["possible_repeat"] is True
+    assert first["idempotency_key"] == repeat["idempotency_key"]  # the receiver can drop the copy
