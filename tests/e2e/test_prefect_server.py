@@ -72,7 +72,7 @@ def server_env(tmp_path: Path, state: Path) -> Iterator[dict[str, str]]:
         "PREFECT_API_URL": api,
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),  # this checkout's package
     }
     log = tmp_path / "server.log"
     with log.open("wb") as out:

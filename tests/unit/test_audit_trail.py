@@ -16,6 +16,7 @@ import inspect
 import itertools
 import multiprocessing
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,6 +35,9 @@ def _append_many(url: str, writer: int, count: int, barrier: threading.Barrier) 
     store = open_state(url)
     barrier.wait(timeout=60)
     for seq in range(count):
+        # A breath between appends, as real runs have: SQLite's busy handler sleeps while the lock is
+        # held, so a writer appending back to back can starve the other and nothing would interleave.
+        time.sleep(0.002)
         store.append_audit(
             model="churn",
             event="alert_fired",
