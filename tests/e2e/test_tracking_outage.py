@@ -6,18 +6,21 @@ failed every later run with a `JSONDecodeError` naming no file. Now a window giv
 minutes, the run's state is `TrackingUnavailable` (not a clean Completed), a `tracking_unavailable`
 alert goes through the outbox, the report is spooled without the URI's password, and the next run
 logs it and records its run id; an unreadable spool file is quarantined and named. A password
-planted in the tracking URI appears in no output at all.
+planted in the tracking URI and a token planted in the Slack webhook URL appear in no output at all.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,6 +40,35 @@ from watchkeeper.state import open_state
 pytestmark = pytest.mark.slow
 
 PASSWORD = "pw-PLANTED-7f3a"
+WEBHOOK_TOKEN = "hookPLANTED9c1d"  # the secret path of the Slack incoming webhook
+
+
+class SlackReceiver:
+    """A Slack incoming webhook on 127.0.0.1 that keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                outer.texts.append(body.get("text", ""))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/{WEBHOOK_TOKEN}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _free_port() -> int:
@@ -113,7 +145,10 @@ def _point_at(scenario, server: MlflowServer) -> str:
     config = yaml.safe_load(scenario.config_path.read_text())
     uri = f"http://watchkeeper:{PASSWORD}@127.0.0.1:{server.port}"
     config["tracking"] = {**config.get("tracking", {}), "tracking_uri": uri}
-    config["alerts"]["channels"] = [{"type": "console", "stream": "log"}]
+    config["alerts"]["channels"] = [
+        {"type": "console", "stream": "log"},
+        {"type": "slack", "webhook_url_env": "WK_E2E_SLACK_URL"},
+    ]
     scenario.config_path.write_text(yaml.safe_dump(config))
     return uri
 
@@ -144,9 +179,22 @@ def _planted_in_prefect(token: str) -> list[str]:
     return found
 
 
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.close()
+
+
 def test_mlflow_down_then_back(
-    scenario, mlflow_server: MlflowServer, state: Path, capfd: pytest.CaptureFixture[str]
+    scenario,
+    mlflow_server: MlflowServer,
+    state: Path,
+    capfd: pytest.CaptureFixture[str],
+    slack: SlackReceiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("WK_E2E_SLACK_URL", slack.url)
     _point_at(scenario, mlflow_server)
     scenario.write_day(1)
     # MLflow is down (nothing listens on its port): bounded, spooled, visible.
@@ -162,6 +210,7 @@ def test_mlflow_down_then_back(
     assert PASSWORD not in spooled.read_text()
     keys = delivery_statuses(open_state(), "e2e-model")
     assert [k for k in keys if k.startswith("tracking_unavailable:")], keys
+    assert any("tracking_unavailable" in t for t in slack.texts), (slack.texts, sorted(keys))
     assert open_state().list_windows("e2e-model")[0]["mlflow_run_id"] is None
 
     # A truncated spool file from some crash: quarantined and named, never blocking.
@@ -187,10 +236,12 @@ def test_mlflow_down_then_back(
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.TAG_KIND}` = 'monitor'")
     assert {r.info.run_id for r in runs} == {day1["mlflow_run_id"], report2.mlflow_run_id}
 
-    # The planted password is nowhere: state dir (logs, state DB, spool, quarantine), MLflow's store
-    # and artifacts, stdout/stderr, Prefect's log records and run states, the reports.
+    # The planted secrets are nowhere: state dir (logs, state DB, spool, quarantine), MLflow's store
+    # and artifacts, stdout/stderr, Prefect's log records and run states, the reports, Slack itself.
     out, err = capfd.readouterr()
-    assert PASSWORD not in out and PASSWORD not in err
-    assert _planted_in_files([state, mlflow_server.root], PASSWORD) == []
-    assert _planted_in_prefect(PASSWORD) == []
-    assert PASSWORD not in report.to_json() and PASSWORD not in report2.to_json()
+    for token in (PASSWORD, WEBHOOK_TOKEN):
+        assert token not in out and token not in err
+        assert _planted_in_files([state, mlflow_server.root], token) == []
+        assert _planted_in_prefect(token) == []
+        assert token not in report.to_json() and token not in report2.to_json()
+        assert not [t for t in slack.texts if token in t]
