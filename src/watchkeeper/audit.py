@@ -235,7 +235,12 @@ def verify_chain(
         first = min(unchained, key=lambda e: e["id"])
         return AuditVerificationReport(
             len(entries),
-            ChainProblem("forged", None, first["id"], "not part of the hash chain (no seq or hash)"),
+            ChainProblem(
+                "forged",
+                None,
+                first["id"],
+                "not part of the hash chain (forged, or written before the chain existed)",
+            ),
         )
     ordered = sorted(entries, key=lambda e: (e["seq"], e["id"]))
     prev_hash, expected = GENESIS, 1

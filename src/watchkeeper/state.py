@@ -293,6 +293,31 @@ class StateStore:
                 )
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a database was created (`create_all` only creates missing tables).
+
+    Added nullable (or with their server default), without constraints: enough for older state
+    databases to keep working. Their audit entries written before the hash chain stay outside it,
+    and `verify_audit` says so.
+    """
+    inspector = sa.inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""  # type: ignore[attr-defined]
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}")
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                pass  # a concurrent opener added it first
+
+
 def open_state(url: str | None = None, *, audit_key: str | None = None) -> StateStore:
     """Open (and create if needed) the state database at `url` (default: `default_state_url()`).
 
@@ -327,6 +352,7 @@ def open_state(url: str | None = None, *, audit_key: str | None = None) -> State
             if attempt == 2:
                 raise
             time.sleep(0.1 * (attempt + 1))
+    _add_missing_columns(engine)
     # The audit trail is append-only in the database too, not only in this code.
     audit.ensure_head(engine, audit_head)
     audit.protect(engine)
