@@ -57,7 +57,7 @@ def deploy(
     config = loaded.config
     store = open_state()
     channels = open_alert_channels(config.alerts)
-    client = open_tracking(config.tracking.tracking_uri).client
+    client = open_tracking(config.tracking).client
     rc = config.retraining
     name = config.model.registry_name
     alias = config.model.alias

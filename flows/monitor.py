@@ -25,6 +25,7 @@ from tasks.artifact_tasks import publish_artifacts
 from tasks.check_tasks import run_step
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.observability import run_logger, run_logging
+from tasks.outage_tasks import notify_tracking_unavailable, run_final_state, with_tracking_notes
 from tasks.registry_tasks import config_for_champion
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
@@ -181,7 +182,8 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
             experiment=config.experiment_name,
             artifacts=artifacts,
         )
-        log.error("MLflow unavailable (%s); report kept in %s for the next run", exc, path)
+        log.error("MLflow unavailable (%s); report kept in %s for the next run", type(exc).__name__, path)
+    report = with_tracking_notes(report, run.tracking.outage)
     publish_artifacts(
         config.model.name,
         report.to_markdown(),
@@ -215,10 +217,11 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
         )
     with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
         root = state_dir()
-        tracking = open_tracking(config.tracking.tracking_uri)
+        store = open_state()
+        tracking = open_tracking(config.tracking, leases=store)
         run = MonitorRun(
             loaded=loaded,
-            store=open_state(),
+            store=store,
             tracking=tracking,
             channels=open_alert_channels(config.alerts),
             state_dir=root,
@@ -229,7 +232,7 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
 
 def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringReport:
     config, store = run.config, run.store
-    flush_mlflow_spool(spool_dir(run.state_dir), run.tracking)
+    flush_mlflow_spool(spool_dir(run.state_dir), run.tracking, store)
     # "Now" for this run is the window's end: scheduled runs start just after it, and backfills and
     # the demo replay the past as it was then.
     as_of = end
@@ -303,4 +306,5 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             report.verdict.label,
             "; ".join(report.reasons),
         )
-    return report
+    notify_tracking_unavailable(config, report, run.tracking.outage, store=store, channels=run.channels)
+    return run_final_state(report, run.tracking.outage)  # type: ignore[return-value]  # Prefect unwraps a State

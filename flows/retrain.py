@@ -79,7 +79,7 @@ def retrain(
     )
     try:
         # Opened under the lease: an unreachable tracking store is an audited failure that releases it.
-        client = open_tracking(config.tracking.tracking_uri).client
+        client = open_tracking(config.tracking).client
         data = build_training_data(config, window_end, store=store, client=client)
         fitted = train_model(config, data.train)
         metrics = retraining.measure_quality(fitted, data.holdout, config)

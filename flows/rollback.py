@@ -28,7 +28,7 @@ def rollback(config_path: str) -> dict[str, Any]:
     config = loaded.config
     store = open_state()
     channels = open_alert_channels(config.alerts)
-    client = open_tracking(config.tracking.tracking_uri).client
+    client = open_tracking(config.tracking).client
     name = config.model.registry_name
     alias = config.model.alias
     previous = alias_version(client, name, retraining.PREVIOUS_CHAMPION_ALIAS)

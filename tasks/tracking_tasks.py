@@ -3,7 +3,11 @@
 The only place (with `tasks/registry_tasks.py`) that imports mlflow. A flow opens its `Tracking`
 (client, URI, UI address) once and passes it down. Key names come from `watchkeeper.tracking`.
 When MLflow cannot be reached after the task's retries, the report is spooled under the state
-directory and logged by the next run, so nothing computed is lost.
+directory and logged by the next run, so nothing computed is lost; the window's row in the state
+database gets its run id then. A spool file that cannot be read is moved to `spool/quarantine/` and
+named, never blocking a run. The outage itself is bounded and reported by `tasks/outage_tasks.py`.
+Create-or-update of a window's run holds the window's lease in the state database
+(`watchkeeper.retraining.lease.hold_lease`), so concurrent runs of one window make one MLflow run.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +26,22 @@ from mlflow.tracking import MlflowClient
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.outage_tasks import GuardedClient, TrackingOutage, apply_mlflow_http_settings, should_retry_logging
 from watchkeeper import tracking as wk_tracking
-from watchkeeper.state import state_dir
+from watchkeeper.config import TrackingConfig
+from watchkeeper.redaction import redact
+from watchkeeper.retraining.lease import hold_lease
+from watchkeeper.state import StateStore, state_dir
+from watchkeeper.timeutil import parse_utc, utcnow
 
 log = logging.getLogger("watchkeeper.tracking")
 
 _MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+
+WINDOW_RUN_LEASE = "mlflow.window-run"
+# Long enough for a slow create-or-update; a holder that crashed frees the window after the TTL.
+_LEASE_TTL = timedelta(minutes=5)
+_LEASE_WAIT = timedelta(minutes=5)
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
@@ -43,15 +59,34 @@ class Tracking:
     client: MlflowClient
     uri: str
     ui_url: str
+    outage: TrackingOutage = field(default_factory=TrackingOutage)
+    # Where the per-window leases live (the run's state database); None: no other writer expected.
+    leases: StateStore | None = None
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return wk_tracking.run_url(self.ui_url, experiment_id, run_id)
 
+    def window_lease(self, experiment_id: str, window_key: str) -> AbstractContextManager[object]:
+        """Held around find-or-create of a window's run: concurrent runs of a window make one run."""
+        if self.leases is None:
+            return nullcontext()
+        key = f"{redact(self.uri)}|{experiment_id}|{window_key}"
+        return hold_lease(self.leases, WINDOW_RUN_LEASE, key, ttl=_LEASE_TTL, wait=_LEASE_WAIT)
 
-def open_tracking(configured_uri: str | None) -> Tracking:
-    """The run's MLflow client (the configured URI, else the SQLite store under the state dir)."""
-    uri = resolve_tracking_uri(configured_uri)
-    return Tracking(MlflowClient(tracking_uri=uri), uri, mlflow_ui_base())
+
+def open_tracking(configured: str | TrackingConfig | None, *, leases: StateStore | None = None) -> Tracking:
+    """The run's MLflow client (the configured URI, else the SQLite store under the state dir).
+
+    Given the `tracking:` config, MLflow's HTTP timeout and retries are set from it first; the
+    client stops calling an unreachable server for the rest of the run (`GuardedClient`).
+    """
+    if isinstance(configured, TrackingConfig):
+        apply_mlflow_http_settings(configured)
+        configured = configured.tracking_uri
+    uri = resolve_tracking_uri(configured)
+    outage = TrackingOutage()
+    client: Any = GuardedClient(MlflowClient(tracking_uri=uri), outage)
+    return Tracking(client, uri, mlflow_ui_base(), outage, leases)
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
@@ -65,7 +100,14 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
         # Keep artifacts beside the database instead of ./mlruns in whatever directory we run from.
         db_path = Path(tracking_uri.removeprefix("sqlite:///"))
         artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
-    return str(client.create_experiment(name, artifact_location=artifact_location))
+    try:
+        return str(client.create_experiment(name, artifact_location=artifact_location))
+    except Exception:
+        # A concurrent run created it first (RESOURCE_ALREADY_EXISTS); anything else raises again.
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return str(exp.experiment_id)
 
 
 def find_window_run(client: MlflowClient, experiment_id: str, window_key: str) -> Any | None:
@@ -90,27 +132,28 @@ def write_report_run(
     client = tracking.client
     experiment_id = ensure_experiment(client, experiment)
     tags: dict[str, str] = dict(payload["tags"])
-    existing = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
-    if existing is None:
-        run = client.create_run(experiment_id, run_name=payload["run_name"], tags=tags)
-        run_id = run.info.run_id
-        step = 0
-    else:
-        run_id = existing.info.run_id
-        step = int(existing.data.tags.get(wk_tracking.TAG_EVALUATIONS, "0"))
-    tags[wk_tracking.TAG_EVALUATIONS] = str(step + 1)
-    ts = int(payload["timestamp_ms"])
-    metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
-    for i in range(0, max(len(metrics), 1), _MAX_BATCH):
-        client.log_batch(
-            run_id,
-            metrics=metrics[i : i + _MAX_BATCH],
-            tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
-        )
-    client.log_text(run_id, json.dumps(payload["report"], indent=2), wk_tracking.REPORT_ARTIFACT)
-    for name, text in artifacts.items():
-        client.log_text(run_id, text, name)
-    client.set_terminated(run_id)
+    with tracking.window_lease(experiment_id, tags[wk_tracking.TAG_WINDOW_KEY]):
+        existing = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
+        if existing is None:
+            run = client.create_run(experiment_id, run_name=payload["run_name"], tags=tags)
+            run_id = run.info.run_id
+            step = 0
+        else:
+            run_id = existing.info.run_id
+            step = int(existing.data.tags.get(wk_tracking.TAG_EVALUATIONS, "0"))
+        tags[wk_tracking.TAG_EVALUATIONS] = str(step + 1)
+        ts = int(payload["timestamp_ms"])
+        metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
+        for i in range(0, max(len(metrics), 1), _MAX_BATCH):
+            client.log_batch(
+                run_id,
+                metrics=metrics[i : i + _MAX_BATCH],
+                tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
+            )
+        client.log_text(run_id, json.dumps(payload["report"], indent=2), wk_tracking.REPORT_ARTIFACT)
+        for name, text in artifacts.items():
+            client.log_text(run_id, text, name)
+        client.set_terminated(run_id)
     return {
         "run_id": run_id,
         "experiment_id": experiment_id,
@@ -128,13 +171,14 @@ def open_window_run(report: Any, *, tracking: Tracking, experiment: str) -> dict
         client = tracking.client
         experiment_id = ensure_experiment(client, experiment)
         tags = wk_tracking.run_tags(report)
-        run = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
-        if run is None:
-            run = client.create_run(
-                experiment_id,
-                run_name=wk_tracking.run_name(report.model, report.window_start, report.window_end),
-                tags=tags,
-            )
+        with tracking.window_lease(experiment_id, tags[wk_tracking.TAG_WINDOW_KEY]):
+            run = find_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY])
+            if run is None:
+                run = client.create_run(
+                    experiment_id,
+                    run_name=wk_tracking.run_name(report.model, report.window_start, report.window_end),
+                    tags=tags,
+                )
         return {
             "run_id": run.info.run_id,
             "experiment_id": experiment_id,
@@ -173,17 +217,56 @@ def spool_report(
     path = spool / f"{key}.json"
     record = {
         "payload": payload,
-        "tracking_uri": tracking.uri,
+        # Never the password of the URI: the spool is a plain file. The current store's URI (same
+        # redacted form) is what a later run logs to.
+        "tracking_uri": redact(tracking.uri),
         "experiment": experiment,
         "artifacts": artifacts,
     }
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
+    tmp.write_text(redact(json.dumps(record)))
     tmp.replace(path)
+    tracking.outage.spooled.append(str(path))
     return path
 
 
-@task(name="log-to-mlflow", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def quarantine_dir(spool: Path) -> Path:
+    return spool / "quarantine"
+
+
+def _quarantine(path: Path, spool: Path, reason: str, tracking: Tracking) -> Path:
+    target_dir = quarantine_dir(spool)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / path.name
+    if target.exists():
+        target = target_dir / f"{path.stem}.{utcnow():%Y%m%dT%H%M%S%f}{path.suffix}"
+    path.replace(target)
+    log.error("spool file %s cannot be read (%s): moved to %s", path, reason, target)
+    tracking.outage.quarantined.append(str(target))
+    return target
+
+
+def _read_spooled(path: Path) -> dict[str, Any]:
+    record = json.loads(path.read_text())
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    missing = [k for k in ("payload", "tracking_uri", "experiment", "artifacts") if k not in record]
+    if missing:
+        raise ValueError(f"missing keys {missing}")
+    payload = record["payload"]
+    for key in ("tags", "metrics", "timestamp_ms", "run_name", "report"):
+        if key not in payload:
+            raise ValueError(f"payload has no {key!r}")
+    return record
+
+
+@task(
+    name="log-to-mlflow",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=should_retry_logging,
+)
 def log_to_mlflow(
     payload: dict[str, Any], *, tracking: Tracking, experiment: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
@@ -192,15 +275,29 @@ def log_to_mlflow(
 
 
 @task(name="flush-mlflow-spool", cache_policy=NO_CACHE)
-def flush_mlflow_spool(spool: Path, tracking: Tracking) -> list[str]:
-    """Log reports that earlier runs could not log (MLflow was down); returns the run ids logged."""
+def flush_mlflow_spool(spool: Path, tracking: Tracking, store: StateStore | None = None) -> list[str]:
+    """Log reports that earlier runs could not log (MLflow was down); returns the run ids logged.
+
+    Each logged window's row in the state database gets its MLflow run id. A file that cannot be
+    read is quarantined (`spool/quarantine/`) and named in the log; the others are still logged.
+    """
     done: list[str] = []
     if not spool.exists():
         return done
     for path in sorted(spool.glob("*.json")):
-        record = json.loads(path.read_text())
-        # A report spooled for another store (the configuration changed since) goes there.
-        target = tracking if record["tracking_uri"] == tracking.uri else open_tracking(record["tracking_uri"])
+        try:
+            record = _read_spooled(path)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+            _quarantine(path, spool, f"{type(exc).__name__}: {exc}", tracking)
+            continue
+        # A report spooled for another store (the configuration changed since) goes there, unless
+        # its URI held a password (not kept in the spool): then it waits for that store's runs.
+        target = tracking
+        if record["tracking_uri"] != redact(tracking.uri):
+            if "***" in record["tracking_uri"]:
+                log.warning("spooled report %s belongs to another tracking store; left in place", path.name)
+                continue
+            target = open_tracking(record["tracking_uri"], leases=store)
         try:
             result = write_report_run(
                 record["payload"],
@@ -209,8 +306,19 @@ def flush_mlflow_spool(spool: Path, tracking: Tracking) -> list[str]:
                 artifacts=record["artifacts"],
             )
         except Exception as exc:  # still down: keep it for the next run
-            log.warning("MLflow still unavailable for spooled report %s: %s", path.name, exc)
+            log.warning("MLflow still unavailable for spooled report %s: %s", path.name, redact(str(exc)))
             break
         path.unlink()
         done.append(result["run_id"])
+        if store is not None:
+            _record_run_id(store, record["payload"]["tags"], result["run_id"])
     return done
+
+
+def _record_run_id(store: StateStore, tags: dict[str, str], run_id: str) -> None:
+    window_end: datetime | None = parse_utc(tags.get(wk_tracking.TAG_WINDOW_END))
+    model = tags.get(wk_tracking.TAG_MODEL)
+    if window_end is None or not model:
+        return
+    if not store.set_mlflow_run_id(model=str(model), window_end=window_end, run_id=run_id):
+        log.warning("no state row for %s %s to record MLflow run %s", model, window_end, run_id)

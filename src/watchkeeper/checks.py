@@ -26,6 +26,7 @@ import pandas as pd
 
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
+from watchkeeper.guards import check_window_labels
 from watchkeeper.performance import (
     PerformanceBaseline,
     PerformanceReport,
@@ -198,6 +199,7 @@ class PerformanceCheck:
         if fitted is None or window.empty:
             return None
         config = window.config
+        check_window_labels(config, window.frame)  # labels of other classes than predicted: an error
         return evaluate_performance(
             window.frame,
             fitted,

@@ -172,8 +172,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from watchkeeper.state import open_state
 
+    if args.action == "verify":
+        # Exit 1 names the first entry changed, removed or forged (the hash chain, watchkeeper.audit).
+        report = open_state(args.state_url).verify_audit()
+        print(report.to_text())
+        return 0 if report.ok else 1
     since = parse_since(args.since) if args.since else None
-    rows = open_state().read_audit(model=args.model, since=since)
+    rows = open_state(args.state_url).read_audit(model=args.model, since=since)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
         return 0
@@ -352,7 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("id")
     ex.set_defaults(func=cmd_silence_expire)
 
-    p = sub.add_parser("audit", help="print the audit trail")
+    p = sub.add_parser("audit", help="print the audit trail, or verify its hash chain (`audit verify`)")
+    p.add_argument("action", nargs="?", choices=["list", "verify"], default="list")
+    p.add_argument(
+        "--state-url", help="state database URL (default: $WATCHKEEPER_STATE_DB_URL or the state dir)"
+    )
     p.add_argument("--model")
     p.add_argument("--since", help="e.g. 7d, 12h, or an ISO time")
     p.add_argument("--json", action="store_true")

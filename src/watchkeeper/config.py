@@ -5,8 +5,10 @@ names the file, the key path and what was expected, so a typo fails the run at l
 message that says where to look. Secrets never live here: channels and sources name the environment
 variable or Prefect Secret block that holds them.
 
-Strings in source locations may use `${VAR}` / `${VAR:-default}`; relative paths are resolved from the
-working directory (flows run from the repository root).
+Strings may use `${VAR}` / `${VAR:-default}` (source locations, the tracking URI), except under
+`alerts:`: alert texts go to Slack, logs, the state database and reports, so a `${VAR}` there is
+never expanded (it would put a webhook URL or a token into every notification) and is refused at
+load. Relative paths are resolved from the working directory (flows run from the repository root).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, ValidationError, fi
 from watchkeeper.alerting.config import AlertsConfig
 from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
+from watchkeeper.guards import DEFAULT_MIN_REFERENCE_ROWS, check_rule_columns
 from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig
@@ -106,6 +109,13 @@ class TrackingConfig(StrictModel):
     # None: $MLFLOW_TRACKING_URI, else SQLite under the state directory.
     tracking_uri: str | None = None
     experiment: str | None = None  # default: "watchkeeper/<model name>"
+    # MLflow's HTTP client (`watchkeeper.outage`): seconds per try, retries per call, backoff factor.
+    # A run stops calling MLflow after its first unreachable call, so a window gives up within one
+    # call's worst case: (retries + 1) × timeout + backoff ≈ 65 s with these defaults.
+    # (MLflow reads all three as whole numbers.)
+    http_timeout_s: int = Field(default=20, gt=0, le=600)
+    http_max_retries: int = Field(default=2, ge=0, le=10)
+    http_backoff_factor: int = Field(default=1, ge=0, le=60)
 
 
 class ExpectationsConfig(StrictModel):
@@ -127,6 +137,24 @@ class MonitorConfig(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()
     health: HealthConfig = HealthConfig()
+    # Rows a reference needs per check (`watchkeeper.guards`); below it that check is an error.
+    min_reference_rows: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MIN_REFERENCE_ROWS))
+
+    @field_validator("min_reference_rows", mode="after")
+    @classmethod
+    def _min_rows(cls, value: dict[str, int]) -> dict[str, int]:
+        known = ("drift", "evidently_report", "perf", "serving", "validation")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; expected some of {list(known)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("row minimums cannot be negative")
+        return {**DEFAULT_MIN_REFERENCE_ROWS, **value}
+
+    @model_validator(mode="after")
+    def _rules_name_configured_columns(self) -> MonitorConfig:
+        check_rule_columns(self)
+        return self
 
     @model_validator(mode="after")
     def _columns_fit_task(self) -> MonitorConfig:
@@ -195,7 +223,9 @@ def parse_config(data: Any, *, source: str | Path = "<config>") -> MonitorConfig
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return MonitorConfig.model_validate(_expand_tree(data))
+        # Alert texts are never expanded: a secret named there would be sent with every notification.
+        expanded = {k: v if k == "alerts" else _expand_tree(v) for k, v in data.items()}
+        return MonitorConfig.model_validate(expanded)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
 

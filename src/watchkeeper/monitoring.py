@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from watchkeeper.checks import Check, Window, model_versions
 from watchkeeper.config import MonitorConfig
 from watchkeeper.footprint import StepFootprint
+from watchkeeper.guards import ReferenceTooSmall, reference_too_small
 from watchkeeper.report import MonitoringReport
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Publication, Publishes, SectionReport
@@ -58,8 +59,23 @@ class FittedChecks:
 def fit_checks(
     checks: Sequence[Check], reference: ReferenceData, config: MonitorConfig, *, run: Runner = call_directly
 ) -> FittedChecks:
-    """Fit every check on the reference (a failing fit stops the run: the config or data is wrong)."""
-    fitted = {check.name: run(f"fit-{check.name}", check.fit, reference, config) for check in checks}
+    """Fit every check on the reference (a failing fit stops the run: the config or data is wrong).
+
+    A check whose reference is below its `min_reference_rows` gets `ReferenceTooSmall` instead: an
+    error of that check in every window, while the others still run.
+    """
+    rows = len(reference.frame)
+    fitted: dict[str, Any] = {}
+    for check in checks:
+        small = reference_too_small(check.name, rows, config.min_reference_rows)
+        try:
+            fitted[check.name] = run(f"fit-{check.name}", check.fit, reference, config)
+        except Exception:
+            if small is None:
+                raise
+            fitted[check.name] = small
+        if small is not None and fitted[check.name] is not None:
+            fitted[check.name] = small  # a disabled check (fitted None) needs no reference
     return FittedChecks(reference.fingerprint, fitted)
 
 
@@ -103,6 +119,9 @@ def evaluate_window(
     errors: dict[str, str] = {}
     publication = NOTHING_TO_PUBLISH
     for check in checks:
+        if isinstance(fitted.get(check.name), ReferenceTooSmall):
+            errors[check.name] = fitted.get(check.name).message
+            continue
         try:
             with footprint.measure(check.name):
                 result: Publishes | None = run(check.name, check.evaluate, fitted.get(check.name), window)

@@ -5,6 +5,9 @@ windows were evaluated with how many labels, sequential detector state, alert st
 notification outbox) lives here. SQLite under the state directory by default, any SQLAlchemy URL
 (PostgreSQL, MySQL) in production.
 
+The audit trail is a hash chain, append-only in the database too (`watchkeeper.audit`:
+triggers on SQLite and PostgreSQL, `verify_audit` names the first entry changed, removed or forged).
+
 Other modules add their own tables to `metadata` (for example `watchkeeper.alerting.store`);
 `open_state` imports them before creating the schema, so one call gives a ready database.
 """
@@ -28,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 # Instants are stored and returned as UTC (`as_utc`): SQLite keeps wall-clock text and drops the zone,
 # so 12:00+02:00 must become 10:00 before it is written, and what comes back is read as UTC.
+from watchkeeper import audit
 from watchkeeper.timeutil import as_utc, utcnow
 
 metadata = sa.MetaData()
@@ -52,6 +56,19 @@ audit_log = sa.Table(
     sa.Column("evidence", sa.Text, nullable=False, default="{}"),
     sa.Column("config_hash", sa.String(64)),
     sa.Column("code_version", sa.String(64)),
+    # The hash chain (`watchkeeper.audit`): position, the previous entry's hash, this entry's hash.
+    sa.Column("seq", sa.Integer, unique=True),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("entry_hash", sa.String(64)),
+)
+
+# One row (id 1): the chain's last position and hash. Appenders serialize on it.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
 )
 
 window_evaluations = sa.Table(
@@ -131,11 +148,24 @@ class StateStore:
     """A handle on the state database. Cheap to create; tables are created on first open."""
 
     engine: Engine
+    # HMAC key of the audit chain ($WATCHKEEPER_AUDIT_KEY); None: plain SHA-256.
+    audit_key: bytes | None = None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    def chain_audit(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Append encoded audit rows to the hash chain inside the caller's transaction."""
+        audit.chain_rows(conn, audit_head, audit_log, rows, self.audit_key)
+
+    def verify_audit(self) -> audit.AuditVerificationReport:
+        """Walk the audit trail's hash chain; names the first entry changed, removed or forged."""
+        with self.begin() as conn:
+            entries = [dict(r) for r in conn.execute(sa.select(audit_log)).mappings().all()]
+            head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).mappings().first()
+        return audit.verify_chain(entries, None if head is None else dict(head), self.audit_key)
 
     # Audit trail (append-only: there is deliberately no update or delete here)
     def append_audit(
@@ -154,21 +184,20 @@ class StateStore:
     ) -> None:
         defaults = with_audit_defaults({"config_hash": config_hash, "code_version": code_version})
         config_hash, code_version = defaults["config_hash"], defaults["code_version"]
+        row = {
+            "at": as_utc(at) or utcnow(),
+            "model": model,
+            "event": event,
+            "decision": decision,
+            "reasons": json.dumps(reasons or []),
+            "evidence": json.dumps(evidence or {}, default=str),
+            "window_start": as_utc(window_start),
+            "window_end": as_utc(window_end),
+            "config_hash": config_hash,
+            "code_version": code_version,
+        }
         with self.begin() as conn:
-            conn.execute(
-                audit_log.insert().values(
-                    at=as_utc(at) or utcnow(),
-                    model=model,
-                    event=event,
-                    decision=decision,
-                    reasons=json.dumps(reasons or []),
-                    evidence=json.dumps(evidence or {}, default=str),
-                    window_start=as_utc(window_start),
-                    window_end=as_utc(window_end),
-                    config_hash=config_hash,
-                    code_version=code_version,
-                )
-            )
+            self.chain_audit(conn, [row])
 
     def read_audit(self, *, model: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         query = sa.select(audit_log).order_by(audit_log.c.at, audit_log.c.id)
@@ -215,9 +244,18 @@ class StateStore:
         }
         key = (window_evaluations.c.model == model) & (window_evaluations.c.window_end == window_end)
         with self.begin() as conn:
-            updated = conn.execute(window_evaluations.update().where(key).values(**values))
+            # A re-evaluation while MLflow is down keeps the run id an earlier evaluation recorded.
+            update = {k: v for k, v in values.items() if k != "mlflow_run_id" or v is not None}
+            updated = conn.execute(window_evaluations.update().where(key).values(**update))
             if updated.rowcount == 0:
                 conn.execute(window_evaluations.insert().values(model=model, window_end=window_end, **values))
+
+    def set_mlflow_run_id(self, *, model: str, window_end: datetime, run_id: str) -> bool:
+        """Record the MLflow run of an evaluated window (logged later, from the spool)."""
+        key = (window_evaluations.c.model == model) & (window_evaluations.c.window_end == as_utc(window_end))
+        with self.begin() as conn:
+            updated = conn.execute(window_evaluations.update().where(key).values(mlflow_run_id=run_id))
+        return bool(updated.rowcount)
 
     def list_windows(self, model: str) -> list[dict[str, Any]]:
         query = (
@@ -255,8 +293,36 @@ class StateStore:
                 )
 
 
-def open_state(url: str | None = None) -> StateStore:
-    """Open (and create if needed) the state database at `url` (default: `default_state_url()`)."""
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a database was created (`create_all` only creates missing tables).
+
+    Added nullable (or with their server default), without constraints: enough for older state
+    databases to keep working. Their audit entries written before the hash chain stay outside it,
+    and `verify_audit` says so.
+    """
+    inspector = sa.inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""  # type: ignore[attr-defined]
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}")
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                pass  # a concurrent opener added it first
+
+
+def open_state(url: str | None = None, *, audit_key: str | None = None) -> StateStore:
+    """Open (and create if needed) the state database at `url` (default: `default_state_url()`).
+
+    `audit_key` (default `$WATCHKEEPER_AUDIT_KEY`) makes the audit chain's hashes HMACs.
+    """
     url = url or default_state_url()
     parsed = sa.engine.make_url(url)
     kwargs: dict[str, Any] = {}
@@ -286,12 +352,9 @@ def open_state(url: str | None = None) -> StateStore:
             if attempt == 2:
                 raise
             time.sleep(0.1 * (attempt + 1))
-    if engine.dialect.name == "sqlite":
-        # The audit trail is append-only in the database too, not only in this code.
-        with engine.begin() as conn:
-            for op in ("UPDATE", "DELETE"):
-                conn.exec_driver_sql(
-                    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
-                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-                )
-    return StateStore(engine)
+    _add_missing_columns(engine)
+    # The audit trail is append-only in the database too, not only in this code.
+    audit.ensure_head(engine, audit_head)
+    audit.protect(engine)
+    key = audit_key if audit_key is not None else os.environ.get(audit.AUDIT_KEY_ENV)
+    return StateStore(engine, key.encode() if key else None)

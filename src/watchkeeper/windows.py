@@ -17,6 +17,7 @@ import pandas as pd
 
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
+from watchkeeper.sources.perfile import SkippedFile
 from watchkeeper.timegrid import WindowCalendar, as_calendar
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
@@ -175,6 +176,8 @@ class WindowReport:
     duplicate_request_ids: int
     duplicate_labels: int
     notes: tuple[str, ...] = ()
+    # Files of the window that could not be read ("path (N rows): why"): the window is incomplete.
+    skipped_files: tuple[str, ...] = ()
 
     @property
     def label_coverage(self) -> float | None:
@@ -186,6 +189,8 @@ class WindowReport:
             "no_data": float(self.rows == 0),
             "labeled": float(self.labeled),
             "duplicate_request_ids": float(self.duplicate_request_ids),
+            "incomplete": float(bool(self.skipped_files)),
+            "skipped_files": float(len(self.skipped_files)),
         }
         if self.label_coverage is not None:
             out["label_coverage"] = self.label_coverage
@@ -200,6 +205,15 @@ class WindowReport:
                     Severity.WARNING,
                     f"no data: the inference logs have no rows between {self.start:%Y-%m-%d %H:%M} and {self.end:%Y-%m-%d %H:%M} UTC",
                     rule="no_data",
+                )
+            )
+        for skipped in self.skipped_files:
+            out.append(
+                Finding(
+                    "window",
+                    Severity.WARNING,
+                    f"window incomplete: skipped {skipped}",
+                    rule="incomplete_window",
                 )
             )
         if self.duplicate_request_ids:
@@ -226,6 +240,7 @@ class WindowReport:
             "duplicate_request_ids": self.duplicate_request_ids,
             "duplicate_labels": self.duplicate_labels,
             "notes": list(self.notes),
+            "skipped_files": list(self.skipped_files),
         }
 
 
@@ -339,6 +354,7 @@ def load_window(
     cols = config.columns
     logs = build_source(config.sources.inference_logs)
     frame = logs.read(columns=_inference_columns(cols), time_column=cols.timestamp, start=start, end=end)
+    skipped = tuple(SkippedFile(**s).describe() for s in frame.attrs.get("skipped_files", ()))
     check_types(frame, cols, source=logs.description)
     for name in cols.categorical_features:
         # One representation for categories whatever the file said (ints, strings, bools).
@@ -364,6 +380,7 @@ def load_window(
         duplicate_request_ids=duplicates,
         duplicate_labels=dup_labels,
         notes=tuple(notes),
+        skipped_files=skipped,
     )
     return WindowData(frame=joined, report=report)
 

@@ -11,6 +11,13 @@ so every response's `status_code` is checked. The handlers here are slack-sdk's,
 `DeliveryConfig` and an injectable `sleep`, so a 429's `Retry-After` is honoured (up to a cap) and
 tests do not sleep.
 
+A post whose answer never came (the read timed out, the connection dropped after the request went
+out) may have been accepted: the channel raises `DeliveryUnknown`, and is not retried blindly within
+the run. How a later attempt avoids a duplicate depends on the receiver (`redelivery`): PagerDuty
+deduplicates on `dedup_key` (re-post freely), a Slack bot finds its own message by the idempotency
+key carried in the message metadata (`find_delivered`), and an incoming webhook, which cannot be
+asked, is re-posted once with a note that it may be a repeat.
+
 Secrets (webhook URLs, tokens, routing keys, header values) come from env vars or, through a
 caller-supplied resolver, Prefect Secret blocks — this module never imports prefect. They are
 resolved at send time (a missing one is a delivery failure, so the notification waits in the outbox
@@ -29,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import RemoteDisconnected
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -64,6 +71,24 @@ SecretResolver = Callable[[str], "str | None"]
 
 class DeliveryError(Exception):
     """A channel could not deliver a message; the text is already free of secrets."""
+
+
+class DeliveryUnknown(DeliveryError):
+    """The request went out but no answer came back: the receiver may have accepted it."""
+
+
+# How a message whose earlier post had an unknown outcome is sent again without a duplicate:
+# "dedup" — the receiver deduplicates (PagerDuty's dedup_key): re-post; "lookup" — ask the receiver
+# (`find_delivered`) first; "once" — it cannot be asked: re-post once, saying it may be a repeat.
+Redelivery = Literal["dedup", "lookup", "once"]
+
+# Slack message metadata event type carrying a notification's idempotency key.
+METADATA_EVENT_TYPE = "watchkeeper_notification"
+REPEAT_NOTE = "This notification may be a repeat: an earlier attempt timed out before Slack answered."
+
+# An answer that never came back after the request was sent (urllib raises these raw from
+# `getresponse`; failures before the request was sent come wrapped in URLError).
+_UNANSWERED = (TimeoutError, ConnectionError)
 
 
 def _client_logger(channel: str, redact: Redactor) -> logging.Logger:
@@ -128,11 +153,12 @@ class RetryPolicy:
             return self.backoff(attempt)
         return min(max(seconds, 0.0), self.max_retry_after_s)
 
-    def handlers(self) -> list[RetryHandler]:
+    def handlers(self, *, idempotent: bool = False) -> list[RetryHandler]:
+        """slack-sdk retry handlers; a timed-out post is retried only where the receiver deduplicates."""
         return [
             _RateLimitRetry(self),
             _ServerErrorRetry(self),
-            _ConnectionRetry(self),
+            _ConnectionRetry(self, idempotent=idempotent),
         ]
 
 
@@ -197,13 +223,17 @@ class _ServerErrorRetry(_BackoffMixin, RetryHandler):
 
 
 class _ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
-    """Retries refused/reset connections and timeouts, with exponential backoff."""
+    """Retries refused connections (the request never left), with exponential backoff.
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        super().__init__(
-            max_retry_count=policy.max_retries,
-            error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
-        )
+    Timeouts and connections dropped after sending are retried only for an idempotent receiver:
+    elsewhere the first post may have arrived, and retrying it is how one alert was posted 5 times.
+    """
+
+    def __init__(self, policy: RetryPolicy, *, idempotent: bool = False) -> None:
+        errors: list[type[Exception]] = [URLError]
+        if idempotent:
+            errors += [ConnectionError, RemoteDisconnected, TimeoutError]
+        super().__init__(max_retry_count=policy.max_retries, error_types=errors)
         self.policy = policy
 
 
@@ -214,8 +244,15 @@ class Channel(Protocol):
     min_severity: Severity
     send_resolved: bool
     grouped: bool
+    redelivery: Redelivery
 
-    def send(self, message: AlertMessage) -> None: ...
+    def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
+        """Deliver `message`; `key` is its idempotency key, `maybe_repeat` asks for the repeat note."""
+        ...
+
+    def find_delivered(self, key: str) -> bool | None:
+        """Whether a message carrying `key` was delivered; None when the receiver cannot tell."""
+        ...
 
 
 class _SecretSource:
@@ -249,11 +286,20 @@ class _SecretSource:
 
 class _BaseChannel:
     grouped = True
+    redelivery: Redelivery = "dedup"
 
     def __init__(self, name: str, min_severity: str, send_resolved: bool) -> None:
         self.name = name
         self.min_severity = Severity.parse(min_severity)
         self.send_resolved = send_resolved
+
+    def find_delivered(self, key: str) -> bool | None:
+        return None
+
+
+def _with_repeat_note(text: str, blocks: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f":warning: {REPEAT_NOTE}"}]}
+    return f"{text}\n({REPEAT_NOTE})", [*blocks[:49], note]
 
 
 class SlackChannel(_BaseChannel):
@@ -270,16 +316,34 @@ class SlackChannel(_BaseChannel):
         super().__init__(config.channel_name, config.min_severity, config.send_resolved)
         self.config = config
         self.policy = policy
+        webhook = config.webhook_url_env is not None or config.webhook_url_secret is not None
+        self.redelivery = "once" if webhook else "lookup"
         self.redact = Redactor()
         self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
         self._logger = _client_logger(self.name, self.redact)
 
-    def send(self, message: AlertMessage) -> None:
+    def _web_client(self) -> WebClient:
+        cfg = self.config
+        token = self._secrets.get(cfg.token_env, cfg.token_secret, f"slack:{self.name}")
+        kwargs: dict[str, Any] = {}
+        if cfg.base_url is not None:
+            kwargs["base_url"] = cfg.base_url
+        return WebClient(
+            token=token,
+            timeout=max(1, math.ceil(self.policy.timeout_s)),
+            logger=self._logger,
+            retry_handlers=self.policy.handlers(),
+            **kwargs,
+        )
+
+    def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         text, blocks = render_slack(message)
+        if maybe_repeat:
+            text, blocks = _with_repeat_note(text, blocks)
         cfg = self.config
         timeout = max(1, math.ceil(self.policy.timeout_s))
         try:
-            if cfg.webhook_url_env is not None or cfg.webhook_url_secret is not None:
+            if self.redelivery == "once":
                 url = self._secrets.get(cfg.webhook_url_env, cfg.webhook_url_secret, f"slack:{self.name}")
                 client = WebhookClient(
                     url, timeout=timeout, logger=self._logger, retry_handlers=self.policy.handlers()
@@ -290,26 +354,48 @@ class SlackChannel(_BaseChannel):
                         f"slack:{self.name}: HTTP {response.status_code}: {self.redact(response.body[:300])}"
                     )
             else:
-                token = self._secrets.get(cfg.token_env, cfg.token_secret, f"slack:{self.name}")
-                kwargs: dict[str, Any] = {}
-                if cfg.base_url is not None:
-                    kwargs["base_url"] = cfg.base_url
-                web = WebClient(
-                    token=token,
-                    timeout=timeout,
-                    logger=self._logger,
-                    retry_handlers=self.policy.handlers(),
-                    **kwargs,
+                metadata = None
+                if key is not None:
+                    metadata = {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key}}
+                self._web_client().chat_postMessage(
+                    channel=cfg.channel or "", text=text, blocks=blocks, metadata=metadata
                 )
-                web.chat_postMessage(channel=cfg.channel or "", text=text, blocks=blocks)
         except DeliveryError:
             raise
         except SlackApiError as exc:
             status = getattr(exc.response, "status_code", "?")
             error = exc.response.get("error") if hasattr(exc.response, "get") else None
             raise DeliveryError(f"slack:{self.name}: HTTP {status}: {self.redact(str(error))}") from None
+        except _UNANSWERED as exc:
+            raise DeliveryUnknown(
+                f"slack:{self.name}: no answer ({type(exc).__name__}): it may have been posted"
+            ) from None
         except (SlackRequestError, OSError, ValueError) as exc:
             raise DeliveryError(f"slack:{self.name}: {type(exc).__name__}: {self.redact(str(exc))}") from None
+
+    def find_delivered(self, key: str) -> bool | None:
+        """Look for our own message carrying `key` in the channel's recent history (bot token only).
+
+        Needs the `channels:history` scope and `channel` as an id; any failure answers None ("cannot
+        tell"), and the caller falls back to re-posting once with the repeat note.
+        """
+        if self.redelivery != "lookup":
+            return None
+        try:
+            answer = self._web_client().conversations_history(
+                channel=self.config.channel or "", limit=200, include_all_metadata=True
+            )
+        except (DeliveryError, SlackApiError, SlackRequestError, OSError, ValueError) as exc:
+            log.warning("slack:%s: cannot look for an earlier post: %s", self.name, type(exc).__name__)
+            return None
+        for item in answer.get("messages") or []:
+            meta = item.get("metadata") or {}
+            if (
+                meta.get("event_type") == METADATA_EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("key") == key
+            ):
+                return True
+        return False
 
 
 class WebhookChannel(_BaseChannel):
@@ -326,8 +412,10 @@ class WebhookChannel(_BaseChannel):
         super().__init__(config.channel_name, config.min_severity, config.send_resolved)
         self.config = config
         self.policy = policy
-        # PagerDuty deduplicates per alert (dedup_key), so each event is its own request.
+        # PagerDuty deduplicates per alert (dedup_key), so each event is its own request, and one
+        # whose answer timed out can be posted again.
         self.grouped = config.format == "generic"
+        self.redelivery = "once" if config.format == "generic" else "dedup"
         self.redact = Redactor()
         self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
         self._logger = _client_logger(self.name, self.redact)
@@ -340,7 +428,7 @@ class WebhookChannel(_BaseChannel):
             headers[header] = self._secrets.get(None, block, f"webhook:{self.name} header {header}")
         return headers
 
-    def send(self, message: AlertMessage) -> None:
+    def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         cfg = self.config
         what = f"webhook:{self.name}"
         if cfg.url_env is None and cfg.url_secret is None:
@@ -352,16 +440,25 @@ class WebhookChannel(_BaseChannel):
             key = self._secrets.get(cfg.routing_key_env, cfg.routing_key_secret, f"{what} routing key")
             bodies = [render_pagerduty(e, message, key) for e in message.events]
         else:
-            bodies = [render_generic(message)]
+            body = render_generic(message)
+            if key is not None:
+                body["idempotency_key"] = key
+            if maybe_repeat:
+                body["possible_repeat"] = True
+            bodies = [body]
         client = WebhookClient(
             url,
             timeout=max(1, math.ceil(self.policy.timeout_s)),
             logger=self._logger,
-            retry_handlers=self.policy.handlers(),
+            retry_handlers=self.policy.handlers(idempotent=cfg.format == "pagerduty"),
         )
         for body in bodies:
             try:
                 response = client.send_dict(body, headers=headers)
+            except _UNANSWERED as exc:
+                raise DeliveryUnknown(
+                    f"{what}: no answer ({type(exc).__name__}): it may have arrived"
+                ) from None
             except (SlackRequestError, OSError, ValueError) as exc:
                 raise DeliveryError(f"{what}: {type(exc).__name__}: {self.redact(str(exc))}") from None
             if not 200 <= response.status_code < 300:
@@ -378,7 +475,7 @@ class ConsoleChannel(_BaseChannel):
         super().__init__(config.channel_name, config.min_severity, config.send_resolved)
         self.stream = config.stream
 
-    def send(self, message: AlertMessage) -> None:
+    def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         text = render_text(message)
         if self.stream == "log":
             log.warning("%s", text)
@@ -403,7 +500,7 @@ class MemoryChannel(_BaseChannel):
         self.fail = fail
         self.messages: list[AlertMessage] = []
 
-    def send(self, message: AlertMessage) -> None:
+    def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         if self.fail:
             raise DeliveryError(f"memory:{self.name}: refusing (fail=True)")
         self.messages.append(message)

@@ -13,6 +13,13 @@ Every notification goes through the outbox in the state database:
 A run that crashes between 1 and 3 leaves a claimed row; the claim expires after
 `delivery.claim_s` and a later run delivers it (at-least-once in that one case, which is what the
 receivers' own dedup — PagerDuty's `dedup_key` — is for).
+
+A post whose answer timed out is `unknown`, not failed: it may have arrived. The row stays in the
+outbox, and the next attempt depends on the channel's `redelivery`: PagerDuty is posted again (it
+deduplicates on `dedup_key`); a Slack bot first looks for its own message by the idempotency key in
+the message metadata and posts only when it is not there; an incoming webhook, which cannot be
+asked, is posted once more with a note that it may be a repeat, and after that given up (ledger
+status `unknown`) — at most two copies, never five.
 """
 
 from __future__ import annotations
@@ -24,14 +31,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from watchkeeper.alerting import store as db
-from watchkeeper.alerting.channels import Channel, DeliveryError
+from watchkeeper.alerting.channels import Channel, DeliveryError, DeliveryUnknown
 from watchkeeper.alerting.config import DeliveryConfig
 from watchkeeper.alerting.messages import AlertMessage
 from watchkeeper.state import StateStore
 
 log = logging.getLogger("watchkeeper.alerting")
 
-DeliveryStatus = Literal["sent", "queued", "duplicate"]
+DeliveryStatus = Literal["sent", "queued", "duplicate", "unknown"]
+
+# Posts with an unknown outcome a channel that cannot be asked gets before it is given up.
+MAX_BLIND_POSTS = 2
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,9 @@ class NotificationRecord:
     """What happened to one message on one channel in this run."""
 
     channel: str
-    status: DeliveryStatus  # sent | queued (failed, waiting in the outbox) | duplicate (sent before)
+    # sent | queued (failed, waiting in the outbox) | duplicate (sent before) | unknown (timed out: may
+    # have arrived; waiting in the outbox for a safe retry, or given up when `error` says so)
+    status: DeliveryStatus
     fingerprints: tuple[str, ...]
     states: tuple[str, ...]
     window_end: datetime
@@ -68,29 +80,49 @@ def _attempt(
     message = AlertMessage.from_dict(row.payload)
     fps = tuple(e.fingerprint for e in message.events)
     states = tuple(e.status for e in message.events)
+
+    def record(status: DeliveryStatus, attempts: int, error: str | None = None) -> NotificationRecord:
+        return NotificationRecord(
+            channel.name, status, fps, states, message.window_end, attempts, error, from_outbox, row.id
+        )
+
+    key = row.idempotency_key
+    maybe_repeat = False
+    if row.unknown_attempts:
+        found = channel.find_delivered(key) if channel.redelivery == "lookup" else None
+        if found:
+            db.mark_sent(store, row, now=now)
+            log.info("notification to %s had arrived (found by its idempotency key)", channel.name)
+            return record("sent", row.attempts)
+        # "dedup" receivers drop the copy themselves; the others might show it twice.
+        maybe_repeat = channel.redelivery == "once" or (channel.redelivery == "lookup" and found is None)
     try:
-        channel.send(message)
+        channel.send(message, key=key, maybe_repeat=maybe_repeat)
+    except DeliveryUnknown as exc:
+        blind = channel.redelivery == "once" or (channel.redelivery == "lookup" and maybe_repeat)
+        give_up = blind and row.unknown_attempts + 1 >= MAX_BLIND_POSTS
+        attempts = db.mark_unknown(store, row, error=str(exc), now=now, give_up=give_up)
+        if give_up:
+            error = f"{exc}; given up after {MAX_BLIND_POSTS} unanswered posts (may have arrived)"
+            log.warning("notification to %s: %s", channel.name, error)
+            return record("unknown", attempts, error)
+        log.warning("notification to %s: outcome unknown, kept for a safe retry: %s", channel.name, exc)
+        return record("unknown", attempts, str(exc))
     except DeliveryError as exc:
         attempts = db.mark_failed(store, row, error=str(exc), now=now)
         log.warning(
             "notification to %s failed (attempt %d), kept in the outbox: %s", channel.name, attempts, exc
         )
-        return NotificationRecord(
-            channel.name, "queued", fps, states, message.window_end, attempts, str(exc), from_outbox, row.id
-        )
+        return record("queued", attempts, str(exc))
     except Exception as exc:
         # A bug in a channel must not lose the notification either; the type is enough to debug
         # and the message text might hold a secret, so it is not recorded.
         error = f"{channel.name}: unexpected {type(exc).__name__}"
         attempts = db.mark_failed(store, row, error=error, now=now)
         log.exception("notification to %s failed unexpectedly, kept in the outbox", channel.name)
-        return NotificationRecord(
-            channel.name, "queued", fps, states, message.window_end, attempts, error, from_outbox, row.id
-        )
+        return record("queued", attempts, error)
     db.mark_sent(store, row, now=now)
-    return NotificationRecord(
-        channel.name, "sent", fps, states, message.window_end, row.attempts + 1, None, from_outbox, row.id
-    )
+    return record("sent", row.attempts + 1)
 
 
 def deliver(

@@ -10,7 +10,9 @@ stateless; everything the engine remembers between windows lives here:
   re-evaluating an old window reproduces it and leaves what later windows saw alone.
 - `alert_silences`: label matchers with an expiry (`watchkeeper silence add/list/expire`).
 - `alert_deliveries`: the ledger of idempotency keys (fingerprint + state + window_end + channel).
-  A key is written before its notification is sent; it is never sent twice.
+  A key is written before its notification is sent; it is never sent twice. Its status is `queued`,
+  `sent`, or `unknown` (posts timed out and the receiver cannot be asked: given up, maybe delivered).
+  A key another run wrote first (a unique-key conflict) means "already delivered or being delivered".
 - `alert_outbox`: every notification waits here until a channel accepted it. A run claims a row,
   sends, and deletes it; a failure leaves it for the next run (the transactional outbox pattern), so a
   notification is lost neither to a down server nor to a crash between "decide" and "send".
@@ -19,6 +21,7 @@ stateless; everything the engine remembers between windows lives here:
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -28,7 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from watchkeeper.state import StateStore, audit_log, metadata, with_audit_defaults
+from watchkeeper.state import StateStore, metadata, with_audit_defaults
 from watchkeeper.timeutil import as_utc, utcnow
 
 alert_transitions = sa.Table(
@@ -74,7 +77,7 @@ alert_deliveries = sa.Table(
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # queued | sent
+    sa.Column("status", sa.String(20), nullable=False),  # queued | sent | unknown
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
 )
@@ -88,6 +91,8 @@ alert_outbox = sa.Table(
     sa.Column("keys", sa.Text, nullable=False),  # JSON list of idempotency keys in the message
     sa.Column("payload", sa.Text, nullable=False),  # JSON of AlertMessage
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    # Attempts whose outcome is unknown (timed out after sending): the message may be there already.
+    sa.Column("unknown_attempts", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("last_error", sa.Text),
@@ -328,9 +333,9 @@ def save_states(
             if updated.rowcount == 0:
                 conn.execute(t.insert().values(fingerprint=row.fingerprint, window_end=window_end, **values))
         if audits:
-            # Same encoding as `StateStore.append_audit`, inside this transaction.
-            conn.execute(
-                audit_log.insert(),
+            # Same encoding as `StateStore.append_audit`, inside this transaction, on the hash chain.
+            store.chain_audit(
+                conn,
                 [
                     {
                         **with_audit_defaults(a),
@@ -351,6 +356,12 @@ class OutboxRow:
     payload: dict[str, Any]
     attempts: int
     last_error: str | None
+    unknown_attempts: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        """One key for the whole message (its events' keys), carried to receivers that can be asked."""
+        return hashlib.sha256("\n".join(sorted(self.keys)).encode()).hexdigest()[:32]
 
 
 def enqueue(
@@ -368,6 +379,27 @@ def enqueue(
     The caller has dropped keys already in the ledger; if one appeared since (a concurrent run queued
     it), nothing is written and None is returned. The row comes back claimed until `claim_until`.
     """
+    try:
+        row_id = _insert_queued(store, model, channel, entries, payload, claim_until, now)
+    except sa.exc.IntegrityError:
+        # A concurrent run wrote one of these keys between our check and our insert: that run owns
+        # the message (the key is the ledger's primary key, so this is "already delivered").
+        return None
+    if row_id is None:
+        return None
+    keys = [e[0] for e in entries]
+    return OutboxRow(row_id, model, channel, tuple(keys), dict(payload), 0, None)
+
+
+def _insert_queued(
+    store: StateStore,
+    model: str,
+    channel: str,
+    entries: list[tuple[str, str, str, datetime]],
+    payload: Mapping[str, Any],
+    claim_until: datetime,
+    now: datetime,
+) -> int | None:
     with store.begin() as conn:
         known = set(
             conn.execute(
@@ -377,7 +409,6 @@ def enqueue(
         if known:
             # Queued by a concurrent run since the caller checked: that run owns this message.
             return None
-        fresh = entries
         conn.execute(
             alert_deliveries.insert(),
             [
@@ -391,10 +422,10 @@ def enqueue(
                     "status": "queued",
                     "created_at": now,
                 }
-                for key, fp, state, window_end in fresh
+                for key, fp, state, window_end in entries
             ],
         )
-        keys = [e[0] for e in fresh]
+        keys = [e[0] for e in entries]
         result = conn.execute(
             alert_outbox.insert().values(
                 model=model,
@@ -406,8 +437,7 @@ def enqueue(
                 claimed_until=claim_until,
             )
         )
-        row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    return OutboxRow(row_id, model, channel, tuple(keys), dict(payload), 0, None)
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def fresh_keys(store: StateStore, keys: list[str]) -> set[str]:
@@ -455,6 +485,7 @@ def claim_pending(
                         payload=json.loads(row["payload"]),
                         attempts=row["attempts"],
                         last_error=row["last_error"],
+                        unknown_attempts=row["unknown_attempts"] or 0,
                     )
                 )
     return claimed
@@ -480,6 +511,45 @@ def mark_failed(store: StateStore, row: OutboxRow, *, error: str, now: datetime)
             .values(attempts=attempts, last_attempt_at=now, last_error=error[:2000], claimed_until=None)
         )
     return attempts
+
+
+def mark_unknown(store: StateStore, row: OutboxRow, *, error: str, now: datetime, give_up: bool) -> int:
+    """Count an attempt whose outcome is unknown; `give_up` ends the row (ledger status `unknown`).
+
+    Returns the row's attempts so far. A given-up row leaves the outbox: the receiver cannot be asked
+    and posting it again would risk a third copy.
+    """
+    attempts = row.attempts + 1
+    with store.begin() as conn:
+        if give_up:
+            conn.execute(
+                alert_deliveries.update()
+                .where(alert_deliveries.c.key.in_(list(row.keys)))
+                .values(status="unknown", sent_at=now)
+            )
+            conn.execute(alert_outbox.delete().where(alert_outbox.c.id == row.id))
+        else:
+            conn.execute(
+                alert_outbox.update()
+                .where(alert_outbox.c.id == row.id)
+                .values(
+                    attempts=attempts,
+                    unknown_attempts=row.unknown_attempts + 1,
+                    last_attempt_at=now,
+                    last_error=error[:2000],
+                    claimed_until=None,
+                )
+            )
+    return attempts
+
+
+def delivery_statuses(store: StateStore, model: str) -> dict[str, str]:
+    """Ledger status (queued / sent / unknown) of every idempotency key of `model`."""
+    query = sa.select(alert_deliveries.c.key, alert_deliveries.c.status).where(
+        alert_deliveries.c.model == model
+    )
+    with store.begin() as conn:
+        return {k: v for k, v in conn.execute(query).all()}
 
 
 def outbox_size(store: StateStore, model: str | None = None) -> int:

@@ -2,7 +2,10 @@
 
 Not `str.format`: figure names are dotted, which `str.format` would read as attribute access (and
 attribute access on user-provided templates is the classic format-string injection). Placeholders
-are checked at config load against the variables below and the field registry.
+are checked at config load against the variables below and the field registry. `${VAR}` is
+refused: environment variables are not expanded in alert texts (they would carry secrets into every
+notification). Format widths and precisions are capped (`MAX_WIDTH`, `MAX_PRECISION`): a
+`{value:>50000000}` must not render a 50 MB string.
 """
 
 from __future__ import annotations
@@ -27,10 +30,34 @@ VARIABLES: tuple[str, ...] = (
 )
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)(?::([^{}]*))?\}")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+# [[fill]align][sign][z][#][0][width][grouping][.precision][type] (Python's format mini-language)
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[a-zA-Z%]?$")
+
+MAX_WIDTH = 200
+MAX_PRECISION = 20
+
+
+def _spec_problem(spec: str) -> str | None:
+    match = _SPEC.match(spec)
+    if match is None:
+        return None  # format() itself judges it
+    width, precision = match.group("width"), match.group("precision")
+    if width and int(width) > MAX_WIDTH:
+        return f"width {int(width)} exceeds {MAX_WIDTH}"
+    if precision and int(precision) > MAX_PRECISION:
+        return f"precision {int(precision)} exceeds {MAX_PRECISION}"
+    return None
 
 
 def check_template(text: str) -> None:
     """Raise ValueError naming the first placeholder that is neither a variable nor a figure."""
+    env = _ENV_REF.search(text)
+    if env is not None:
+        raise ValueError(
+            f"${{{env.group(1)}}}: environment variables are not expanded in alert texts "
+            "(a secret there would go out with every notification)"
+        )
     for match in _PLACEHOLDER.finditer(text):
         name, spec = match.group(1), match.group(2)
         if name not in VARIABLES and match_field(name) is None:
@@ -38,6 +65,9 @@ def check_template(text: str) -> None:
                 f"unknown placeholder {{{name}}}; use one of {', '.join(VARIABLES)} or a figure name"
             )
         if spec:
+            problem = _spec_problem(spec)
+            if problem is not None:
+                raise ValueError(f"format {spec!r} in placeholder {{{name}:{spec}}}: {problem}")
             try:
                 format(1.0, spec)
             except ValueError:
@@ -47,7 +77,7 @@ def check_template(text: str) -> None:
 def _format(value: object, spec: str | None) -> str:
     if value is None:
         return "n/a"
-    if spec:
+    if spec and _spec_problem(spec) is None:
         try:
             return format(value, spec)
         except (ValueError, TypeError):

@@ -1,14 +1,19 @@
-"""The retraining lease: at most one retraining in flight per model.
+"""Leases in the state database: at most one retraining in flight per model, one writer per window run.
 
-The lease is a row in the state database's `kv_state` table, taken with an insert (or a
+A lease is a row in the state database's `kv_state` table, taken with an insert (or a
 compare-and-swap on an expired row), so two monitor runs racing on the same window cannot both
 start one. A crashed retraining frees its model when the lease expires (`retraining.lease_ttl`).
+Other namespaces use the same mechanism: `hold_lease` waits for a lease and holds it around a block
+(the create-or-update of a window's MLflow run, so concurrent runs of one window make one run).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +70,7 @@ def acquire_lease(
     ttl: timedelta,
     now: datetime | None = None,
     window_end: datetime | None = None,
+    namespace: str = LEASE_NAMESPACE,
 ) -> bool:
     """Take the model's retraining lease; False when another holder has an unexpired one.
 
@@ -75,13 +81,13 @@ def acquire_lease(
     now = now or utcnow()
     lease = Lease(holder=holder, acquired_at=now, expires_at=now + ttl, window_end=window_end)
     text = json.dumps(lease.to_dict())
-    where = (kv_state.c.namespace == LEASE_NAMESPACE) & (kv_state.c.key == model)
+    where = (kv_state.c.namespace == namespace) & (kv_state.c.key == model)
     try:
         with store.begin() as conn:
             current = conn.execute(sa.select(kv_state.c.value).where(where)).scalar_one_or_none()
             if current is None:
                 conn.execute(
-                    kv_state.insert().values(namespace=LEASE_NAMESPACE, key=model, value=text, updated_at=now)
+                    kv_state.insert().values(namespace=namespace, key=model, value=text, updated_at=now)
                 )
                 return True
             held = Lease.from_dict(json.loads(current))
@@ -97,9 +103,11 @@ def acquire_lease(
         return False
 
 
-def release_lease(store: StateStore, model: str, *, holder: str | None = None) -> bool:
+def release_lease(
+    store: StateStore, model: str, *, holder: str | None = None, namespace: str = LEASE_NAMESPACE
+) -> bool:
     """Free the model's lease (only `holder`'s, when given); True when a row was removed."""
-    where = (kv_state.c.namespace == LEASE_NAMESPACE) & (kv_state.c.key == model)
+    where = (kv_state.c.namespace == namespace) & (kv_state.c.key == model)
     with store.begin() as conn:
         if holder is not None:
             current = conn.execute(sa.select(kv_state.c.value).where(where)).scalar_one_or_none()
@@ -107,3 +115,35 @@ def release_lease(store: StateStore, model: str, *, holder: str | None = None) -
                 return False
             return bool(conn.execute(kv_state.delete().where(where & (kv_state.c.value == current))).rowcount)
         return bool(conn.execute(kv_state.delete().where(where)).rowcount)
+
+
+class LeaseTimeout(TimeoutError):
+    """Another holder kept the lease longer than the caller would wait."""
+
+
+@contextmanager
+def hold_lease(
+    store: StateStore,
+    namespace: str,
+    key: str,
+    *,
+    ttl: timedelta,
+    wait: timedelta,
+    poll_s: float = 0.05,
+) -> Iterator[str]:
+    """Wait (up to `wait`) for the lease `namespace`/`key`, hold it around the block, then free it.
+
+    Yields the holder id. The TTL frees the lease of a holder that crashed inside the block.
+    """
+    holder = uuid.uuid4().hex
+    deadline = time.monotonic() + wait.total_seconds()
+    delay = poll_s
+    while not acquire_lease(store, key, holder=holder, ttl=ttl, namespace=namespace):
+        if time.monotonic() >= deadline:
+            raise LeaseTimeout(f"lease {namespace}/{key} still held after {wait.total_seconds():.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+    try:
+        yield holder
+    finally:
+        release_lease(store, key, holder=holder, namespace=namespace)

@@ -3,7 +3,9 @@
 `path` may be a file, a directory (read as one dataset; Hive-style ``key=value`` partitions when
 `partitioning="hive"`), or a glob. Reading goes through `pyarrow.dataset`, so only the requested
 columns are read and the time filter is pushed down (Parquet row groups whose statistics fall outside
-the window are skipped).
+the window are skipped). Daily date partitions outside the window are never opened, and when the
+one-call read fails the files are read one by one, so one bad file loses only itself
+(`watchkeeper.sources.perfile`); the skipped files are in the frame's `attrs["skipped_files"]`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
 from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
-from watchkeeper.timeutil import as_utc
+from watchkeeper.sources.perfile import (
+    ARROW_READ_ERRORS,
+    SkippedFile,
+    partition_window_filter,
+    read_file_by_file,
+    time_filter,
+)
 
 _FORMATS = {"parquet", "csv", "jsonl"}
 
@@ -96,20 +104,7 @@ class FileSource:
     def _time_filter(
         self, schema: pa.Schema, time_column: str, start: datetime | None, end: datetime | None
     ) -> pc.Expression | None:
-        field_type = schema.field(time_column).type
-        if not pa.types.is_timestamp(field_type):
-            return None  # strings etc.: parsed and filtered after reading
-        expr: pc.Expression | None = None
-        for bound, op in ((start, "ge"), (end, "lt")):
-            if bound is None:
-                continue
-            value = as_utc(bound)
-            if field_type.tz is None:
-                value = value.replace(tzinfo=None)  # naive column: compare as UTC wall time
-            scalar = pa.scalar(value, type=pa.timestamp("us", tz=field_type.tz)).cast(field_type)
-            term = ds.field(time_column) >= scalar if op == "ge" else ds.field(time_column) < scalar
-            expr = term if expr is None else expr & term
-        return expr
+        return time_filter(schema, time_column, start, end)  # strings etc.: filtered after reading
 
     def fingerprint(self) -> str | None:
         """Identity of the data as stored now (file paths, sizes, modification times), cheap to take.
@@ -144,10 +139,25 @@ class FileSource:
         expr = None
         if time_column is not None and (start is not None or end is not None):
             expr = self._time_filter(dataset.schema, time_column, start, end)
+        partitions = partition_window_filter(dataset, start, end)
+        skipped: list[SkippedFile] = []
         try:
-            table = dataset.to_table(columns=wanted, filter=expr)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise SourceError(f"{self.description}: cannot read: {exc}") from None
+            both = partitions if expr is None else (expr if partitions is None else expr & partitions)
+            table = dataset.to_table(columns=wanted, filter=both)
+        except ARROW_READ_ERRORS:
+            # Some file cannot be read with the others: read them one by one, skipping only the bad.
+            table, skipped = read_file_by_file(
+                dataset,
+                wanted,
+                time_column=time_column,
+                start=start,
+                end=end,
+                partition_filter=partitions,
+            )
+            if skipped and table.num_rows == 0 and len(skipped) == len(dataset.files):
+                raise SourceError(
+                    f"{self.description}: no file could be read: " + "; ".join(s.describe() for s in skipped)
+                ) from None
         frame = table.to_pandas()
         del table
         # Arrow's allocator keeps freed pages for reuse; a window's read is large and done, so give
@@ -156,4 +166,7 @@ class FileSource:
         # The pushed-down filter already selected the rows; this normalizes the time column to UTC and
         # applies the range for sources whose time column is text.
         frame = filter_time_range(frame, time_column, start, end, source=self.description)
-        return frame.loc[:, list(columns)] if columns is not None else frame
+        frame = frame.loc[:, list(columns)] if columns is not None else frame
+        if skipped:
+            frame.attrs["skipped_files"] = [s.to_dict() for s in skipped]
+        return frame

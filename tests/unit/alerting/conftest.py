@@ -3,14 +3,17 @@
 `RecordingServer` is a `ThreadingHTTPServer` on port 0 that records every request (path, headers,
 JSON body) and answers from a script (`server.script(429, 200)`, `server.always(500)`); `stop()` and
 `start()` take it down and bring it back on the same port, so "the receiver is down for two runs"
-is a real refused connection, not a mock.
+is a real refused connection, not a mock. An `Answer` with `delay_s` records the request and answers
+late (a receiver that accepted the post but answers after the client's timeout); `responder` lets a
+test answer from what was recorded (a Slack Web API that serves `conversations.history`).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +37,7 @@ class Answer:
     status: int = 200
     body: str = "ok"
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -48,6 +52,7 @@ class RecordingServer:
         self.requests: list[Request] = []
         self._script: list[Answer] = []
         self._always: Answer | None = None
+        self.responder: Callable[[Request], Answer | None] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -63,7 +68,11 @@ class RecordingServer:
         with self._lock:
             self._always = answer if answer is None or isinstance(answer, Answer) else Answer(answer)
 
-    def _next(self) -> Answer:
+    def _next(self, req: Request) -> Answer:
+        if self.responder is not None:
+            answer = self.responder(req)
+            if answer is not None:
+                return answer
         with self._lock:
             if self._script:
                 return self._script.pop(0)
@@ -90,15 +99,21 @@ class RecordingServer:
                     body: Any = json.loads(raw)
                 else:  # WebClient posts form-encoded or JSON depending on the call; keep it raw
                     body = raw
-                server.record(Request(self.path, dict(self.headers.items()), body))
-                answer = server._next()
+                req = Request(self.path, dict(self.headers.items()), body)
+                server.record(req)
+                answer = server._next(req)
+                if answer.delay_s:
+                    time.sleep(answer.delay_s)
                 payload = answer.body.encode()
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a timeout test): nothing to answer
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 pass
