@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from watchkeeper.alerting.config import AlertsConfig
 from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
+from watchkeeper.execution import ExecutionConfig
 from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig
@@ -98,6 +99,7 @@ class MonitorConfig(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()
     health: HealthConfig = HealthConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
     def _columns_fit_task(self) -> MonitorConfig:

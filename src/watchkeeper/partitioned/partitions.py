@@ -98,7 +98,7 @@ def slice_time(start: datetime, end: datetime, n_partitions: int) -> list[TimeSl
     return [TimeSlice(i, edges[i], edges[i + 1]) for i in range(n_partitions)]
 
 
-def _arrow_fs(url: str, storage_options: dict[str, Any]) -> tuple[pafs.FileSystem, str]:
+def arrow_filesystem(url: str, storage_options: dict[str, Any]) -> tuple[pafs.FileSystem, str]:
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     if isinstance(fs, LocalFileSystem):
         return pafs.LocalFileSystem(), root
@@ -157,7 +157,7 @@ def read_partition(
     if isinstance(partition, TimeSlice):
         lo, hi = max(start, partition.start), min(end, partition.end)
         return build_source(source).read(columns=list(columns), time_column=time_column, start=lo, end=hi)
-    fs, _ = _arrow_fs(partition.url or partition.path, dict(partition.storage_options))
+    fs, _ = arrow_filesystem(partition.url or partition.path, dict(partition.storage_options))
     fragment = ds.ParquetFileFormat().make_fragment(partition.path, filesystem=fs, row_groups=partition.row_groups)
     names = set(fragment.physical_schema.names)
     missing = [c for c in columns if c not in names]

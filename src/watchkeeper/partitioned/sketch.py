@@ -34,6 +34,7 @@ SCORE_BINS = 10_000
 LATENCY_RELATIVE_WIDTH = 0.01
 LATENCY_MIN_MS = 1e-3
 LATENCY_MAX_MS = 1e8
+ROUNDING = 1e-12  # bounds are widened by this much (relative) for floating-point rounding
 
 
 @dataclass(frozen=True)
@@ -71,20 +72,24 @@ class NumericSketch:
     """Counts of a numerical column's finite values on a fixed grid, plus what was dropped.
 
     Bin 0 is below the grid, bin i (1..len(grid)-1) is [grid[i-1], grid[i]), the last bin is from
-    the grid's end up; `low` and `high` are the exact min and max (they close the overflow bins).
+    the grid's end up. Per bin it also keeps the sum, min and max of its values (all merge exactly:
+    sums add, mins and maxes take the min and max), so a bin holding one distinct value, as the
+    bins of an integer column mostly do, contributes no error at all.
     """
 
     grid: np.ndarray
     counts: np.ndarray
+    sums: np.ndarray
+    mins: np.ndarray
+    maxs: np.ndarray
     n_rows: int = 0
     n_missing: int = 0
     n_inf: int = 0
-    low: float = np.inf
-    high: float = -np.inf
 
     @classmethod
     def empty(cls, grid: np.ndarray) -> NumericSketch:
-        return cls(grid, np.zeros(grid.size + 1, dtype=np.int64))
+        k = grid.size + 1
+        return cls(grid, np.zeros(k, dtype=np.int64), np.zeros(k), np.full(k, np.inf), np.full(k, -np.inf))
 
     @property
     def n(self) -> int:
@@ -102,19 +107,24 @@ class NumericSketch:
             values = values[finite]
         if values.size == 0:
             return
-        self.counts += np.bincount(np.searchsorted(self.grid, values, side="right"), minlength=self.counts.size)
-        self.low = min(self.low, float(values.min()))
-        self.high = max(self.high, float(values.max()))
+        k = self.counts.size
+        bins = np.searchsorted(self.grid, values, side="right")
+        self.counts += np.bincount(bins, minlength=k)
+        self.sums += np.bincount(bins, weights=values, minlength=k)
+        # Per-bin min and max through one sort of (bin, value) pairs would cost more than this.
+        np.minimum.at(self.mins, bins, values)
+        np.maximum.at(self.maxs, bins, values)
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         return NumericSketch(
             self.grid,
             self.counts + other.counts,
+            self.sums + other.sums,
+            np.minimum(self.mins, other.mins),
+            np.maximum(self.maxs, other.maxs),
             self.n_rows + other.n_rows,
             self.n_missing + other.n_missing,
             self.n_inf + other.n_inf,
-            min(self.low, other.low),
-            max(self.high, other.high),
         )
 
     @property
@@ -122,9 +132,12 @@ class NumericSketch:
         return (self.n_missing + self.n_inf) / self.n_rows if self.n_rows else None
 
     def bins(self) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper edges of every bin (overflow bins closed by the exact min and max)."""
-        lower = np.concatenate([[min(self.low, self.grid[0])], self.grid])
-        upper = np.concatenate([self.grid, [max(self.high, self.grid[-1])]])
+        """Lower and upper edges of every bin (overflow bins closed by the window's min and max)."""
+        filled = self.counts > 0
+        low = float(self.mins[filled].min()) if filled.any() else float(self.grid[0])
+        high = float(self.maxs[filled].max()) if filled.any() else float(self.grid[-1])
+        lower = np.concatenate([[min(low, self.grid[0])], self.grid])
+        upper = np.concatenate([self.grid, [max(high, self.grid[-1])]])
         return lower, upper
 
 
@@ -135,35 +148,53 @@ def _cdf_left(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def wasserstein_bounded(reference_sorted: np.ndarray, current: NumericSketch) -> Bounded:
     """Wasserstein-1 of the exact reference and the sketched window, normed by the reference's std
-    as Evidently's `wasserstein` method does (see the module docstring for the bound)."""
-    lower, upper = current.bins()
+    as Evidently's `wasserstein` method does.
+
+    Each bin's mass is moved to the mean of its values. For mass on [a, b] with mean μ, that move
+    costs at most 2(μ − a)(b − μ)/(b − a) per unit (the two-point distribution on a and b is the
+    worst case), and nothing when a = b; by the triangle inequality the distance computed after
+    the move is off by at most the sum of those costs.
+    """
     keep = current.counts > 0
     mass = current.counts[keep] / current.n
-    mid = ((lower + upper) / 2.0)[keep]
-    width = (upper - lower)[keep]
+    mean = np.clip(current.sums[keep] / current.counts[keep], current.mins[keep], current.maxs[keep])
+    a, b = current.mins[keep], current.maxs[keep]
+    width = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cost = np.where(width > 0, 2.0 * (mean - a) * (b - mean) / width, 0.0)
     # ∫ |F_ref − F_cur'| over the merged breakpoints, both CDFs right-continuous step functions.
-    points = np.union1d(reference_sorted, mid)
+    order = np.argsort(mean, kind="stable")
+    mean, mass = mean[order], mass[order]
+    points = np.union1d(reference_sorted, mean)
     f_ref = np.searchsorted(reference_sorted, points, side="right") / reference_sorted.size
-    f_cur = np.concatenate([[0.0], np.cumsum(mass)])[np.searchsorted(mid, points, side="right")]
+    f_cur = np.concatenate([[0.0], np.cumsum(mass)])[np.searchsorted(mean, points, side="right")]
     distance = float(np.sum(np.abs(f_ref - f_cur)[:-1] * np.diff(points)))
-    error = float(np.sum(mass * width) / 2.0)
+    error = float(np.sum((current.counts[keep] / current.n) * cost)) + ROUNDING * max(distance, 1.0)
     norm = max(float(np.std(reference_sorted)), 0.001)
     return Bounded(distance / norm, max(distance - error, 0.0) / norm, (distance + error) / norm)
 
 
 def ks_statistic_bounds(reference_sorted: np.ndarray, current: NumericSketch) -> tuple[float, float]:
-    """[D_lo, D_hi] bracketing the two-sample KS statistic of the reference and the window."""
+    """[D_lo, D_hi] bracketing the two-sample KS statistic of the reference and the window.
+
+    The window's CDF is exact at every bin edge and constant outside each bin's [min, max]; only
+    inside that range is it unknown (between its values at the bin's two ends).
+    """
     lower, upper = current.bins()
     cum = np.concatenate([[0], np.cumsum(current.counts)]) / current.n  # P(cur < lower edge of bin i)
     c_lo, c_hi = cum[:-1], cum[1:]
-    r_lo = _cdf_left(reference_sorted, lower)
+    filled = current.counts > 0
+    r_lo = _cdf_left(reference_sorted, lower)  # P(ref < lower edge)
     r_hi = _cdf_left(reference_sorted, upper)
-    r_hi[-1] = 1.0  # the last bin is closed: everything is at or below the window's max
-    c_hi[-1] = 1.0
-    r_lo[0] = 0.0
+    r_hi[-1] = float(np.searchsorted(reference_sorted, upper[-1], side="right")) / reference_sorted.size
+    r_min = _cdf_left(reference_sorted, np.where(filled, current.mins, lower))
+    r_max = _cdf_left(reference_sorted, np.where(filled, current.maxs, upper))
     d_lo = float(np.max(np.abs(r_lo - c_lo)))
-    d_hi = float(np.max(np.maximum(r_hi - c_lo, c_hi - r_lo)))
-    return d_lo, min(max(d_hi, d_lo), 1.0)
+    inside = np.where(filled, np.maximum(r_max - c_lo, c_hi - r_min), -np.inf)
+    outside = np.maximum(c_lo - r_lo, r_hi - c_hi)
+    d_hi = float(np.max(np.maximum(inside, outside)))
+    # Widened by rounding: the exact statistic is a difference of two ratios computed elsewhere.
+    return max(d_lo - ROUNDING, 0.0), min(max(d_hi, d_lo) + ROUNDING, 1.0)
 
 
 def ks_p_value(statistic: float, n: int, m: int) -> float:
