@@ -140,7 +140,9 @@ class Mapper(Protocol):
 
     name: str
 
-    def map(self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]) -> list[Any]: ...
+    def map(
+        self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]
+    ) -> list[Any]: ...
 
 
 class LocalMapper:
@@ -151,7 +153,9 @@ class LocalMapper:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
 
-    def map(self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]) -> list[Any]:
+    def map(
+        self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]
+    ) -> list[Any]:
         if self.workers == 1 or len(partitions) == 1:
             return [fn(job, p) for p in partitions]
         with ThreadPoolExecutor(self.workers, thread_name_prefix="partition") as pool:
@@ -166,9 +170,13 @@ class DaskMapper:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def map(self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]) -> list[Any]:
+    def map(
+        self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]
+    ) -> list[Any]:
         if any(isinstance(p, FrameSlice) for p in partitions):
-            raise ValueError("the dask engine reads partitions from a source; a frame in memory cannot be sliced")
+            raise ValueError(
+                "the dask engine reads partitions from a source; a frame in memory cannot be sliced"
+            )
         [job_future] = self.client.scatter([job], broadcast=True)
         futures = self.client.map(fn, [job_future] * len(partitions), list(partitions), pure=False)
         return list(self.client.gather(futures))
@@ -213,9 +221,9 @@ class ReadJob:
                 end=self.end,
                 frame=self.frame,
             )
+            return normalize_logs(frame, cols, source=partition.label)
         except Exception as exc:
             raise type(exc)(f"partition {partition.index} ({partition.label}): {exc}") from exc
-        return normalize_logs(frame, cols, source=partition.label)
 
 
 @dataclass(frozen=True)
@@ -318,7 +326,9 @@ class PartitionedReport:
 def _suite_keys(suite: Any) -> tuple[str, ...]:
     if suite is None:
         return ()
-    return tuple(e.column for e in suite.expectations if e.type == "expect_column_values_to_be_unique" and e.column)
+    return tuple(
+        e.column for e in suite.expectations if e.type == "expect_column_values_to_be_unique" and e.column
+    )
 
 
 def evaluate_partitioned(
@@ -427,4 +437,3 @@ def evaluate_partitioned(
     )
     usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
     return WindowEvaluation(report, publication, usable)
-

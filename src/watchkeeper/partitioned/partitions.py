@@ -158,7 +158,9 @@ def read_partition(
         lo, hi = max(start, partition.start), min(end, partition.end)
         return build_source(source).read(columns=list(columns), time_column=time_column, start=lo, end=hi)
     fs, _ = arrow_filesystem(partition.url or partition.path, dict(partition.storage_options))
-    fragment = ds.ParquetFileFormat().make_fragment(partition.path, filesystem=fs, row_groups=partition.row_groups)
+    fragment = ds.ParquetFileFormat().make_fragment(
+        partition.path, filesystem=fs, row_groups=partition.row_groups
+    )
     names = set(fragment.physical_schema.names)
     missing = [c for c in columns if c not in names]
     if missing:

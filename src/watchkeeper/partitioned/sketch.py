@@ -17,8 +17,9 @@ set, computed from the same counts:
   [0, 1]. Only the order of a positive and a negative within one bin is unknown, so the AUC error
   is at most ½ Σ pos_b·neg_b / (P·N); average precision is bracketed by putting each bin's positives
   first or last.
-- `LatencySketch` (latency percentiles): log-spaced bins 1% wide; a percentile lies in its bin, so
-  the relative error is below 1% (the max is exact).
+- `LatencySketch` (latency percentiles): log-spaced bins 1% wide; the order statistics a
+  percentile interpolates between lie in their bins, so the relative error is below 1% (the max is
+  exact).
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ def ranking_bounded(pos: np.ndarray, neg: np.ndarray) -> tuple[Bounded, Bounded]
     tps, fps = np.cumsum(p), np.cumsum(q)
     tp0, fp0 = tps - p, fps - q
     nz = p > 0
-    ap = float(np.sum((p / n_pos)[nz] * (tps / (tps + fps))[nz]))
+    ap = float(np.sum((p[nz] / n_pos) * (tps[nz] / (tps[nz] + fps[nz]))))
 
     def precision_sum(a: np.ndarray, b: np.ndarray, count: np.ndarray) -> np.ndarray:
         # Σ_{k=1..count} (a + k) / (b + k) = count − (b − a)(ψ(b + count + 1) − ψ(b + 1))
@@ -303,17 +304,19 @@ class LatencySketch:
         )
 
     def percentile(self, q: float) -> Bounded:
-        """numpy's linear-interpolation percentile, bracketed by the bins its two ranks fall in."""
+        """numpy's linear-interpolation percentile: x_lo + f·(x_hi − x_lo) for the order statistics
+        at the two ranks around q; each lies in its bin, so the result lies between the same
+        interpolation of the bins' lower edges and of their upper edges (under 1% apart)."""
         n = int(self.counts.sum())
         rank = q / 100.0 * (n - 1)
         lo_rank, hi_rank = int(np.floor(rank)), int(np.ceil(rank))
+        frac = rank - lo_rank
         cum = np.cumsum(self.counts)
-        lower = np.concatenate([[self.low], _LATENCY_EDGES])
-        upper = np.concatenate([_LATENCY_EDGES, [self.high]])
-        lower = np.clip(lower, self.low, self.high)
-        upper = np.clip(upper, self.low, self.high)
+        lower = np.clip(np.concatenate([[self.low], _LATENCY_EDGES]), self.low, self.high)
+        upper = np.clip(np.concatenate([_LATENCY_EDGES, [self.high]]), self.low, self.high)
         b_lo = int(np.searchsorted(cum, lo_rank, side="right"))
         b_hi = int(np.searchsorted(cum, hi_rank, side="right"))
-        low, high = float(lower[b_lo]), float(upper[b_hi])
+        low = float((1 - frac) * lower[b_lo] + frac * lower[b_hi])
+        high = float((1 - frac) * upper[b_lo] + frac * upper[b_hi])
         value = float(np.sqrt(low * high)) if low > 0 else (low + high) / 2.0
         return Bounded(value, low, high)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from watchkeeper.config import MonitorConfig
-from watchkeeper.drift.engine import ColumnPlan, compare_profiles, default_method_name, summarize_drift
+from watchkeeper.drift.engine import ColumnPlan, compare_profiles, summarize_drift
 from watchkeeper.drift.engine import _not_testable as drift_not_testable
 from watchkeeper.drift.engine import _resolve_method as resolve_drift_method
 from watchkeeper.drift.engine import _resolve_threshold as resolve_drift_threshold
@@ -257,7 +257,9 @@ class WindowState:
             perf=_merge_groups(self.perf, other.perf),
             serving=_merge_groups(self.serving, other.serving),
             validation=validation,
-            deferred=pd.concat(deferred, ignore_index=True) if len(deferred) > 1 else (deferred or [None])[0],
+            deferred=pd.concat(deferred, ignore_index=True)
+            if len(deferred) > 1
+            else next(iter(deferred), None),
             partitions=self.partitions + other.partitions,
             errors=self.errors + other.errors,
         )
@@ -318,7 +320,7 @@ def plan_sketches(
             if kind not in ("numerical", "categorical"):
                 continue
             columns.append((name, kind))
-            profile = ref.profile_for(kind) if ref is not None else None
+            profile = ref.profile_for(kind) if ref is not None else None  # type: ignore[arg-type]
             if kind == "numerical" and isinstance(profile, NumericalProfile):
                 grids[name] = numeric_grid(profile.values)
     return SketchPlan(
@@ -525,7 +527,9 @@ class ApproximateFigure:
 
 
 def _approx(figure: str, b: Bounded, threshold: float | None = None) -> ApproximateFigure:
-    return ApproximateFigure(figure, b.value, b.low, b.high, None if threshold is None else b.decides(threshold))
+    return ApproximateFigure(
+        figure, b.value, b.low, b.high, None if threshold is None else b.decides(threshold)
+    )
 
 
 def finalize_drift(
@@ -587,7 +591,11 @@ def finalize_drift(
 def _sketched_numerical(
     plan: ColumnPlan, config: Any, ref: NumericalProfile, sketch: NumericSketch
 ) -> tuple[ColumnDrift, list[ApproximateFigure]]:
-    counts = {"n_reference": ref.n, "n_current": sketch.n, "missing_share": sketch.missing_share}
+    counts: dict[str, Any] = {
+        "n_reference": ref.n,
+        "n_current": sketch.n,
+        "missing_share": sketch.missing_share,
+    }
     if ref.n_rows == 0 or sketch.n_rows == 0:
         side = "reference" if ref.n_rows == 0 else "current"
         return drift_not_testable(plan, f"not testable: no rows in {side}", **counts), []
@@ -613,9 +621,10 @@ def _sketched_numerical(
         return drift_not_testable(plan, why, method=name, threshold=threshold, **counts), []
     w = wasserstein_bounded(ref.values, sketch)
     score = w if name == "wasserstein" else ks_bounded(ref.values, sketch)
-    figures = [_approx(f"drift.{plan.column}.score", score, threshold)]
-    if name != "wasserstein":
-        figures.append(_approx(f"drift.{plan.column}.effect_size", w))
+    figures = [
+        _approx(f"drift.{plan.column}.score", score, threshold),
+        _approx(f"drift.{plan.column}.effect_size", w),
+    ]
     p_value = score.value if method.is_p_value else None
     return (
         ColumnDrift(
@@ -689,7 +698,11 @@ def _classification_realized(
         out["roc_auc"] = MetricValue.missing("labels contain a single class", mp)
         out["pr_auc"] = MetricValue.missing("labels contain a single class", mp)
     else:
-        st = status if binary or len(present) == n_classes else f"{status}; macro over {len(present)} classes present"
+        st = (
+            status
+            if binary or len(present) == n_classes
+            else f"{status}; macro over {len(present)} classes present"
+        )
         for i, name in enumerate(("roc_auc", "pr_auc")):
             values = [pair[i] for pair in per_class]
             b = Bounded(
@@ -705,7 +718,9 @@ def _classification_realized(
 
 def _regression_realized(group: PerfGroupState) -> dict[str, MetricValue]:
     if group.n_labeled == 0:
-        return {m: MetricValue.missing("no labeled rows (labels not arrived yet)") for m in REGRESSION_METRICS}
+        return {
+            m: MetricValue.missing("no labeled rows (labels not arrived yet)") for m in REGRESSION_METRICS
+        }
     m_f, abs_sum, sq_sum, err_sum, zeros, ape_sum, y_sum, y_sq = group.sums.tolist()
     m = int(m_f)
     if m == 0:
@@ -798,7 +813,9 @@ def finalize_performance(
     return report, approx
 
 
-def _serving_stats(group: ServingGroupState, plan: SketchPlan, approx: list[ApproximateFigure], prefix: str) -> ServingStats:
+def _serving_stats(
+    group: ServingGroupState, plan: SketchPlan, approx: list[ApproximateFigure], prefix: str
+) -> ServingStats:
     cols = plan.config.columns
     seconds = (plan.end - plan.start).total_seconds()
     n = group.n
@@ -837,7 +854,9 @@ def finalize_serving(plan: SketchPlan, state: WindowState) -> tuple[ServingRepor
     return ServingReport(plan.start, plan.end, overall, by_version, ()), approx
 
 
-def finalize_window(plan: SketchPlan, state: WindowState, duplicates: int, notes: Sequence[str]) -> WindowReport:
+def finalize_window(
+    plan: SketchPlan, state: WindowState, duplicates: int, notes: Sequence[str]
+) -> WindowReport:
     return WindowReport(
         start=plan.start,
         end=plan.end,

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from watchkeeper.partitioned.keys import KeyCounts
-from watchkeeper.validation.gx import _get_runtime, _gx_document, _PARTIAL_UNEXPECTED, _to_result
+from watchkeeper.validation.gx import _PARTIAL_UNEXPECTED, _get_runtime, _gx_document, _to_result
 from watchkeeper.validation.report import ExpectationResult, ValidationReport
 from watchkeeper.validation.spec import ExpectationSuiteSpec
 
@@ -144,11 +144,11 @@ def finalize_validation(
     state = state or SuiteState()
     present = set(state.columns)
     if rows == 0:
-        results = tuple(
+        empty = tuple(
             ExpectationResult(i, e.type, e.severity, None, e.column, message="window has no rows")
             for i, e in enumerate(spec.expectations)
         )
-        return ValidationReport(spec.name, 0, results, (), gx_json=_gx_document(None, spec, 0, list(results)))
+        return ValidationReport(spec.name, 0, empty, (), gx_json=_gx_document(None, spec, 0, list(empty)))
     missing_cols = tuple(dict.fromkeys(c for e in spec.expectations for c in e.columns if c not in present))
     results: list[ExpectationResult] = []
     not_run: list[ExpectationResult] = []
@@ -158,7 +158,12 @@ def finalize_validation(
         if absent:
             names = ", ".join(repr(c) for c in absent)
             result = ExpectationResult(
-                i, exp.type, exp.severity, False, exp.column, message=f"{exp.type}: column {names} is missing from the window"
+                i,
+                exp.type,
+                exp.severity,
+                False,
+                exp.column,
+                message=f"{exp.type}: column {names} is missing from the window",
             )
             results.append(result)
             not_run.append(result)
@@ -166,7 +171,9 @@ def finalize_validation(
         s = state.by_index.get(i, ExpectationState())
         if exp.type == "expect_table_row_count_to_be_between":
             lo, hi = exp.kwargs.get("min_value"), exp.kwargs.get("max_value")
-            s = ExpectationState(success=(lo is None or rows >= lo) and (hi is None or rows <= hi), observed=rows)
+            s = ExpectationState(
+                success=(lo is None or rows >= lo) and (hi is None or rows <= hi), observed=rows
+            )
         elif exp.type == "expect_column_values_to_be_unique":
             counts = keys.get(exp.column or "")
             nulls = (null_counts or {}).get(exp.column or "", 0)
@@ -198,7 +205,11 @@ def finalize_validation(
         )
         results.append(_to_result(exp, i, fake, rows))
         documents.append({"success": s.success, "expectation_type": exp.type, "result": result_doc})
-    gx_doc = {"success": all(r.success for r in results), "results": documents, "meta": {"merged_partitions": True}}
+    gx_doc = {
+        "success": all(r.success for r in results),
+        "results": documents,
+        "meta": {"merged_partitions": True},
+    }
     return ValidationReport(
         spec.name, rows, tuple(results), missing_cols, gx_json=_gx_document(gx_doc, spec, rows, not_run)
     )
