@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.partitioned.compare import compare_figures, decisions, strip_volatile
 from tests.unit.partitioned.conftest import Window
 from watchkeeper.checks import standard_checks
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.monitoring import WindowEvaluation, evaluate_window
+from watchkeeper.partitioned.agreement import compare_figures, decisions, strip_volatile
 from watchkeeper.partitioned.engine import LocalMapper, evaluate_partitioned, plan_window
 from watchkeeper.windows import load_window
 

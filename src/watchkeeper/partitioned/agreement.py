@@ -1,5 +1,9 @@
-"""Comparing two monitoring reports figure by figure: exact figures equal, approximate ones within
-the bound the partitioned report states (shared by the unit tests and the e2e Dask test)."""
+"""Comparing a partitioned window's report with the same window's report in memory.
+
+Exact figures must be equal, approximate ones (listed in the ``partitioned`` section) must hold the
+in-memory value within their bound, and every decision must be the same. Used by the tests (partition
+invariance, the Dask engine) and by `benchmarks/scale.py`.
+"""
 
 from __future__ import annotations
 
