@@ -65,10 +65,11 @@ from watchkeeper.partitioned.state import (
 )
 from watchkeeper.partitioned.validation import SuiteState, finalize_validation, validate_partition
 from watchkeeper.report import MonitoringReport
+from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport
-from watchkeeper.windows import Labels, inference_columns, normalize_logs, read_labels
+from watchkeeper.windows import Labels, as_category_strings, check_types, inference_columns, read_labels
 
 STRING_BYTES = 64  # a Python string object and its pointer, per row and string column
 NUMBER_BYTES = 8
@@ -209,21 +210,55 @@ class ReadJob:
     end: datetime
     frame: pd.DataFrame | None = field(default=None, compare=False)
 
-    def read(self, partition: Partition) -> pd.DataFrame:
+    def read(self, partition: Partition, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The partition's rows as `load_window` gives a window's (`columns`: only those, as read)."""
         cols = self.config.columns
         try:
             frame = read_partition(
                 partition,
                 source=self.source,
-                columns=self.columns,
+                columns=self.columns if columns is None else columns,
                 time_column=cols.timestamp,
                 start=self.start,
                 end=self.end,
                 frame=self.frame,
+                dictionary=dictionary_columns(cols),
             )
-            return normalize_logs(frame, cols, source=partition.label)
+            if columns is not None:
+                return frame
+            return normalize_partition(frame, cols, source=partition.label)
         except Exception as exc:
             raise type(exc)(f"partition {partition.index} ({partition.label}): {exc}") from exc
+
+
+def dictionary_columns(cols: ColumnsConfig) -> tuple[str, ...]:
+    """The low-cardinality text columns, read as categoricals."""
+    return tuple(c for c in (*cols.categorical_features, cols.status, cols.model_version) if c)
+
+
+def _as_text_categories(series: pd.Series) -> pd.Series:
+    """`as_category_strings` applied to a categorical's categories (once each, not once per row)."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        return as_category_strings(series).astype("category")
+    texts = as_category_strings(pd.Series(series.cat.categories))
+    if texts.isna().any() or texts.duplicated().any():  # e.g. 1 and "1": merge them row by row
+        return as_category_strings(series.astype(object)).astype("category")
+    return series.cat.rename_categories(texts.tolist())
+
+
+def normalize_partition(frame: pd.DataFrame, cols: ColumnsConfig, *, source: str) -> pd.DataFrame:
+    """`normalize_logs` for a partition: the same values, text columns kept as categoricals.
+
+    GX and the category counts then hash each distinct string once instead of once per row; the
+    values, and so every count and expectation, are the ones a window in memory gets.
+    """
+    check_types(frame, cols, source=source)
+    for name in dictionary_columns(cols):
+        if name in frame.columns:
+            frame[name] = _as_text_categories(frame[name])
+    if not frame[cols.timestamp].is_monotonic_increasing:
+        frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -233,7 +268,7 @@ class ScanJob:
 
 
 def scan_partition(job: ScanJob, partition: Partition) -> dict[str, np.ndarray]:
-    frame = job.read.read(partition)
+    frame = job.read.read(partition, columns=[c for c in job.keys if c != job.read.config.columns.timestamp])
     return {**scan_keys(frame, job.keys), "__rows__": np.array([len(frame)], dtype=np.uint64)}
 
 
@@ -269,10 +304,17 @@ def map_partition(job: MapJob, partition: Partition) -> WindowState:
         from watchkeeper.windows import join_labels
 
         joined, _, _ = join_labels(frame, labels, job.plan.config.columns)
+        # Only the suite's columns, in one block per dtype: GX hashes the frame it is given and
+        # copies it for every expectation (an unconsolidated frame merges its blocks each time).
+        present = set(joined.columns)
+        joined = joined.loc[:, [c for c in suite.columns if c in present]].copy()
         validation = validate_partition(joined, suite)
         del joined
     state = map_rows(job.plan, frame, partition.index, labels)
-    state.validation = validation if validation is not None else SuiteState(columns=tuple(frame.columns))
+    columns = tuple(map(str, frame.columns))
+    if validation is not None:
+        validation.columns = columns  # the window's columns, for expectations on absent ones
+    state.validation = validation if validation is not None else SuiteState(columns=columns)
     del frame
     pa.default_memory_pool().release_unused()
     return state

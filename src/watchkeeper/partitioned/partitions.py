@@ -146,8 +146,13 @@ def read_partition(
     start: datetime,
     end: datetime,
     frame: pd.DataFrame | None = None,
+    dictionary: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The partition's rows of `columns` whose `time_column` is in ``[start, end)`` (UTC)."""
+    """The partition's rows of `columns` whose `time_column` is in ``[start, end)`` (UTC).
+
+    `dictionary` columns are read dictionary-encoded where the format allows (Parquet), so they
+    come back as pandas categoricals without a Python string per row.
+    """
     if isinstance(partition, FrameSlice):
         if frame is None:
             raise ValueError("a FrameSlice partition needs the frame it slices (local engine only)")
@@ -158,9 +163,10 @@ def read_partition(
         lo, hi = max(start, partition.start), min(end, partition.end)
         return build_source(source).read(columns=list(columns), time_column=time_column, start=lo, end=hi)
     fs, _ = arrow_filesystem(partition.url or partition.path, dict(partition.storage_options))
-    fragment = ds.ParquetFileFormat().make_fragment(
-        partition.path, filesystem=fs, row_groups=partition.row_groups
-    )
+    wanted = set(dictionary) & set(columns)
+    options = ds.ParquetReadOptions(dictionary_columns=wanted) if wanted else None
+    file_format = ds.ParquetFileFormat(read_options=options) if options else ds.ParquetFileFormat()
+    fragment = file_format.make_fragment(partition.path, filesystem=fs, row_groups=partition.row_groups)
     names = set(fragment.physical_schema.names)
     missing = [c for c in columns if c not in names]
     if missing:

@@ -338,13 +338,16 @@ def plan_sketches(
 
 def hash_values(series: pd.Series) -> np.ndarray:
     """A 64-bit hash per value, equal for equal values whatever the column's storage."""
+    # categorize=False: ids are mostly distinct, so factorizing first would double the work.
     if isinstance(series.dtype, pd.CategoricalDtype):
-        cats = pd.util.hash_array(np.asarray(series.cat.categories, dtype=object))
+        cats = pd.util.hash_array(np.asarray(series.cat.categories, dtype=object), categorize=False)
         return cats[series.cat.codes.to_numpy()]
     values = series.to_numpy()
     if values.dtype.kind in "iub":
         values = values.astype(np.int64)
-    return pd.util.hash_array(np.asarray(values, dtype=object) if values.dtype.kind == "U" else values)
+    elif values.dtype.kind == "U":
+        values = values.astype(object)
+    return pd.util.hash_array(values, categorize=False)
 
 
 def map_rows(plan: SketchPlan, frame: pd.DataFrame, index: int, labels: Labels | None) -> WindowState:
