@@ -91,7 +91,10 @@ def write_config(root: Path, name: str, files: int, *, labels: bool, extra: dict
         "reference": {"type": "parquet", "path": str(root / "reference" / "ref.parquet")},
     }
     if labels:
-        config["sources"]["ground_truth"] = {"type": "parquet", "path": str(root / "labels" / "part-000.parquet")}
+        config["sources"]["ground_truth"] = {
+            "type": "parquet",
+            "path": str(root / "labels" / "part-000.parquet"),
+        }
     config["execution"] = extra
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -226,7 +229,9 @@ def main() -> None:
         prepare(root, args.rows)
         out: dict[str, Any] = {"rows": args.rows, "generate_s": round(time.perf_counter() - t0, 1)}
         out["local"] = _spawn("local", write_config(root, "local", files, labels=False, extra=local))
-        out["local_small"] = _spawn("local", write_config(root, "local-small", small, labels=False, extra=local))
+        out["local_small"] = _spawn(
+            "local", write_config(root, "local-small", small, labels=False, extra=local)
+        )
         out["memory_small"] = _spawn("memory", write_config(root, "memory", small, labels=False, extra=local))
         if not args.no_dask:
             out["dask"] = _spawn("dask", write_config(root, "dask", files, labels=False, extra=dask))

@@ -33,7 +33,7 @@ def compare_figures(
     fa, fb = exact.figures(), partitioned.figures()
     problems: list[str] = []
     for key, value in fa.items():
-        if key.startswith(("footprint.", "partitioned.")) or _rows_only(key):
+        if key.startswith(("footprint.", "partitioned.", *ignore)) or _rows_only(key):
             continue
         if key not in fb:
             problems.append(f"{key}: missing from the partitioned report")

@@ -66,6 +66,7 @@ from watchkeeper.partitioned.state import (
 from watchkeeper.partitioned.validation import SuiteState, finalize_validation, validate_partition
 from watchkeeper.report import MonitoringReport
 from watchkeeper.schema import ColumnsConfig
+from watchkeeper.sources import SourceError
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport
@@ -123,9 +124,16 @@ def plan_window(
         return PartitionedSource(source, tuple(slice_frame(len(frame), n)), estimated, frame)
     if not isinstance(source, ParquetSourceConfig):
         return None
-    parts = plan_row_groups(
-        source, time_column=cols.timestamp, start=start, end=end, rows_per_partition=execution.partition_rows
-    )
+    try:
+        parts = plan_row_groups(
+            source,
+            time_column=cols.timestamp,
+            start=start,
+            end=end,
+            rows_per_partition=execution.partition_rows,
+        )
+    except SourceError:
+        return None  # reading the window in memory reports what is wrong with the source
     if not parts:
         return None
     fs, _ = arrow_filesystem(source.path, dict(source.storage_options))
