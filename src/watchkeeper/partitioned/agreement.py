@@ -26,9 +26,10 @@ def approximate_bounds(report: MonitoringReport) -> dict[str, tuple[float, float
 
 
 def compare_figures(
-    exact: MonitoringReport, partitioned: MonitoringReport, *, rel: float = 1e-9
+    exact: MonitoringReport, partitioned: MonitoringReport, *, rel: float = 1e-9, ignore: tuple[str, ...] = ()
 ) -> list[str]:
-    """The figures that differ beyond `rel` (exact) or fall outside their bound (approximate)."""
+    """The figures that differ beyond `rel` (exact) or fall outside their bound (approximate);
+    figures starting with one of `ignore` are skipped."""
     bounds = approximate_bounds(partitioned)
     fa, fb = exact.figures(), partitioned.figures()
     problems: list[str] = []
