@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from watchkeeper.config import MonitorConfig
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.footprint import StepFootprint
-from watchkeeper.monitoring import FittedChecks, WindowEvaluation
+from watchkeeper.monitoring import FittedChecks, WindowEvaluation, assemble_window
 from watchkeeper.partitioned.keys import KeyCounts, count_duplicates, scan_keys
 from watchkeeper.partitioned.partitions import (
     FrameSlice,
@@ -64,11 +64,9 @@ from watchkeeper.partitioned.state import (
     plan_sketches,
 )
 from watchkeeper.partitioned.validation import SuiteState, finalize_validation, validate_partition
-from watchkeeper.report import MonitoringReport
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
-from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport
 from watchkeeper.windows import Labels, as_category_strings, check_types, inference_columns, read_labels
 
@@ -474,16 +472,7 @@ def evaluate_partitioned(
     for name in ("drift", "perf", "serving", "validation", "partitioned"):
         if name in sections:
             publication = publication.merge(sections[name].publish())
-    report = MonitoringReport(
-        model=config.model.name,
-        window_start=start,
-        window_end=end,
-        evaluated_at=utcnow(),
-        model_versions=tuple(sorted(k for k in merged.serving if k and k != "unknown")),
-        config_hash=config_hash,
-        sections=sections,
-        errors=errors,
-        flow_run_id=flow_run_id,
+    versions = tuple(sorted(k for k in merged.serving if k and k != "unknown"))
+    return assemble_window(
+        config, config_hash, start, end, sections, errors, publication, versions, flow_run_id
     )
-    usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
-    return WindowEvaluation(report, publication, usable)
