@@ -120,3 +120,25 @@ def test_merge_is_associative_and_order_free_for_counts() -> None:
     for field in ("counts", "mins", "maxs"):
         assert np.array_equal(getattr(left, field), getattr(right, field))
     assert np.allclose(left.sums, right.sums, rtol=1e-12)
+
+
+def test_category_counts_accept_object_category_and_arrow_dictionary() -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    from watchkeeper.partitioned.state import CategoryState, hash_values
+
+    values = ["a", "b", None, "a", "c", "a"]
+    as_object = pd.Series(values, dtype=object)
+    as_category = as_object.astype("category")
+    as_arrow = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values).dictionary_encode()))
+    states = []
+    for series in (as_object, as_category, as_arrow):
+        state = CategoryState()
+        state.add(series)
+        states.append(dict(zip(state.categories.tolist(), state.counts.tolist(), strict=True)))
+        assert (state.n_rows, state.n_missing) == (6, 1)
+    assert states[0] == states[1] == states[2] == {"a": 3, "b": 1, "c": 1}
+    # Equal values hash equally whatever the storage (duplicates across partitions of mixed types).
+    present = as_object.notna()
+    assert np.array_equal(hash_values(as_object[present]), hash_values(as_category[present]))
