@@ -70,7 +70,16 @@ def strip_volatile(data: Any) -> Any:
         return {
             k: strip_volatile(v)
             for k, v in data.items()
-            if k not in ("evaluated_at", "footprint", "partitions", "flow_run_id", "partitioned.partitions")
+            if k
+            not in (
+                "evaluated_at",
+                "footprint",
+                "partitions",
+                "flow_run_id",
+                "partitioned.partitions",
+                "estimated_bytes",
+                "memory_budget",
+            )
             and not k.startswith("footprint.")
         }
     if isinstance(data, list):

@@ -10,7 +10,8 @@ from watchkeeper.checks import standard_checks
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.monitoring import WindowEvaluation, evaluate_window
 from watchkeeper.partitioned.agreement import compare_figures, decisions, strip_volatile
-from watchkeeper.partitioned.engine import LocalMapper, evaluate_partitioned, plan_window
+from watchkeeper.partitioned.engine import LocalMapper, PartitionedSource, evaluate_partitioned, plan_window
+from watchkeeper.partitioned.partitions import slice_time
 from watchkeeper.windows import load_window
 
 
@@ -122,3 +123,25 @@ def test_bad_partition_names_itself(window: Window) -> None:
             labels_complete=False,
             memory_budget=0,
         )
+
+
+def test_time_slices_of_any_source_give_the_same_report(
+    window: Window, one_partition: WindowEvaluation
+) -> None:
+    # A SQL table or CSV files are cut by time ranges, each read by its own query.
+    source = PartitionedSource(
+        window.config.sources.inference_logs, tuple(slice_time(window.start, window.end, 3)), 0
+    )
+    cut = evaluate_partitioned(
+        window.fitted,
+        source,
+        LocalMapper(2),
+        config=window.config,
+        config_hash=window.loaded.hash,
+        start=window.start,
+        end=window.end,
+        labels=window.labels,
+        labels_complete=False,
+        memory_budget=0,
+    )
+    assert strip_volatile(cut.report.to_dict()) == strip_volatile(one_partition.report.to_dict())
