@@ -10,7 +10,7 @@ artifacts and records the evaluation in the state database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ class MonitorRun:
     channels: list[Channel]
     state_dir: Path
     labels: Labels | None
-    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    execution: ExecutionConfig
 
     @property
     def config(self) -> MonitorConfig:
