@@ -27,6 +27,7 @@ from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.observability import run_logger, run_logging
 from tasks.outage_tasks import notify_tracking_unavailable, run_final_state, with_tracking_notes
 from tasks.registry_tasks import config_for_champion
+from tasks.scale_tasks import evaluate_partitioned_window
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     Tracking,
@@ -41,8 +42,10 @@ from tasks.tracking_tasks import (
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.checks import Check, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
+from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
+from watchkeeper.partitioned.engine import plan_window
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -72,6 +75,7 @@ class MonitorRun:
     channels: list[Channel]
     state_dir: Path
     labels: Labels | None
+    execution: ExecutionConfig
 
     @property
     def config(self) -> MonitorConfig:
@@ -95,6 +99,25 @@ def evaluate(
 ) -> WindowEvaluation:
     """Run every check on one window; a failing check is reported and the others still run."""
     config, store = run.config, run.store
+    labels_complete = end + config.window.label_lag <= as_of
+    detectors = {"perf": store.get_json(DETECTOR_NAMESPACE, config.model.name)}
+    # A window beyond the memory budget is cut into partitions (`execution:` in the config).
+    source = plan_window(config, run.execution, start, end)
+    if source is not None:
+        return evaluate_partitioned_window(
+            fitted,
+            source,
+            run.execution,
+            config=config,
+            config_hash=run.loaded.hash,
+            start=start,
+            end=end,
+            labels=run.labels,
+            labels_complete=labels_complete,
+            state=detectors,
+            extra_sections=_health_sections(run),
+            flow_run_id=flow_run.get_id(),
+        )
     # Labels are complete once the label lag has passed; only then do the sequential detectors consume
     # the window's error stream (each labeled row exactly once, in time order).
     result = evaluate_window(
@@ -105,8 +128,8 @@ def evaluate(
         start=start,
         end=end,
         load=lambda: load_window(config, start, end, labels=run.labels),
-        labels_complete=end + config.window.label_lag <= as_of,
-        state={"perf": store.get_json(DETECTOR_NAMESPACE, config.model.name)},
+        labels_complete=labels_complete,
+        state=detectors,
         extra_sections=_health_sections(run),
         flow_run_id=flow_run.get_id(),
         run=run_step,
@@ -226,6 +249,7 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
             channels=open_alert_channels(config.alerts),
             state_dir=root,
             labels=load_labels(config),
+            execution=resolve_execution(config.execution),
         )
         return _monitor(run, start, end)
 

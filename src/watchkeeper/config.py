@@ -26,6 +26,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, ValidationError, fi
 from watchkeeper.alerting.config import AlertsConfig
 from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
 from watchkeeper.drift.config import DriftConfig
+from watchkeeper.execution import ExecutionConfig
 from watchkeeper.guards import DEFAULT_MIN_REFERENCE_ROWS, check_rule_columns
 from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
@@ -137,6 +138,7 @@ class MonitorConfig(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()
     health: HealthConfig = HealthConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     # Rows a reference needs per check (`watchkeeper.guards`); below it that check is an error.
     min_reference_rows: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MIN_REFERENCE_ROWS))
 

@@ -136,13 +136,37 @@ def evaluate_window(
         publication = publication.merge(result.publish())
     sections.update(extra_sections or {})
     sections["footprint"] = footprint.report()
+    return assemble_window(
+        config,
+        config_hash,
+        start,
+        end,
+        sections,
+        errors,
+        publication,
+        model_versions(config, data.frame),
+        flow_run_id,
+    )
 
+
+def assemble_window(
+    config: MonitorConfig,
+    config_hash: str,
+    start: datetime,
+    end: datetime,
+    sections: dict[str, SectionReport],
+    errors: dict[str, str],
+    publication: Publication,
+    versions: tuple[str, ...],
+    flow_run_id: str | None,
+) -> WindowEvaluation:
+    """The window's report from its sections (in memory, or merged from partitions)."""
     report = MonitoringReport(
         model=config.model.name,
         window_start=start,
         window_end=end,
         evaluated_at=utcnow(),
-        model_versions=model_versions(config, data.frame),
+        model_versions=versions,
         config_hash=config_hash,
         sections=sections,
         errors=errors,

@@ -107,7 +107,7 @@ def describe_uncovered_tail(config: MonitorConfig, start: datetime, end: datetim
     )
 
 
-def _inference_columns(columns: ColumnsConfig) -> list[str]:
+def inference_columns(columns: ColumnsConfig) -> list[str]:
     wanted: list[str] = [columns.request_id, columns.timestamp, *columns.features]
     for name in (
         columns.prediction,
@@ -343,6 +343,20 @@ def read_labels(config: MonitorConfig) -> Labels | None:
     return Labels.from_frame(frame, cols)
 
 
+def normalize_logs(frame: pd.DataFrame, cols: ColumnsConfig, *, source: str) -> pd.DataFrame:
+    """Inference rows as every check expects them: types checked, categories as one representation,
+    sorted by time (a window in memory, or one partition of it)."""
+    check_types(frame, cols, source=source)
+    for name in cols.categorical_features:
+        # One representation for categories whatever the file said (ints, strings, bools).
+        frame[name] = as_category_strings(frame[name])
+    if cols.model_version and cols.model_version in frame.columns:
+        frame[cols.model_version] = frame[cols.model_version].astype("string")
+    if not frame[cols.timestamp].is_monotonic_increasing:
+        frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    return frame
+
+
 def load_window(
     config: MonitorConfig, start: datetime, end: datetime, *, labels: Labels | _Unread | None = _UNREAD
 ) -> WindowData:
@@ -353,16 +367,9 @@ def load_window(
     """
     cols = config.columns
     logs = build_source(config.sources.inference_logs)
-    frame = logs.read(columns=_inference_columns(cols), time_column=cols.timestamp, start=start, end=end)
+    frame = logs.read(columns=inference_columns(cols), time_column=cols.timestamp, start=start, end=end)
     skipped = tuple(SkippedFile(**s).describe() for s in frame.attrs.get("skipped_files", ()))
-    check_types(frame, cols, source=logs.description)
-    for name in cols.categorical_features:
-        # One representation for categories whatever the file said (ints, strings, bools).
-        frame[name] = as_category_strings(frame[name])
-    if cols.model_version and cols.model_version in frame.columns:
-        frame[cols.model_version] = frame[cols.model_version].astype("string")
-    if not frame[cols.timestamp].is_monotonic_increasing:
-        frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    frame = normalize_logs(frame, cols, source=logs.description)
     duplicates = int(frame[cols.request_id].duplicated().sum())
     notes: list[str] = []
     if not len(frame):

@@ -32,6 +32,7 @@ from watchkeeper.drift.config import DriftConfig
 from watchkeeper.drift.kinds import infer_kind, type_family
 from watchkeeper.drift.methods.binned import jensenshannon_distance
 from watchkeeper.drift.methods.numerical import normed_wasserstein
+from watchkeeper.drift.profile import Profile
 from watchkeeper.drift.reference import ReferenceProfile, fit_drift, profile_series
 from watchkeeper.drift.registry import DriftMethod, Kind, NotTestable, get_method
 from watchkeeper.drift.report import ColumnDrift, DriftReport, Role
@@ -41,7 +42,9 @@ SMALL_REFERENCE = 1000
 
 
 @dataclass(frozen=True)
-class _Plan:
+class ColumnPlan:
+    """One column to test: its role, its kind, or why it cannot be tested before reading values."""
+
     column: str
     role: Role
     kind: Kind | None
@@ -80,7 +83,7 @@ def default_method_name(pair: ColumnPair) -> str:
     return "jensenshannon"
 
 
-def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
+def _not_testable(plan: ColumnPlan, status: str, **extra: object) -> ColumnDrift:
     base: dict[str, object] = {
         "column": plan.column,
         "role": plan.role,
@@ -102,7 +105,7 @@ def _not_testable(plan: _Plan, status: str, **extra: object) -> ColumnDrift:
     return ColumnDrift(**base)  # type: ignore[arg-type]
 
 
-def _analyze_safely(plan: _Plan, reference: ReferenceProfile, current: pd.DataFrame) -> ColumnDrift:
+def _analyze_safely(plan: ColumnPlan, reference: ReferenceProfile, current: pd.DataFrame) -> ColumnDrift:
     """`_analyze`, with any unexpected failure turned into that column's status."""
     try:
         return _analyze(plan, reference, current)
@@ -110,10 +113,10 @@ def _analyze_safely(plan: _Plan, reference: ReferenceProfile, current: pd.DataFr
         return _not_testable(plan, f"not testable: {type(exc).__name__}: {exc}")
 
 
-def _analyze(plan: _Plan, reference: ReferenceProfile, current: pd.DataFrame) -> ColumnDrift:
+def _analyze(plan: ColumnPlan, reference: ReferenceProfile, current: pd.DataFrame) -> ColumnDrift:
     if plan.status is not None or plan.kind is None:
         return _not_testable(plan, plan.status or "not testable: unknown column kind")
-    column, kind, config = plan.column, plan.kind, reference.config
+    column, kind = plan.column, plan.kind
     ref = reference.columns.get(column)
     in_ref, in_cur = ref is not None, column in current.columns
     if ref is None or not in_cur:
@@ -139,7 +142,15 @@ def _analyze(plan: _Plan, reference: ReferenceProfile, current: pd.DataFrame) ->
     ref_profile = ref.profile_for(kind)
     if isinstance(ref_profile, str):
         return _not_testable(plan, f"not testable: {ref_profile}")
-    cur_profile = profile_series(cur_series, kind)
+    return compare_profiles(plan, reference.config, ref_profile, profile_series(cur_series, kind))
+
+
+def compare_profiles(
+    plan: ColumnPlan, config: DriftConfig, ref_profile: Profile, cur_profile: Profile
+) -> ColumnDrift:
+    """One column's drift from its two profiles (a window's profile may come merged from partitions)."""
+    column, kind = plan.column, plan.kind
+    assert kind is not None
     counts = {
         "n_reference": ref_profile.n,
         "n_current": cur_profile.n,
@@ -220,7 +231,7 @@ def adjust_p_values(p_values: Sequence[float], correction: str) -> np.ndarray:
 
 def _plan_columns(
     reference: ReferenceProfile, current: pd.DataFrame, prediction: Sequence[str], target: str | None
-) -> list[_Plan]:
+) -> list[ColumnPlan]:
     special = list(prediction) + ([target] if target is not None else [])
 
     def infer(column: str) -> tuple[Kind | None, str | None]:
@@ -235,7 +246,7 @@ def _plan_columns(
             return kind, None  # type: ignore[return-value]
         return None, kind
 
-    plans: list[_Plan] = []
+    plans: list[ColumnPlan] = []
     if reference.inferred_features:
         ordered = list(dict.fromkeys([*current.columns, *reference.column_order]))
         for column in ordered:
@@ -244,16 +255,16 @@ def _plan_columns(
             kind, status = infer(column)
             if status == "datetime":
                 continue  # Evidently's drift preset leaves datetime columns out as well
-            plans.append(_Plan(column, "feature", kind, status))
+            plans.append(ColumnPlan(column, "feature", kind, status))
     else:
-        plans += [_Plan(c, "feature", "numerical", None) for c in reference.numerical or ()]
-        plans += [_Plan(c, "feature", "categorical", None) for c in reference.categorical or ()]
+        plans += [ColumnPlan(c, "feature", "numerical", None) for c in reference.numerical or ()]
+        plans += [ColumnPlan(c, "feature", "categorical", None) for c in reference.categorical or ()]
     for role, columns in (("prediction", list(prediction)), ("target", [target] if target else [])):
         for column in columns:
             kind, status = infer(column)
             if status == "datetime":
                 status = "not testable: datetime columns are not supported"
-            plans.append(_Plan(column, role, kind, status))  # type: ignore[arg-type]
+            plans.append(ColumnPlan(column, role, kind, status))  # type: ignore[arg-type]
     return plans
 
 
@@ -285,6 +296,11 @@ def evaluate_drift(
             results = list(pool.map(lambda p: _analyze_safely(p, reference, current), plans))
     else:
         results = [_analyze_safely(p, reference, current) for p in plans]
+    return summarize_drift(results, config, cache_hits=reference.cache_hits)
+
+
+def summarize_drift(results: list[ColumnDrift], config: DriftConfig, *, cache_hits: int = 0) -> DriftReport:
+    """The multiple-testing correction and the dataset-level decision over the columns' results."""
     tested = [
         i
         for i, r in enumerate(results)
@@ -312,7 +328,7 @@ def evaluate_drift(
         n_drifted=n_drifted,
         share=share,
         dataset_drift=bool(features) and share >= config.drift_share,
-        cache_hits=reference.cache_hits,
+        cache_hits=cache_hits,
     )
 
 

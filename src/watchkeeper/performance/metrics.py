@@ -198,46 +198,9 @@ def classification_metrics(
 
     # Label metrics, from the confusion matrix.
     has_pred = yhat >= 0
-    m = int(has_pred.sum())
-    cm_matrix: ConfusionMatrix | None = None
-    if m == 0:
-        for name in label_names:
-            out[name] = MetricValue.missing("no labeled row has a prediction", 0)
-    else:
-        status = _note("ok", n - m, "without a prediction")
-        cm = np.bincount(y[has_pred] * k + yhat[has_pred], minlength=k * k).reshape(k, k)
-        cm_matrix = ConfusionMatrix(tuple(labels), tuple(tuple(int(c) for c in row) for row in cm))
-        diag = np.diag(cm).astype(np.float64)
-        support = cm.sum(axis=1).astype(np.float64)
-        predicted = cm.sum(axis=0).astype(np.float64)
-        out["accuracy"] = MetricValue(float(diag.sum() / m), status, m)
-        if binary:
-            tp, pp, ap = diag[1], predicted[1], support[1]
-            out["precision"] = (
-                MetricValue(float(tp / pp), status, m)
-                if pp > 0
-                else MetricValue.missing("no positive predictions", m)
-            )
-            out["recall"] = (
-                MetricValue(float(tp / ap), status, m)
-                if ap > 0
-                else MetricValue.missing("labels contain a single class (no positives)", m)
-            )
-            out["f1"] = (
-                MetricValue(float(2 * tp / (pp + ap)), status, m)
-                if pp + ap > 0
-                else MetricValue.missing("no positive labels or predictions", m)
-            )
-        else:
-            present = (support + predicted) > 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                prec = np.where(predicted > 0, diag / predicted, 0.0)
-                rec = np.where(support > 0, diag / support, 0.0)
-                f1 = np.where(support + predicted > 0, 2 * diag / (support + predicted), 0.0)
-            weights = support / support.sum()
-            for name, per_class in (("precision", prec), ("recall", rec), ("f1", f1)):
-                out[name] = MetricValue(float(per_class[present].mean()), status, m)
-                out[f"{name}_weighted"] = MetricValue(float(np.sum(per_class * weights)), status, m)
+    cm = np.bincount(y[has_pred] * k + yhat[has_pred], minlength=k * k).reshape(k, k)
+    label_out, cm_matrix = label_metrics(cm, labels, binary=binary, n=n)
+    out.update(label_out)
 
     # Probability metrics.
     if proba is None or proba_unusable is not None:
@@ -294,6 +257,58 @@ def classification_metrics(
             out["pr_auc"] = MetricValue(float(np.mean(aps)), cstatus, mp)
         p_true = np.clip(pr[np.arange(mp), yp], _EPS, 1 - _EPS)
         out["log_loss"] = MetricValue(float(-np.mean(np.log(p_true))), pstatus, mp)
+    return out, cm_matrix
+
+
+def label_metrics(
+    cm: np.ndarray, labels: Sequence[str], *, binary: bool, n: int
+) -> tuple[dict[str, MetricValue], ConfusionMatrix | None]:
+    """The label metrics of a confusion matrix `cm` (true × predicted codes into `labels`) over `n`
+    labeled rows (rows without a prediction are in `n`, not in `cm`): accuracy, precision, recall, F1
+    (and the weighted ones for multiclass). Counts merge by addition, so partitions share this."""
+    out: dict[str, MetricValue] = {}
+    label_names = ["accuracy", "precision", "recall", "f1"]
+    if not binary:
+        label_names += ["precision_weighted", "recall_weighted", "f1_weighted"]
+    m = int(cm.sum())
+    cm_matrix: ConfusionMatrix | None = None
+    if m == 0:
+        for name in label_names:
+            out[name] = MetricValue.missing("no labeled row has a prediction", 0)
+    else:
+        status = _note("ok", n - m, "without a prediction")
+        cm_matrix = ConfusionMatrix(tuple(labels), tuple(tuple(int(c) for c in row) for row in cm))
+        diag = np.diag(cm).astype(np.float64)
+        support = cm.sum(axis=1).astype(np.float64)
+        predicted = cm.sum(axis=0).astype(np.float64)
+        out["accuracy"] = MetricValue(float(diag.sum() / m), status, m)
+        if binary:
+            tp, pp, ap = diag[1], predicted[1], support[1]
+            out["precision"] = (
+                MetricValue(float(tp / pp), status, m)
+                if pp > 0
+                else MetricValue.missing("no positive predictions", m)
+            )
+            out["recall"] = (
+                MetricValue(float(tp / ap), status, m)
+                if ap > 0
+                else MetricValue.missing("labels contain a single class (no positives)", m)
+            )
+            out["f1"] = (
+                MetricValue(float(2 * tp / (pp + ap)), status, m)
+                if pp + ap > 0
+                else MetricValue.missing("no positive labels or predictions", m)
+            )
+        else:
+            present = (support + predicted) > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                prec = np.where(predicted > 0, diag / predicted, 0.0)
+                rec = np.where(support > 0, diag / support, 0.0)
+                f1 = np.where(support + predicted > 0, 2 * diag / (support + predicted), 0.0)
+            weights = support / support.sum()
+            for name, per_class in (("precision", prec), ("recall", rec), ("f1", f1)):
+                out[name] = MetricValue(float(per_class[present].mean()), status, m)
+                out[f"{name}_weighted"] = MetricValue(float(np.sum(per_class * weights)), status, m)
     return out, cm_matrix
 
 

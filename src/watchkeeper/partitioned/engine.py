@@ -1,0 +1,484 @@
+"""The engines: a window's partitions mapped in a thread pool or on a Dask cluster, then merged.
+
+    source = plan_window(config, execution, start, end)          # None: the window fits the budget
+    with open_mapper(execution) as mapper:
+        result = evaluate_partitioned(fitted, source, mapper, config=..., start=..., end=..., ...)
+
+`evaluate_partitioned` makes two passes over the partitions: the key columns first (duplicates
+across partitions, `watchkeeper.partitioned.keys`), then every check's partial state
+(`watchkeeper.partitioned.state`, GX in `watchkeeper.partitioned.validation`). Each pass hands the
+mapper partition descriptions only; whoever runs one reads it from the source itself, so the Dask
+engine never ships a frame from the driver, and memory on any machine is bounded by the partitions
+in flight plus the fixed-size states. The report is the one a window in memory gets (the same
+sections, built by the same code) plus a ``partitioned`` section naming every approximate figure
+with its bound.
+
+- `LocalMapper`: a thread pool (`execution.workers` threads, default the CPU count). Reading
+  Parquet, NumPy and pandas' kernels release the GIL; GX holds one lock per process.
+- `DaskMapper`: a `distributed.Client` on `execution.dask.address`, or on a `LocalCluster` built
+  from `execution.dask.cluster_kwargs`. Workers read the labels from the ground-truth source once
+  per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from watchkeeper.config import MonitorConfig
+from watchkeeper.execution import ExecutionConfig
+from watchkeeper.footprint import StepFootprint
+from watchkeeper.guards import ReferenceTooSmall
+from watchkeeper.monitoring import FittedChecks, WindowEvaluation, assemble_window
+from watchkeeper.partitioned.keys import KeyCounts, count_duplicates, scan_keys
+from watchkeeper.partitioned.partitions import (
+    FrameSlice,
+    Partition,
+    arrow_filesystem,
+    plan_row_groups,
+    read_partition,
+    slice_frame,
+)
+from watchkeeper.partitioned.state import (
+    ApproximateFigure,
+    SketchPlan,
+    WindowState,
+    finalize_drift,
+    finalize_performance,
+    finalize_serving,
+    finalize_window,
+    map_deferred,
+    map_rows,
+    merge_states,
+    plan_sketches,
+)
+from watchkeeper.partitioned.validation import SuiteState, finalize_validation, validate_partition
+from watchkeeper.schema import ColumnsConfig
+from watchkeeper.sources import SourceError
+from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport
+from watchkeeper.windows import Labels, as_category_strings, check_types, inference_columns, read_labels
+
+STRING_BYTES = 64  # a Python string object and its pointer, per row and string column
+NUMBER_BYTES = 8
+
+
+@dataclass(frozen=True)
+class PartitionedSource:
+    """Where a window's partitions are read from: the source, the partitions, and (FrameSlice only)
+    the frame in memory."""
+
+    source: SourceConfig
+    partitions: tuple[Partition, ...]
+    estimated_bytes: int
+    frame: pd.DataFrame | None = field(default=None, compare=False)
+
+
+def _row_bytes(schema: pa.Schema, columns: Sequence[str]) -> int:
+    total = 0
+    for name in columns:
+        if name not in schema.names:
+            continue
+        kind = schema.field(name).type
+        string = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind)
+        total += STRING_BYTES if string else NUMBER_BYTES
+    return total
+
+
+def plan_window(
+    config: MonitorConfig,
+    execution: ExecutionConfig,
+    start: datetime,
+    end: datetime,
+    *,
+    frame: pd.DataFrame | None = None,
+    force: bool = False,
+) -> PartitionedSource | None:
+    """The window's partitions, or None when it fits the memory budget (evaluated in memory).
+
+    `frame` partitions a window already in memory (slices; local engine only). Parquet sources are
+    planned from file metadata (row groups, row counts) without reading a value; other sources are
+    read in memory. `force` partitions whatever the estimate.
+    """
+    cols = config.columns
+    columns = inference_columns(cols)
+    source = config.sources.inference_logs
+    if frame is not None:
+        estimated = int(frame.memory_usage(deep=False).sum())
+        if estimated <= execution.memory_budget and not force:
+            return None
+        n = max(1, math.ceil(len(frame) / execution.partition_rows))
+        return PartitionedSource(source, tuple(slice_frame(len(frame), n)), estimated, frame)
+    if not isinstance(source, ParquetSourceConfig):
+        return None
+    try:
+        parts = plan_row_groups(
+            source,
+            time_column=cols.timestamp,
+            start=start,
+            end=end,
+            rows_per_partition=execution.partition_rows,
+        )
+    except SourceError:
+        return None  # reading the window in memory reports what is wrong with the source
+    if not parts:
+        return None
+    fs, _ = arrow_filesystem(source.path, dict(source.storage_options))
+    per_row = _row_bytes(pq.read_schema(parts[0].path, filesystem=fs), columns)
+    estimated = sum(p.rows for p in parts) * per_row
+    if estimated <= execution.memory_budget and not force:
+        return None
+    return PartitionedSource(source, tuple(parts), estimated)
+
+
+class Mapper(Protocol):
+    """Runs `fn(job, partition)` for every partition; results in partition order."""
+
+    name: str
+
+    def map(
+        self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]
+    ) -> list[Any]: ...
+
+
+class LocalMapper:
+    """A thread pool on this machine; at most `workers` partitions are read at a time."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+
+    def map(
+        self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]
+    ) -> list[Any]:
+        if self.workers == 1 or len(partitions) == 1:
+            return [fn(job, p) for p in partitions]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="partition") as pool:
+            return list(pool.map(lambda p: fn(job, p), partitions))
+
+
+class DaskMapper:
+    """A Dask cluster: each partition is one task; workers read their partitions themselves."""
+
+    name = "dask"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def map(
+        self, fn: Callable[[Any, Partition], Any], job: Any, partitions: Sequence[Partition]
+    ) -> list[Any]:
+        if any(isinstance(p, FrameSlice) for p in partitions):
+            raise ValueError(
+                "the dask engine reads partitions from a source; a frame in memory cannot be sliced"
+            )
+        [job_future] = self.client.scatter([job], broadcast=True)
+        futures = self.client.map(fn, [job_future] * len(partitions), list(partitions), pure=False)
+        return list(self.client.gather(futures))
+
+
+@contextlib.contextmanager
+def open_mapper(execution: ExecutionConfig) -> Iterator[Mapper]:
+    """The engine `execution` names, opened for one run (a LocalCluster is closed after it)."""
+    if execution.engine == "local":
+        yield LocalMapper(execution.workers)
+        return
+    from distributed import Client, LocalCluster
+
+    if execution.dask.address:
+        with Client(execution.dask.address) as client:
+            yield DaskMapper(client)
+        return
+    with LocalCluster(**execution.dask.cluster_kwargs) as cluster, Client(cluster) as client:
+        yield DaskMapper(client)
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    """What a partition's reader needs: the source, the columns, the window's bounds."""
+
+    config: MonitorConfig
+    source: SourceConfig
+    columns: tuple[str, ...]
+    start: datetime
+    end: datetime
+    frame: pd.DataFrame | None = field(default=None, compare=False)
+
+    def read(self, partition: Partition, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The partition's rows as `load_window` gives a window's (`columns`: only those, as read)."""
+        cols = self.config.columns
+        try:
+            frame = read_partition(
+                partition,
+                source=self.source,
+                columns=self.columns if columns is None else columns,
+                time_column=cols.timestamp,
+                start=self.start,
+                end=self.end,
+                frame=self.frame,
+                dictionary=dictionary_columns(cols),
+            )
+            if columns is not None:
+                return frame
+            return normalize_partition(frame, cols, source=partition.label)
+        except Exception as exc:
+            raise type(exc)(f"partition {partition.index} ({partition.label}): {exc}") from exc
+
+
+def dictionary_columns(cols: ColumnsConfig) -> tuple[str, ...]:
+    """The low-cardinality text columns, read as categoricals."""
+    return tuple(c for c in (*cols.categorical_features, cols.status, cols.model_version) if c)
+
+
+def _as_text_categories(series: pd.Series) -> pd.Series:
+    """`as_category_strings` applied to a categorical's categories (once each, not once per row)."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        return as_category_strings(series).astype("category")
+    texts = as_category_strings(pd.Series(series.cat.categories))
+    if texts.isna().any() or texts.duplicated().any():  # e.g. 1 and "1": merge them row by row
+        return as_category_strings(series.astype(object)).astype("category")
+    return series.cat.rename_categories(texts.tolist())
+
+
+def normalize_partition(frame: pd.DataFrame, cols: ColumnsConfig, *, source: str) -> pd.DataFrame:
+    """`normalize_logs` for a partition: the same values, text columns kept as categoricals.
+
+    GX and the category counts then hash each distinct string once instead of once per row; the
+    values, and so every count and expectation, are the ones a window in memory gets.
+    """
+    check_types(frame, cols, source=source)
+    for name in dictionary_columns(cols):
+        if name in frame.columns:
+            frame[name] = _as_text_categories(frame[name])
+    if not frame[cols.timestamp].is_monotonic_increasing:
+        frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    return frame
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    read: ReadJob
+    keys: tuple[str, ...]
+
+
+def scan_partition(job: ScanJob, partition: Partition) -> dict[str, np.ndarray]:
+    frame = job.read.read(partition, columns=[c for c in job.keys if c != job.read.config.columns.timestamp])
+    return {**scan_keys(frame, job.keys), "__rows__": np.array([len(frame)], dtype=np.uint64)}
+
+
+@dataclass(frozen=True)
+class MapJob:
+    read: ReadJob
+    plan: SketchPlan
+    labels: Labels | None  # None with `read_labels_on_worker`: the worker reads them once
+    read_labels_on_worker: bool = False
+
+
+_worker_labels: dict[str, Labels | None] = {}
+_worker_lock = threading.Lock()
+
+
+def _labels_for(job: MapJob) -> Labels | None:
+    if not job.read_labels_on_worker:
+        return job.labels
+    key = job.plan.config.model_dump_json()
+    with _worker_lock:
+        if key not in _worker_labels:
+            _worker_labels.clear()  # one model's labels per worker process at a time
+            _worker_labels[key] = read_labels(job.plan.config)
+        return _worker_labels[key]
+
+
+def map_partition(job: MapJob, partition: Partition) -> WindowState:
+    frame = job.read.read(partition)
+    labels = _labels_for(job)
+    suite = job.plan.suite
+    validation = None
+    if suite is not None:
+        from watchkeeper.windows import join_labels
+
+        joined, _, _ = join_labels(frame, labels, job.plan.config.columns)
+        # Only the suite's columns, in one block per dtype: GX hashes the frame it is given and
+        # copies it for every expectation (an unconsolidated frame merges its blocks each time).
+        present = set(joined.columns)
+        joined = joined.loc[:, [c for c in suite.columns if c in present]].copy()
+        validation = validate_partition(joined, suite)
+        del joined
+    state = map_rows(job.plan, frame, partition.index, labels)
+    columns = tuple(map(str, frame.columns))
+    if validation is not None:
+        validation.columns = columns  # the window's columns, for expectations on absent ones
+    state.validation = validation if validation is not None else SuiteState(columns=columns)
+    del frame
+    pa.default_memory_pool().release_unused()
+    return state
+
+
+@dataclass(frozen=True)
+class PartitionedReport:
+    """Section ``partitioned``: how the window was cut and run, and which figures are approximate.
+
+    Every approximate figure carries the interval that holds its exact value; `decision_exact` is
+    False where a threshold falls inside that interval (the decision could differ from the exact one).
+    """
+
+    engine: str
+    partitions: int
+    rows: int
+    estimated_bytes: int
+    memory_budget: int
+    approximate: tuple[ApproximateFigure, ...] = ()
+
+    @property
+    def uncertain(self) -> tuple[ApproximateFigure, ...]:
+        return tuple(a for a in self.approximate if a.decision_exact is False)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "partitions": float(self.partitions),
+            "approximate_figures": float(len(self.approximate)),
+            "uncertain_decisions": float(len(self.uncertain)),
+        }
+
+    def findings(self) -> list[Finding]:
+        return []
+
+    def publish(self) -> Publication:
+        if not self.approximate:
+            return NOTHING_TO_PUBLISH
+        return Publication(tables={"approximate-figures": [a.to_dict() for a in self.approximate]})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "partitions": self.partitions,
+            "rows": self.rows,
+            "estimated_bytes": self.estimated_bytes,
+            "memory_budget": self.memory_budget,
+            "approximate": [a.to_dict() for a in self.approximate],
+        }
+
+
+def _suite_keys(suite: Any) -> tuple[str, ...]:
+    if suite is None:
+        return ()
+    return tuple(
+        e.column for e in suite.expectations if e.type == "expect_column_values_to_be_unique" and e.column
+    )
+
+
+def evaluate_partitioned(
+    fitted: FittedChecks,
+    source: PartitionedSource,
+    mapper: Mapper,
+    *,
+    config: MonitorConfig,
+    config_hash: str,
+    start: datetime,
+    end: datetime,
+    labels: Labels | None,
+    labels_complete: bool,
+    memory_budget: int,
+    state: Mapping[str, Any] | None = None,
+    extra_sections: Mapping[str, SectionReport] | None = None,
+    flow_run_id: str | None = None,
+) -> WindowEvaluation:
+    """One window, partitioned: see the module docstring. Fitted checks as `fit_checks` gives them."""
+    cols = config.columns
+    footprint = StepFootprint()
+    # A check whose reference is too small did not fit: it is that check's error, as in memory.
+    too_small = {n: f.message for n, f in fitted.fitted.items() if isinstance(f, ReferenceTooSmall)}
+    fitted = FittedChecks(
+        fitted.reference_fingerprint, {n: f for n, f in fitted.fitted.items() if n not in too_small}
+    )
+    suite = fitted.get("validation")
+    read = ReadJob(config, source.source, tuple(inference_columns(cols)), start, end, source.frame)
+    key_columns = tuple(dict.fromkeys([cols.request_id, *_suite_keys(suite)]))
+    with footprint.measure("scan_keys"):
+        scanned = mapper.map(scan_partition, ScanJob(read, key_columns), source.partitions)
+        rows = int(sum(int(s.pop("__rows__")[0]) for s in scanned))
+        keys: dict[str, KeyCounts] = count_duplicates(scanned)
+        del scanned
+    request_keys = keys.get(cols.request_id)
+    plan = plan_sketches(
+        config,
+        start=start,
+        end=end,
+        drift=fitted.get("drift"),
+        perf=fitted.get("perf"),
+        suite=suite,
+        duplicated=None if request_keys is None or cols.target is None else request_keys.duplicated,
+    )
+    dask = isinstance(mapper, DaskMapper)
+    job = MapJob(read, plan, None if dask else labels, read_labels_on_worker=dask and labels is not None)
+    with footprint.measure("map"):
+        merged = merge_states(mapper.map(map_partition, job, source.partitions))
+    samples: dict[str, list[Any]] = {}
+    if merged.deferred is not None and cols.request_id in merged.deferred.columns:
+        samples[cols.request_id] = merged.deferred[cols.request_id].tolist()
+    with footprint.measure("finalize"):
+        merged = map_deferred(plan, merged, labels)
+        notes = [] if labels is None or labels.error is None else [f"labels unavailable: {labels.error}"]
+        window_report = finalize_window(
+            plan, merged, 0 if request_keys is None else request_keys.extra_occurrences, notes
+        )
+        sections: dict[str, SectionReport] = {"window": window_report}
+        errors: dict[str, str] = dict(too_small)
+        approximate: list[ApproximateFigure] = []
+        include_target = cols.target is not None and merged.labeled > 0
+
+        def finalize(name: str, fn: Callable[[], Any]) -> None:
+            try:
+                result = fn()
+            except Exception as exc:  # one check's failure is reported; the others still finish
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                return
+            if result is None:
+                return
+            section, approx = result if isinstance(result, tuple) else (result, [])
+            sections[name] = section
+            approximate.extend(approx)
+
+        if rows:
+            drift = fitted.get("drift")
+            perf = fitted.get("perf")
+            if drift is not None:
+                finalize("drift", lambda: finalize_drift(plan, drift, merged, include_target))
+            if perf is not None:
+                detectors = (state or {}).get("perf")
+                finalize("perf", lambda: finalize_performance(plan, perf, merged, detectors))
+            finalize("serving", lambda: finalize_serving(plan, merged))
+        if suite is not None:
+            nulls = {c: rows - k.values for c, k in keys.items()}
+            finalize(
+                "validation",
+                lambda: finalize_validation(
+                    suite, merged.validation, rows, keys, null_counts=nulls, samples=samples
+                ),
+            )
+    sections["partitioned"] = PartitionedReport(
+        mapper.name, len(source.partitions), rows, source.estimated_bytes, memory_budget, tuple(approximate)
+    )
+    sections.update(extra_sections or {})
+    sections["footprint"] = footprint.report()
+    publication = NOTHING_TO_PUBLISH
+    for name in ("drift", "perf", "serving", "validation", "partitioned"):
+        if name in sections:
+            publication = publication.merge(sections[name].publish())
+    versions = tuple(sorted(k for k in merged.serving if k and k != "unknown"))
+    return assemble_window(
+        config, config_hash, start, end, sections, errors, publication, versions, flow_run_id
+    )

@@ -1,0 +1,53 @@
+"""The monitor flow on the Dask engine (a LocalCluster, 2 worker processes) in the Prefect harness:
+the same verdict, decisions and figures as the local engine, and, against the window evaluated in
+memory, the same decisions and exact figures with approximate ones within their bound."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from flows.monitor import monitor
+from watchkeeper import demo_data
+from watchkeeper.partitioned.agreement import compare_figures, decisions
+
+pytestmark = pytest.mark.slow
+
+DAY = 8  # drifted: decisions to agree on
+
+
+def _write_day(scenario, day: int) -> None:
+    labels = scenario.write_day(day)
+    # Small row groups: the window becomes several partitions, read by the workers themselves.
+    path = next(
+        (scenario.root / "inference").glob(f"date={demo_data.day_plan(day).start:%Y-%m-%d}/*.parquet")
+    )
+    pd.read_parquet(path).to_parquet(path, row_group_size=150)
+    scenario.write_labels(day, labels.iloc[: len(labels) // 2])
+    config = yaml.safe_load(scenario.config_path.read_text())
+    config["execution"] = {"partition_rows": 150}
+    scenario.config_path.write_text(yaml.safe_dump(config))
+
+
+def test_dask_engine_matches_local_engine_and_memory(scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_day(scenario, DAY)
+    end = scenario.window_end(DAY)
+    in_memory = monitor(str(scenario.config_path), window_end=end)
+    assert in_memory.section("partitioned") is None
+
+    monkeypatch.setenv("WATCHKEEPER_MEMORY_BUDGET", "0")  # every window beyond the budget
+    monkeypatch.setenv("WATCHKEEPER_ENGINE", "local")
+    local = monitor(str(scenario.config_path), window_end=end)
+    monkeypatch.setenv("WATCHKEEPER_ENGINE", "dask")
+    on_dask = monitor(str(scenario.config_path), window_end=end)
+
+    assert on_dask.section("partitioned").engine == "dask"
+    assert on_dask.section("partitioned").partitions == local.section("partitioned").partitions == 4
+    assert not on_dask.errors and not local.errors
+    assert decisions(on_dask) == decisions(local) == decisions(in_memory)
+    # Alert state carries over from run to run (the first run fired them): not the engine's doing.
+    stateful = ("alerts.",)
+    assert compare_figures(local, on_dask, rel=1e-12, ignore=stateful) == []
+    assert compare_figures(in_memory, on_dask, ignore=stateful) == []
+    assert on_dask.section("window").labeled == in_memory.section("window").labeled > 0

@@ -1,0 +1,147 @@
+"""The partitioned path on one window: the same report however the window is cut, and the same
+decisions and exact figures as the window evaluated in memory (approximate ones within bounds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.partitioned.conftest import Window
+from watchkeeper.checks import standard_checks
+from watchkeeper.execution import ExecutionConfig
+from watchkeeper.monitoring import WindowEvaluation, evaluate_window
+from watchkeeper.partitioned.agreement import compare_figures, decisions, strip_volatile
+from watchkeeper.partitioned.engine import LocalMapper, PartitionedSource, evaluate_partitioned, plan_window
+from watchkeeper.partitioned.partitions import slice_time
+from watchkeeper.windows import load_window
+
+
+def _partitioned(window: Window, n_partitions: int, workers: int = 2) -> WindowEvaluation:
+    rows = len(window.logs)
+    execution = ExecutionConfig(partition_rows=-(-rows // n_partitions))
+    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
+    assert source is not None and len(source.partitions) == n_partitions
+    return evaluate_partitioned(
+        window.fitted,
+        source,
+        LocalMapper(workers),
+        config=window.config,
+        config_hash=window.loaded.hash,
+        start=window.start,
+        end=window.end,
+        labels=window.labels,
+        labels_complete=False,
+        memory_budget=execution.memory_budget,
+    )
+
+
+@pytest.fixture(scope="module")
+def in_memory(window: Window) -> WindowEvaluation:
+    checks = standard_checks(window.loaded.path, cache_dir=None, with_html=False)
+    config = window.config
+    return evaluate_window(
+        checks,
+        window.fitted,
+        config=config,
+        config_hash=window.loaded.hash,
+        start=window.start,
+        end=window.end,
+        load=lambda: load_window(config, window.start, window.end, labels=window.labels),
+        labels_complete=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def one_partition(window: Window) -> WindowEvaluation:
+    return _partitioned(window, 1, workers=1)
+
+
+@pytest.mark.parametrize(
+    "n_partitions",
+    [
+        3,  # uneven, duplicated request ids fall in different partitions
+        17,  # many small partitions, some versions and categories absent from some
+    ],
+)
+def test_same_report_however_the_window_is_cut(
+    window: Window, one_partition: WindowEvaluation, n_partitions: int
+) -> None:
+    cut = _partitioned(window, n_partitions)
+    assert not cut.report.errors
+    assert strip_volatile(cut.report.to_dict()) == strip_volatile(one_partition.report.to_dict())
+
+
+def test_decisions_and_exact_figures_match_the_window_in_memory(
+    in_memory: WindowEvaluation, one_partition: WindowEvaluation
+) -> None:
+    exact, part = in_memory.report, one_partition.report
+    assert not part.errors
+    assert decisions(part) == decisions(exact)
+    assert compare_figures(exact, part) == []
+    # The window's duplicates cross the cut and are counted; only first occurrences got labels.
+    assert part.section("window").duplicate_request_ids == 3
+    approximate = part.section("partitioned").approximate
+    assert {a.figure for a in approximate} >= {
+        "drift.age.score",
+        "perf.realized.roc_auc",
+        "serving.latency_p95_ms",
+    }
+    assert all(a.decision_exact is not False for a in approximate)
+
+
+def test_validation_merged_over_partitions_equals_gx_on_the_whole_window(
+    window: Window, in_memory: WindowEvaluation
+) -> None:
+    whole = in_memory.report.section("validation")
+    merged = _partitioned(window, 5).report.section("validation")
+    assert [(r.index, r.type, r.success, r.unexpected_count) for r in merged.results] == [
+        (r.index, r.type, r.success, r.unexpected_count) for r in whole.results
+    ]
+    assert any(r.failed for r in whole.results)  # the drifted day breaks the suite somewhere
+
+
+def test_bad_partition_names_itself(window: Window) -> None:
+    broken = window.logs.assign(age="old")  # a numerical feature holding text
+    source = plan_window(
+        window.config,
+        ExecutionConfig(partition_rows=2000),
+        window.start,
+        window.end,
+        frame=broken,
+        force=True,
+    )
+    assert source is not None
+    with pytest.raises(Exception, match=r"partition 0 \(rows 0\.\.1500\).*age \(object\)"):
+        evaluate_partitioned(
+            window.fitted,
+            source,
+            LocalMapper(1),
+            config=window.config,
+            config_hash="x",
+            start=window.start,
+            end=window.end,
+            labels=window.labels,
+            labels_complete=False,
+            memory_budget=0,
+        )
+
+
+def test_time_slices_of_any_source_give_the_same_report(
+    window: Window, one_partition: WindowEvaluation
+) -> None:
+    # A SQL table or CSV files are cut by time ranges, each read by its own query.
+    source = PartitionedSource(
+        window.config.sources.inference_logs, tuple(slice_time(window.start, window.end, 3)), 0
+    )
+    cut = evaluate_partitioned(
+        window.fitted,
+        source,
+        LocalMapper(2),
+        config=window.config,
+        config_hash=window.loaded.hash,
+        start=window.start,
+        end=window.end,
+        labels=window.labels,
+        labels_complete=False,
+        memory_budget=0,
+    )
+    assert strip_volatile(cut.report.to_dict()) == strip_volatile(one_partition.report.to_dict())
