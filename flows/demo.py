@@ -93,7 +93,7 @@ def demo(
     root = _prepare_state_dir(fresh)
     config = load_config(DEMO_CONFIG)
     data_dir = root / "demo"
-    tracking = open_tracking(config.tracking.tracking_uri)
+    tracking = open_tracking(config.tracking.tracking_uri, config.tracking.ui_url)
     print(f"Watchkeeper demo: state in {root}")
     first = train_first_champion(
         config, data_dir / "reference" / "champion.parquet", seed, client=tracking.client

@@ -20,10 +20,11 @@ from prefect.runtime import flow_run
 
 from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
-from tasks.artifact_tasks import publish_artifacts
+from tasks.artifact_tasks import publish_window_artifacts
 from tasks.check_tasks import run_step
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.observability import run_logger, run_logging
+from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run, verdict_state
 from tasks.registry_tasks import config_for_champion
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
@@ -41,6 +42,7 @@ from watchkeeper.checks import Check, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
+from watchkeeper.presentation import verdict_tags
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -169,9 +171,8 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
             artifacts=artifacts,
         )
         log.error("MLflow unavailable (%s); report kept in %s for the next run", exc, path)
-    publish_artifacts(
-        config.model.name,
-        report.to_markdown(),
+    publish_window_artifacts(
+        report,
         mlflow_url=mlflow_url,
         tables=dict(publication.tables),
         extra_markdown=dict(publication.markdown),
@@ -181,13 +182,17 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     return report
 
 
-@flow(name="monitor-model")
+@flow(name="monitor-model", flow_run_name=name_monitor_run)
 def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
 
     Computes drift, performance, data validation and serving health for the window, logs the figures
     to the window's MLflow run (re-runs update it), publishes the verdict here, and re-evaluates recent
     windows whose late labels have arrived. Returns the window's `MonitoringReport`.
+
+    The run is named after the model and the window (`credit-risk 2026-03-05`), tagged with the
+    model and `verdict:<ok|warning|critical>`, and ends `Completed` under the verdict's name (OK,
+    Warning, Critical), so the runs list shows which windows need a look.
     """
     apply_runtime_defaults()
     loaded = open_model_config(config_path)
@@ -195,7 +200,7 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
     start, end = window_bounds(window_end, config.window.size)
     with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
         root = state_dir()
-        tracking = open_tracking(config.tracking.tracking_uri)
+        tracking = open_tracking(config.tracking.tracking_uri, config.tracking.ui_url)
         run = MonitorRun(
             loaded=loaded,
             store=open_state(),
@@ -204,7 +209,11 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
             state_dir=root,
             labels=load_labels(config),
         )
-        return _monitor(run, start, end)
+        add_flow_run_tags([config.model.name])
+        report = _monitor(run, start, end)
+        add_flow_run_tags(verdict_tags(config.model.name, report.verdict))
+        # The run ends in a `Completed` state named after the verdict; callers still get the report.
+        return verdict_state(report)  # type: ignore[return-value]
 
 
 def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringReport:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,6 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return configured or wk_tracking.default_tracking_uri(state_dir())
 
 
-def mlflow_ui_base() -> str:
-    return os.environ.get("WATCHKEEPER_MLFLOW_UI_URL", "http://127.0.0.1:5000")
-
-
 @dataclass(frozen=True)
 class Tracking:
     """The MLflow store a flow run logs to: one client, its URI, and the UI address for links."""
@@ -48,10 +43,11 @@ class Tracking:
         return wk_tracking.run_url(self.ui_url, experiment_id, run_id)
 
 
-def open_tracking(configured_uri: str | None) -> Tracking:
-    """The run's MLflow client (the configured URI, else the SQLite store under the state dir)."""
+def open_tracking(configured_uri: str | None, ui_url: str | None = None) -> Tracking:
+    """The run's MLflow client (the configured URI, else the SQLite store under the state dir) and
+    the UI address for links (`tracking.ui_url`, see `watchkeeper.tracking.ui_base_url`)."""
     uri = resolve_tracking_uri(configured_uri)
-    return Tracking(MlflowClient(tracking_uri=uri), uri, mlflow_ui_base())
+    return Tracking(MlflowClient(tracking_uri=uri), uri, wk_tracking.ui_base_url(ui_url, uri))
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:

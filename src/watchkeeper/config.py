@@ -77,6 +77,9 @@ class TrackingConfig(StrictModel):
     # None: $MLFLOW_TRACKING_URI, else SQLite under the state directory.
     tracking_uri: str | None = None
     experiment: str | None = None  # default: "watchkeeper/<model name>"
+    # Where people open MLflow, for links from Prefect artifacts and alerts. None: $WATCHKEEPER_MLFLOW_UI_URL,
+    # else the tracking URI when it is a server (http/https), else http://127.0.0.1:5000 (`mlflow ui`).
+    ui_url: str | None = None
 
 
 class ExpectationsConfig(StrictModel):

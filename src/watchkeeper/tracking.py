@@ -80,5 +80,21 @@ def default_tracking_uri(state_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}"
 
 
+UI_URL_ENV = "WATCHKEEPER_MLFLOW_UI_URL"
+LOCAL_UI_URL = "http://127.0.0.1:5000"
+
+
+def ui_base_url(configured: str | None, tracking_uri: str) -> str:
+    """The MLflow UI address for links: `tracking.ui_url`, else `$WATCHKEEPER_MLFLOW_UI_URL`, else a
+    tracking server's own address, else the local `mlflow ui` default."""
+    if configured:
+        return configured.rstrip("/")
+    if os.environ.get(UI_URL_ENV):
+        return os.environ[UI_URL_ENV].rstrip("/")
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return LOCAL_UI_URL
+
+
 def run_url(ui_base: str, experiment_id: str, run_id: str) -> str:
     return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
