@@ -81,7 +81,9 @@ def window_range(start: datetime, end: datetime) -> str:
     """Start–end, short: ``2026-03-05–03-06`` for whole days, else with the times."""
     start, end = as_utc(start) or start, as_utc(end) or end
     if all(t.time() == datetime.min.time() for t in (start, end)):
-        return f"{start:%Y-%m-%d}–{end:%m-%d}" if start.year == end.year else f"{start:%Y-%m-%d}–{end:%Y-%m-%d}"
+        return (
+            f"{start:%Y-%m-%d}–{end:%m-%d}" if start.year == end.year else f"{start:%Y-%m-%d}–{end:%Y-%m-%d}"
+        )
     return f"{start:%Y-%m-%d %H:%M}–{end:%m-%d %H:%M}"
 
 
