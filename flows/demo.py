@@ -9,6 +9,7 @@ then runs the monitor flow for the day, exactly as the scheduled deployment woul
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -132,12 +133,43 @@ def demo(
     print(format_table(rows))
     print()
     print(f"Done in {time.monotonic() - started:.0f} s. Open the results:")
-    print(f"  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {tracking.uri} --port 5000")
-    print("  Prefect UI: .venv/bin/prefect server start --host 127.0.0.1 --port 4200")
-    print(
-        "              (run the demo with PREFECT_API_URL=http://127.0.0.1:4200/api to keep its runs there)"
-    )
+    print("\n".join(closing_lines(config, tracking)))
     return rows
+
+
+def _bin(tool: str) -> str:
+    # The commands of the environment the demo ran in, relative to the working directory if inside it.
+    path = Path(sys.executable).parent / tool
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
+    """Where the demo's results are: the dashboard, the MLflow UI and the Prefect UI that holds the
+    runs (the configured server, or how to keep them next time when the temporary one was used)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    from tasks.dashboard_tasks import dashboard_path
+
+    lines = [f"  Dashboard:  {dashboard_path(config.model.name).as_uri()}"]
+    if tracking.uri.startswith(("http://", "https://")):
+        lines.append(f"  MLflow UI:  {tracking.ui_url}")
+    else:
+        lines.append(f"  MLflow UI:  {_bin('mlflow')} ui --backend-store-uri {tracking.uri} --port 5000")
+    api = PREFECT_API_URL.value()
+    if api:
+        ui = PREFECT_UI_URL.value() or api.removesuffix("/api")
+        lines.append(f"  Prefect UI: {ui}/runs (the runs of this demo are there)")
+    else:
+        prefect = _bin("prefect")
+        lines.append(
+            "  Prefect UI: the runs went to a temporary server that has stopped; to keep them, start one"
+        )
+        lines.append(f"              ({prefect} server start --host 127.0.0.1 --port 4200) and run the demo")
+        lines.append("              with PREFECT_API_URL=http://127.0.0.1:4200/api")
+    return lines
 
 
 def per_day_rows(

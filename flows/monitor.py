@@ -20,8 +20,9 @@ from prefect.runtime import flow_run
 
 from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
-from tasks.artifact_tasks import publish_window_artifacts
+from tasks.artifact_tasks import publish_window_artifacts, publish_window_link
 from tasks.check_tasks import run_step
+from tasks.dashboard_tasks import refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.observability import run_logger, run_logging
 from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run, verdict_state
@@ -272,6 +273,11 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
     maybe_trigger_retraining(config, str(run.loaded.path), report, store=store, client=run.tracking.client)
+    # The model's dashboard, regenerated with this run's windows and decisions, linked from the window.
+    dashboard = refresh_dashboard(config, store, run.tracking, root=run.state_dir)
+    publish_window_link(
+        report, "dashboard", dashboard["mlflow_url"] or Path(dashboard["path"]).as_uri(), "Dashboard"
+    )
     if report.verdict >= Severity.WARNING:
         run_logger("watchkeeper.monitor").info(
             "%s %s: %s — %s",

@@ -58,3 +58,10 @@ def publish_window_artifacts(
         keys.append(key(name))
         create_markdown_artifact(key=keys[-1], markdown=text, description=f"{name} — {label}")
     return keys
+
+
+def publish_window_link(report: MonitoringReport, name: str, url: str, text: str) -> str:
+    """One more link card of the window (e.g. the model's dashboard, regenerated after the window)."""
+    key = window_artifact_key(report.model, report.window_start, report.window_end, name)
+    create_link_artifact(key=key, link=url, link_text=text, description=text)
+    return key

@@ -213,6 +213,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from watchkeeper.config import find_model_config
+
+    root = project_dir(args.project_dir)
+    configs = args.configs or str(root / "configs" / "models")
+    write = load_entrypoint("tasks/dashboard_tasks.py:write_dashboard_file", root)
+    since: Any = None
+    if args.since:
+        from watchkeeper.configbase import parse_duration
+
+        try:
+            since = parse_duration(args.since)  # before the latest window
+        except ValueError:
+            since = parse_utc(args.since)
+    path = write(find_model_config(args.model, configs), since=since, out=args.out)
+    print(f"dashboard of {args.model}: {path.as_uri()}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     root = project_dir(args.project_dir)
     configs = args.config or sorted(str(p) for p in (root / "configs" / "models").glob("*.yaml"))
@@ -257,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", help="serve only these deployments (e.g. daily, health)")
     p.add_argument("--limit", type=int, help="at most this many concurrent runs")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("dashboard", help="write a model's dashboard (one offline HTML page)")
+    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--since", help="e.g. 30d (before the latest window's end) or an ISO time (default: every window)"
+    )
+    p.add_argument("--out", help="the HTML file (default: <state dir>/dashboards/<model>.html)")
+    p.add_argument("--configs", help="directory of model configs (default: configs/models of the project)")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("expectations", help="Great Expectations suites")
     exp_sub = p.add_subparsers(dest="action", required=True)
