@@ -154,7 +154,10 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     alerts = report.section("alerts")
     if alerts is not None:
         publication = publication.merge(alerts.publish())
-    payload = report_payload(report)
+    payload = report_payload(
+        report,
+        links={"registered_model": config.model.registry_name, "prefect_flow_run_url": _flow_run_url()},
+    )
     artifacts = dict(publication.artifacts)
     mlflow_url = None
     try:

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -60,8 +61,6 @@ def test_critical_window_is_named_tagged_and_marked_in_prefect(scenario) -> None
 
 def test_mlflow_link_follows_the_ui_url_setting(scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(tracking.UI_URL_ENV, raising=False)
-    import yaml
-
     config = yaml.safe_load(scenario.config_path.read_text())
     config["tracking"] = {"ui_url": "https://mlflow.example.com/"}
     scenario.config_path.write_text(yaml.safe_dump(config))
@@ -76,3 +75,41 @@ def test_mlflow_link_follows_the_ui_url_setting(scenario, monkeypatch: pytest.Mo
     assert link.data.endswith(
         f"](https://mlflow.example.com/#/experiments/{exp.experiment_id}/runs/{report.mlflow_run_id})"
     )
+
+
+def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> None:
+    labels = scenario.write_day(1)
+    first = monitor(str(scenario.config_path), window_end=scenario.window_end(1))
+    scenario.write_day(2)
+    scenario.write_labels(1, labels)  # day 2's run re-evaluates day 1
+    second = monitor(str(scenario.config_path), window_end=scenario.window_end(2))
+    assert first.flow_run_id != second.flow_run_id
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("watchkeeper/e2e-model")
+    # Opens in the classic runs view, not GenAI mode.
+    assert exp.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    (run,) = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{tracking.TAG_WINDOW_END}` = '2026-03-02T00:00:00Z'"
+    )
+    tags = run.data.tags
+    verdict = tags[tracking.TAG_VERDICT]
+    assert run.info.run_name == f"2026-03-01–03-02 {verdict}"
+    # Every evaluation's Prefect flow run is kept; the first stays under the plain tag.
+    assert tags[tracking.TAG_FLOW_RUN_ID] == first.flow_run_id
+    assert tags[tracking.evaluation_tag(1)] == first.flow_run_id
+    assert tags[tracking.evaluation_tag(2)] == second.flow_run_id
+    note = tags[tracking.TAG_NOTE]
+    assert note.startswith(f"**{verdict.upper()}** — window 2026-03-01 00:00 → 2026-03-02 00:00 UTC")
+    assert "**Why**" in note and "row count 600 outside" in note
+    # The harness serves a UI, so each evaluation links to its flow run page.
+    assert f"1. [{first.flow_run_id}](" in note and f"2. [{second.flow_run_id}](" in note
+    assert tags[tracking.evaluation_url_tag(2)].endswith(f"/flow-runs/flow-run/{second.flow_run_id}")
+    assert "realized roc_auc 0." in note  # the labels of the re-evaluation
+    # The version that scored the window, linked in the registry of the configured MLflow UI.
+    registered = (
+        yaml.safe_load(scenario.config_path.read_text())["model"].get("registered_model") or "e2e-model"
+    )
+    url = f"{tracking.LOCAL_UI_URL}/#/models/{registered}/versions/1"
+    assert tags[tracking.TAG_MODEL_VERSION_URL] == url
+    assert f"[{registered} version 1]({url})" in note
