@@ -232,9 +232,31 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_deployments(args: argparse.Namespace) -> int:
+    from watchkeeper.deployments import PREFECT_YAML, check_prefect_yaml, render_prefect_yaml
+
     root = project_dir(args.project_dir)
-    configs = args.config or sorted(str(p) for p in (root / "configs" / "models").glob("*.yaml"))
+    target = root / PREFECT_YAML
+    if args.check:
+        diff = check_prefect_yaml(root, target)
+        if diff:
+            print(diff, end="")
+            print(f"{target} is out of date with configs/models/: run `watchkeeper deployments`")
+            return 1
+        print(f"{target} matches configs/models/")
+        return 0
+    text = render_prefect_yaml(root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {text.count(chr(10) + '  - name: ')} deployments to {target}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from watchkeeper.deployments import discover_model_configs
+
+    root = project_dir(args.project_dir)
+    configs = args.config or [str(root / p) for p in discover_model_configs(root)]
     start_flow(args, "serve", configs, only=tuple(args.only or ()), limit=args.limit)
     return 0
 
@@ -276,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", help="serve only these deployments (e.g. daily, health)")
     p.add_argument("--limit", type=int, help="at most this many concurrent runs")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "deployments", help="write deployments/prefect.yaml from configs/models/*.yaml (six per model)"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="only say whether the file is up to date (exit 1 if not)"
+    )
+    p.set_defaults(func=cmd_deployments)
 
     p = sub.add_parser("dashboard", help="write a model's dashboard (one offline HTML page)")
     p.add_argument("--model", required=True)
