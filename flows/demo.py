@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -152,12 +153,19 @@ def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
     from tasks.dashboard_tasks import dashboard_path
+    from watchkeeper.tracking import experiment_url
 
     lines = [f"  Dashboard:  {dashboard_path(config.model.name).as_uri()}"]
+    exp = tracking.client.get_experiment_by_name(config.experiment_name)
+    experiment_id = exp.experiment_id if exp is not None else "0"
     if tracking.uri.startswith(("http://", "https://")):
-        lines.append(f"  MLflow UI:  {tracking.ui_url}")
+        lines.append(f"  MLflow UI:  {experiment_url(tracking.ui_url, experiment_id)}")
     else:
-        lines.append(f"  MLflow UI:  {_bin('mlflow')} ui --backend-store-uri {tracking.uri} --port 5000")
+        port = urlsplit(tracking.ui_url).port or 5000
+        lines.append(
+            f"  MLflow UI:  {_bin('mlflow')} ui --backend-store-uri {tracking.uri} --port {port}"
+            f"  # then {experiment_url(tracking.ui_url, experiment_id)}"
+        )
     api = PREFECT_API_URL.value()
     if api:
         ui = PREFECT_UI_URL.value() or api.removesuffix("/api")

@@ -43,7 +43,7 @@ from watchkeeper.checks import Check, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
-from watchkeeper.presentation import verdict_tags
+from watchkeeper.presentation import reevaluation_tag, verdict_tags
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -255,6 +255,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     )
     recorded = store.list_windows(config.model.name)
     known = {w["window_end"]: w["n_labeled"] for w in recorded}
+    verdict_before = {w["window_end"]: w["verdict"] for w in recorded}
     scored_by = {w["window_end"]: w["summary"].get("model_versions") or [] for w in recorded}
     for past_end in windows_with_new_labels(known, candidates, limit=config.window.reevaluate_windows):
         versions = scored_by.get(past_end, [])
@@ -267,7 +268,12 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             past_end,
             as_of=as_of,
         )
-        publish_window(run, past, attach_alerts(run, past.report))
+        past_report = publish_window(run, past, attach_alerts(run, past.report))
+        changed = reevaluation_tag(
+            past_report.window_start, past_report.window_end, verdict_before[past_end], past_report.verdict
+        )
+        if changed:
+            add_flow_run_tags([changed])
 
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.

@@ -91,7 +91,7 @@ def log_dashboard(tracking: Tracking, experiment: str, model: str, page: str) ->
         run_id = run.info.run_id
     client.log_text(run_id, page, DASHBOARD_ARTIFACT)
     client.set_terminated(run_id)
-    url = f"{tracking.run_url(experiment_id, run_id)}/artifacts/{DASHBOARD_ARTIFACT}"
+    url = tracking.run_url(experiment_id, run_id, f"/artifacts/{DASHBOARD_ARTIFACT}")
     return {"run_id": run_id, "url": url}
 
 

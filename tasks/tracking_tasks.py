@@ -39,8 +39,8 @@ class Tracking:
     uri: str
     ui_url: str
 
-    def run_url(self, experiment_id: str, run_id: str) -> str:
-        return wk_tracking.run_url(self.ui_url, experiment_id, run_id)
+    def run_url(self, experiment_id: str, run_id: str, path: str = "") -> str:
+        return wk_tracking.run_url(self.ui_url, experiment_id, run_id, path)
 
 
 def open_tracking(configured_uri: str | None, ui_url: str | None = None) -> Tracking:

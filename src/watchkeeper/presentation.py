@@ -50,6 +50,15 @@ def verdict_tags(model: str, verdict: Severity) -> list[str]:
     return [model, f"verdict:{verdict.label}"]
 
 
+def reevaluation_tag(start: datetime, end: datetime, before: str, after: Severity) -> str | None:
+    """A tag for a monitoring run whose late labels changed an earlier window's verdict
+    (``2026-03-10 warning→critical``), so the runs list shows it next to the run that found it;
+    None when the verdict stayed."""
+    if before == after.label:
+        return None
+    return f"{window_label(start, end)} {before}→{after.label}"
+
+
 def window_artifact_key(model: str, start: datetime, end: datetime, name: str) -> str:
     """A Prefect artifact key per model, window and card: ``credit-risk-2026-03-05-verdict``.
 

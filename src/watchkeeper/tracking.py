@@ -73,7 +73,7 @@ def evaluation_url_tag(n: int) -> str:
 
 
 def model_version_url(ui_base: str, registered_model: str, version: str) -> str:
-    return f"{ui_base.rstrip('/')}/#/models/{registered_model}/versions/{version}"
+    return f"{ui_base.rstrip('/')}/#/models/{registered_model}/versions/{version}{CLASSIC_VIEW_QUERY}"
 
 
 _KEY_FIGURES = (
@@ -194,5 +194,15 @@ def ui_base_url(configured: str | None, tracking_uri: str) -> str:
     return LOCAL_UI_URL
 
 
-def run_url(ui_base: str, experiment_id: str, run_id: str) -> str:
-    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+# MLflow 3.17's UI has a global GenAI / model-training switch that overrides the experiment tag
+# (remembered per browser); this query parameter of its routes selects the model-training view.
+CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
+
+
+def run_url(ui_base: str, experiment_id: str, run_id: str, path: str = "") -> str:
+    """The run's page (or `path` below it, e.g. ``/artifacts/x.html``), in the classic view."""
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}{path}{CLASSIC_VIEW_QUERY}"
+
+
+def experiment_url(ui_base: str, experiment_id: str) -> str:
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}{CLASSIC_VIEW_QUERY}"

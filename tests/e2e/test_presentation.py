@@ -56,7 +56,9 @@ def test_critical_window_is_named_tagged_and_marked_in_prefect(scenario) -> None
     assert rows[0]["drifted"] == "yes"  # drifted columns first
     # A link artifact is stored as a markdown link.
     link = keys[f"{prefix}mlflow-run"].data
-    assert link.endswith(f"]({tracking.LOCAL_UI_URL}/#/experiments/1/runs/{report.mlflow_run_id})")
+    assert link.endswith(
+        f"]({tracking.LOCAL_UI_URL}/#/experiments/1/runs/{report.mlflow_run_id}?workflowType=machine_learning)"
+    )
 
 
 def test_mlflow_link_follows_the_ui_url_setting(scenario, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +75,8 @@ def test_mlflow_link_follows_the_ui_url_setting(scenario, monkeypatch: pytest.Mo
     (link,) = [a for a in artifacts if a.key.endswith("mlflow-run")]
     exp = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).get_experiment_by_name("watchkeeper/e2e-model")
     assert link.data.endswith(
-        f"](https://mlflow.example.com/#/experiments/{exp.experiment_id}/runs/{report.mlflow_run_id})"
+        f"](https://mlflow.example.com/#/experiments/{exp.experiment_id}/runs/{report.mlflow_run_id}"
+        "?workflowType=machine_learning)"
     )
 
 
@@ -110,6 +113,6 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     registered = (
         yaml.safe_load(scenario.config_path.read_text())["model"].get("registered_model") or "e2e-model"
     )
-    url = f"{tracking.LOCAL_UI_URL}/#/models/{registered}/versions/1"
+    url = f"{tracking.LOCAL_UI_URL}/#/models/{registered}/versions/1?workflowType=machine_learning"
     assert tags[tracking.TAG_MODEL_VERSION_URL] == url
     assert f"[{registered} version 1]({url})" in note

@@ -341,7 +341,7 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
     figures["alerts"] = {
         "data": alert_traces,
         "layout": _layout(
-            "Alerts fired and resolved (at the end of the window that changed them)",
+            "Alerts fired and resolved (on the window whose evaluation changed them)",
             data,
             x_range,
             height=100 + 30 * max(len(rules), 3),
