@@ -24,6 +24,7 @@ from tasks.artifact_tasks import publish_window_artifacts, publish_window_link
 from tasks.check_tasks import run_step
 from tasks.dashboard_tasks import refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
+from tasks.metrics_tasks import push_window
 from tasks.observability import run_logger, run_logging
 from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run, verdict_state
 from tasks.registry_tasks import config_for_champion
@@ -278,6 +279,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
     report = publish_window(run, current, attach_alerts(run, current.report))
+    push_window(report, config.health.pushgateway)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
