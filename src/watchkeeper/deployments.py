@@ -132,7 +132,8 @@ def render_prefect_yaml(root: Path, config_paths: list[str] | None = None) -> st
     Two configs naming the same model are an error: their deployments would collide.
     """
     config_paths = discover_model_configs(root) if config_paths is None else config_paths
-    blocks, owners = [], {}
+    blocks: list[str] = []
+    owners: dict[str, str] = {}
     for config_path in config_paths:
         specs = deployment_specs(config_path, root=root)
         model = specs[0]["name"].removesuffix("-daily")

@@ -282,7 +282,7 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
         ),
     }
 
-    serving = [
+    serving: list[dict[str, Any]] = [
         {
             "type": "scatter",
             "x": xs,
