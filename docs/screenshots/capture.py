@@ -45,7 +45,11 @@ async def _capture(ws_url: str, url: str, out: Path, *, width: int, height: int,
 
         await call("Page.enable")
         await call(
-            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         await call("Page.navigate", url=url)
         await asyncio.sleep(settle_s)
