@@ -72,7 +72,8 @@ def server_env(tmp_path: Path, state: Path) -> Iterator[dict[str, str]]:
         "PREFECT_API_URL": api,
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
+        # The checkout first, then whatever the caller put there (a worktree's src/).
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     }
     log = tmp_path / "server.log"
     with log.open("wb") as out:
