@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from flows.monitor import monitor
 from tasks.dashboard_tasks import DASHBOARD_ARTIFACT, KIND_DASHBOARD, dashboard_path, write_dashboard_file
 from watchkeeper import tracking
+from watchkeeper.cli import main
 from watchkeeper.dashboard import PANELS
 from watchkeeper.presentation import round_figure
 
@@ -77,6 +78,20 @@ def test_dashboard_renders_offline_and_matches_mlflow(scenario, tmp_path: Path) 
     assert [a.path for a in client.list_artifacts(dash_run.info.run_id)] == [DASHBOARD_ARTIFACT]
 
     page = write_dashboard_file(str(scenario.config_path), out=str(tmp_path / "dashboard.html"))
+    # The command line writes the same data; --since counts back from the latest window.
+    out = tmp_path / "cli.html"
+    args = [
+        "dashboard",
+        "--model",
+        "e2e-model",
+        "--configs",
+        str(scenario.config_path.parent),
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--since", "2d"]) == 0
+    recent = _embedded(out.read_text(), "watchkeeper-data")
+    assert [w["end"] for w in recent["windows"]] == ["2026-03-06T00:00:00Z"]
     text = page.read_text()
     # plotly.js is inlined: the page loads no script (and nothing else) from anywhere.
     assert "<script src" not in text and "<link" not in text and "Plotly.newPlot" in text
