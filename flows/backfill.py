@@ -11,11 +11,12 @@ from prefect import flow
 from flows.monitor import monitor
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
+from tasks.presentation_tasks import name_model_run
 from watchkeeper.timeutil import format_progress
 from watchkeeper.windows import describe_uncovered_tail, windows_between
 
 
-@flow(name="backfill-model")
+@flow(name="backfill-model", flow_run_name=name_model_run("backfill", "start", "end"))
 def backfill(config_path: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Monitor every complete window whose end falls in (start, end], oldest first.
 

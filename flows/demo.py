@@ -9,10 +9,12 @@ then runs the monitor flow for the day, exactly as the scheduled deployment woul
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -93,7 +95,7 @@ def demo(
     root = _prepare_state_dir(fresh)
     config = load_config(DEMO_CONFIG)
     data_dir = root / "demo"
-    tracking = open_tracking(config.tracking.tracking_uri)
+    tracking = open_tracking(config.tracking)
     print(f"Watchkeeper demo: state in {root}")
     first = train_first_champion(
         config, data_dir / "reference" / "champion.parquet", seed, client=tracking.client
@@ -132,12 +134,50 @@ def demo(
     print(format_table(rows))
     print()
     print(f"Done in {time.monotonic() - started:.0f} s. Open the results:")
-    print(f"  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {tracking.uri} --port 5000")
-    print("  Prefect UI: .venv/bin/prefect server start --host 127.0.0.1 --port 4200")
-    print(
-        "              (run the demo with PREFECT_API_URL=http://127.0.0.1:4200/api to keep its runs there)"
-    )
+    print("\n".join(closing_lines(config, tracking)))
     return rows
+
+
+def _bin(tool: str) -> str:
+    # The commands of the environment the demo ran in, relative to the working directory if inside it.
+    path = Path(sys.executable).parent / tool
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
+    """Where the demo's results are: the dashboard, the MLflow UI and the Prefect UI that holds the
+    runs (the configured server, or how to keep them next time when the temporary one was used)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    from tasks.dashboard_tasks import dashboard_path
+    from watchkeeper.tracking import experiment_url
+
+    lines = [f"  Dashboard:  {dashboard_path(config.model.name).as_uri()}"]
+    exp = tracking.client.get_experiment_by_name(config.experiment_name)
+    experiment_id = exp.experiment_id if exp is not None else "0"
+    if tracking.uri.startswith(("http://", "https://")):
+        lines.append(f"  MLflow UI:  {experiment_url(tracking.ui_url, experiment_id)}")
+    else:
+        port = urlsplit(tracking.ui_url).port or 5000
+        lines.append(
+            f"  MLflow UI:  {_bin('mlflow')} ui --backend-store-uri {tracking.uri} --port {port}"
+            f"  # then {experiment_url(tracking.ui_url, experiment_id)}"
+        )
+    api = PREFECT_API_URL.value()
+    if api:
+        ui = PREFECT_UI_URL.value() or api.removesuffix("/api")
+        lines.append(f"  Prefect UI: {ui}/runs (the runs of this demo are there)")
+    else:
+        prefect = _bin("prefect")
+        lines.append(
+            "  Prefect UI: the runs went to a temporary server that has stopped; to keep them, start one"
+        )
+        lines.append(f"              ({prefect} server start --host 127.0.0.1 --port 4200) and run the demo")
+        lines.append("              with PREFECT_API_URL=http://127.0.0.1:4200/api")
+    return lines
 
 
 def per_day_rows(

@@ -21,6 +21,7 @@ from prefect.settings import PREFECT_API_URL
 from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
+from tasks.presentation_tasks import name_model_run
 from tasks.registry_tasks import (
     alias_version,
     delete_alias,
@@ -38,7 +39,7 @@ from watchkeeper.state import open_state
 from watchkeeper.timeutil import as_utc, parse_utc
 
 
-@flow(name="deploy-model", log_prints=True)
+@flow(name="deploy-model", log_prints=True, flow_run_name=name_model_run("deploy"))
 def deploy(
     config_path: str, version: str | None = None, window_end: datetime | None = None
 ) -> dict[str, Any]:

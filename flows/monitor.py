@@ -21,11 +21,14 @@ from prefect.runtime import flow_run
 
 from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
-from tasks.artifact_tasks import publish_artifacts
+from tasks.artifact_tasks import publish_window_artifacts, publish_window_link
 from tasks.check_tasks import run_step
+from tasks.dashboard_tasks import refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
+from tasks.metrics_tasks import push_window
 from tasks.observability import run_logger, run_logging
 from tasks.outage_tasks import notify_tracking_unavailable, run_final_state, with_tracking_notes
+from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run
 from tasks.registry_tasks import config_for_champion
 from tasks.scale_tasks import evaluate_partitioned_window
 from tasks.state_tasks import record_window, windows_with_new_labels
@@ -46,6 +49,7 @@ from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
 from watchkeeper.partitioned.engine import plan_window
+from watchkeeper.presentation import reevaluation_tag, verdict_tags
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -188,7 +192,10 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     alerts = report.section("alerts")
     if alerts is not None:
         publication = publication.merge(alerts.publish())
-    payload = report_payload(report)
+    payload = report_payload(
+        report,
+        links={"registered_model": config.model.registry_name, "prefect_flow_run_url": _flow_run_url()},
+    )
     artifacts = dict(publication.artifacts)
     mlflow_url = None
     try:
@@ -207,9 +214,8 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
         )
         log.error("MLflow unavailable (%s); report kept in %s for the next run", type(exc).__name__, path)
     report = with_tracking_notes(report, run.tracking.outage)
-    publish_artifacts(
-        config.model.name,
-        report.to_markdown(),
+    publish_window_artifacts(
+        report,
         mlflow_url=mlflow_url,
         tables=dict(publication.tables),
         extra_markdown=dict(publication.markdown),
@@ -219,13 +225,17 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     return report
 
 
-@flow(name="monitor-model")
+@flow(name="monitor-model", flow_run_name=name_monitor_run)
 def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
 
     Computes drift, performance, data validation and serving health for the window, logs the figures
     to the window's MLflow run (re-runs update it), publishes the verdict here, and re-evaluates recent
     windows whose late labels have arrived. Returns the window's `MonitoringReport`.
+
+    The run is named after the model and the window (`credit-risk 2026-03-05`), tagged with the
+    model and `verdict:<ok|warning|critical>`, and ends `Completed` under the verdict's name (OK,
+    Warning, Critical), so the runs list shows which windows need a look.
     """
     apply_runtime_defaults()
     loaded = open_model_config(config_path)
@@ -251,7 +261,12 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
             labels=load_labels(config),
             execution=resolve_execution(config.execution),
         )
-        return _monitor(run, start, end)
+        add_flow_run_tags([config.model.name])
+        report = _monitor(run, start, end)
+        add_flow_run_tags(verdict_tags(config.model.name, report.verdict))
+        # The run ends in a `Completed` state named after the verdict (or TrackingUnavailable);
+        # callers still get the report.
+        return run_final_state(report, run.tracking.outage)  # type: ignore[return-value]
 
 
 def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringReport:
@@ -301,6 +316,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     candidates = count_labels(config, windows_between(lag_start, start, calendar), labels=run.labels)
     recorded = store.list_windows(config.model.name)
     known = {w["window_end"]: w["n_labeled"] for w in recorded}
+    verdict_before = {w["window_end"]: w["verdict"] for w in recorded}
     scored_by = {w["window_end"]: w["summary"].get("model_versions") or [] for w in recorded}
     for past_end in windows_with_new_labels(known, candidates, limit=config.window.reevaluate_windows):
         versions = scored_by.get(past_end, [])
@@ -313,15 +329,26 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             past_end,
             as_of=as_of,
         )
-        publish_window(run, past, attach_alerts(run, past.report))
+        past_report = publish_window(run, past, attach_alerts(run, past.report))
+        changed = reevaluation_tag(
+            past_report.window_start, past_report.window_end, verdict_before[past_end], past_report.verdict
+        )
+        if changed:
+            add_flow_run_tags([changed])
 
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
     report = publish_window(run, current, attach_alerts(run, current.report))
+    push_window(report, config.health.pushgateway)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
     maybe_trigger_retraining(config, str(run.loaded.path), report, store=store, client=run.tracking.client)
+    # The model's dashboard, regenerated with this run's windows and decisions, linked from the window.
+    dashboard = refresh_dashboard(config, store, run.tracking, root=run.state_dir)
+    publish_window_link(
+        report, "dashboard", dashboard["mlflow_url"] or Path(dashboard["path"]).as_uri(), "Dashboard"
+    )
     if report.verdict >= Severity.WARNING:
         run_logger("watchkeeper.monitor").info(
             "%s %s: %s — %s",
@@ -331,4 +358,4 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             "; ".join(report.reasons),
         )
     notify_tracking_unavailable(config, report, run.tracking.outage, store=store, channels=run.channels)
-    return run_final_state(report, run.tracking.outage)  # type: ignore[return-value]  # Prefect unwraps a State
+    return report

@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 from flows.deploy import start_deploy, trigger_mode
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
+from tasks.presentation_tasks import name_model_run
 from tasks.registry_tasks import pending_challenger, register_model, set_version_tags
 from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import build_training_data, decide_and_audit, train_model, write_reference
@@ -31,7 +32,7 @@ from watchkeeper.state import StateStore, open_state, state_dir
 from watchkeeper.timeutil import as_utc, iso_z, utcnow
 
 
-@flow(name="retrain-model", log_prints=True)
+@flow(name="retrain-model", log_prints=True, flow_run_name=name_model_run("retrain"))
 def retrain(
     config_path: str,
     reason: str = "manual",

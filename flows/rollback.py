@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 
 from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
+from tasks.presentation_tasks import name_model_run
 from tasks.registry_tasks import alias_version, delete_alias, set_alias, set_version_tags
 from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import notify_lifecycle
@@ -16,7 +17,7 @@ from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
 
 
-@flow(name="rollback-model", log_prints=True)
+@flow(name="rollback-model", log_prints=True, flow_run_name=name_model_run("rollback"))
 def rollback(config_path: str) -> dict[str, Any]:
     """Move the `champion` alias back to `previous-champion`.
 

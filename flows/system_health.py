@@ -20,12 +20,13 @@ from tasks.health_tasks import (
     store_latest_health,
 )
 from tasks.observability import run_logging
+from tasks.presentation_tasks import name_model_run
 from tasks.tracking_tasks import resolve_tracking_uri
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
 
 
-@flow(name="system-health", log_prints=True)
+@flow(name="system-health", log_prints=True, flow_run_name=name_model_run("health"))
 def system_health(config_path: str) -> dict[str, Any]:
     """Sample the serving host's health (CPU, memory, swap, disk, network, NVIDIA GPUs, probes).
 

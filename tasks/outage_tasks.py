@@ -20,6 +20,7 @@ from typing import Any
 
 from prefect.states import Completed, State
 
+from tasks.presentation_tasks import verdict_state
 from watchkeeper.alerting.delivery import deliver
 from watchkeeper.config import MonitorConfig, TrackingConfig
 from watchkeeper.outage import is_unreachable, mlflow_http_env, tracking_unavailable_message
@@ -157,14 +158,12 @@ def notify_tracking_unavailable(
     return records
 
 
-def run_final_state(report: MonitoringReport, outage: TrackingOutage) -> MonitoringReport | State:
-    """What the monitor flow returns: the report, or — MLflow down — a Completed state named
-    `TrackingUnavailable` carrying it (callers of the flow still get the report).
-
-    One small function so the verdict → state mapping can take it over.
+def run_final_state(report: MonitoringReport, outage: TrackingOutage) -> State:
+    """The monitor run's final state, carrying the report (callers of the flow still get it): the
+    verdict's (`verdict_state`), or — MLflow down — a Completed state named `TrackingUnavailable`.
     """
     if not outage.down:
-        return report
+        return verdict_state(report)
     return Completed(
         data=report,
         name=TRACKING_UNAVAILABLE_STATE,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,10 +47,6 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return configured or wk_tracking.default_tracking_uri(state_dir())
 
 
-def mlflow_ui_base() -> str:
-    return os.environ.get("WATCHKEEPER_MLFLOW_UI_URL", "http://127.0.0.1:5000")
-
-
 @dataclass(frozen=True)
 class Tracking:
     """The MLflow store a flow run logs to: one client, its URI, and the UI address for links."""
@@ -63,8 +58,8 @@ class Tracking:
     # Where the per-window leases live (the run's state database); None: no other writer expected.
     leases: StateStore | None = None
 
-    def run_url(self, experiment_id: str, run_id: str) -> str:
-        return wk_tracking.run_url(self.ui_url, experiment_id, run_id)
+    def run_url(self, experiment_id: str, run_id: str, path: str = "") -> str:
+        return wk_tracking.run_url(self.ui_url, experiment_id, run_id, path)
 
     def window_lease(self, experiment_id: str, window_key: str) -> AbstractContextManager[object]:
         """Held around find-or-create of a window's run: concurrent runs of a window make one run."""
@@ -75,18 +70,20 @@ class Tracking:
 
 
 def open_tracking(configured: str | TrackingConfig | None, *, leases: StateStore | None = None) -> Tracking:
-    """The run's MLflow client (the configured URI, else the SQLite store under the state dir).
+    """The run's MLflow client (the configured URI, else the SQLite store under the state dir) and
+    the UI address for links (`tracking.ui_url`, see `watchkeeper.tracking.ui_base_url`).
 
     Given the `tracking:` config, MLflow's HTTP timeout and retries are set from it first; the
     client stops calling an unreachable server for the rest of the run (`GuardedClient`).
     """
+    ui_url = None
     if isinstance(configured, TrackingConfig):
         apply_mlflow_http_settings(configured)
-        configured = configured.tracking_uri
+        configured, ui_url = configured.tracking_uri, configured.ui_url
     uri = resolve_tracking_uri(configured)
     outage = TrackingOutage()
     client: Any = GuardedClient(MlflowClient(tracking_uri=uri), outage)
-    return Tracking(client, uri, mlflow_ui_base(), outage, leases)
+    return Tracking(client, uri, wk_tracking.ui_base_url(ui_url, uri), outage, leases)
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
@@ -94,14 +91,20 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     tracking_uri = client.tracking_uri
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if wk_tracking.EXPERIMENT_KIND_TAG not in exp.tags:  # one chosen in the UI stays
+            client.set_experiment_tag(
+                exp.experiment_id, wk_tracking.EXPERIMENT_KIND_TAG, wk_tracking.CLASSIC_EXPERIMENT_KIND
+            )
         return str(exp.experiment_id)
     artifact_location = None
     if tracking_uri.startswith("sqlite:"):
         # Keep artifacts beside the database instead of ./mlruns in whatever directory we run from.
         db_path = Path(tracking_uri.removeprefix("sqlite:///"))
         artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
+    # Classic view (runs table, charts), not GenAI mode: these runs are model monitoring, not traces.
+    kind = {wk_tracking.EXPERIMENT_KIND_TAG: wk_tracking.CLASSIC_EXPERIMENT_KIND}
     try:
-        return str(client.create_experiment(name, artifact_location=artifact_location))
+        return str(client.create_experiment(name, artifact_location=artifact_location, tags=kind))
     except Exception:
         # A concurrent run created it first (RESOURCE_ALREADY_EXISTS); anything else raises again.
         exp = client.get_experiment_by_name(name)
@@ -142,6 +145,15 @@ def write_report_run(
             run_id = existing.info.run_id
             step = int(existing.data.tags.get(wk_tracking.TAG_EVALUATIONS, "0"))
         tags[wk_tracking.TAG_EVALUATIONS] = str(step + 1)
+        tags.update(
+            wk_tracking.presentation_tags(
+                payload["report"],
+                evaluation=step + 1,
+                previous=existing.data.tags if existing is not None else {},
+                ui_base=tracking.ui_url,
+                links=payload.get("links") or {},
+            )
+        )
         ts = int(payload["timestamp_ms"])
         metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
         for i in range(0, max(len(metrics), 1), _MAX_BATCH):
@@ -153,12 +165,36 @@ def write_report_run(
         client.log_text(run_id, json.dumps(payload["report"], indent=2), wk_tracking.REPORT_ARTIFACT)
         for name, text in artifacts.items():
             client.log_text(run_id, text, name)
+        if step == 0:
+            link_model_versions(client, run_id, payload.get("links") or {}, payload["report"])
         client.set_terminated(run_id)
     return {
         "run_id": run_id,
         "experiment_id": experiment_id,
         "url": tracking.run_url(experiment_id, run_id),
     }
+
+
+def link_model_versions(
+    client: MlflowClient, run_id: str, links: dict[str, Any], report: dict[str, Any]
+) -> None:
+    """Record the model versions that scored the window as the run's model inputs (MLflow 3 shows
+    them in the run's "Models" column and page). Best effort: a version without a logged model, or a
+    registry that cannot be read, leaves the tag and description links only."""
+    from mlflow.entities import LoggedModelInput
+
+    registered = links.get("registered_model")
+    if not registered:
+        return
+    try:
+        model_ids = [
+            client.get_model_version(registered, str(v)).model_id for v in report.get("model_versions") or []
+        ]
+        inputs = [LoggedModelInput(model_id=m) for m in model_ids if m]
+        if inputs:
+            client.log_inputs(run_id, models=inputs)
+    except Exception as exc:
+        log.warning("could not link run %s to its model versions: %s", run_id, exc)
 
 
 @task(name="open-mlflow-run", cache_policy=NO_CACHE)
@@ -189,8 +225,11 @@ def open_window_run(report: Any, *, tracking: Tracking, experiment: str) -> dict
         return None
 
 
-def report_payload(report: Any) -> dict[str, Any]:
+def report_payload(report: Any, links: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON form of a window for MLflow (also what is spooled); `links` holds what the run links
+    to: ``registered_model`` (the registry name) and ``prefect_flow_run_url``."""
     return {
+        "links": dict(links or {}),
         "tags": wk_tracking.run_tags(report),
         "metrics": wk_tracking.metrics_for(report),
         "timestamp_ms": wk_tracking.metric_timestamp_ms(report),

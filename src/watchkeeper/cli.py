@@ -282,9 +282,50 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from watchkeeper.config import find_model_config
+
     root = project_dir(args.project_dir)
-    configs = args.config or sorted(str(p) for p in (root / "configs" / "models").glob("*.yaml"))
+    configs = args.configs or str(root / "configs" / "models")
+    write = load_entrypoint("tasks/dashboard_tasks.py:write_dashboard_file", root)
+    since: Any = None
+    if args.since:
+        from watchkeeper.configbase import parse_duration
+
+        try:
+            since = parse_duration(args.since)  # before the latest window
+        except ValueError:
+            since = parse_utc(args.since)
+    path = write(find_model_config(args.model, configs), since=since, out=args.out)
+    print(f"dashboard of {args.model}: {path.as_uri()}")
+    return 0
+
+
+def cmd_deployments(args: argparse.Namespace) -> int:
+    from watchkeeper.deployments import PREFECT_YAML, check_prefect_yaml, render_prefect_yaml
+
+    root = project_dir(args.project_dir)
+    target = root / PREFECT_YAML
+    if args.check:
+        diff = check_prefect_yaml(root, target)
+        if diff:
+            print(diff, end="")
+            print(f"{target} is out of date with configs/models/: run `watchkeeper deployments`")
+            return 1
+        print(f"{target} matches configs/models/")
+        return 0
+    text = render_prefect_yaml(root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {text.count(chr(10) + '  - name: ')} deployments to {target}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from watchkeeper.deployments import discover_model_configs
+
+    root = project_dir(args.project_dir)
+    configs = args.config or [str(root / p) for p in discover_model_configs(root)]
     start_flow(args, "serve", configs, only=tuple(args.only or ()), limit=args.limit)
     return 0
 
@@ -327,6 +368,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", help="serve only these deployments (e.g. daily, health)")
     p.add_argument("--limit", type=int, help="at most this many concurrent runs")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "deployments", help="write deployments/prefect.yaml from configs/models/*.yaml (six per model)"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="only say whether the file is up to date (exit 1 if not)"
+    )
+    p.set_defaults(func=cmd_deployments)
+
+    p = sub.add_parser("dashboard", help="write a model's dashboard (one offline HTML page)")
+    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--since", help="e.g. 30d (before the latest window's end) or an ISO time (default: every window)"
+    )
+    p.add_argument("--out", help="the HTML file (default: <state dir>/dashboards/<model>.html)")
+    p.add_argument("--configs", help="directory of model configs (default: configs/models of the project)")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("expectations", help="Great Expectations suites")
     exp_sub = p.add_subparsers(dest="action", required=True)

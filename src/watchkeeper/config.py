@@ -117,6 +117,9 @@ class TrackingConfig(StrictModel):
     http_timeout_s: int = Field(default=20, gt=0, le=600)
     http_max_retries: int = Field(default=2, ge=0, le=10)
     http_backoff_factor: int = Field(default=1, ge=0, le=60)
+    # Where people open MLflow, for links from Prefect artifacts and alerts. None: $WATCHKEEPER_MLFLOW_UI_URL,
+    # else the tracking URI when it is a server (http/https), else http://127.0.0.1:5000 (`mlflow ui`).
+    ui_url: str | None = None
 
 
 class ExpectationsConfig(StrictModel):

@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from watchkeeper.presentation import mlflow_run_name, window_range
 from watchkeeper.report import MonitoringReport
-from watchkeeper.timeutil import iso_z
+from watchkeeper.timeutil import iso_z, parse_utc
+from watchkeeper.verdict import Severity
 
 TAG_MODEL = "watchkeeper.model"
 TAG_MODEL_VERSION = "watchkeeper.model_version"
@@ -25,6 +29,14 @@ TAG_EVALUATIONS = "watchkeeper.evaluations"
 TAG_CONFIG_HASH = "watchkeeper.config_hash"
 TAG_FLOW_RUN_ID = "prefect.flow_run_id"
 TAG_KIND = "watchkeeper.kind"
+TAG_MODEL_VERSION_URL = "watchkeeper.model_version_url"
+# MLflow's own tags: the run's name and its description (markdown, the run page's "Description").
+TAG_RUN_NAME = "mlflow.runName"
+TAG_NOTE = "mlflow.note.content"
+# The experiment tag the MLflow 3 UI's mode switch writes: without it an experiment opens in GenAI
+# mode (traces, judges) instead of the classic runs table and charts.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_EXPERIMENT_KIND = "custom_model_development"
 
 REPORT_ARTIFACT = "report.json"
 
@@ -47,7 +59,93 @@ def window_key(model: str, start: datetime, end: datetime) -> str:
 
 
 def run_name(model: str, start: datetime, end: datetime) -> str:
-    return f"{model} {end:%Y-%m-%d %H:%M}"
+    """The name a window's run is created with (before its verdict is known): its start–end."""
+    return window_range(start, end)
+
+
+def evaluation_tag(n: int) -> str:
+    """The tag keeping the Prefect flow run id of the window's n-th evaluation (1-based)."""
+    return f"{TAG_FLOW_RUN_ID}.{n}"
+
+
+def evaluation_url_tag(n: int) -> str:
+    return f"prefect.flow_run_url.{n}"
+
+
+def model_version_url(ui_base: str, registered_model: str, version: str) -> str:
+    return f"{ui_base.rstrip('/')}/#/models/{registered_model}/versions/{version}{CLASSIC_VIEW_QUERY}"
+
+
+_KEY_FIGURES = (
+    ("drift share", "drift.share", "{:.0%}"),
+    ("label coverage", "window.label_coverage", "{:.0%}"),
+    ("estimated roc_auc", "perf.estimated.roc_auc", "{:.3f}"),
+    ("realized roc_auc", "perf.realized.roc_auc", "{:.3f}"),
+    ("p95 latency", "serving.latency_p95_ms", "{:.0f} ms"),
+    ("error rate", "serving.error_rate", "{:.1%}"),
+    ("critical validation failures", "validation.critical_failures", "{:.0f}"),
+)
+
+
+def presentation_tags(
+    report: Mapping[str, Any],
+    *,
+    evaluation: int,
+    previous: Mapping[str, str],
+    ui_base: str,
+    links: Mapping[str, Any],
+) -> dict[str, str]:
+    """Tags that make a window's run readable in the MLflow UI, from the report's JSON form.
+
+    The run's name (window and verdict, shown in the run table by default), its description
+    (verdict, reasons, key figures, the model version and every evaluation's Prefect flow run), the
+    model version's link, and this evaluation's Prefect flow run (``prefect.flow_run_id.<n>``);
+    ``prefect.flow_run_id`` stays the first evaluation's. `links` may hold ``registered_model`` and
+    ``prefect_flow_run_url``.
+    """
+    start, end = parse_utc(report["window"]["start"]), parse_utc(report["window"]["end"])
+    verdict = Severity.parse(report["verdict"])
+    tags: dict[str, str] = {TAG_RUN_NAME: mlflow_run_name(start, end, verdict)}
+    flow_run_id = report.get("flow_run_id")
+    if flow_run_id:
+        tags[evaluation_tag(evaluation)] = flow_run_id
+        if previous.get(TAG_FLOW_RUN_ID):
+            tags[TAG_FLOW_RUN_ID] = previous[TAG_FLOW_RUN_ID]
+    if links.get("prefect_flow_run_url"):
+        tags[evaluation_url_tag(evaluation)] = links["prefect_flow_run_url"]
+    registered = links.get("registered_model")
+    versions = [str(v) for v in report.get("model_versions") or []]
+    version_links = [(v, model_version_url(ui_base, registered, v)) for v in versions] if registered else []
+    if version_links:
+        tags[TAG_MODEL_VERSION_URL] = " ".join(url for _, url in version_links)
+
+    lines = [
+        f"**{verdict.label.upper()}** — window {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC",
+        "",
+    ]
+    if version_links:
+        lines.append(
+            "Scored by " + ", ".join(f"[{registered} version {v}]({url})" for v, url in version_links) + "."
+        )
+    elif versions:
+        lines.append(f"Scored by model version {', '.join(versions)}.")
+    lines += ["", "**Why**", ""]
+    lines += [f"- {r}" for r in report.get("reasons") or []] or ["- no check raised anything"]
+    figures = report.get("figures") or {}
+    shown = [f"{label} {fmt.format(figures[name])}" for label, name, fmt in _KEY_FIGURES if name in figures]
+    if shown:
+        lines += ["", "**Key figures**: " + " · ".join(shown)]
+    evaluations = {**previous, **tags}
+    lines += ["", "**Evaluations** (Prefect flow runs; later ones saw later labels)", ""]
+    for n in range(1, evaluation + 1):
+        run_id = evaluations.get(evaluation_tag(n)) or (evaluations.get(TAG_FLOW_RUN_ID) if n == 1 else None)
+        url = evaluations.get(evaluation_url_tag(n))
+        if run_id and url:
+            lines.append(f"{n}. [{run_id}]({url})")
+        elif run_id:
+            lines.append(f"{n}. flow run `{run_id}`")
+    tags[TAG_NOTE] = "\n".join(lines)
+    return tags
 
 
 def run_tags(report: MonitoringReport) -> dict[str, str]:
@@ -80,5 +178,31 @@ def default_tracking_uri(state_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}"
 
 
-def run_url(ui_base: str, experiment_id: str, run_id: str) -> str:
-    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+UI_URL_ENV = "WATCHKEEPER_MLFLOW_UI_URL"
+LOCAL_UI_URL = "http://127.0.0.1:5000"
+
+
+def ui_base_url(configured: str | None, tracking_uri: str) -> str:
+    """The MLflow UI address for links: `tracking.ui_url`, else `$WATCHKEEPER_MLFLOW_UI_URL`, else a
+    tracking server's own address, else the local `mlflow ui` default."""
+    if configured:
+        return configured.rstrip("/")
+    if os.environ.get(UI_URL_ENV):
+        return os.environ[UI_URL_ENV].rstrip("/")
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return LOCAL_UI_URL
+
+
+# MLflow 3.17's UI has a global GenAI / model-training switch that overrides the experiment tag
+# (remembered per browser); this query parameter of its routes selects the model-training view.
+CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
+
+
+def run_url(ui_base: str, experiment_id: str, run_id: str, path: str = "") -> str:
+    """The run's page (or `path` below it, e.g. ``/artifacts/x.html``), in the classic view."""
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}{path}{CLASSIC_VIEW_QUERY}"
+
+
+def experiment_url(ui_base: str, experiment_id: str) -> str:
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}{CLASSIC_VIEW_QUERY}"

@@ -52,7 +52,10 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     assert "alerts/firing" in metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     assert {"drift/columns.csv", "drift/evidently_report.html"} <= artifacts
-    assert client.list_artifacts(run.info.run_id, "validation")[0].path == "validation/gx_result.json"
+    validation = {a.path for a in client.list_artifacts(run.info.run_id, "validation")}
+    assert validation == {"validation/gx_result.json", "validation/gx_result.html"}
+    page = Path(client.download_artifacts(run.info.run_id, "validation/gx_result.html")).read_text()
+    assert "Suite <code>credit-risk</code>" in page and "expect_column_values_to_not_be_null" in page
 
     # Re-running the same window updates its run: no duplicate.
     monitor(str(scenario.config_path), window_end=scenario.window_end(1))

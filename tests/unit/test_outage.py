@@ -88,7 +88,8 @@ def test_no_retry_once_mlflow_is_unreachable() -> None:
 def test_final_state_is_named_apart_from_success() -> None:
     at = datetime(2026, 3, 2, tzinfo=UTC)
     report = MonitoringReport("m", at - timedelta(days=1), at, at, ("1",), "h")
-    assert run_final_state(report, TrackingOutage()) is report
+    healthy = run_final_state(report, TrackingOutage())  # the verdict's own state
+    assert healthy.name == "OK" and healthy.is_completed() and healthy.data is report
     state = run_final_state(report, TrackingOutage(error="ConnectionError: refused", spooled=["a.json"]))
     assert isinstance(state, State)
     assert state.name == TRACKING_UNAVAILABLE_STATE and state.is_completed()

@@ -168,8 +168,30 @@ class DriftReport:
     def publish(self) -> Publication:
         return Publication(
             artifacts={"drift/columns.csv": self.to_frame().to_csv(index=False)},
-            markdown={"drift": self.to_markdown()},
+            tables={"drift": self.table_rows()},
         )
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        """One row per column, drifted first, for a Prefect table artifact (the UI scrolls a table
+        sideways, where a wide markdown table is cut off)."""
+        return [
+            {
+                "column": c.column,
+                "drifted": "yes" if c.drifted else "no",
+                "method": c.method or "",
+                "score": _clean(c.score),
+                "threshold": _clean(c.threshold),
+                "p_adjusted": _clean(c.p_value_adjusted),
+                "effect_size": _clean(c.effect_size),
+                "missing": _clean(c.missing_share),
+                "role": c.role,
+                "kind": c.kind or "",
+                "n_reference": c.n_reference,
+                "n_current": c.n_current,
+                "status": c.status,
+            }
+            for c in self.ordered()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {

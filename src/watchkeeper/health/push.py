@@ -55,6 +55,30 @@ def push_to_gateway(
     True when the gateway accepted the push, False (with a warning logged) otherwise.
     """
     instance = instance or report.host
+    samples = prometheus_samples(report)
+    verdict = float(max((f.severity for f in report.findings()), default=Severity.OK))
+    samples.append((METRIC_PREFIX + "verdict_level", {}, verdict))
+    samples.append((METRIC_PREFIX + "last_success_timestamp_seconds", {}, report.sampled_at.timestamp()))
+    if not push_samples(samples, url=url, job=job, grouping_key={"instance": instance}, timeout_s=timeout_s):
+        return False
+    logger.info("pushed health sample to Pushgateway %s (job=%s, instance=%s)", redact(url), job, instance)
+    return True
+
+
+def push_samples(
+    samples: list[tuple[str, dict[str, str], float]],
+    *,
+    url: str,
+    job: str,
+    grouping_key: dict[str, str],
+    timeout_s: float = 2.0,
+) -> bool:
+    """Push (metric name, labels, value) gauges as the group `job`/`grouping_key`, replacing it.
+
+    A dedicated registry (nothing else of the process leaks into the push); HTTP PUT, so a metric
+    that disappeared disappears there too; credentials in the URL are sent as basic auth. Best
+    effort: returns False with a warning logged instead of raising.
+    """
     try:
         from prometheus_client import CollectorRegistry, Gauge
         from prometheus_client import push_to_gateway as prometheus_push
@@ -62,23 +86,13 @@ def push_to_gateway(
 
         registry = CollectorRegistry()
         gauges: dict[str, Gauge] = {}
-        for name, labels, value in prometheus_samples(report):
+        for name, labels, value in samples:
             gauge = gauges.get(name)
             if gauge is None:
                 gauge = gauges[name] = Gauge(
-                    name, f"Watchkeeper health figure {name}", list(labels), registry=registry
+                    name, f"Watchkeeper figure {name}", list(labels), registry=registry
                 )
             (gauge.labels(**labels) if labels else gauge).set(value)
-        verdict = Gauge(
-            METRIC_PREFIX + "verdict_level", "Worst finding: 0 ok, 1 warning, 2 critical", registry=registry
-        )
-        verdict.set(float(max((f.severity for f in report.findings()), default=Severity.OK)))
-        last = Gauge(
-            METRIC_PREFIX + "last_success_timestamp_seconds",
-            "Unix time of the last health sample pushed successfully",
-            registry=registry,
-        )
-        last.set(report.sampled_at.timestamp())
 
         gateway, username, password = _split_credentials(url)
 
@@ -88,17 +102,11 @@ def push_to_gateway(
             return default_handler(url, method, timeout, headers, data)
 
         prometheus_push(
-            gateway,
-            job=job,
-            registry=registry,
-            grouping_key={"instance": instance},
-            timeout=timeout_s,
-            handler=handler,
+            gateway, job=job, registry=registry, grouping_key=grouping_key, timeout=timeout_s, handler=handler
         )
     except Exception as exc:  # best effort by contract: monitoring must not fail on its dashboard
         logger.warning("push to Pushgateway %s failed: %s", redact(url), redact(str(exc)))
         return False
-    logger.info("pushed health sample to Pushgateway %s (job=%s, instance=%s)", redact(url), job, instance)
     return True
 
 

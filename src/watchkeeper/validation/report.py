@@ -160,10 +160,14 @@ class ValidationReport:
         """GX's own validation result as JSON (an MLflow artifact)."""
         return self.gx_json
 
+    def ordered_results(self) -> list[ExpectationResult]:
+        """Failures first (critical before warning), then the suite's order."""
+        order = {Severity.CRITICAL: 0, Severity.WARNING: 1}
+        return sorted(self.results, key=lambda r: (not r.failed, order.get(r.severity, 2), r.index))
+
     def to_table(self) -> list[dict[str, Any]]:
         """One row per expectation, failures first (a Prefect table artifact)."""
-        order = {Severity.CRITICAL: 0, Severity.WARNING: 1}
-        rows = sorted(self.results, key=lambda r: (not r.failed, order.get(r.severity, 2), r.index))
+        rows = self.ordered_results()
         return [
             {
                 "status": "not evaluated" if r.success is None else ("ok" if r.success else "FAILED"),
@@ -181,8 +185,13 @@ class ValidationReport:
         ]
 
     def publish(self) -> Publication:
+        from watchkeeper.validation.html import render_validation_html  # only when published
+
         return Publication(
-            artifacts={"validation/gx_result.json": self.gx_result_json()},
+            artifacts={
+                "validation/gx_result.json": self.gx_result_json(),
+                "validation/gx_result.html": render_validation_html(self),
+            },
             tables={"validation": self.to_table()},
         )
 

@@ -1,0 +1,57 @@
+"""A monitoring window's figures for Prometheus: gauges ``watchkeeper_window_…`` per model.
+
+The monitor flow pushes its current window to the Pushgateway configured under
+`health.pushgateway` (job ``watchkeeper_window``, grouped by model), so Grafana
+(`deployments/grafana/watchkeeper.json`) draws the fleet and Prometheus can alert with
+`deployments/grafana/alert-rules.yml`, the built-in rules written in PromQL. Metric names are part of
+that contract: a test runs real Prometheus and Pushgateway against them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from watchkeeper.report import MonitoringReport
+
+WINDOW_PREFIX = "watchkeeper_window_"
+WINDOW_JOB = "watchkeeper_window"
+
+# Figures pushed as they are, under their name with dots as underscores.
+_PLAIN = (
+    "window.rows",
+    "window.no_data",
+    "window.label_coverage",
+    "drift.share",
+    "drift.n_drifted",
+    "drift.n_columns",
+    "perf.concept_drift",
+    "validation.critical_failures",
+    "validation.warning_failures",
+    "serving.request_count",
+    "serving.latency_p50_ms",
+    "serving.latency_p95_ms",
+    "serving.latency_p99_ms",
+    "serving.error_rate",
+    "alerts.firing",
+)
+_PERF = re.compile(r"^perf\.(estimated|realized)\.([a-z0-9_]+)$")
+_BAND = re.compile(r"^perf\.band\.([a-z0-9_]+)\.(lower|upper)$")
+
+
+def window_samples(report: MonitoringReport) -> list[tuple[str, dict[str, str], float]]:
+    """(metric name, labels, value) for the window: the plain figures, performance per metric
+    (``watchkeeper_window_perf_estimated{metric="roc_auc"}``, `_realized`, `_band_lower`,
+    `_band_upper`), the verdict level and the window's end time. Every sample has the `model` label."""
+    figures = report.figures()
+    model = {"model": report.model}
+    out = [
+        (WINDOW_PREFIX + name.replace(".", "_"), model, figures[name]) for name in _PLAIN if name in figures
+    ]
+    for name, value in figures.items():
+        if match := _PERF.match(name):
+            out.append((f"{WINDOW_PREFIX}perf_{match[1]}", {**model, "metric": match[2]}, value))
+        elif match := _BAND.match(name):
+            out.append((f"{WINDOW_PREFIX}perf_band_{match[2]}", {**model, "metric": match[1]}, value))
+    out.append((WINDOW_PREFIX + "verdict_level", model, float(report.verdict)))
+    out.append((WINDOW_PREFIX + "end_timestamp_seconds", model, report.window_end.timestamp()))
+    return out

@@ -1,0 +1,42 @@
+"""A window's Prometheus gauges: names and labels are the contract with the Grafana dashboard and
+the alerting rules in deployments/grafana/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from watchkeeper.exposition import window_samples
+from watchkeeper.report import MonitoringReport, SnapshotSection
+
+END = datetime(2026, 3, 6, tzinfo=UTC)
+
+
+def test_window_samples() -> None:
+    perf = {
+        "estimated.roc_auc": 0.83,
+        "realized.roc_auc": 0.79,
+        "band.roc_auc.lower": 0.8,
+        "concept_drift": 0.0,
+    }
+    report = MonitoringReport(
+        model="credit-risk",
+        window_start=datetime(2026, 3, 5, tzinfo=UTC),
+        window_end=END,
+        evaluated_at=END,
+        model_versions=("1",),
+        config_hash="h",
+        sections={
+            "perf": SnapshotSection("test", END, perf),
+            "validation": SnapshotSection("test", END, {"critical_failures": 2.0, "evaluated": 40.0}),
+        },
+    )
+    model = {"model": "credit-risk"}
+    assert sorted(window_samples(report), key=lambda s: (s[0], sorted(s[1].items()))) == [
+        ("watchkeeper_window_end_timestamp_seconds", model, END.timestamp()),
+        ("watchkeeper_window_perf_band_lower", {**model, "metric": "roc_auc"}, 0.8),
+        ("watchkeeper_window_perf_concept_drift", model, 0.0),
+        ("watchkeeper_window_perf_estimated", {**model, "metric": "roc_auc"}, 0.83),
+        ("watchkeeper_window_perf_realized", {**model, "metric": "roc_auc"}, 0.79),
+        ("watchkeeper_window_validation_critical_failures", model, 2.0),
+        ("watchkeeper_window_verdict_level", model, 0.0),  # snapshot sections raise no finding
+    ]
