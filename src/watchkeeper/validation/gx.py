@@ -171,14 +171,17 @@ class _GxRuntime:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.context.data_sources.add_pandas("watchkeeper").add_dataframe_asset("window")
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole-window")
-        self.suites: OrderedDict[tuple[str, tuple[int, ...], str], Any] = OrderedDict()
+        # Keyed by (suite fingerprint, entries run), plus the substitutes when there are any.
+        self.suites: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         # GX contexts are not thread-safe; Prefect may run tasks in threads.
         self.lock = threading.Lock()
 
     def get_suite(
         self, spec: ExpectationSuiteSpec, indices: tuple[int, ...], substitutes: dict[int, Substitute]
     ) -> Any:
-        key = (spec.fingerprint, indices, encode_canonical(sorted(substitutes.items())))
+        key: tuple[Any, ...] = (spec.fingerprint, indices)
+        if substitutes:
+            key += (encode_canonical(sorted(substitutes.items())),)
         suite = self.suites.get(key)
         if suite is None:
             suite = _build_gx_suite(spec, indices, substitutes)
