@@ -328,7 +328,10 @@ class Labels:
             # Different id types on the two sides (or ids Arrow cannot hold): pandas' own matching.
             ids = self.ids.to_pandas() if isinstance(self.ids, pa.Array) else self.ids
             return request_ids.map(pd.Series(self.values, index=pd.Index(ids), copy=False))
-        taken = pd.api.extensions.take(self.values, _positions(keys, self.ids), allow_fill=True)
+        values = self.values
+        if isinstance(values, pd.arrays.NumpyExtensionArray):
+            values = values.to_numpy()
+        taken = pd.api.extensions.take(values, _positions(keys, self.ids), allow_fill=True)
         return pd.Series(taken, index=request_ids.index, name=request_ids.name)
 
     def for_window(self, request_ids: pd.Series) -> tuple[pd.Series, int]:
@@ -392,6 +395,10 @@ def load_window(
     if labels is not None and labels.error is not None:
         notes.append(f"labels unavailable: {labels.error}")
     joined, labeled, dup_labels = join_labels(frame, labels, cols)
+    # The joined target is a block of its own; every row filter on the window (Great Expectations
+    # filters once per expectation) would merge the blocks again. Merge them once, here, where the
+    # frame is still ours alone.
+    joined._consolidate_inplace()
     report = WindowReport(
         start=start,
         end=end,

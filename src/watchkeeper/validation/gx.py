@@ -166,7 +166,12 @@ class _GxRuntime:
     def __init__(self) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
 
+        # GX hashes every pandas batch under 1 GB (`HASH_THRESHOLD`) into a fingerprint it only
+        # writes into the result's batch markers; on a typed million-row window the hash costs more
+        # than the validation itself. Nothing reads it, so no batch is hashed.
+        pandas_execution_engine.HASH_THRESHOLD = 0
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.context.data_sources.add_pandas("watchkeeper").add_dataframe_asset("window")
