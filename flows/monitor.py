@@ -28,6 +28,7 @@ from tasks.registry_tasks import config_for_champion
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     Tracking,
+    attach_to_window_run,
     flush_mlflow_spool,
     log_to_mlflow,
     open_tracking,
@@ -37,7 +38,8 @@ from tasks.tracking_tasks import (
     spool_report,
 )
 from watchkeeper.alerting import AlertContext, Channel
-from watchkeeper.checks import Check, standard_checks
+from watchkeeper.checks import Check, EvidentlyReportCheck, Window, standard_checks
+from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
@@ -46,7 +48,7 @@ from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import Severity
-from watchkeeper.windows import Labels, count_labels, load_window, window_bounds, windows_between
+from watchkeeper.windows import Labels, WindowData, count_labels, load_window, window_bounds, windows_between
 
 # The performance check's sequential detectors carry their state from window to window here.
 DETECTOR_NAMESPACE = "perf-detectors"
@@ -82,9 +84,25 @@ def evaluate(
     end: datetime,
     *,
     as_of: datetime,
+    human_report: list[EvidentlyInputs] | None = None,
 ) -> WindowEvaluation:
-    """Run every check on one window; a failing check is reported and the others still run."""
+    """Run every check on one window; a failing check is reported and the others still run.
+
+    With `human_report`, the samples for Evidently's page are taken while the window is in memory
+    and appended there, for `attach_human_report` to render once the window is published.
+    """
     config, store = run.config, run.store
+    labels_complete = end + config.window.label_lag <= as_of
+
+    def load() -> WindowData:
+        data = load_window(config, start, end, labels=run.labels)
+        if human_report is not None:
+            window = Window(config, start, end, data.frame, labels_complete=labels_complete, state={})
+            inputs = EvidentlyReportCheck().prepare(fitted.get(EvidentlyReportCheck.name), window)
+            if inputs is not None:
+                human_report.append(inputs)
+        return data
+
     # Labels are complete once the label lag has passed; only then do the sequential detectors consume
     # the window's error stream (each labeled row exactly once, in time order).
     result = evaluate_window(
@@ -94,8 +112,8 @@ def evaluate(
         config_hash=run.loaded.hash,
         start=start,
         end=end,
-        load=lambda: load_window(config, start, end, labels=run.labels),
-        labels_complete=end + config.window.label_lag <= as_of,
+        load=load,
+        labels_complete=labels_complete,
         state={"perf": store.get_json(DETECTOR_NAMESPACE, config.model.name)},
         extra_sections=_health_sections(run),
         flow_run_id=flow_run.get_id(),
@@ -181,6 +199,24 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     return report
 
 
+def attach_human_report(run: MonitorRun, report: MonitoringReport, inputs: list[EvidentlyInputs]) -> None:
+    """Render Evidently's page from the window's samples and attach it to the window's MLflow run.
+
+    Runs after the window is published; a failure here is logged and costs only the page.
+    """
+    log = run_logger("watchkeeper.monitor")
+    if not inputs:
+        return
+    if report.mlflow_run_id is None:
+        log.warning("Evidently report not attached: the window's MLflow run was not logged")
+        return
+    try:
+        page = run_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, inputs[0])
+        attach_to_window_run(report.mlflow_run_id, dict(page.publish().artifacts), tracking=run.tracking)
+    except Exception:
+        log.exception("Evidently report failed; the window's report is published without it")
+
+
 @flow(name="monitor-model")
 def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
@@ -232,7 +268,12 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             by_version[version] = by_reference[key]
         return by_version[version]
 
-    current = evaluate(run, checks, fitted_for(None), start, end, as_of=as_of)
+    # Evidently's page (seconds) is rendered after the window is published: it never holds back the
+    # verdict, the alerts or the MLflow figures.
+    human_report: list[EvidentlyInputs] = []
+    current = evaluate(
+        run, checks_without_html, fitted_for(None), start, end, as_of=as_of, human_report=human_report
+    )
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
@@ -259,6 +300,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
     report = publish_window(run, current, attach_alerts(run, current.report))
+    attach_human_report(run, report, human_report)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.

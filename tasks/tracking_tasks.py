@@ -278,6 +278,12 @@ def log_to_mlflow(
     return write_report_run(payload, tracking=tracking, experiment=experiment, artifacts=artifacts)
 
 
+@task(name="attach-to-mlflow-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def attach_to_window_run(run_id: str, artifacts: dict[str, str], *, tracking: Tracking) -> None:
+    """Add artifacts built after the window was logged (the human report) to its MLflow run."""
+    log_texts(tracking.client, run_id, artifacts)
+
+
 @task(name="flush-mlflow-spool", cache_policy=NO_CACHE)
 def flush_mlflow_spool(spool: Path, tracking: Tracking) -> list[str]:
     """Log reports that earlier runs could not log (MLflow was down); returns the run ids logged."""

@@ -25,7 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from watchkeeper.config import MonitorConfig, TaskType
-from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
+from watchkeeper.drift import DriftReport, ReferenceProfile, evaluate_drift, fit_drift
+from watchkeeper.drift.html import EvidentlyInputs, render_evidently_html, sample_evidently_inputs
 from watchkeeper.performance import (
     PerformanceBaseline,
     PerformanceReport,
@@ -154,6 +155,11 @@ class EvidentlyReportCheck:
         return reference.frame if enabled else None
 
     def evaluate(self, fitted: pd.DataFrame | None, window: Window) -> HtmlAttachment | None:
+        inputs = self.prepare(fitted, window)
+        return None if inputs is None else self.render(inputs)
+
+    def prepare(self, fitted: pd.DataFrame | None, window: Window) -> EvidentlyInputs | None:
+        """The samples the page is built from (cheap): the monitor flow renders them after publishing."""
         if fitted is None or window.empty:
             return None
         config, frame = window.config, window.frame
@@ -164,7 +170,7 @@ class EvidentlyReportCheck:
             prediction = list(cols.probabilities.values())
         elif cols.score:
             prediction = cols.score
-        html = build_evidently_html(
+        return sample_evidently_inputs(
             fitted,
             frame.loc[frame[cols.target].notna()] if labeled and cols.target else frame,
             numerical=list(cols.numerical_features),
@@ -174,7 +180,11 @@ class EvidentlyReportCheck:
             task="regression" if config.model.task is TaskType.REGRESSION else "classification",
             sample_cap=config.drift.evidently_sample_cap,
         )
-        return HtmlAttachment("drift/evidently_report.html", html)
+
+    @staticmethod
+    def render(inputs: EvidentlyInputs) -> HtmlAttachment:
+        """Evidently's page from the samples (seconds: Evidently's own pipeline)."""
+        return HtmlAttachment("drift/evidently_report.html", render_evidently_html(inputs))
 
 
 @dataclass(frozen=True)
