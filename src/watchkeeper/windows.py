@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
+from watchkeeper.sources.arrow import release_arrow_memory
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 
@@ -358,7 +359,10 @@ def read_labels(config: MonitorConfig) -> Labels | None:
     except SourceError as exc:
         # Missing ground truth must not stop drift, validation and serving checks.
         return Labels.unavailable(str(exc))
-    return Labels.from_frame(frame, cols)
+    labels = Labels.from_frame(frame, cols)
+    del frame
+    release_arrow_memory()  # the ground truth's rows are read, sorted and hashed: done with them
+    return labels
 
 
 def load_window(
@@ -386,7 +390,7 @@ def load_window(
         frame[cols.model_version] = as_category(frame[cols.model_version])
     if not frame[cols.timestamp].is_monotonic_increasing:
         frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
-    duplicates = int(frame[cols.request_id].duplicated().sum())
+    duplicates = int(_repeated(frame[cols.request_id], keep="first").sum())
     notes: list[str] = []
     if not len(frame):
         labels = None
@@ -399,6 +403,7 @@ def load_window(
     # filters once per expectation) would merge the blocks again. Merge them once, here, where the
     # frame is still ours alone.
     joined._consolidate_inplace()
+    release_arrow_memory()
     report = WindowReport(
         start=start,
         end=end,
