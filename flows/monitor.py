@@ -39,8 +39,8 @@ from tasks.tracking_tasks import (
 )
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.checks import Check, EvidentlyReportCheck, Window, standard_checks
-from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.config import LoadedConfig, MonitorConfig
+from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
 from watchkeeper.report import MonitoringReport

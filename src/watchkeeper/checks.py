@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 from watchkeeper.config import MonitorConfig, TaskType
@@ -172,7 +173,8 @@ class EvidentlyReportCheck:
             prediction = cols.score
         return sample_evidently_inputs(
             fitted,
-            frame.loc[frame[cols.target].notna()] if labeled and cols.target else frame,
+            frame,
+            current_rows=np.flatnonzero(frame[cols.target].notna().to_numpy()) if labeled else None,
             numerical=list(cols.numerical_features),
             categorical=list(cols.categorical_features),
             target=cols.target if labeled else None,

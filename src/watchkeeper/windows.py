@@ -139,7 +139,7 @@ def as_category(series: pd.Series) -> pd.Series:
     out = np.full(codes.shape, -1, dtype=np.int64)
     out[valid] = merged[codes[valid]]
     return pd.Series(
-        pd.Categorical.from_codes(out, categories=pd.Index(categories, dtype=object)),
+        pd.Categorical.from_codes(out, categories=pd.Index(categories, dtype=object)),  # type: ignore[arg-type]  # stubs: any int array
         index=series.index,
         name=series.name,
     )
@@ -402,7 +402,7 @@ def load_window(
     # The joined target is a block of its own; every row filter on the window (Great Expectations
     # filters once per expectation) would merge the blocks again. Merge them once, here, where the
     # frame is still ours alone.
-    joined._consolidate_inplace()
+    joined._consolidate_inplace()  # type: ignore[operator]  # pandas' own (private) block merge
     release_arrow_memory()
     report = WindowReport(
         start=start,

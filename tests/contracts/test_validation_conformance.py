@@ -171,9 +171,7 @@ def test_demo_suite_gives_the_same_answers_on_typed_frames() -> None:
         for name in demo_data.CATEGORICAL:
             old[name] = as_category_strings(old[name])
         old["request_id"] = old["request_id"].astype(object)
-        typed = table_to_frame(
-            pa.Table.from_pandas(old, preserve_index=False), list(demo_data.CATEGORICAL)
-        )
+        typed = table_to_frame(pa.Table.from_pandas(old, preserve_index=False), list(demo_data.CATEGORICAL))
         assert typed["purpose"].dtype == "category"
         _assert_same(spec, old, typed)
 

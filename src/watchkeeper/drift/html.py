@@ -13,13 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
-def _sample(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= cap:
-        return frame
-    return frame.sample(n=cap, random_state=seed).sort_index()
+def _sample(frame: pd.DataFrame, columns: list[str], cap: int, seed: int, rows: Any = None) -> pd.DataFrame:
+    """At most `cap` of the frame's rows (positions `rows` when given, else all), seeded, in order.
+
+    Rows are drawn before columns are taken, so a million-row window is never copied for a sample.
+    """
+    positions = np.arange(len(frame)) if rows is None else np.asarray(rows)
+    if len(positions) > cap:
+        positions = np.sort(np.random.default_rng(seed).choice(positions, size=cap, replace=False))
+    return frame.iloc[positions][columns]
 
 
 def _infer_task(frame: pd.DataFrame, target: str) -> str:
@@ -108,7 +114,7 @@ def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
         dtype = out[name].dtype
         if isinstance(dtype, pd.CategoricalDtype | pd.StringDtype):
             values = out[name].astype(object)
-            out[name] = values.where(values.notna(), None)
+            out[name] = values.where(values.notna(), None)  # type: ignore[call-overload]  # stubs: None as `other`
     return out
 
 
@@ -123,16 +129,20 @@ def sample_evidently_inputs(
     task: str | None = None,
     sample_cap: int = 50_000,
     seed: int = 0,
+    current_rows: Any = None,
 ) -> EvidentlyInputs:
-    """Draw the seeded samples (at most `sample_cap` rows per side) of the columns the page shows."""
+    """Draw the seeded samples (at most `sample_cap` rows per side) of the columns the page shows.
+
+    `current_rows` (positions) limits the current side to those rows (the labeled ones, say).
+    """
     predictions = [prediction] if isinstance(prediction, str) else list(prediction or [])
     label_columns = [c for c in [*predictions, target] if c is not None]
     keep = [c for c in [*numerical, *categorical, *label_columns] if c in reference and c in current]
     return EvidentlyInputs(
-        reference=_as_objects(_sample(reference[keep], sample_cap, seed)),
-        current=_as_objects(_sample(current[keep], sample_cap, seed)),
+        reference=_as_objects(_sample(reference, keep, sample_cap, seed)),
+        current=_as_objects(_sample(current, keep, sample_cap, seed, current_rows)),
         reference_rows=len(reference),
-        current_rows=len(current),
+        current_rows=len(current) if current_rows is None else len(current_rows),
         numerical=tuple(numerical),
         categorical=tuple(categorical),
         target=target,
