@@ -270,8 +270,16 @@ def _repeated(ids: pd.Series, *, keep: Literal["first", "last"]) -> np.ndarray:
     array = _arrow(ids)
     if array is None or not len(array):
         return ids.duplicated(keep=keep).to_numpy()
+    if keep == "last":
+        array = array.take(pa.array(np.arange(len(array) - 1, -1, -1)))
     codes = pc.dictionary_encode(array, null_encoding="encode").indices.to_numpy()
-    return pd.Series(codes, copy=False).duplicated(keep=keep).to_numpy()
+    # Codes number the ids in order of first appearance: a row is a repeat unless its code is the
+    # largest seen so far (a running maximum, no hash table over a million rows).
+    seen = np.maximum.accumulate(codes)
+    repeated = np.ones(codes.size, dtype=bool)
+    repeated[0] = False
+    repeated[1:] = seen[1:] <= seen[:-1]
+    return repeated[::-1] if keep == "last" else repeated
 
 
 def _positions(keys: pa.Array, ids: pa.Array) -> np.ndarray:
