@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
 from tasks.artifact_tasks import publish_artifacts
-from tasks.check_tasks import run_step
+from tasks.check_tasks import run_step, submit_step
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.observability import run_logger, run_logging
 from tasks.registry_tasks import config_for_champion
@@ -38,7 +39,7 @@ from tasks.tracking_tasks import (
     spool_report,
 )
 from watchkeeper.alerting import AlertContext, Channel
-from watchkeeper.checks import Check, EvidentlyReportCheck, Window, standard_checks
+from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.health.latest import read_latest_health
@@ -199,22 +200,30 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     return report
 
 
-def attach_human_report(run: MonitorRun, report: MonitoringReport, inputs: list[EvidentlyInputs]) -> None:
-    """Render Evidently's page from the window's samples and attach it to the window's MLflow run.
+def attach_human_report(
+    run: MonitorRun, report: MonitoringReport, page: PrefectFuture[HtmlAttachment] | None
+) -> None:
+    """Attach Evidently's page (rendered concurrently) to the window's MLflow run once it is logged.
 
-    Runs after the window is published; a failure here is logged and costs only the page.
+    A failure here is logged and costs only the page.
     """
     log = run_logger("watchkeeper.monitor")
-    if not inputs:
+    if page is None:
+        return
+    try:
+        attachment = page.result()
+    except Exception:
+        log.exception("Evidently report failed; the window's report is published without it")
         return
     if report.mlflow_run_id is None:
         log.warning("Evidently report not attached: the window's MLflow run was not logged")
         return
     try:
-        page = run_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, inputs[0])
-        attach_to_window_run(report.mlflow_run_id, dict(page.publish().artifacts), tracking=run.tracking)
+        attach_to_window_run(
+            report.mlflow_run_id, dict(attachment.publish().artifacts), tracking=run.tracking
+        )
     except Exception:
-        log.exception("Evidently report failed; the window's report is published without it")
+        log.exception("attaching the Evidently report to the MLflow run failed")
 
 
 @flow(name="monitor-model")
@@ -268,11 +277,16 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             by_version[version] = by_reference[key]
         return by_version[version]
 
-    # Evidently's page (seconds) is rendered after the window is published: it never holds back the
-    # verdict, the alerts or the MLflow figures.
+    # Evidently's page (seconds) is rendered by a concurrent task once the checks are done, while the
+    # window is published: it never holds back the verdict, the alerts or the MLflow figures.
     human_report: list[EvidentlyInputs] = []
     current = evaluate(
         run, checks_without_html, fitted_for(None), start, end, as_of=as_of, human_report=human_report
+    )
+    page = (
+        submit_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, human_report[0])
+        if human_report
+        else None
     )
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
@@ -300,7 +314,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
     report = publish_window(run, current, attach_alerts(run, current.report))
-    attach_human_report(run, report, human_report)
+    attach_human_report(run, report, page)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
