@@ -153,36 +153,15 @@ def sample_evidently_inputs(
     )
 
 
-def build_evidently_html(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    *,
-    numerical: Sequence[str],
-    categorical: Sequence[str],
-    target: str | None = None,
-    prediction: str | Sequence[str] | None = None,
-    task: str | None = None,
-    sample_cap: int = 50_000,
-    seed: int = 0,
-) -> str:
+def build_evidently_html(reference: pd.DataFrame, current: pd.DataFrame, **options: Any) -> str:
     """Evidently's HTML report (DataDriftPreset, plus the task's preset) on a seeded sample.
 
-    `task` is "classification" or "regression"; None infers it from the target (floats with more
-    than 10 values: regression). The task preset is added only when both target and prediction are
-    given and present on both sides.
+    `options` are `sample_evidently_inputs`'s (columns by kind, target, prediction, task, sample cap,
+    seed). `task` is "classification" or "regression"; None infers it from the target (floats with
+    more than 10 values: regression). The task preset is added only when both target and prediction
+    are given and present on both sides.
     """
-    inputs = sample_evidently_inputs(
-        reference,
-        current,
-        numerical=numerical,
-        categorical=categorical,
-        target=target,
-        prediction=prediction,
-        task=task,
-        sample_cap=sample_cap,
-        seed=seed,
-    )
-    return render_evidently_html(inputs)
+    return render_evidently_html(sample_evidently_inputs(reference, current, **options))
 
 
 def render_evidently_html(inputs: EvidentlyInputs) -> str:
