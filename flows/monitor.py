@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
 from tasks.artifact_tasks import publish_window_artifacts, publish_window_link
-from tasks.check_tasks import run_step
+from tasks.check_tasks import run_step, submit_step
 from tasks.dashboard_tasks import refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.metrics_tasks import push_window
@@ -34,6 +35,7 @@ from tasks.scale_tasks import evaluate_partitioned_window
 from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     Tracking,
+    attach_to_window_run,
     flush_mlflow_spool,
     log_to_mlflow,
     open_tracking,
@@ -43,8 +45,9 @@ from tasks.tracking_tasks import (
     spool_report,
 )
 from watchkeeper.alerting import AlertContext, Channel
-from watchkeeper.checks import Check, standard_checks
+from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
+from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
@@ -58,6 +61,7 @@ from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import Severity
 from watchkeeper.windows import (
     Labels,
+    WindowData,
     count_labels,
     load_window,
     read_model_versions,
@@ -100,8 +104,13 @@ def evaluate(
     end: datetime,
     *,
     as_of: datetime,
+    human_report: list[EvidentlyInputs] | None = None,
 ) -> WindowEvaluation:
-    """Run every check on one window; a failing check is reported and the others still run."""
+    """Run every check on one window; a failing check is reported and the others still run.
+
+    With `human_report`, the samples for Evidently's page are taken while the window is in memory
+    and appended there, for `attach_human_report` to render once the window is published.
+    """
     config, store = run.config, run.store
     labels_complete = end + config.window.label_lag <= as_of
     detectors = {"perf": store.get_json(DETECTOR_NAMESPACE, config.model.name)}
@@ -122,6 +131,16 @@ def evaluate(
             extra_sections=_health_sections(run),
             flow_run_id=flow_run.get_id(),
         )
+
+    def load() -> WindowData:
+        data = load_window(config, start, end, labels=run.labels)
+        if human_report is not None:
+            window = Window(config, start, end, data.frame, labels_complete=labels_complete, state={})
+            inputs = EvidentlyReportCheck().prepare(fitted.get(EvidentlyReportCheck.name), window)
+            if inputs is not None:
+                human_report.append(inputs)
+        return data
+
     # Labels are complete once the label lag has passed; only then do the sequential detectors consume
     # the window's error stream (each labeled row exactly once, in time order).
     result = evaluate_window(
@@ -131,7 +150,7 @@ def evaluate(
         config_hash=run.loaded.hash,
         start=start,
         end=end,
-        load=lambda: load_window(config, start, end, labels=run.labels),
+        load=load,
         labels_complete=labels_complete,
         state=detectors,
         extra_sections=_health_sections(run),
@@ -225,6 +244,32 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
     return report
 
 
+def attach_human_report(
+    run: MonitorRun, report: MonitoringReport, page: PrefectFuture[HtmlAttachment] | None
+) -> None:
+    """Attach Evidently's page (rendered concurrently) to the window's MLflow run once it is logged.
+
+    A failure here is logged and costs only the page.
+    """
+    log = run_logger("watchkeeper.monitor")
+    if page is None:
+        return
+    try:
+        attachment = page.result()
+    except Exception:
+        log.exception("Evidently report failed; the window's report is published without it")
+        return
+    if report.mlflow_run_id is None:
+        log.warning("Evidently report not attached: the window's MLflow run was not logged")
+        return
+    try:
+        attach_to_window_run(
+            report.mlflow_run_id, dict(attachment.publish().artifacts), tracking=run.tracking
+        )
+    except Exception:
+        log.exception("attaching the Evidently report to the MLflow run failed")
+
+
 @flow(name="monitor-model", flow_run_name=name_monitor_run)
 def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
@@ -300,13 +345,22 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
 
     # New and re-run windows alike: rows are compared with the reference of the version that scored
     # them (a re-run of a window scored by v1 after v2's promotion still uses v1's reference).
+    # Evidently's page (seconds) is rendered by a concurrent task once the checks are done, while the
+    # window is published: it never holds back the verdict, the alerts or the MLflow figures.
+    human_report: list[EvidentlyInputs] = []
     current = evaluate(
         run,
-        checks,
+        checks_without_html,
         fitted_for(scored_by_one(read_model_versions(config, start, end))),
         start,
         end,
         as_of=as_of,
+        human_report=human_report,
+    )
+    page = (
+        submit_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, human_report[0])
+        if human_report
+        else None
     )
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
@@ -340,6 +394,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # known for them now), then the current window.
     report = publish_window(run, current, attach_alerts(run, current.report))
     push_window(report, config.health.pushgateway)
+    attach_human_report(run, report, page)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
 T = TypeVar("T")
 
@@ -24,6 +25,12 @@ _TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "validation": ("validate-features", {}),
     "evidently_report": ("build-evidently-report", {}),
 }
+
+
+def submit_step(step: str, fn: Callable[..., T], *args: Any) -> PrefectFuture[T]:
+    """Start one step as a concurrent Prefect task (on the flow's task runner); returns its future."""
+    name, options = _TASKS[step]
+    return task(fn, name=name, cache_policy=NO_CACHE, **options).submit(*args)  # type: ignore[no-any-return]
 
 
 def run_step(step: str, fn: Callable[..., T], *args: Any) -> T:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
+import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -35,7 +40,11 @@ from watchkeeper.timeutil import parse_utc, utcnow
 
 log = logging.getLogger("watchkeeper.tracking")
 
-_MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+# Experiment ids by (tracking URI, name) and window runs by (tracking URI, experiment id, window key),
+# cached for the process: a scheduled process logs window after window to the same store.
+_experiments: dict[tuple[str, str], str] = {}
+_window_runs: dict[tuple[str, str, str], str] = {}
+_cache_lock = threading.Lock()
 
 WINDOW_RUN_LEASE = "mlflow.window-run"
 # Long enough for a slow create-or-update; a holder that crashed frees the window after the TTL.
@@ -87,15 +96,30 @@ def open_tracking(configured: str | TrackingConfig | None, *, leases: StateStore
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """The id of experiment `name`, created on first use (a SQLite store keeps artifacts beside it)."""
+    """The id of experiment `name`, created on first use (a SQLite store keeps artifacts beside it).
+
+    Cached for the process (`forget_tracking_cache` drops it).
+    """
     tracking_uri = client.tracking_uri
+    cached = _experiments.get((tracking_uri, name))
+    if cached is not None:
+        return cached
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if wk_tracking.EXPERIMENT_KIND_TAG not in exp.tags:  # one chosen in the UI stays
             client.set_experiment_tag(
                 exp.experiment_id, wk_tracking.EXPERIMENT_KIND_TAG, wk_tracking.CLASSIC_EXPERIMENT_KIND
             )
-        return str(exp.experiment_id)
+        experiment_id = str(exp.experiment_id)
+    else:
+        experiment_id = _create_experiment(client, name)
+    with _cache_lock:
+        _experiments[(tracking_uri, name)] = experiment_id
+    return experiment_id
+
+
+def _create_experiment(client: MlflowClient, name: str) -> str:
+    tracking_uri = client.tracking_uri
     artifact_location = None
     if tracking_uri.startswith("sqlite:"):
         # Keep artifacts beside the database instead of ./mlruns in whatever directory we run from.
@@ -114,13 +138,70 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
 
 
 def find_window_run(client: MlflowClient, experiment_id: str, window_key: str) -> Any | None:
+    """The window's run (the oldest, should there be two); its id is cached for the process."""
+    key = (client.tracking_uri, experiment_id, window_key)
+    run_id = _window_runs.get(key)
+    if run_id is not None:
+        try:
+            run = client.get_run(run_id)  # a primary-key read: the run's latest tags
+        except MlflowException:
+            run = None
+        if run is not None and run.info.lifecycle_stage == "active":
+            return run
     runs = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{wk_tracking.TAG_WINDOW_KEY}` = '{window_key}'",
         max_results=2,
         order_by=["attributes.start_time ASC"],
     )
-    return runs[0] if runs else None
+    if not runs:
+        return None
+    remember_window_run(client, experiment_id, window_key, runs[0].info.run_id)
+    return runs[0]
+
+
+def remember_window_run(client: MlflowClient, experiment_id: str, window_key: str, run_id: str) -> None:
+    with _cache_lock:
+        _window_runs[(client.tracking_uri, experiment_id, window_key)] = run_id
+
+
+def forget_tracking_cache(tracking_uri: str | None = None) -> None:
+    """Drop cached experiment and run ids (of one store, or all), e.g. after an error."""
+    with _cache_lock:
+        for cache in (_experiments, _window_runs):
+            for key in [k for k in cache if tracking_uri is None or k[0] == tracking_uri]:
+                del cache[key]
+
+
+def log_batches(metrics: list[Metric], tags: list[RunTag]) -> Iterator[tuple[list[Metric], list[RunTag]]]:
+    """Metrics and tags in as few `log_batch` calls as MLflow's limits allow (one for a window).
+
+    MLflow takes at most 1000 metrics and 100 tags per call, and 1000 entities in all.
+    """
+    metrics_left, tags_left = list(metrics), list(tags)
+    while True:
+        tag_chunk = tags_left[:MAX_PARAMS_TAGS_PER_BATCH]
+        room = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(tag_chunk))
+        metric_chunk = metrics_left[:room]
+        yield metric_chunk, tag_chunk
+        tags_left, metrics_left = tags_left[len(tag_chunk) :], metrics_left[len(metric_chunk) :]
+        if not tags_left and not metrics_left:
+            return
+
+
+def log_texts(client: MlflowClient, run_id: str, texts: dict[str, str]) -> None:
+    """Log text artifacts (path inside the run -> content) with one `log_artifacts` call."""
+    if not texts:
+        return
+    with tempfile.TemporaryDirectory(prefix="watchkeeper-artifacts-") as tmp:
+        root = Path(tmp).resolve()
+        for name, text in texts.items():
+            path = root / name
+            if root not in path.resolve().parents:
+                raise ValueError(f"artifact name {name!r} leaves the run's artifact directory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        client.log_artifacts(run_id, tmp)
 
 
 def write_report_run(
@@ -132,6 +213,17 @@ def write_report_run(
     Each evaluation of a window logs its metrics at a new step, so the run's latest values are the
     latest evaluation while the history keeps earlier ones (e.g. before late labels arrived).
     """
+    try:
+        return _write_report_run(payload, tracking=tracking, experiment=experiment, artifacts=artifacts)
+    except MlflowException:
+        # A cached experiment or run may have been deleted meanwhile: look them up afresh, once.
+        forget_tracking_cache(tracking.uri)
+        return _write_report_run(payload, tracking=tracking, experiment=experiment, artifacts=artifacts)
+
+
+def _write_report_run(
+    payload: dict[str, Any], *, tracking: Tracking, experiment: str, artifacts: dict[str, str]
+) -> dict[str, str]:
     client = tracking.client
     experiment_id = ensure_experiment(client, experiment)
     tags: dict[str, str] = dict(payload["tags"])
@@ -140,6 +232,7 @@ def write_report_run(
         if existing is None:
             run = client.create_run(experiment_id, run_name=payload["run_name"], tags=tags)
             run_id = run.info.run_id
+            remember_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY], run_id)
             step = 0
         else:
             run_id = existing.info.run_id
@@ -156,15 +249,13 @@ def write_report_run(
         )
         ts = int(payload["timestamp_ms"])
         metrics = [Metric(k, float(v), ts, step) for k, v in payload["metrics"].items()]
-        for i in range(0, max(len(metrics), 1), _MAX_BATCH):
-            client.log_batch(
-                run_id,
-                metrics=metrics[i : i + _MAX_BATCH],
-                tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
-            )
-        client.log_text(run_id, json.dumps(payload["report"], indent=2), wk_tracking.REPORT_ARTIFACT)
-        for name, text in artifacts.items():
-            client.log_text(run_id, text, name)
+        for metric_chunk, tag_chunk in log_batches(metrics, [RunTag(k, v) for k, v in tags.items()]):
+            client.log_batch(run_id, metrics=metric_chunk, tags=tag_chunk)
+        log_texts(
+            client,
+            run_id,
+            {wk_tracking.REPORT_ARTIFACT: json.dumps(payload["report"], indent=2), **artifacts},
+        )
         if step == 0:
             link_model_versions(client, run_id, payload.get("links") or {}, payload["report"])
         client.set_terminated(run_id)
@@ -215,6 +306,7 @@ def open_window_run(report: Any, *, tracking: Tracking, experiment: str) -> dict
                     run_name=wk_tracking.run_name(report.model, report.window_start, report.window_end),
                     tags=tags,
                 )
+                remember_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY], run.info.run_id)
         return {
             "run_id": run.info.run_id,
             "experiment_id": experiment_id,
@@ -311,6 +403,12 @@ def log_to_mlflow(
 ) -> dict[str, str]:
     """Log the window's report to its MLflow run (one run per model and window; re-runs update it)."""
     return write_report_run(payload, tracking=tracking, experiment=experiment, artifacts=artifacts)
+
+
+@task(name="attach-to-mlflow-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def attach_to_window_run(run_id: str, artifacts: dict[str, str], *, tracking: Tracking) -> None:
+    """Add artifacts built after the window was logged (the human report) to its MLflow run."""
+    log_texts(tracking.client, run_id, artifacts)
 
 
 @task(name="flush-mlflow-spool", cache_policy=NO_CACHE)

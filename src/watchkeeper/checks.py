@@ -22,10 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 from watchkeeper.config import MonitorConfig, TaskType
-from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
+from watchkeeper.drift import DriftReport, ReferenceProfile, evaluate_drift, fit_drift
+from watchkeeper.drift.html import EvidentlyInputs, render_evidently_html, sample_evidently_inputs
 from watchkeeper.guards import check_window_labels
 from watchkeeper.performance import (
     PerformanceBaseline,
@@ -155,6 +157,11 @@ class EvidentlyReportCheck:
         return reference.frame if enabled else None
 
     def evaluate(self, fitted: pd.DataFrame | None, window: Window) -> HtmlAttachment | None:
+        inputs = self.prepare(fitted, window)
+        return None if inputs is None else self.render(inputs)
+
+    def prepare(self, fitted: pd.DataFrame | None, window: Window) -> EvidentlyInputs | None:
+        """The samples the page is built from (cheap): the monitor flow renders them after publishing."""
         if fitted is None or window.empty:
             return None
         config, frame = window.config, window.frame
@@ -165,9 +172,10 @@ class EvidentlyReportCheck:
             prediction = list(cols.probabilities.values())
         elif cols.score:
             prediction = cols.score
-        html = build_evidently_html(
+        return sample_evidently_inputs(
             fitted,
-            frame.loc[frame[cols.target].notna()] if labeled and cols.target else frame,
+            frame,
+            current_rows=np.flatnonzero(frame[cols.target].notna().to_numpy()) if labeled else None,
             numerical=list(cols.numerical_features),
             categorical=list(cols.categorical_features),
             target=cols.target if labeled else None,
@@ -175,7 +183,11 @@ class EvidentlyReportCheck:
             task="regression" if config.model.task is TaskType.REGRESSION else "classification",
             sample_cap=config.drift.evidently_sample_cap,
         )
-        return HtmlAttachment("drift/evidently_report.html", html)
+
+    @staticmethod
+    def render(inputs: EvidentlyInputs) -> HtmlAttachment:
+        """Evidently's page from the samples (seconds: Evidently's own pipeline)."""
+        return HtmlAttachment("drift/evidently_report.html", render_evidently_html(inputs))
 
 
 @dataclass(frozen=True)

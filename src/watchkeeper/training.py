@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from watchkeeper.schema import ColumnsConfig, TaskType
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is trained: a monitor run rarely trains
+    from sklearn.pipeline import Pipeline
 
 Trainer = Callable[..., Any]
 
@@ -34,6 +32,12 @@ def model_inputs(frame: pd.DataFrame, columns: ColumnsConfig) -> pd.DataFrame:
 
 def train_default(frame: pd.DataFrame, *, columns: ColumnsConfig, task: TaskType, seed: int = 0) -> Pipeline:
     """Impute, scale and one-hot encode, then a (logistic) linear model: robust, fast, calibrated."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numerical = list(columns.numerical_features)
     categorical = list(columns.categorical_features)
     pre = ColumnTransformer(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
+from watchkeeper.sources.arrow import release_arrow_memory
 from watchkeeper.sources.perfile import SkippedFile
 from watchkeeper.timegrid import WindowCalendar, as_calendar
 from watchkeeper.timeutil import as_utc
@@ -135,6 +138,15 @@ def reference_columns(config: MonitorConfig) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def categorical_columns(columns: ColumnsConfig) -> list[str]:
+    """Columns sources dictionary-encode when they hold strings: categories, status, version, labels."""
+    wanted = [*columns.categorical_features]
+    for name in (columns.status, columns.model_version, columns.target, columns.prediction):
+        if name is not None:
+            wanted.append(name)
+    return list(dict.fromkeys(wanted))
+
+
 def as_category_strings(series: pd.Series) -> pd.Series:
     """One representation for categories whatever the file said: strings, missing as None.
 
@@ -148,6 +160,33 @@ def as_category_strings(series: pd.Series) -> pd.Series:
     out = series.astype("string").astype(object)
     out[series.isna().to_numpy()] = None
     return out
+
+
+def _has_string_categories(dtype: pd.CategoricalDtype) -> bool:
+    return pd.api.types.infer_dtype(dtype.categories, skipna=True) in ("string", "empty")
+
+
+def as_category(series: pd.Series) -> pd.Series:
+    """`as_category_strings` as a pandas `category`: the same strings, held once per category.
+
+    Only the distinct values are converted (the spelling of a value does not depend on the rows
+    around it), then values that read the same (3 and "3") are merged into one category.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        if _has_string_categories(series.dtype):
+            return series
+        series = series.astype(series.dtype.categories.dtype)  # rare: numbers held as categories
+    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
+    spelled = as_category_strings(pd.Series(uniques)).to_numpy(dtype=object)
+    merged, categories = pd.factorize(spelled, sort=False)
+    valid = codes >= 0
+    out = np.full(codes.shape, -1, dtype=np.int64)
+    out[valid] = merged[codes[valid]]
+    return pd.Series(
+        pd.Categorical.from_codes(out, categories=pd.Index(categories, dtype=object)),  # type: ignore[arg-type]  # stubs: any int array
+        index=series.index,
+        name=series.name,
+    )
 
 
 def check_types(frame: pd.DataFrame, columns: ColumnsConfig, *, source: str) -> None:
@@ -273,8 +312,40 @@ def join_labels(
         return frame, 0, 0
     rid = frame[columns.request_id]
     mapped, dup_labels = labels.for_window(rid)
-    frame[target] = mapped.where(~rid.duplicated(keep="first"))
+    frame[target] = mapped.where(~_repeated(rid, keep="first"))
     return frame, int(frame[target].notna().sum()), dup_labels
+
+
+def _arrow(values: pd.Series) -> pa.Array | None:
+    """`values` as one Arrow array; None where Arrow cannot hold them (mixed Python objects)."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _repeated(ids: pd.Series, *, keep: Literal["first", "last"]) -> np.ndarray:
+    """`ids.duplicated(keep=...)` as a NumPy mask, hashed by Arrow (missing ids are one value)."""
+    array = _arrow(ids)
+    if array is None or not len(array):
+        return ids.duplicated(keep=keep).to_numpy()
+    if keep == "last":
+        array = array.take(pa.array(np.arange(len(array) - 1, -1, -1)))
+    codes = pc.dictionary_encode(array, null_encoding="encode").indices.to_numpy()
+    # Codes number the ids in order of first appearance: a row is a repeat unless its code is the
+    # largest seen so far (a running maximum, no hash table over a million rows).
+    seen = np.maximum.accumulate(codes)
+    repeated = np.ones(codes.size, dtype=bool)
+    repeated[0] = False
+    repeated[1:] = seen[1:] <= seen[:-1]
+    return repeated[::-1] if keep == "last" else repeated
+
+
+def _positions(keys: pa.Array, ids: pa.Array) -> np.ndarray:
+    """Where each key is in `ids` (which holds each id once), -1 where absent."""
+    found = pc.index_in(keys, value_set=ids)
+    return pc.fill_null(found, -1).to_numpy().astype(np.int64, copy=False)
 
 
 @dataclass(frozen=True)
@@ -285,10 +356,11 @@ class Labels:
     source has one, else the last row), `extra` how many older labels each duplicated request id
     had. `error` says why no labels could be read (the source is unreachable): windows are still
     evaluated. Plain arrays are kept, not an indexed Series: a lookup builds its hash table for the
-    call and frees it, instead of holding one over every label for the whole run.
+    call and frees it, instead of holding one over every label for the whole run. Ids are held as
+    an Arrow array when Arrow can hold them, so the join hashes them in Arrow, not as Python objects.
     """
 
-    ids: np.ndarray
+    ids: Any  # pa.Array, or a NumPy object array when Arrow cannot hold the ids
     values: Any  # the target column's array (NumPy or pandas extension array)
     extra: pd.Series
     error: str | None = None
@@ -300,11 +372,13 @@ class Labels:
         if columns.label_timestamp and columns.label_timestamp in frame.columns:
             frame = frame.sort_values(columns.label_timestamp, kind="stable")
         rid = frame[columns.request_id]
-        repeated = rid.duplicated(keep="last").to_numpy()
+        repeated = _repeated(rid, keep="last")
+        array = _arrow(rid)
+        latest = ~repeated
         return cls(
-            ids=rid.to_numpy()[~repeated],
-            values=frame[columns.target].array[~repeated],
-            extra=rid[repeated].value_counts(),
+            ids=array.filter(pa.array(latest)) if array is not None else rid.to_numpy()[latest],
+            values=frame[columns.target].array[latest],
+            extra=rid[repeated].value_counts() if repeated.any() else pd.Series([], dtype="int64"),
         )
 
     @classmethod
@@ -318,11 +392,22 @@ class Labels:
 
     def lookup(self, request_ids: pd.Series) -> pd.Series:
         """The latest label of each request id (NaN where none has arrived)."""
-        return request_ids.map(pd.Series(self.values, index=pd.Index(self.ids), copy=False))
+        keys = _arrow(request_ids) if isinstance(self.ids, pa.Array) else None
+        if keys is None or keys.type != self.ids.type:
+            # Different id types on the two sides (or ids Arrow cannot hold): pandas' own matching.
+            ids = self.ids.to_pandas() if isinstance(self.ids, pa.Array) else self.ids
+            return request_ids.map(pd.Series(self.values, index=pd.Index(ids), copy=False))
+        values = self.values
+        if isinstance(values, pd.arrays.NumpyExtensionArray):
+            values = values.to_numpy()
+        taken = pd.api.extensions.take(values, _positions(keys, self.ids), allow_fill=True)
+        return pd.Series(taken, index=request_ids.index, name=request_ids.name)
 
     def for_window(self, request_ids: pd.Series) -> tuple[pd.Series, int]:
         """The label of each request (NaN where none arrived) and the duplicate labels ignored."""
         mapped = self.lookup(request_ids)
+        if self.extra.empty:
+            return mapped, 0
         dups = request_ids.drop_duplicates().map(self.extra)
         return mapped, int(dups.sum()) if len(dups) else 0
 
@@ -336,11 +421,16 @@ def read_labels(config: MonitorConfig) -> Labels | None:
     if cols.label_timestamp:
         wanted.append(cols.label_timestamp)
     try:
-        frame = build_source(config.sources.ground_truth).read(columns=wanted)
+        frame = build_source(config.sources.ground_truth).read(
+            columns=wanted, categorical=categorical_columns(cols)
+        )
     except SourceError as exc:
         # Missing ground truth must not stop drift, validation and serving checks.
         return Labels.unavailable(str(exc))
-    return Labels.from_frame(frame, cols)
+    labels = Labels.from_frame(frame, cols)
+    del frame
+    release_arrow_memory()  # the ground truth's rows are read, sorted and hashed: done with them
+    return labels
 
 
 def normalize_logs(frame: pd.DataFrame, cols: ColumnsConfig, *, source: str) -> pd.DataFrame:
@@ -349,9 +439,9 @@ def normalize_logs(frame: pd.DataFrame, cols: ColumnsConfig, *, source: str) -> 
     check_types(frame, cols, source=source)
     for name in cols.categorical_features:
         # One representation for categories whatever the file said (ints, strings, bools).
-        frame[name] = as_category_strings(frame[name])
+        frame[name] = as_category(frame[name])
     if cols.model_version and cols.model_version in frame.columns:
-        frame[cols.model_version] = frame[cols.model_version].astype("string")
+        frame[cols.model_version] = as_category(frame[cols.model_version])
     if not frame[cols.timestamp].is_monotonic_increasing:
         frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
     return frame
@@ -367,10 +457,16 @@ def load_window(
     """
     cols = config.columns
     logs = build_source(config.sources.inference_logs)
-    frame = logs.read(columns=inference_columns(cols), time_column=cols.timestamp, start=start, end=end)
+    frame = logs.read(
+        columns=inference_columns(cols),
+        time_column=cols.timestamp,
+        start=start,
+        end=end,
+        categorical=categorical_columns(cols),
+    )
     skipped = tuple(SkippedFile(**s).describe() for s in frame.attrs.get("skipped_files", ()))
     frame = normalize_logs(frame, cols, source=logs.description)
-    duplicates = int(frame[cols.request_id].duplicated().sum())
+    duplicates = int(_repeated(frame[cols.request_id], keep="first").sum())
     notes: list[str] = []
     if not len(frame):
         labels = None
@@ -379,6 +475,11 @@ def load_window(
     if labels is not None and labels.error is not None:
         notes.append(f"labels unavailable: {labels.error}")
     joined, labeled, dup_labels = join_labels(frame, labels, cols)
+    # The joined target is a block of its own; every row filter on the window (Great Expectations
+    # filters once per expectation) would merge the blocks again. Merge them once, here, where the
+    # frame is still ours alone.
+    joined._consolidate_inplace()  # type: ignore[operator]  # pandas' own (private) block merge
+    release_arrow_memory()
     report = WindowReport(
         start=start,
         end=end,
@@ -409,13 +510,14 @@ def read_reference(config: MonitorConfig) -> ReferenceData:
     cols = config.columns
     source = build_source(config.sources.reference)
     wanted = reference_columns(config)
+    categorical = categorical_columns(cols)
     try:
-        frame = source.read(columns=[*wanted, cols.timestamp])
+        frame = source.read(columns=[*wanted, cols.timestamp], categorical=categorical)
     except SourceError:
-        frame = source.read(columns=wanted)
+        frame = source.read(columns=wanted, categorical=categorical)
     check_types(frame, cols, source=source.description)
     for name in cols.categorical_features:
-        frame[name] = as_category_strings(frame[name])
+        frame[name] = as_category(frame[name])
     if len(frame) == 0:
         raise DataError(f"{source.description}: the reference data is empty")
     fingerprint = getattr(source, "fingerprint", None)

@@ -105,7 +105,10 @@ def test_load_window_joins_and_reports(tmp_path: Path, registered: object) -> No
     assert data.frame["request_id"].tolist() == ["a", "b", "c"]
     assert data.report.rows == 3 and data.report.labeled == 2
     assert data.report.label_coverage == pytest.approx(2 / 3)
-    assert data.frame["c"].tolist() == ["1", "2", None]
+    # Categories are strings whatever the source held (ints here), missing stays missing; typed as
+    # `category`, so the strings are held once per category.
+    assert data.frame["c"].dtype == "category"
+    assert data.frame["c"].astype(object).where(data.frame["c"].notna(), None).tolist() == ["1", "2", None]
     assert data.report.findings() == []
 
 
@@ -130,7 +133,37 @@ def test_wrong_column_type_names_the_column(tmp_path: Path) -> None:
     )
     register_memory_frame("logs", logs)
     try:
-        with pytest.raises(DataError, match=r"expected numeric column\(s\), got x \(object\)"):
+        with pytest.raises(DataError, match=r"expected numeric column\(s\), got x \((object|string)\)"):
             load_window(_config(tmp_path), datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))  # type: ignore[arg-type]
     finally:
         unregister_memory_frame("logs")
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["a", "b", "a", None, "c", None, "b"],  # strings with repeats and missing ids
+        [3, 1, 3, 3, 2],  # integer ids
+        ["x"],  # a single row
+    ],
+)
+@pytest.mark.parametrize("keep", ["first", "last"])
+def test_repeated_ids_match_pandas_duplicated(ids: list[object], keep: str) -> None:
+    from watchkeeper.windows import _repeated
+
+    series = pd.Series(ids)
+    expected = series.duplicated(keep=keep).tolist()  # type: ignore[arg-type]
+    assert _repeated(series, keep=keep).tolist() == expected  # type: ignore[arg-type]
+    if series.dtype == object:  # and as sources return strings now: Arrow-backed
+        assert _repeated(series.astype("string[pyarrow]"), keep=keep).tolist() == expected  # type: ignore[arg-type]
+
+
+def test_labels_join_across_id_types_falls_back_to_pandas_matching() -> None:
+    # Integer ids in the logs, the same ids as floats in the ground truth: pandas matches 1 and 1.0.
+    logs = pd.DataFrame({"request_id": [1, 2, 3], "x": [0.0, 0.0, 0.0]})
+    labels = pd.DataFrame({"request_id": [1.0, 3.0], "target": [1, 0]})
+    joined, labeled, _ = join_labels(logs, labels, COLUMNS)
+    assert labeled == 2
+    assert (
+        joined["target"].iloc[0] == 1 and joined["target"].iloc[2] == 0 and np.isnan(joined["target"].iloc[1])
+    )

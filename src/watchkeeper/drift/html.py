@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import html as html_lib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
-def _sample(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= cap:
-        return frame
-    return frame.sample(n=cap, random_state=seed).sort_index()
+def _sample(frame: pd.DataFrame, columns: list[str], cap: int, seed: int, rows: Any = None) -> pd.DataFrame:
+    """At most `cap` of the frame's rows (positions `rows` when given, else all), seeded, in order.
+
+    Rows are drawn before columns are taken, so a million-row window is never copied for a sample.
+    """
+    positions = np.arange(len(frame)) if rows is None else np.asarray(rows)
+    if len(positions) > cap:
+        positions = np.sort(np.random.default_rng(seed).choice(positions, size=cap, replace=False))
+    return frame.iloc[positions][columns]
 
 
 def _infer_task(frame: pd.DataFrame, target: str) -> str:
@@ -79,7 +86,39 @@ def _run(
     )
 
 
-def build_evidently_html(
+@dataclass(frozen=True)
+class EvidentlyInputs:
+    """What Evidently's page is built from: both sides' seeded samples and how many rows they stand for.
+
+    Taken while the window is in memory (a few thousand rows), so the page itself can be rendered
+    later, after the window's verdict, alerts and figures are out.
+    """
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    reference_rows: int
+    current_rows: int
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+    target: str | None
+    predictions: tuple[str, ...]
+    task: str | None
+    sample_cap: int
+    seed: int
+
+
+def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Typed string columns (category, Arrow strings) as Python objects, as Evidently expects them."""
+    out = frame.copy()
+    for name in out.columns:
+        dtype = out[name].dtype
+        if isinstance(dtype, pd.CategoricalDtype | pd.StringDtype):
+            values = out[name].astype(object)
+            out[name] = values.where(values.notna(), None)  # type: ignore[call-overload]  # stubs: None as `other`
+    return out
+
+
+def sample_evidently_inputs(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,
@@ -90,19 +129,48 @@ def build_evidently_html(
     task: str | None = None,
     sample_cap: int = 50_000,
     seed: int = 0,
-) -> str:
-    """Evidently's HTML report (DataDriftPreset, plus the task's preset) on a seeded sample.
+    current_rows: Any = None,
+) -> EvidentlyInputs:
+    """Draw the seeded samples (at most `sample_cap` rows per side) of the columns the page shows.
 
-    `task` is "classification" or "regression"; None infers it from the target (floats with more
-    than 10 values: regression). The task preset is added only when both target and prediction are
-    given and present on both sides.
+    `current_rows` (positions) limits the current side to those rows (the labeled ones, say).
     """
     predictions = [prediction] if isinstance(prediction, str) else list(prediction or [])
     label_columns = [c for c in [*predictions, target] if c is not None]
     keep = [c for c in [*numerical, *categorical, *label_columns] if c in reference and c in current]
-    ref = _sample(reference[keep], sample_cap, seed)
-    cur = _sample(current[keep], sample_cap, seed)
+    return EvidentlyInputs(
+        reference=_as_objects(_sample(reference, keep, sample_cap, seed)),
+        current=_as_objects(_sample(current, keep, sample_cap, seed, current_rows)),
+        reference_rows=len(reference),
+        current_rows=len(current) if current_rows is None else len(current_rows),
+        numerical=tuple(numerical),
+        categorical=tuple(categorical),
+        target=target,
+        predictions=tuple(predictions),
+        task=task,
+        sample_cap=sample_cap,
+        seed=seed,
+    )
 
+
+def build_evidently_html(reference: pd.DataFrame, current: pd.DataFrame, **options: Any) -> str:
+    """Evidently's HTML report (DataDriftPreset, plus the task's preset) on a seeded sample.
+
+    `options` are `sample_evidently_inputs`'s (columns by kind, target, prediction, task, sample cap,
+    seed). `task` is "classification" or "regression"; None infers it from the target (floats with
+    more than 10 values: regression). The task preset is added only when both target and prediction
+    are given and present on both sides.
+    """
+    return render_evidently_html(sample_evidently_inputs(reference, current, **options))
+
+
+def render_evidently_html(inputs: EvidentlyInputs) -> str:
+    """Run Evidently on the samples and return its page, with a banner saying what it was built on."""
+    ref, cur = inputs.reference, inputs.current
+    numerical, categorical, target, task = inputs.numerical, inputs.categorical, inputs.target, inputs.task
+    predictions = list(inputs.predictions)
+    label_columns = [c for c in [*predictions, target] if c is not None]
+    keep = list(ref.columns)
     has_labels = bool(target and predictions) and all(c in keep for c in label_columns)
     if has_labels and task is None:
         task = _infer_task(ref, target)  # type: ignore[arg-type]
@@ -120,9 +188,10 @@ def build_evidently_html(
         snapshot = _run(ref, cur, numerical, categorical, label_columns, features, None, [], None)
     page: str = snapshot.get_html_str(as_iframe=False)
     note = (
-        f"Evidently report on a seeded sample (seed {seed}) of at most {sample_cap:,} rows per side: "
-        f"reference {len(ref):,} of {len(reference):,} rows, current {len(cur):,} of {len(current):,} "
-        "rows. Drift decisions and alerts come from Watchkeeper's drift engine on the full data." + skipped
+        f"Evidently report on a seeded sample (seed {inputs.seed}) of at most {inputs.sample_cap:,} rows "
+        f"per side: reference {len(ref):,} of {inputs.reference_rows:,} rows, current {len(cur):,} of "
+        f"{inputs.current_rows:,} rows. Drift decisions and alerts come from Watchkeeper's drift engine "
+        "on the full data." + skipped
     )
     banner = (
         '<div id="watchkeeper-sample-note" style="font-family:sans-serif;padding:8px 16px;'

@@ -69,7 +69,7 @@ from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport
-from watchkeeper.windows import Labels, as_category_strings, check_types, inference_columns, read_labels
+from watchkeeper.windows import Labels, as_category, inference_columns, normalize_logs, read_labels
 
 STRING_BYTES = 64  # a Python string object and its pointer, per row and string column
 NUMBER_BYTES = 8
@@ -229,7 +229,7 @@ class ReadJob:
                 start=self.start,
                 end=self.end,
                 frame=self.frame,
-                dictionary=dictionary_columns(cols),
+                dictionary=partition_dictionary_columns(cols),
             )
             if columns is not None:
                 return frame
@@ -238,33 +238,17 @@ class ReadJob:
             raise type(exc)(f"partition {partition.index} ({partition.label}): {exc}") from exc
 
 
-def dictionary_columns(cols: ColumnsConfig) -> tuple[str, ...]:
+def partition_dictionary_columns(cols: ColumnsConfig) -> tuple[str, ...]:
     """The low-cardinality text columns, read as categoricals."""
     return tuple(c for c in (*cols.categorical_features, cols.status, cols.model_version) if c)
 
 
-def _as_text_categories(series: pd.Series) -> pd.Series:
-    """`as_category_strings` applied to a categorical's categories (once each, not once per row)."""
-    if not isinstance(series.dtype, pd.CategoricalDtype):
-        return as_category_strings(series).astype("category")
-    texts = as_category_strings(pd.Series(series.cat.categories))
-    if texts.isna().any() or texts.duplicated().any():  # e.g. 1 and "1": merge them row by row
-        return as_category_strings(series.astype(object)).astype("category")
-    return series.cat.rename_categories(texts.tolist())
-
-
 def normalize_partition(frame: pd.DataFrame, cols: ColumnsConfig, *, source: str) -> pd.DataFrame:
-    """`normalize_logs` for a partition: the same values, text columns kept as categoricals.
-
-    GX and the category counts then hash each distinct string once instead of once per row; the
-    values, and so every count and expectation, are the ones a window in memory gets.
-    """
-    check_types(frame, cols, source=source)
-    for name in dictionary_columns(cols):
-        if name in frame.columns:
-            frame[name] = _as_text_categories(frame[name])
-    if not frame[cols.timestamp].is_monotonic_increasing:
-        frame = frame.sort_values(cols.timestamp, kind="stable").reset_index(drop=True)
+    """`normalize_logs` for a partition, with the status column a categorical too: the same values,
+    so every count and expectation is the one a window in memory gets."""
+    frame = normalize_logs(frame, cols, source=source)
+    if cols.status and cols.status in frame.columns:
+        frame[cols.status] = as_category(frame[cols.status])
     return frame
 
 

@@ -28,7 +28,13 @@ from typing import Any
 import pandas as pd
 
 from watchkeeper.partitioned.keys import KeyCounts
-from watchkeeper.validation.gx import _PARTIAL_UNEXPECTED, _get_runtime, _gx_document, _to_result
+from watchkeeper.validation.gx import (
+    _PARTIAL_UNEXPECTED,
+    _get_runtime,
+    _gx_document,
+    _to_result,
+    logical_type_substitutes,
+)
 from watchkeeper.validation.report import ExpectationResult, ValidationReport
 from watchkeeper.validation.spec import ExpectationSuiteSpec
 
@@ -95,8 +101,10 @@ def validate_partition(frame: pd.DataFrame, spec: ExpectationSuiteSpec) -> Suite
     if not len(frame) or not indices:
         return state
     runtime = _get_runtime()
+    # Type expectations on categorical / Arrow-string columns are judged on the logical type, as in memory.
+    substitutes = logical_type_substitutes(spec, indices, frame)
     with runtime.lock:
-        suite = runtime.get_suite(spec, indices)
+        suite = runtime.get_suite(spec, indices, substitutes)
         batch = runtime.batch_definition.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(
             suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_UNEXPECTED}

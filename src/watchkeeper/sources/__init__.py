@@ -2,7 +2,8 @@
 
 A `Source` reads the columns a check needs for one time range, pushing both down to the storage
 (pyarrow dataset filters for files, bound parameters for SQL), and returns a pandas DataFrame with
-timestamps as timezone-aware UTC. Implementations: files (Parquet, CSV, JSON lines; local or any
+timestamps as timezone-aware UTC and typed strings (`watchkeeper.sources.arrow`: the categorical
+columns as `category`, other strings Arrow-backed). Implementations: files (Parquet, CSV, JSON lines; local or any
 fsspec URL), SQL through SQLAlchemy, and an in-memory source for tests.
 """
 

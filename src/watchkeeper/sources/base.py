@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -19,7 +19,11 @@ class SourceError(RuntimeError):
 
 @runtime_checkable
 class Source(Protocol):
-    """Reads a slice of a table: some columns, rows whose `time_column` is in ``[start, end)``."""
+    """Reads a slice of a table: some columns, rows whose `time_column` is in ``[start, end)``.
+
+    Frames come back typed (`watchkeeper.sources.arrow`): the `categorical` string columns as
+    pandas `category`, other strings Arrow-backed.
+    """
 
     @property
     def description(self) -> str: ...
@@ -31,6 +35,7 @@ class Source(Protocol):
         time_column: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        categorical: Collection[str] = (),
     ) -> pd.DataFrame: ...
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import pandas as pd
 
+from watchkeeper.sources.arrow import type_frame
 from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
 
 _FRAMES: dict[str, pd.DataFrame] = {}
@@ -35,6 +36,7 @@ class MemorySource:
         time_column: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        categorical: Collection[str] = (),
     ) -> pd.DataFrame:
         try:
             frame = _FRAMES[self.name]
@@ -43,4 +45,5 @@ class MemorySource:
         wanted = columns_to_read(list(frame.columns), columns, time_column, source=self.description)
         out = frame.loc[:, wanted].copy()
         out = filter_time_range(out, time_column, start, end, source=self.description)
+        out = type_frame(out, categorical)
         return out.loc[:, list(columns)] if columns is not None else out

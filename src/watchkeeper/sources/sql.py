@@ -7,12 +7,13 @@ be named by an environment variable so passwords stay out of YAML.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
+from watchkeeper.sources.arrow import type_frame
 from watchkeeper.sources.base import SourceError, check_columns, columns_to_read, filter_time_range
 from watchkeeper.timeutil import as_utc
 
@@ -62,6 +63,7 @@ class SqlSource:
         time_column: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        categorical: Collection[str] = (),
     ) -> pd.DataFrame:
         engine = self._engine()
         try:
@@ -85,6 +87,7 @@ class SqlSource:
             engine.dispose()
         check_columns(list(frame.columns), columns, source=self.description)
         frame = filter_time_range(frame, time_column, start, end, source=self.description)
+        frame = type_frame(frame, categorical)
         return frame.loc[:, list(columns)] if columns is not None else frame
 
     def _read_table(

@@ -8,6 +8,16 @@
   context and pandas batch definition serve the whole process, and built GX suites are cached by
   suite fingerprint, so each window pays only for GX's own validation.
 
+Windows come typed (categorical strings as pandas `category`, other strings Arrow-backed). GX judges
+`expect_column_values_to_be_in_type_list` by the dtype, and only on `object` columns value by value,
+so on a typed column the entry is judged on its logical type instead: GX's own type condition is
+applied to the column's categories (a handful of values, not every row), and GX then counts the
+rows through an equivalent column-map expectation (values in the accepted categories; for Arrow
+strings, every value or none). Success, element, missing and unexpected counts and the unexpected
+sample are those GX gives on the same column as Python objects
+(`tests/contracts/test_validation_conformance.py`), and the result document shows the original
+entry.
+
 GX is imported lazily (it takes seconds), so importing this module stays cheap for the CLI.
 """
 
@@ -20,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from watchkeeper.validation.report import ExpectationResult, ValidationReport, make_json_safe
@@ -41,7 +52,68 @@ def _gx_message(exc: BaseException) -> str:
     return " ".join(str(text).split())
 
 
-def _build_gx_suite(spec: ExpectationSuiteSpec, indices: Sequence[int]) -> Any:
+_TYPE_LIST = "expect_column_values_to_be_in_type_list"
+# How a type entry on a typed column is handed to GX: (type, kwargs) replacing the original's.
+Substitute = tuple[str, dict[str, Any]]
+
+
+def _accepted_by_type_list(values: pd.Series, type_list: Sequence[str]) -> np.ndarray | None:
+    """GX's own per-value type condition (the `object` path) on `values`; None if GX rejects the list."""
+    import inspect
+
+    from great_expectations.expectations.metrics.column_map_metrics.column_values_in_type_list import (
+        ColumnValuesInTypeList,
+    )
+
+    condition = inspect.unwrap(ColumnValuesInTypeList.__dict__["_pandas"])
+    try:
+        return np.asarray(condition(ColumnValuesInTypeList, values, list(type_list)), dtype=bool)
+    except ValueError:
+        return None  # no recognized type: GX raises the same on the original entry
+
+
+def _logical_type_substitute(exp: ExpectationSpec, column: pd.Series) -> Substitute | None:
+    """The column-map entry that judges a type entry on a typed column as GX does on objects."""
+    type_list = exp.kwargs.get("type_list")
+    if type_list is None:
+        return None
+    dtype = column.dtype
+    carried = {k: v for k, v in exp.kwargs.items() if k not in ("type_list",)}
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = pd.Series(np.asarray(dtype.categories, dtype=object), dtype=object)
+        accepted = _accepted_by_type_list(categories, type_list)
+        if accepted is None:
+            return None
+        value_set = [make_json_safe(v) for v in categories[accepted].tolist()]
+        return "expect_column_values_to_be_in_set", {**carried, "value_set": value_set}
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        accepted = _accepted_by_type_list(pd.Series([""], dtype=object), type_list)
+        if accepted is None:
+            return None
+        # Every string is a `str`: all values pass, or none does (lengths are never negative).
+        bounds = {"min_value": 0} if accepted[0] else {"max_value": -1}
+        return "expect_column_value_lengths_to_be_between", {**carried, **bounds}
+    return None
+
+
+def logical_type_substitutes(
+    spec: ExpectationSuiteSpec, indices: Sequence[int], window: pd.DataFrame
+) -> dict[int, Substitute]:
+    """Type entries (by index) on the window's typed columns, with what GX runs in their place."""
+    out: dict[int, Substitute] = {}
+    for i in indices:
+        exp = spec.expectations[i]
+        if exp.type != _TYPE_LIST or exp.column is None or exp.column not in window.columns:
+            continue
+        substitute = _logical_type_substitute(exp, window[exp.column])
+        if substitute is not None:
+            out[i] = substitute
+    return out
+
+
+def _build_gx_suite(
+    spec: ExpectationSuiteSpec, indices: Sequence[int], substitutes: dict[int, Substitute] | None = None
+) -> Any:
     """Build the GX suite for the given entries; each carries its index and severity in `meta`."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -49,10 +121,12 @@ def _build_gx_suite(spec: ExpectationSuiteSpec, indices: Sequence[int]) -> Any:
     configs = []
     for i in indices:
         exp = spec.expectations[i]
-        meta = {**exp.meta, "watchkeeper": {"index": i, "severity": exp.severity.label}}
-        configs.append(
-            ExpectationConfiguration(type=exp.type, kwargs=dict(exp.kwargs), meta=meta, notes=exp.notes)
-        )
+        meta: dict[str, Any] = {**exp.meta, "watchkeeper": {"index": i, "severity": exp.severity.label}}
+        type_, kwargs = exp.type, dict(exp.kwargs)
+        if substitutes and i in substitutes:
+            type_, kwargs = substitutes[i]
+            meta["watchkeeper"]["logical_type_of"] = {"type": exp.type, "kwargs": dict(exp.kwargs)}
+        configs.append(ExpectationConfiguration(type=type_, kwargs=kwargs, meta=meta, notes=exp.notes))
     suite = gx.ExpectationSuite(name=spec.name, expectations=configs, meta=dict(spec.meta) or None)
     if len(suite.expectations) != len(configs):
         # GX logs invalid configurations and drops them; a dropped check must never pass unnoticed.
@@ -92,20 +166,30 @@ class _GxRuntime:
     def __init__(self) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
 
+        # GX hashes every pandas batch under 1 GB (`HASH_THRESHOLD`) into a fingerprint it only
+        # writes into the result's batch markers; on a typed million-row window the hash costs more
+        # than the validation itself. Nothing reads it, so no batch is hashed.
+        pandas_execution_engine.HASH_THRESHOLD = 0
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.context.data_sources.add_pandas("watchkeeper").add_dataframe_asset("window")
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole-window")
-        self.suites: OrderedDict[tuple[str, tuple[int, ...]], Any] = OrderedDict()
+        # Keyed by (suite fingerprint, entries run), plus the substitutes when there are any.
+        self.suites: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         # GX contexts are not thread-safe; Prefect may run tasks in threads.
         self.lock = threading.Lock()
 
-    def get_suite(self, spec: ExpectationSuiteSpec, indices: tuple[int, ...]) -> Any:
-        key = (spec.fingerprint, indices)
+    def get_suite(
+        self, spec: ExpectationSuiteSpec, indices: tuple[int, ...], substitutes: dict[int, Substitute]
+    ) -> Any:
+        key: tuple[Any, ...] = (spec.fingerprint, indices)
+        if substitutes:
+            key += (encode_canonical(sorted(substitutes.items())),)
         suite = self.suites.get(key)
         if suite is None:
-            suite = _build_gx_suite(spec, indices)
+            suite = _build_gx_suite(spec, indices, substitutes)
             self.suites[key] = suite
             while len(self.suites) > self.max_suites:
                 self.suites.popitem(last=False)
@@ -213,6 +297,21 @@ def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> Expe
     )
 
 
+def _restore_entries(doc: dict[str, Any]) -> dict[str, Any]:
+    """Show each substituted entry as the suite wrote it, saying what GX ran in its place."""
+    for res in doc.get("results") or []:
+        config = res.get("expectation_config") or {}
+        meta = (config.get("meta") or {}).get("watchkeeper") or {}
+        original = meta.pop("logical_type_of", None)
+        if original is not None:
+            ran = dict(config.get("kwargs") or {})
+            meta["judged_on_logical_type"] = {"type": config.get("type"), "kwargs": ran}
+            # GX adds the batch id to every entry's kwargs; the restored entry keeps it too.
+            batch = {"batch_id": ran["batch_id"]} if "batch_id" in ran else {}
+            config["type"], config["kwargs"] = original["type"], {**original["kwargs"], **batch}
+    return doc
+
+
 def _gx_document(
     gx_doc: dict[str, Any] | None, spec: ExpectationSuiteSpec, rows: int, not_run: list[ExpectationResult]
 ) -> str:
@@ -255,8 +354,9 @@ def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> Validat
     gx_doc: dict[str, Any] | None = None
     if runnable:
         runtime = _get_runtime()
+        substitutes = logical_type_substitutes(spec, runnable, window)
         with runtime.lock:
-            suite = runtime.get_suite(spec, runnable)
+            suite = runtime.get_suite(spec, runnable, substitutes)
             batch = runtime.batch_definition.get_batch(batch_parameters={"dataframe": window})
             gx_result = batch.validate(
                 suite,
@@ -268,7 +368,7 @@ def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> Validat
         for gx_res in gx_result.results:
             index = int(gx_res.expectation_config.meta["watchkeeper"]["index"])
             by_index[index] = _to_result(spec.expectations[index], index, gx_res, rows)
-        gx_doc = gx_result.to_json_dict()
+        gx_doc = _restore_entries(gx_result.to_json_dict())
     not_run = []
     for i, cols in missing_by_index.items():
         if cols:
