@@ -19,6 +19,8 @@ _TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "fit-perf": ("fit-performance-baseline", {}),
     "fit-validation": ("load-expectations", {}),
     "drift": ("detect-drift", {}),
+    "fit-drift.multivariate": ("fit-multivariate-drift", {}),
+    "drift.multivariate": ("detect-multivariate-drift", {}),
     "perf": ("evaluate-performance", {}),
     "serving": ("compute-serving-metrics", {}),
     "validation": ("validate-features", {}),

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from watchkeeper.analysis_checks import MultivariateDriftCheck
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
 from watchkeeper.performance import (
@@ -259,6 +260,7 @@ def standard_checks(
     """The monitor's checks, in the order they run (and appear in the report)."""
     checks: list[Check] = [
         DriftCheck(cache_dir),
+        MultivariateDriftCheck(),
         PerformanceCheck(),
         ServingCheck(),
         ValidationCheck(Path(config_file)),

@@ -43,6 +43,16 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "drift.*.drifted",
     "drift.*.effect_size",
     # `drift.prediction.<column>.score` and `drift.target.score` are covered by the column patterns.
+    # multivariate drift (the `drift.multivariate` section)
+    "drift.multivariate.reconstruction_error",
+    "drift.multivariate.sampling_error",
+    "drift.multivariate.lower",
+    "drift.multivariate.upper",
+    "drift.multivariate.alert",
+    "drift.multivariate.domain_classifier.auc",
+    "drift.multivariate.domain_classifier.lower",
+    "drift.multivariate.domain_classifier.upper",
+    "drift.multivariate.domain_classifier.alert",
     # performance
     "perf.label_coverage",
     "perf.n_labeled",

@@ -138,7 +138,7 @@ def fit_performance_baseline(
     rows = prepare_rows(
         reference, columns=columns, task=task, classes=classes, threshold=config.decision_threshold
     )
-    chunks, chunking = _chunk_indices(reference, columns, config, window_size)
+    chunks, chunking = chunk_reference(reference, columns, config.reference_chunk_rows, window_size)
     bands = _fit_bands(rows, chunks, task, config)
     cbpe, cbpe_status = _fit_reference_cbpe(rows, classes, task, config)
     mean, std, ddm_abs = _fit_stream_scale(rows, task)
@@ -161,16 +161,17 @@ def _binary_classes(reference: pd.DataFrame, columns: ColumnsConfig, positive: s
     return (others[0] if others else default_negative), positive
 
 
-def _chunk_indices(
-    reference: pd.DataFrame, columns: ColumnsConfig, config: PerformanceConfig, window_size: timedelta | None
+def chunk_reference(
+    reference: pd.DataFrame, columns: ColumnsConfig, chunk_rows: int | None, window_size: timedelta | None
 ) -> tuple[list[np.ndarray], str]:
+    """The reference's rows cut into window-sized chunks (see the module docstring), and how."""
     n = len(reference)
     if window_size is not None and columns.timestamp in reference.columns:
         ts = timestamps_ns(reference[columns.timestamp])
         chunk_id = ts // int(window_size.total_seconds() * 1e9)
         how = f"by timestamp, {window_size} per chunk (epoch-aligned)"
     else:
-        rows = config.reference_chunk_rows or max(n // 10, 2)
+        rows = chunk_rows or max(n // 10, 2)
         chunk_id = np.arange(n) // rows
         how = f"by row count, {rows} rows per chunk"
     order = np.argsort(chunk_id, kind="stable")
