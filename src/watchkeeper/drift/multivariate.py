@@ -270,7 +270,9 @@ def domain_classifier_auc(
     preds, targets = [], []
     mask = categorical if categorical.any() else None
     for train, test in StratifiedKFold(n_splits=folds).split(x, y):
-        model = HistGradientBoostingClassifier(categorical_features=mask, early_stopping=False, random_state=seed)
+        model = HistGradientBoostingClassifier(
+            categorical_features=mask, early_stopping=False, random_state=seed
+        )
         model.fit(x[train], y[train])
         preds.append(model.predict_proba(x[test])[:, 1])
         targets.append(y[test])
@@ -475,7 +477,9 @@ def evaluate_multivariate(fitted: MultivariateFit, window: pd.DataFrame) -> Mult
     )
 
 
-def _evaluate_reconstruction(fitted: MultivariateFit, window: pd.DataFrame, absent: list[str]) -> ReconstructionResult:
+def _evaluate_reconstruction(
+    fitted: MultivariateFit, window: pd.DataFrame, absent: list[str]
+) -> ReconstructionResult:
     model = fitted.reconstruction
     if model is None:
         return ReconstructionResult(None, None, None, None, False, 0, 0.0, fitted.reconstruction_status)
@@ -484,7 +488,9 @@ def _evaluate_reconstruction(fitted: MultivariateFit, window: pd.DataFrame, abse
         why = f"not computed: column(s) missing from the window: {', '.join(absent)}"
         return ReconstructionResult(None, None, model.lower, model.upper, False, k, var, why)
     if len(window) == 0:
-        return ReconstructionResult(None, None, model.lower, model.upper, False, k, var, "not computed: no rows")
+        return ReconstructionResult(
+            None, None, model.lower, model.upper, False, k, var, "not computed: no rows"
+        )
     errors = model.errors(window)
     value = float(errors.mean())
     sampling = float(errors.std(ddof=1) / math.sqrt(errors.size)) if errors.size > 1 else None
@@ -496,7 +502,9 @@ def _evaluate_reconstruction(fitted: MultivariateFit, window: pd.DataFrame, abse
     return ReconstructionResult(value, sampling, model.lower, model.upper, alert, k, var, status)
 
 
-def _evaluate_classifier(fitted: MultivariateFit, window: pd.DataFrame, absent: list[str]) -> ClassifierResult:
+def _evaluate_classifier(
+    fitted: MultivariateFit, window: pd.DataFrame, absent: list[str]
+) -> ClassifierResult:
     config, data = fitted.config, fitted.classifier
     lo, hi = config.classifier_lower, config.classifier_upper
     if data is None:
@@ -510,5 +518,7 @@ def _evaluate_classifier(fitted: MultivariateFit, window: pd.DataFrame, absent: 
     if min(n_cur, n_ref) < config.cv_folds:
         why = f"not computed: {min(n_cur, n_ref)} rows on one side, fewer than the {config.cv_folds} folds"
         return ClassifierResult(None, lo, hi, False, n_ref, n_cur, why)
-    auc = domain_classifier_auc(data.reference, data.matrix(sample), data.categorical_mask, folds=config.cv_folds)
+    auc = domain_classifier_auc(
+        data.reference, data.matrix(sample), data.categorical_mask, folds=config.cv_folds
+    )
     return ClassifierResult(auc, lo, hi, not (lo <= auc <= hi), n_ref, n_cur, "ok")

@@ -27,6 +27,7 @@ import pandas as pd
 
 from watchkeeper.performance.cbpe import CBPEEstimator, fit_cbpe
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, PerformanceConfig
+from watchkeeper.performance.dle import DLEEstimator, fit_dle
 from watchkeeper.performance.inputs import (
     PreparedRows,
     compute_realized,
@@ -78,6 +79,9 @@ class PerformanceBaseline:
     stream_mean: float
     stream_std: float
     ddm_abs_threshold: float | None = None  # regression: |error| above this counts as an error for DDM
+    # Regression: direct loss estimation (dle.py); it pickles, and is not rebuilt from JSON.
+    dle: DLEEstimator | None = None
+    dle_status: str = "not applicable: classification"
 
     def fingerprint(self) -> str:
         """A short hash of the baseline; detector state fed under another baseline is discarded."""
@@ -96,6 +100,8 @@ class PerformanceBaseline:
             "stream_mean": self.stream_mean,
             "stream_std": self.stream_std,
             "ddm_abs_threshold": self.ddm_abs_threshold,
+            "dle": None if self.dle is None else self.dle.to_dict(),
+            "dle_status": self.dle_status,
         }
 
     @classmethod
@@ -111,6 +117,8 @@ class PerformanceBaseline:
             stream_mean=float(data["stream_mean"]),
             stream_std=float(data["stream_std"]),
             ddm_abs_threshold=data["ddm_abs_threshold"],
+            dle_status=data.get("dle_status", "not applicable: classification")
+            + (" (not restored from JSON: refit)" if data.get("dle") else ""),
         )
 
 
@@ -142,8 +150,11 @@ def fit_performance_baseline(
     bands = _fit_bands(rows, chunks, task, config)
     cbpe, cbpe_status = _fit_reference_cbpe(rows, classes, task, config)
     mean, std, ddm_abs = _fit_stream_scale(rows, task)
+    dle, dle_status = None, "not applicable: classification"
+    if task is TaskType.REGRESSION:
+        dle, dle_status = fit_dle(reference, rows, columns=columns, config=config.dle)
     return PerformanceBaseline(
-        task, classes, bands, chunking, len(reference), cbpe, cbpe_status, mean, std, ddm_abs
+        task, classes, bands, chunking, len(reference), cbpe, cbpe_status, mean, std, ddm_abs, dle, dle_status
     )
 
 
