@@ -23,6 +23,8 @@ _TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "drift.multivariate": ("detect-multivariate-drift", {}),
     "perf": ("evaluate-performance", {}),
     "serving": ("compute-serving-metrics", {}),
+    "fit-segments": ("fit-segments", {}),
+    "segments": ("evaluate-segments", {}),
     "validation": ("validate-features", {}),
     "evidently_report": ("build-evidently-report", {}),
 }

@@ -20,6 +20,8 @@ from watchkeeper.drift.multivariate import (
     evaluate_multivariate,
     fit_multivariate,
 )
+from watchkeeper.performance.baseline import fit_performance_baseline
+from watchkeeper.segments import SegmentsFit, SegmentsReport, evaluate_segments, fit_segments
 from watchkeeper.windows import ReferenceData
 
 if TYPE_CHECKING:
@@ -48,3 +50,41 @@ class MultivariateDriftCheck:
         if fitted is None or window.empty:
             return None
         return evaluate_multivariate(fitted, window.frame)
+
+
+@dataclass(frozen=True)
+class SegmentsCheck:
+    """Drift, realized and estimated performance per value of each `segments:` column."""
+
+    name: str = "segments"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> SegmentsFit | None:
+        if not config.segments.columns:
+            return None
+        cols, frame = config.columns, reference.frame
+        # The whole reference's estimator (CBPE / DLE), shared by every segment; fitted here again
+        # because checks fit independently of one another.
+        baseline = None
+        if config.performance.enabled and cols.target is not None and cols.target in frame.columns:
+            baseline = fit_performance_baseline(
+                frame,
+                columns=cols,
+                task=config.model.task,
+                config=config.performance,
+                window_size=config.window.size,
+            )
+        return fit_segments(
+            frame,
+            config.segments,
+            columns=cols,
+            task=config.model.task,
+            drift=config.drift,
+            performance=config.performance,
+            baseline=baseline,
+            window_size=config.window.size,
+        )
+
+    def evaluate(self, fitted: SegmentsFit | None, window: Window) -> SegmentsReport | None:
+        if fitted is None or window.empty:
+            return None
+        return evaluate_segments(fitted, window.frame, labels_complete=window.labels_complete)

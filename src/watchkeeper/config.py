@@ -28,6 +28,7 @@ from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig
 from watchkeeper.schema import ColumnsConfig, TaskType
+from watchkeeper.segments import SegmentsConfig
 from watchkeeper.sources.config import (
     SourceConfig,
 )
@@ -98,6 +99,8 @@ class MonitorConfig(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()
     health: HealthConfig = HealthConfig()
+    # Per-segment drift and performance: `segments: [column, ...]` (see watchkeeper.segments).
+    segments: SegmentsConfig = SegmentsConfig()
 
     @model_validator(mode="after")
     def _columns_fit_task(self) -> MonitorConfig:

@@ -53,6 +53,12 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "drift.multivariate.domain_classifier.lower",
     "drift.multivariate.domain_classifier.upper",
     "drift.multivariate.domain_classifier.alert",
+    # segments (`segments: [column]`): segments.<column>.<value>.…
+    "segments.*.n_segments",
+    "segments.*.n_drifted_segments",
+    "segments.*.rows",
+    "segments.*.tested",
+    # … and every drift.* and perf.* name below, under segments.*. (added after the tuple)
     # performance
     "perf.label_coverage",
     "perf.n_labeled",
@@ -153,6 +159,8 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "verdict.level",
 )
 
+# Per-segment figures repeat the drift and performance names under segments.<column>.<value>.
+FIELD_PATTERNS += tuple(f"segments.*.{p}" for p in FIELD_PATTERNS if p.startswith(("drift.", "perf.")))
 
 _METRIC_RE = "(?:" + "|".join(METRICS) + ")"
 # `*` is any non-empty name: column names may contain dots and (backquoted) spaces.
