@@ -21,6 +21,8 @@ _TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "drift": ("detect-drift", {}),
     "fit-drift.multivariate": ("fit-multivariate-drift", {}),
     "drift.multivariate": ("detect-multivariate-drift", {}),
+    "fit-drift.embeddings": ("read-reference-embeddings", {}),
+    "drift.embeddings": ("detect-embedding-drift", {}),
     "perf": ("evaluate-performance", {}),
     "serving": ("compute-serving-metrics", {}),
     "fit-segments": ("fit-segments", {}),

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watchkeeper.config import MonitorConfig
+from watchkeeper.drift.embeddings import (
+    EmbeddingDriftReport,
+    EmbeddingsFit,
+    evaluate_embeddings,
+    fit_embeddings,
+)
 from watchkeeper.drift.multivariate import (
     MultivariateDriftReport,
     MultivariateFit,
@@ -50,6 +56,23 @@ class MultivariateDriftCheck:
         if fitted is None or window.empty:
             return None
         return evaluate_multivariate(fitted, window.frame)
+
+
+@dataclass(frozen=True)
+class EmbeddingDriftCheck:
+    """Drift of the vector columns named in `drift.embeddings.columns` (Evidently's four methods)."""
+
+    name: str = "drift.embeddings"
+
+    def fit(self, reference: ReferenceData, config: MonitorConfig) -> EmbeddingsFit | None:
+        if not (config.drift.enabled and config.drift.embeddings.columns):
+            return None
+        return fit_embeddings(reference.frame, config.drift.embeddings)
+
+    def evaluate(self, fitted: EmbeddingsFit | None, window: Window) -> EmbeddingDriftReport | None:
+        if fitted is None or window.empty:
+            return None
+        return evaluate_embeddings(fitted, window.frame)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from watchkeeper.analysis_checks import MultivariateDriftCheck, SegmentsCheck
+from watchkeeper.analysis_checks import EmbeddingDriftCheck, MultivariateDriftCheck, SegmentsCheck
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
 from watchkeeper.performance import (
@@ -261,6 +261,7 @@ def standard_checks(
     checks: list[Check] = [
         DriftCheck(cache_dir),
         MultivariateDriftCheck(),
+        EmbeddingDriftCheck(),
         PerformanceCheck(),
         ServingCheck(),
         ValidationCheck(Path(config_file)),

@@ -53,6 +53,9 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "drift.multivariate.domain_classifier.lower",
     "drift.multivariate.domain_classifier.upper",
     "drift.multivariate.domain_classifier.alert",
+    # embedding drift (the `drift.embeddings` section), per vector column
+    "drift.embeddings.*.score",
+    "drift.embeddings.*.drifted",
     # segments (`segments: [column]`): segments.<column>.<value>.…
     "segments.*.n_segments",
     "segments.*.n_drifted_segments",

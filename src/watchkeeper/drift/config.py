@@ -14,7 +14,8 @@ numbers stay Evidently's), the reference-profile cache, and the sample cap of th
 Evidently HTML report. Method names are checked at load time; the error lists the registered ones.
 
 ``multivariate`` configures the checks of the joint distribution (NannyML's PCA data reconstruction
-and domain classifier, `watchkeeper.drift.multivariate`).
+and domain classifier, `watchkeeper.drift.multivariate`); ``embeddings`` the drift of vector
+columns (Evidently's embedding methods, `watchkeeper.drift.embeddings`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from watchkeeper.configbase import StrictModel
+from watchkeeper.drift.embeddings import EmbeddingsConfig
 
 
 def _check_method(name: str | None, kind: str | None = None) -> str | None:
@@ -82,6 +84,7 @@ class DriftConfig(StrictModel):
     evidently_sample_cap: int = Field(50_000, ge=1)
     max_workers: int | None = Field(None, ge=1)
     multivariate: MultivariateConfig = MultivariateConfig()
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
 
     @field_validator("method")
     @classmethod

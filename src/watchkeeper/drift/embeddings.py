@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from watchkeeper.configbase import StrictModel
 from watchkeeper.drift.profile import NumericalProfile
@@ -64,6 +64,13 @@ class EmbeddingsConfig(StrictModel):
     component_threshold: float = 0.1
     mmd_sample: int = Field(2000, ge=10)
     severity: Literal["warning", "critical"] = "warning"
+
+    @field_validator("component_method")
+    @classmethod
+    def _numerical_method(cls, value: str) -> str:
+        if "numerical" not in get_method(value).kinds:  # get_method lists the registered names
+            raise ValueError(f"drift method {value!r} does not apply to numerical columns")
+        return value
 
 
 class EmbeddingsError(ValueError):
@@ -342,67 +349,49 @@ def detect_embedding_drift(
 
 
 def evaluate_embeddings(fitted: EmbeddingsFit, window: pd.DataFrame) -> EmbeddingDriftReport:
-    results = []
+    """Each embedding column of the window against the reference; a bad column is its status."""
+    results = tuple(_evaluate_column(fitted, col, window) for col in fitted.config.columns)
+    return EmbeddingDriftReport(results, Severity.parse(fitted.config.severity))
+
+
+def _evaluate_column(fitted: EmbeddingsFit, col: str, window: pd.DataFrame) -> EmbeddingDrift:
     config = fitted.config
-    for col in config.columns:
 
-        def fail(status: str, n_ref: int = 0, n_cur: int = 0, dims: int = 0, excl: int = 0) -> EmbeddingDrift:
-            return EmbeddingDrift(
-                col, config.method, None, None, False, False, n_ref, n_cur, dims, excl, status
-            )
+    def fail(status: str, n_ref: int = 0, n_cur: int = 0, dims: int = 0, excl: int = 0) -> EmbeddingDrift:
+        return EmbeddingDrift(col, config.method, None, None, False, False, n_ref, n_cur, dims, excl, status)
 
-        if col in fitted.errors:
-            results.append(fail(f"not testable: {fitted.errors[col]}"))
-            continue
-        ref = fitted.reference[col]
-        if col not in window.columns:
-            results.append(fail("not testable: column missing from the window", ref.shape[0]))
-            continue
-        try:
-            cur, excluded = read_vectors(window[col])
-        except EmbeddingsError as exc:
-            results.append(fail(f"not testable: window: {exc}", ref.shape[0]))
-            continue
-        if cur.shape[0] < 2 or ref.shape[0] < 2:
-            results.append(
-                fail("not testable: fewer than 2 usable vectors", ref.shape[0], cur.shape[0], 0, excluded)
-            )
-            continue
-        if cur.shape[1] != ref.shape[1]:
-            results.append(
-                fail(
-                    f"not testable: the window's vectors have {cur.shape[1]} dimensions, the reference's {ref.shape[1]}",
-                    ref.shape[0],
-                    cur.shape[0],
-                    ref.shape[1],
-                    excluded,
-                )
-            )
-            continue
-        try:
-            method, score, drifted, limit, bootstrap = detect_embedding_drift(ref, cur, config)
-        except Exception as exc:  # one odd column must not sink the window
-            results.append(fail(f"not testable: {type(exc).__name__}: {exc}", ref.shape[0], cur.shape[0]))
-            continue
-        status = (
-            "ok" if not excluded else f"ok ({excluded} row(s) with a missing or non-finite vector left out)"
-        )
-        results.append(
-            EmbeddingDrift(
-                col,
-                method,
-                score,
-                limit,
-                drifted,
-                bootstrap,
-                ref.shape[0],
-                cur.shape[0],
-                ref.shape[1],
-                excluded,
-                status,
-            )
-        )
-    return EmbeddingDriftReport(tuple(results), Severity.parse(config.severity))
+    if col in fitted.errors:
+        return fail(f"not testable: {fitted.errors[col]}")
+    ref = fitted.reference[col]
+    if col not in window.columns:
+        return fail("not testable: column missing from the window", ref.shape[0])
+    try:
+        cur, excluded = read_vectors(window[col])
+    except EmbeddingsError as exc:
+        return fail(f"not testable: window: {exc}", ref.shape[0])
+    if cur.shape[0] < 2 or ref.shape[0] < 2:
+        return fail("not testable: fewer than 2 usable vectors", ref.shape[0], cur.shape[0], 0, excluded)
+    if cur.shape[1] != ref.shape[1]:
+        why = f"not testable: the window's vectors have {cur.shape[1]} dimensions, the reference's {ref.shape[1]}"
+        return fail(why, ref.shape[0], cur.shape[0], ref.shape[1], excluded)
+    try:
+        method, score, drifted, limit, bootstrap = detect_embedding_drift(ref, cur, config)
+    except Exception as exc:  # one odd column must not sink the window
+        return fail(f"not testable: {type(exc).__name__}: {exc}", ref.shape[0], cur.shape[0])
+    status = "ok" if not excluded else f"ok ({excluded} row(s) with a missing or non-finite vector left out)"
+    return EmbeddingDrift(
+        col,
+        method,
+        score,
+        limit,
+        drifted,
+        bootstrap,
+        ref.shape[0],
+        cur.shape[0],
+        ref.shape[1],
+        excluded,
+        status,
+    )
 
 
 @dataclass(frozen=True)
