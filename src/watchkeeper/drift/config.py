@@ -57,7 +57,7 @@ class MultivariateConfig(StrictModel):
     # Thresholds: mean ± threshold_std · std of the reference's window-sized chunks (NannyML: 3).
     threshold_std: float = Field(3.0, gt=0)
     domain_classifier: bool = True
-    classifier_sample: int = Field(2000, ge=50)
+    classifier_sample: int = Field(1000, ge=50)
     cv_folds: int = Field(5, ge=2)
     # NannyML's constant thresholds: a window's out-of-fold ROC AUC outside [lower, upper] alerts.
     classifier_lower: float = Field(0.45, ge=0.0, le=1.0)

@@ -86,11 +86,14 @@ class DLEEstimator:
         return out
 
     def predict_losses(self, frame: pd.DataFrame, yhat: np.ndarray) -> dict[str, np.ndarray]:
+        from threadpoolctl import threadpool_limits
+
         x = self.matrix(frame, yhat)
-        return {
-            m: np.maximum(0.0, np.mean([model.predict(x) for model in models], axis=0))
-            for m, models in self.models.items()
-        }
+        with threadpool_limits(1):
+            return {
+                m: np.maximum(0.0, np.mean([model.predict(x) for model in models], axis=0))
+                for m, models in self.models.items()
+            }
 
     def estimate(self, frame: pd.DataFrame, yhat: np.ndarray) -> dict[str, Estimate]:
         """Estimated MAE, RMSE and MAPE of the rows of `frame` (predictions `yhat`; NaN rows left out)."""
@@ -135,6 +138,7 @@ def fit_dle(
     if not config.enabled:
         return None, "disabled"
     from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
 
     numerical = tuple(c for c in columns.numerical_features if c in reference.columns)
     categorical = tuple(c for c in columns.categorical_features if c in reference.columns)
@@ -156,14 +160,16 @@ def fit_dle(
     half = rng.permutation(usable.size) % 2 == 0
     losses = _losses(y, yhat)
     models: dict[str, tuple[Any, ...]] = {}
-    for m in DLE_METRICS:
-        pair = []
-        for part in (half, ~half):
-            model = HistGradientBoostingRegressor(
-                categorical_features=mask if mask.any() else None, random_state=seed
-            )
-            pair.append(model.fit(x[part], losses[m][part]))
-        models[m] = tuple(pair)
+    # One OpenMP thread, as the domain classifier (drift/multivariate.py): faster on a busy host.
+    with threadpool_limits(1):
+        for m in DLE_METRICS:
+            pair = []
+            for part in (half, ~half):
+                model = HistGradientBoostingRegressor(
+                    categorical_features=mask if mask.any() else None, random_state=seed
+                )
+                pair.append(model.fit(x[part], losses[m][part]))
+            models[m] = tuple(pair)
     loss_std = {m: float(np.std(losses[m])) for m in DLE_METRICS}
     estimator = DLEEstimator(
         numerical,
