@@ -191,6 +191,9 @@ def per_day_rows(
                 if fig("validation.critical_failures") is None
                 else int(fig("validation.critical_failures") or 0),
                 "p95_ms": fig("serving.latency_p95_ms"),
+                "multivar": _multivariate_cell(
+                    fig("drift.multivariate.alert"), fig("drift.multivariate.domain_classifier.alert")
+                ),
                 "auc_est": fig("perf.estimated.roc_auc"),
                 "auc_real": fig("perf.realized.roc_auc"),
                 "concept": None
@@ -201,6 +204,13 @@ def per_day_rows(
             }
         )
     return rows
+
+
+def _multivariate_cell(pca: float | None, classifier: float | None) -> str | None:
+    """`yes` when the PCA reconstruction or the domain classifier alerts (multivariate drift)."""
+    if pca is None and classifier is None:
+        return None
+    return "yes" if (pca or 0) or (classifier or 0) else "no"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

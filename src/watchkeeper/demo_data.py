@@ -2,6 +2,10 @@
 
 A reference set and 14 days of inference traffic with a scripted story:
 
+- days 3 and 4: a joint shift with unchanged marginals — upstream, rows were re-paired so that
+  income rises with the loan amount, credit score falls with debt-to-income and months employed rise
+  with age; every column's distribution is exactly the reference's, so univariate drift sees
+  nothing, while multivariate drift (PCA reconstruction, the domain classifier) does;
 - day 5: a data-quality incident — `income` is missing for a quarter of the rows and `credit_score`
   holds out-of-range values (an upstream join broke);
 - from day 8: covariate drift — applicants have lower income, larger loans and lower credit scores,
@@ -40,6 +44,7 @@ INCIDENT_DAY = 5
 DRIFT_FROM = 8
 LATENCY_DAY = 9
 CONCEPT_FROM = 10
+JOINT_SHIFT_DAYS = (3, 4)
 LABEL_DELAY = timedelta(days=3)
 LABELED_SHARE = 0.7
 
@@ -63,6 +68,7 @@ class DayPlan:
     concept_drift: bool
     incident: bool
     latency_spike: bool
+    joint_shift: bool = False
 
 
 def day_plan(day: int) -> DayPlan:
@@ -73,6 +79,7 @@ def day_plan(day: int) -> DayPlan:
         concept_drift=day >= CONCEPT_FROM,
         incident=day == INCIDENT_DAY,
         latency_spike=day == LATENCY_DAY,
+        joint_shift=day in JOINT_SHIFT_DAYS,
     )
 
 
@@ -96,6 +103,27 @@ def _features(rng: np.random.Generator, n: int, *, drifted: bool) -> pd.DataFram
             "employment_type": rng.choice(_EMPLOYMENT[0], n, p=_EMPLOYMENT[1]),
         }
     )
+
+
+_JOINT_PAIRS = (
+    ("income", "loan_amount", 1),
+    ("debt_to_income", "credit_score", -1),
+    ("age", "months_employed", 1),
+)
+
+
+def apply_joint_shift(frame: pd.DataFrame) -> pd.DataFrame:
+    """Re-pair values between columns (rank-matched) so each column keeps its exact values.
+
+    Every marginal distribution is unchanged; only the joint distribution moves (e.g. income now
+    rises with the loan amount): what multivariate drift catches and univariate drift cannot.
+    """
+    out = frame.copy()
+    for lead, follow, sign in _JOINT_PAIRS:
+        ranks = np.argsort(np.argsort(out[lead].to_numpy(), kind="stable"), kind="stable")
+        values = np.sort(out[follow].to_numpy())
+        out[follow] = (values if sign > 0 else values[::-1])[ranks]
+    return out
 
 
 def default_probability(frame: pd.DataFrame, *, concept_drift: bool) -> np.ndarray:
@@ -152,6 +180,8 @@ def make_day(day: int, seed: int = 7, *, rows: int = 2_000) -> tuple[pd.DataFram
     plan = day_plan(day)
     rng = np.random.default_rng([seed, day])
     frame = _features(rng, rows, drifted=plan.drifted)
+    if plan.joint_shift:
+        frame = apply_joint_shift(frame)
     truth = (rng.random(rows) < default_probability(frame, concept_drift=plan.concept_drift)).astype(np.int64)
     if plan.incident:
         broken = rng.random(rows) < 0.25
