@@ -27,6 +27,7 @@ import pandas as pd
 from watchkeeper.analysis_checks import EmbeddingDriftCheck, MultivariateDriftCheck, SegmentsCheck
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, build_evidently_html, evaluate_drift, fit_drift
+from watchkeeper.drift.learned import learn_thresholds, with_learned_thresholds
 from watchkeeper.performance import (
     PerformanceBaseline,
     PerformanceReport,
@@ -35,6 +36,7 @@ from watchkeeper.performance import (
     evaluate_performance,
     fit_performance_baseline,
 )
+from watchkeeper.performance.baseline import chunk_reference
 from watchkeeper.validation import ExpectationSuiteSpec, ValidationReport, load_suite, validate_window
 from watchkeeper.verdict import Publication, Publishes
 from watchkeeper.windows import ReferenceData
@@ -109,7 +111,7 @@ class DriftCheck:
             return None
         cols = config.columns
         frame = reference.frame
-        return fit_drift(
+        profile = fit_drift(
             frame,
             config.drift,
             numerical=list(cols.numerical_features),
@@ -119,6 +121,12 @@ class DriftCheck:
             cache_dir=self.cache_dir,
             reference_fingerprint=reference.fingerprint,
         )
+        if config.drift.learn_thresholds:
+            chunks, _ = chunk_reference(
+                frame, cols, config.performance.reference_chunk_rows, config.window.size
+            )
+            profile = with_learned_thresholds(profile, learn_thresholds(profile, frame, chunks))
+        return profile
 
     def evaluate(self, fitted: ReferenceProfile | None, window: Window) -> DriftReport | None:
         if fitted is None or window.empty:

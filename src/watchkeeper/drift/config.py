@@ -83,6 +83,9 @@ class DriftConfig(StrictModel):
     evidently_report: bool = True
     evidently_sample_cap: int = Field(50_000, ge=1)
     max_workers: int | None = Field(None, ge=1)
+    # Columns whose threshold is learned from the reference (["*"]: every feature), see drift/learned.py.
+    learn_thresholds: tuple[str, ...] = ()
+    learned_threshold_std: float = Field(3.0, gt=0)
     multivariate: MultivariateConfig = MultivariateConfig()
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
 
