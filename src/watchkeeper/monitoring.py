@@ -104,7 +104,8 @@ def evaluate_window(
     publication = NOTHING_TO_PUBLISH
     for check in checks:
         try:
-            with footprint.measure(check.name):
+            # Step names are undotted (they name figures); a section may be dotted (drift.multivariate).
+            with footprint.measure(check.name.replace(".", "_")):
                 result: Publishes | None = run(check.name, check.evaluate, fitted.get(check.name), window)
         except Exception as exc:
             log.exception("check %s failed", check.name)
