@@ -83,7 +83,7 @@ def read_vectors(series: pd.Series) -> tuple[np.ndarray, int]:
 
     dtype = series.dtype
     if isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype) is False:
-        arr = pa.chunked_array(series.array._pa_array).combine_chunks()  # type: ignore[attr-defined]
+        arr = pa.chunked_array(series.array._pa_array).combine_chunks()
         if pa.types.is_fixed_size_list(arr.type):
             size = arr.type.list_size
             valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -91,7 +91,7 @@ def read_vectors(series: pd.Series) -> tuple[np.ndarray, int]:
             matrix = flat.to_numpy(zero_copy_only=False).astype(np.float64, copy=False).reshape(-1, size)
             return _drop_nonfinite(matrix, int((~valid).sum()))
     if isinstance(dtype, pd.ArrowDtype):
-        arr = pa.chunked_array(series.array._pa_array).combine_chunks()  # type: ignore[attr-defined]
+        arr = pa.chunked_array(series.array._pa_array).combine_chunks()
         if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
             raise EmbeddingsError(f"expected a list column, got Arrow type {arr.type}")
         valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)

@@ -67,7 +67,7 @@ class FeatureEncoder:
         """Reference codes of categorical `k` (-1: unseen) and the mask of missing values."""
         series = frame[self.categorical[k]]
         missing = series.isna().to_numpy()
-        codes = self.categories[k].get_indexer(series.astype(object).where(~missing, None))
+        codes = self.categories[k].get_indexer(pd.Index(series.astype(object)))  # missing: -1
         return codes, missing
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
@@ -80,7 +80,7 @@ class FeatureEncoder:
         for k in range(len(self.categorical)):
             codes, missing = self.codes(frame, k)
             freq = self.frequencies[k]
-            mode_code = self.categories[k].get_loc(self.modes[k])
+            mode_code = int(self.categories[k].get_indexer(pd.Index([self.modes[k]], dtype=object))[0])
             codes = np.where(missing, mode_code, codes)
             out[:, base + k] = np.where(codes >= 0, freq[np.maximum(codes, 0)], 0.0)
         return out

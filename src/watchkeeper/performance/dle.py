@@ -76,9 +76,7 @@ class DLEEstimator:
                 continue
             series = frame[col]
             missing = series.isna().to_numpy()
-            codes = (
-                self.categories[k].get_indexer(series.astype(object).where(~missing, None)).astype(np.float64)
-            )
+            codes = self.categories[k].get_indexer(pd.Index(series.astype(object))).astype(np.float64)
             codes[codes < 0] = len(self.categories[k])  # unseen: one shared code
             codes[missing] = np.nan
             out[:, base + k] = codes
