@@ -148,7 +148,7 @@ def demo(
     return rows
 
 
-def run_house_prices(days: int, base: Path, seed: int, rows_per_day: int = 1_000) -> list[dict[str, Any]]:
+def run_house_prices(days: int, base: Path, seed: int, rows_per_day: int = 2_000) -> list[dict[str, Any]]:
     """The second demo model: house prices (regression) whose quality drops from day 8 without labels.
 
     Sale prices arrive five days late, so the drop is first estimated by DLE; returns one row per day.
