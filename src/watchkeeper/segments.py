@@ -38,6 +38,7 @@ from watchkeeper.drift.registry import get_method
 from watchkeeper.performance import PerformanceBaseline, PerformanceReport, evaluate_performance
 from watchkeeper.performance.baseline import fit_performance_baseline
 from watchkeeper.performance.config import PerformanceConfig
+from watchkeeper.performance.metrics import format_figure as _fmt
 from watchkeeper.schema import ColumnsConfig, TaskType
 from watchkeeper.verdict import Finding, Publication, Severity
 
@@ -283,10 +284,6 @@ class SegmentsReport:
             )
         lines += [f"- note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
 
 
 def evaluate_segments(fitted: SegmentsFit, window: pd.DataFrame, *, labels_complete: bool) -> SegmentsReport:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from watchkeeper.drift.config import MultivariateConfig
 from watchkeeper.performance.baseline import chunk_reference
+from watchkeeper.performance.metrics import format_figure as _fmt
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.verdict import Finding, Publication, Severity
 
@@ -453,10 +454,6 @@ class MultivariateDriftReport:
             )
         lines += [f"- note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
 
 
 def evaluate_multivariate(fitted: MultivariateFit, window: pd.DataFrame) -> MultivariateDriftReport:
