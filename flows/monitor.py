@@ -39,8 +39,10 @@ from tasks.tracking_tasks import (
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.checks import Check, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
+from watchkeeper.drift.impact import rank_drift_impact
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
+from watchkeeper.performance.config import default_primary_metric
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -105,7 +107,27 @@ def evaluate(
     perf = result.report.section("perf")
     if perf is not None and perf.detectors_fed:
         store.put_json(DETECTOR_NAMESPACE, config.model.name, perf.detector_state)
-    return result
+    return _with_drift_impact(run, result, end)
+
+
+def _with_drift_impact(run: MonitorRun, result: WindowEvaluation, end: datetime) -> WindowEvaluation:
+    """Add the `drift.impact` section: features ranked by how their drift went with performance."""
+    config, report = run.config, result.report
+    if report.section("drift") is None or report.section("perf") is None:
+        return result
+    history = [
+        w["summary"].get("figures", {})
+        for w in run.store.list_windows(config.model.name)
+        if w["window_end"] < end
+    ]
+    impact = rank_drift_impact(
+        history,
+        report.figures(),
+        features=config.columns.features,
+        metric=config.performance.primary_metric or default_primary_metric(config.model.task),
+    )
+    report = replace(report, sections={**report.sections, "drift.impact": impact})
+    return replace(result, report=report, publication=result.publication.merge(impact.publish()))
 
 
 def _health_sections(run: MonitorRun) -> dict[str, Any]:

@@ -53,6 +53,9 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "drift.multivariate.domain_classifier.lower",
     "drift.multivariate.domain_classifier.upper",
     "drift.multivariate.domain_classifier.alert",
+    # drift ranked by its impact on performance (the `drift.impact` section)
+    "drift.impact.*.correlation",
+    "drift.impact.*.rank",
     # embedding drift (the `drift.embeddings` section), per vector column
     "drift.embeddings.*.score",
     "drift.embeddings.*.drifted",
