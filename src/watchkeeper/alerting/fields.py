@@ -56,9 +56,7 @@ FIELD_PATTERNS: tuple[str, ...] = (
     # drift ranked by its impact on performance (the `drift.impact` section)
     "drift.impact.*.correlation",
     "drift.impact.*.rank",
-    # embedding drift (the `drift.embeddings` section), per vector column
-    "drift.embeddings.*.score",
-    "drift.embeddings.*.drifted",
+    # embedding drift (`drift.embeddings.<column>.score|drifted`) is covered by the column patterns.
     # segments (`segments: [column]`): segments.<column>.<value>.…
     "segments.*.n_segments",
     "segments.*.n_drifted_segments",
