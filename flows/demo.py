@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "models" / "credit-risk.yaml"
+HOUSE_CONFIG = REPO_ROOT / "configs" / "models" / "house-prices.yaml"
 _MARKER = ".watchkeeper-demo"
 
 
@@ -83,7 +84,11 @@ def train_first_champion(
 
 
 def demo(
-    days: int = demo_data.DAYS, rows_per_day: int = 2_000, seed: int = 7, fresh: bool = False
+    days: int = demo_data.DAYS,
+    rows_per_day: int = 2_000,
+    seed: int = 7,
+    fresh: bool = False,
+    house_prices: bool = True,
 ) -> list[dict[str, Any]]:
     """Simulate `days` days of production and monitor each; returns the per-day rows printed."""
     apply_runtime_defaults()
@@ -132,6 +137,9 @@ def demo(
     rows = per_day_rows(config, days, {d: r.model_versions for d, r in reports.items()})
     print()
     print(format_table(rows))
+    if house_prices:
+        print()
+        print(format_table(run_house_prices(days, data_dir / "house-prices", seed)))
     print()
     print(f"Done in {time.monotonic() - started:.0f} s. Open the results:")
     print("\n".join(closing_lines(config, tracking)))
@@ -178,6 +186,66 @@ def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
         lines.append(f"              ({prefect} server start --host 127.0.0.1 --port 4200) and run the demo")
         lines.append("              with PREFECT_API_URL=http://127.0.0.1:4200/api")
     return lines
+
+
+def run_house_prices(days: int, base: Path, seed: int, rows_per_day: int = 2_000) -> list[dict[str, Any]]:
+    """The second demo model: house prices (regression) whose quality drops from day 8 without labels.
+
+    Sale prices arrive five days late, so the drop is first estimated by DLE; returns one row per day.
+    """
+    from flows.monitor import monitor
+
+    config = load_config(HOUSE_CONFIG)
+    history = demo_data.make_house_reference(seed, rows=16_000, days=16)
+    cutoff = history["timestamp"].min() + pd.Timedelta(days=4)
+    model = train_default(
+        history[history["timestamp"] < cutoff], columns=config.columns, task=config.model.task, seed=seed
+    )
+    reference = retraining.score_rows(
+        model, history[history["timestamp"] >= cutoff].reset_index(drop=True), config
+    )
+    base.mkdir(parents=True, exist_ok=True)
+    reference.to_parquet(base / "reference.parquet", index=False)
+    print(f"\nhouse-prices: a regression model, sale prices {demo_data.HOUSE_LABEL_DELAY.days} days late")
+    pending: dict[int, pd.DataFrame] = {}
+    lag = demo_data.HOUSE_LABEL_DELAY.days
+    for day in range(1, days + 1):
+        plan = demo_data.day_plan(day)
+        logs, labels = demo_data.make_house_day(day, seed, rows=rows_per_day)
+        logs = retraining.score_rows(model, logs, config)
+        logs["model_version"] = "1"
+        _write_partition(logs, base / "inference", "date", f"{plan.start:%Y-%m-%d}")
+        pending[day] = labels
+        arrived = pending.pop(day - lag, None)
+        if arrived is not None:
+            _write_partition(arrived, base / "ground_truth", "arrived", f"{plan.start:%Y-%m-%d}")
+        report = monitor(str(HOUSE_CONFIG), window_end=plan.start + timedelta(days=1))
+        reason = report.reasons[0].split("] ", 1)[-1] if report.reasons else ""
+        reason = reason if len(reason) <= 90 else reason[:89] + "…"
+        print(f"day {day:2d} {plan.start:%Y-%m-%d}  {report.verdict.label:<8} {reason}", flush=True)
+    windows = {w["window_end"]: w for w in open_state().list_windows(config.model.name)}
+    rows = []
+    for day in range(1, days + 1):
+        end = demo_data.day_plan(day).start + timedelta(days=1)
+        w = windows.get(end) or {}
+        figures: dict[str, float] = w.get("summary", {}).get("figures", {})
+        rows.append(
+            {
+                "day": day,
+                "date": f"{end - timedelta(days=1):%Y-%m-%d}",
+                "verdict": w.get("verdict", "-"),
+                "labels": figures.get("window.label_coverage"),
+                "mae_est (DLE)": figures.get("perf.estimated.mae"),
+                "mae_band_upper": figures.get("perf.band.mae.upper"),
+                "mae_real": figures.get("perf.realized.mae"),
+                "drift_share": figures.get("drift.share"),
+                "multivar": _multivariate_cell(
+                    figures.get("drift.multivariate.alert"),
+                    figures.get("drift.multivariate.domain_classifier.alert"),
+                ),
+            }
+        )
+    return rows
 
 
 def per_day_rows(
@@ -231,6 +299,9 @@ def per_day_rows(
                 if fig("validation.critical_failures") is None
                 else int(fig("validation.critical_failures") or 0),
                 "p95_ms": fig("serving.latency_p95_ms"),
+                "multivar": _multivariate_cell(
+                    fig("drift.multivariate.alert"), fig("drift.multivariate.domain_classifier.alert")
+                ),
                 "auc_est": fig("perf.estimated.roc_auc"),
                 "auc_real": fig("perf.realized.roc_auc"),
                 "concept": None
@@ -241,6 +312,13 @@ def per_day_rows(
             }
         )
     return rows
+
+
+def _multivariate_cell(pca: float | None, classifier: float | None) -> str | None:
+    """`yes` when the PCA reconstruction or the domain classifier alerts (multivariate drift)."""
+    if pca is None and classifier is None:
+        return None
+    return "yes" if (pca or 0) or (classifier or 0) else "no"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -48,10 +48,12 @@ from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
+from watchkeeper.drift.impact import rank_drift_impact
 from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
 from watchkeeper.partitioned.engine import plan_window
+from watchkeeper.performance.config import default_primary_metric
 from watchkeeper.presentation import reevaluation_tag, verdict_tags
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
@@ -161,7 +163,27 @@ def evaluate(
     perf = result.report.section("perf")
     if perf is not None and perf.detectors_fed:
         store.put_json(DETECTOR_NAMESPACE, config.model.name, perf.detector_state)
-    return result
+    return _with_drift_impact(run, result, end)
+
+
+def _with_drift_impact(run: MonitorRun, result: WindowEvaluation, end: datetime) -> WindowEvaluation:
+    """Add the `drift.impact` section: features ranked by how their drift went with performance."""
+    config, report = run.config, result.report
+    if report.section("drift") is None or report.section("perf") is None:
+        return result
+    history = [
+        w["summary"].get("figures", {})
+        for w in run.store.list_windows(config.model.name)
+        if w["window_end"] < end
+    ]
+    impact = rank_drift_impact(
+        history,
+        report.figures(),
+        features=config.columns.features,
+        metric=config.performance.primary_metric or default_primary_metric(config.model.task),
+    )
+    report = replace(report, sections={**report.sections, "drift.impact": impact})
+    return replace(result, report=report, publication=result.publication.merge(impact.publish()))
 
 
 def _health_sections(run: MonitorRun) -> dict[str, Any]:

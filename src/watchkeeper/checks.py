@@ -25,9 +25,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from watchkeeper.analysis_checks import EmbeddingDriftCheck, MultivariateDriftCheck, SegmentsCheck
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, evaluate_drift, fit_drift
 from watchkeeper.drift.html import EvidentlyInputs, render_evidently_html, sample_evidently_inputs
+from watchkeeper.drift.learned import learn_thresholds, with_learned_thresholds
 from watchkeeper.guards import check_window_labels
 from watchkeeper.performance import (
     PerformanceBaseline,
@@ -37,6 +39,7 @@ from watchkeeper.performance import (
     evaluate_performance,
     fit_performance_baseline,
 )
+from watchkeeper.performance.baseline import chunk_reference
 from watchkeeper.validation import ExpectationSuiteSpec, ValidationReport, load_suite, validate_window
 from watchkeeper.verdict import Publication, Publishes
 from watchkeeper.windows import ReferenceData
@@ -111,7 +114,7 @@ class DriftCheck:
             return None
         cols = config.columns
         frame = reference.frame
-        return fit_drift(
+        profile = fit_drift(
             frame,
             config.drift,
             numerical=list(cols.numerical_features),
@@ -121,6 +124,12 @@ class DriftCheck:
             cache_dir=self.cache_dir,
             reference_fingerprint=reference.fingerprint,
         )
+        if config.drift.learn_thresholds:
+            chunks, _ = chunk_reference(
+                frame, cols, config.performance.reference_chunk_rows, config.window.size
+            )
+            profile = with_learned_thresholds(profile, learn_thresholds(profile, frame, chunks))
+        return profile
 
     def evaluate(self, fitted: ReferenceProfile | None, window: Window) -> DriftReport | None:
         if fitted is None or window.empty:
@@ -273,9 +282,12 @@ def standard_checks(
     """The monitor's checks, in the order they run (and appear in the report)."""
     checks: list[Check] = [
         DriftCheck(cache_dir),
+        MultivariateDriftCheck(),
+        EmbeddingDriftCheck(),
         PerformanceCheck(),
         ServingCheck(),
         ValidationCheck(Path(config_file)),
+        SegmentsCheck(),
     ]
     if with_html:
         checks.append(EvidentlyReportCheck())

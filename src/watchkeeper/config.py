@@ -32,6 +32,7 @@ from watchkeeper.health import HealthConfig
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.retraining.config import RetrainingConfig
 from watchkeeper.schema import ColumnsConfig, TaskType
+from watchkeeper.segments import SegmentsConfig
 from watchkeeper.sources.config import (
     SourceConfig,
 )
@@ -160,6 +161,9 @@ class MonitorConfig(StrictModel):
     def _rules_name_configured_columns(self) -> MonitorConfig:
         check_rule_columns(self)
         return self
+
+    # Per-segment drift and performance: `segments: [column, ...]` (see watchkeeper.segments).
+    segments: SegmentsConfig = SegmentsConfig()
 
     @model_validator(mode="after")
     def _columns_fit_task(self) -> MonitorConfig:

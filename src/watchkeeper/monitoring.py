@@ -123,7 +123,8 @@ def evaluate_window(
             errors[check.name] = fitted.get(check.name).message
             continue
         try:
-            with footprint.measure(check.name):
+            # Step names are undotted (they name figures); a section may be dotted (drift.multivariate).
+            with footprint.measure(check.name.replace(".", "_")):
                 result: Publishes | None = run(check.name, check.evaluate, fitted.get(check.name), window)
         except Exception as exc:
             log.exception("check %s failed", check.name)

@@ -43,6 +43,26 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "drift.*.drifted",
     "drift.*.effect_size",
     # `drift.prediction.<column>.score` and `drift.target.score` are covered by the column patterns.
+    # multivariate drift (the `drift.multivariate` section)
+    "drift.multivariate.reconstruction_error",
+    "drift.multivariate.sampling_error",
+    "drift.multivariate.lower",
+    "drift.multivariate.upper",
+    "drift.multivariate.alert",
+    "drift.multivariate.domain_classifier.auc",
+    "drift.multivariate.domain_classifier.lower",
+    "drift.multivariate.domain_classifier.upper",
+    "drift.multivariate.domain_classifier.alert",
+    # drift ranked by its impact on performance (the `drift.impact` section)
+    "drift.impact.*.correlation",
+    "drift.impact.*.rank",
+    # embedding drift (`drift.embeddings.<column>.score|drifted`) is covered by the column patterns.
+    # segments (`segments: [column]`): segments.<column>.<value>.…
+    "segments.*.n_segments",
+    "segments.*.n_drifted_segments",
+    "segments.*.rows",
+    "segments.*.tested",
+    # … and every drift.* and perf.* name below, under segments.*. (added after the tuple)
     # performance
     "perf.label_coverage",
     "perf.n_labeled",
@@ -136,6 +156,8 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "window.label_coverage",
     "window.labeled",
     "window.duplicate_request_ids",
+    "window.incomplete",
+    "window.skipped_files",
     # the monitoring job's own cost per step (footprint.<step>.wall_s, …) and the window's verdict
     "footprint.*.wall_s",
     "footprint.*.cpu_s",
@@ -145,6 +167,8 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "finding.*",
 )
 
+# Per-segment figures repeat the drift and performance names under segments.<column>.<value>.
+FIELD_PATTERNS += tuple(f"segments.*.{p}" for p in FIELD_PATTERNS if p.startswith(("drift.", "perf.")))
 
 _METRIC_RE = "(?:" + "|".join(METRICS) + ")"
 # `*` is any non-empty name: column names may contain dots and (backquoted) spaces.

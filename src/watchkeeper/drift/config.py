@@ -12,6 +12,10 @@ Beyond Evidently: multiple-testing correction across the feature columns tested 
 methods (``correction``: none, bh for Benjamini–Hochberg, bonferroni; off by default so that the
 numbers stay Evidently's), the reference-profile cache, and the sample cap of the human-facing
 Evidently HTML report. Method names are checked at load time; the error lists the registered ones.
+
+``multivariate`` configures the checks of the joint distribution (NannyML's PCA data reconstruction
+and domain classifier, `watchkeeper.drift.multivariate`); ``embeddings`` the drift of vector
+columns (Evidently's embedding methods, `watchkeeper.drift.embeddings`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from watchkeeper.configbase import StrictModel
+from watchkeeper.drift.embeddings import EmbeddingsConfig
 
 
 def _check_method(name: str | None, kind: str | None = None) -> str | None:
@@ -35,6 +40,29 @@ def _check_method(name: str | None, kind: str | None = None) -> str | None:
             f"(it applies to: {', '.join(sorted(method.kinds))})"
         )
     return name
+
+
+class MultivariateConfig(StrictModel):
+    """Multivariate drift: PCA reconstruction error and a domain classifier, as NannyML computes them.
+
+    On by default; it runs only for models with at least two features. The domain classifier trains
+    `cv_folds` gradient-boosted models per window, so both sides are capped at `classifier_sample`
+    rows (a seeded sample) to keep a window's cost small.
+    """
+
+    enabled: bool = True
+    reconstruction: bool = True
+    # Below 1: the share of variance the PCA keeps (NannyML's 0.65); 1 or more: a number of components.
+    n_components: float = Field(0.65, gt=0)
+    # Thresholds: mean ± threshold_std · std of the reference's window-sized chunks (NannyML: 3).
+    threshold_std: float = Field(3.0, gt=0)
+    domain_classifier: bool = True
+    classifier_sample: int = Field(1000, ge=50)
+    cv_folds: int = Field(5, ge=2)
+    # NannyML's constant thresholds: a window's out-of-fold ROC AUC outside [lower, upper] alerts.
+    classifier_lower: float = Field(0.45, ge=0.0, le=1.0)
+    classifier_upper: float = Field(0.65, ge=0.0, le=1.0)
+    severity: Literal["warning", "critical"] = "warning"
 
 
 class DriftConfig(StrictModel):
@@ -57,6 +85,11 @@ class DriftConfig(StrictModel):
     # Evidently's 1,000-row switch to distance methods, as on the full data of a large window.
     evidently_sample_cap: int = Field(2_000, ge=1)
     max_workers: int | None = Field(None, ge=1)
+    # Columns whose threshold is learned from the reference (["*"]: every feature), see drift/learned.py.
+    learn_thresholds: tuple[str, ...] = ()
+    learned_threshold_std: float = Field(3.0, gt=0)
+    multivariate: MultivariateConfig = MultivariateConfig()
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
 
     @field_validator("method")
     @classmethod

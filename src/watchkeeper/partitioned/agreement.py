@@ -15,8 +15,19 @@ from watchkeeper.report import MonitoringReport
 
 def _rows_only(key: str) -> bool:
     # What only the in-memory path computes (it keeps the rows): CBPE (and the judge's figures for
-    # its rule), the gap test, the detectors.
-    return ".estimated." in key or key.startswith(("perf.concept", "finding.perf.estimated_"))
+    # its rule), the gap test, the detectors, and the row-based analyses (multivariate drift,
+    # embedding drift, segments).
+    in_memory_only = (
+        "perf.concept",
+        "finding.perf.estimated_",
+        "drift.multivariate",
+        "drift.embeddings",
+        "segments.",
+        "finding.drift.multivariate",
+        "finding.drift.embeddings",
+        "finding.segments",
+    )
+    return ".estimated." in key or key.startswith(in_memory_only)
 
 
 def approximate_bounds(report: MonitoringReport) -> dict[str, tuple[float, float]]:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from watchkeeper.performance.cbpe import CBPEEstimator, fit_cbpe
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, PerformanceConfig
+from watchkeeper.performance.dle import DLEEstimator, fit_dle
 from watchkeeper.performance.inputs import (
     PreparedRows,
     compute_realized,
@@ -78,6 +79,9 @@ class PerformanceBaseline:
     stream_mean: float
     stream_std: float
     ddm_abs_threshold: float | None = None  # regression: |error| above this counts as an error for DDM
+    # Regression: direct loss estimation (dle.py); it pickles, and is not rebuilt from JSON.
+    dle: DLEEstimator | None = None
+    dle_status: str = "not applicable: classification"
 
     def fingerprint(self) -> str:
         """A short hash of the baseline; detector state fed under another baseline is discarded."""
@@ -96,6 +100,8 @@ class PerformanceBaseline:
             "stream_mean": self.stream_mean,
             "stream_std": self.stream_std,
             "ddm_abs_threshold": self.ddm_abs_threshold,
+            "dle": None if self.dle is None else self.dle.to_dict(),
+            "dle_status": self.dle_status,
         }
 
     @classmethod
@@ -111,6 +117,8 @@ class PerformanceBaseline:
             stream_mean=float(data["stream_mean"]),
             stream_std=float(data["stream_std"]),
             ddm_abs_threshold=data["ddm_abs_threshold"],
+            dle_status=data.get("dle_status", "not applicable: classification")
+            + (" (not restored from JSON: refit)" if data.get("dle") else ""),
         )
 
 
@@ -138,12 +146,15 @@ def fit_performance_baseline(
     rows = prepare_rows(
         reference, columns=columns, task=task, classes=classes, threshold=config.decision_threshold
     )
-    chunks, chunking = _chunk_indices(reference, columns, config, window_size)
+    chunks, chunking = chunk_reference(reference, columns, config.reference_chunk_rows, window_size)
     bands = _fit_bands(rows, chunks, task, config)
     cbpe, cbpe_status = _fit_reference_cbpe(rows, classes, task, config)
     mean, std, ddm_abs = _fit_stream_scale(rows, task)
+    dle, dle_status = None, "not applicable: classification"
+    if task is TaskType.REGRESSION:
+        dle, dle_status = fit_dle(reference, rows, columns=columns, config=config.dle)
     return PerformanceBaseline(
-        task, classes, bands, chunking, len(reference), cbpe, cbpe_status, mean, std, ddm_abs
+        task, classes, bands, chunking, len(reference), cbpe, cbpe_status, mean, std, ddm_abs, dle, dle_status
     )
 
 
@@ -161,16 +172,17 @@ def _binary_classes(reference: pd.DataFrame, columns: ColumnsConfig, positive: s
     return (others[0] if others else default_negative), positive
 
 
-def _chunk_indices(
-    reference: pd.DataFrame, columns: ColumnsConfig, config: PerformanceConfig, window_size: timedelta | None
+def chunk_reference(
+    reference: pd.DataFrame, columns: ColumnsConfig, chunk_rows: int | None, window_size: timedelta | None
 ) -> tuple[list[np.ndarray], str]:
+    """The reference's rows cut into window-sized chunks (see the module docstring), and how."""
     n = len(reference)
     if window_size is not None and columns.timestamp in reference.columns:
         ts = timestamps_ns(reference[columns.timestamp])
         chunk_id = ts // int(window_size.total_seconds() * 1e9)
         how = f"by timestamp, {window_size} per chunk (epoch-aligned)"
     else:
-        rows = config.reference_chunk_rows or max(n // 10, 2)
+        rows = chunk_rows or max(n // 10, 2)
         chunk_id = np.arange(n) // rows
         how = f"by row count, {rows} rows per chunk"
     order = np.argsort(chunk_id, kind="stable")

@@ -49,6 +49,9 @@ ESTIMATED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "
 
 SeverityName = Literal["warning", "critical"]
 
+# Direct loss estimation (DLE) estimates these for regression (see dle.py).
+DLE_METRICS: tuple[str, ...] = ("mae", "rmse", "mape")
+
 
 def _check_metric(name: str) -> str:
     if name not in ALL_METRICS:
@@ -129,6 +132,18 @@ class GapConfig(StrictModel):
     tolerance: float = Field(default=0.02, ge=0)
     # Fewer labeled rows than this: the gap is reported but not judged.
     min_labeled: int = Field(default=200, ge=1)
+    # Regression: realized vs DLE's estimate; the band is widened by this share of the estimate (the
+    # loss model is itself an estimate, and its error scales with the loss).
+    regression_metrics: tuple[str, ...] = ("mae",)
+    regression_tolerance: float = Field(default=0.15, ge=0)
+
+    @field_validator("regression_metrics")
+    @classmethod
+    def _known_regression(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in DLE_METRICS:
+                raise ValueError(f"unknown gap metric {name!r}; expected one of: {', '.join(DLE_METRICS)}")
+        return value
 
     @field_validator("metrics")
     @classmethod
@@ -139,6 +154,16 @@ class GapConfig(StrictModel):
                     f"unknown gap metric {name!r}; expected one of: {', '.join(ESTIMATED_METRICS)}"
                 )
         return value
+
+
+class DLEConfig(StrictModel):
+    """Direct loss estimation: a regression model's MAE, RMSE and MAPE without labels."""
+
+    enabled: bool = True
+    # Labeled reference rows the loss models learn from (a seeded sample above this).
+    max_rows: int = Field(default=50_000, ge=100)
+    min_rows: int = Field(default=200, ge=20)
+    standard_errors: float = Field(default=3.0, gt=0)
 
 
 class PerformanceConfig(StrictModel):
@@ -160,6 +185,7 @@ class PerformanceConfig(StrictModel):
     # Binary classification without a prediction column: predicted positive when score >= this.
     decision_threshold: float = Field(default=0.5, ge=0, le=1)
     cbpe: CBPEConfig = CBPEConfig()
+    dle: DLEConfig = DLEConfig()
     gap: GapConfig = GapConfig()
     ddm: DDMConfig = DDMConfig()
     page_hinkley: PageHinkleyConfig = PageHinkleyConfig()

@@ -17,7 +17,7 @@ import pandas as pd
 from watchkeeper.performance.baseline import PerformanceBaseline
 from watchkeeper.performance.cbpe import Estimate
 from watchkeeper.performance.config import ESTIMATED_METRICS, PerformanceConfig, default_primary_metric
-from watchkeeper.performance.gap import measure_gaps
+from watchkeeper.performance.gap import measure_gaps, measure_regression_gaps
 from watchkeeper.performance.grouping import group_by_version
 from watchkeeper.performance.inputs import PreparedRows, compute_realized, is_classification, prepare_rows
 from watchkeeper.performance.judgement import judge_performance
@@ -58,6 +58,9 @@ def evaluate_performance(
         )
     rows, estimated = _estimate_window(rows, baseline, task)
     gaps = measure_gaps(rows, baseline, config, task, realized)
+    if task is TaskType.REGRESSION and baseline.dle is not None:
+        estimated = baseline.dle.estimate(window, rows.yhat)
+        gaps = measure_regression_gaps(window, rows, baseline.dle, config.gap, task, realized)
     feed, why_not = decide_feed(rows.n, n_labeled, labels_complete, config)
     detectors, new_state, fed, det_status = feed_detectors(
         rows, baseline, config, detector_state, feed, why_not

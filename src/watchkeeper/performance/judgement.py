@@ -16,7 +16,7 @@ from __future__ import annotations
 from watchkeeper.performance.baseline import Band
 from watchkeeper.performance.cbpe import Estimate
 from watchkeeper.performance.concept import DetectorResult
-from watchkeeper.performance.config import PerformanceConfig
+from watchkeeper.performance.config import DLE_METRICS, PerformanceConfig
 from watchkeeper.performance.gap import GapResult
 from watchkeeper.performance.metrics import HIGHER_IS_BETTER, MetricValue, format_figure
 from watchkeeper.verdict import Finding, Severity
@@ -44,7 +44,8 @@ def judge_performance(
             out.append(("Realized", r.value, f"on {r.n} labeled rows"))
         e = estimated.get(metric)
         if e is not None and e.value is not None and e.n >= config.min_labeled:
-            out.append(("Estimated (CBPE)", e.value, f"on {e.n} rows, from the scores alone"))
+            how = ("DLE", "features and predictions") if metric in DLE_METRICS else ("CBPE", "scores")
+            out.append((f"Estimated ({how[0]})", e.value, f"on {e.n} rows, from the {how[1]} alone"))
         return out
 
     findings: list[Finding] = []
@@ -86,7 +87,8 @@ def judge_performance(
                 Finding(
                     "perf.concept",
                     concept_sev,
-                    f"Concept drift: realized {g.metric} {g.realized:.4f} is outside CBPE's expectation "
+                    f"Concept drift: realized {g.metric} {g.realized:.4f} is outside "
+                    f"{'DLE' if g.metric in DLE_METRICS else 'CBPE'}'s expectation "
                     f"[{g.lower:.4f}, {g.upper:.4f}] on the same rows — P(y|x) has changed since the reference.",
                     rule="concept_drift",
                 )
