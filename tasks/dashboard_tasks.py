@@ -123,9 +123,7 @@ def write_dashboard_file(
 ) -> Path:
     """`watchkeeper dashboard`: write the model's dashboard to `out` (default: the state directory)."""
     config = load_config(config_path)
-    page = build_dashboard(
-        config, open_state(), open_tracking(config.tracking.tracking_uri, config.tracking.ui_url), since=since
-    )
+    page = build_dashboard(config, open_state(), open_tracking(config.tracking), since=since)
     path = Path(out) if out else dashboard_path(config.model.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -24,6 +24,7 @@ _PLAIN = (
     "drift.share",
     "drift.n_drifted",
     "drift.n_columns",
+    "drift.target.drifted",
     "perf.concept_drift",
     "validation.critical_failures",
     "validation.warning_failures",

@@ -103,6 +103,8 @@ def presentation_tags(
     ``prefect.flow_run_id`` stays the first evaluation's. `links` may hold ``registered_model`` and
     ``prefect_flow_run_url``.
     """
+    if "window" not in report or "verdict" not in report:
+        return {}  # not a window's report (a hand-made payload): nothing to present
     start, end = parse_utc(report["window"]["start"]), parse_utc(report["window"]["end"])
     verdict = Severity.parse(report["verdict"])
     tags: dict[str, str] = {TAG_RUN_NAME: mlflow_run_name(start, end, verdict)}

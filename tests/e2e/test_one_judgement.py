@@ -137,7 +137,8 @@ def _artifacts() -> list[Any]:
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{MODEL}-monitor-report"]))
+            # The verdict card of every window (keys per model and window, `window_artifact_key`).
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=f"{MODEL}-%-verdict"))
         )
     return sorted(found, key=lambda a: a.created)
 

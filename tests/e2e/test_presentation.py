@@ -104,7 +104,7 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     assert tags[tracking.evaluation_tag(2)] == second.flow_run_id
     note = tags[tracking.TAG_NOTE]
     assert note.startswith(f"**{verdict.upper()}** — window 2026-03-01 00:00 → 2026-03-02 00:00 UTC")
-    assert "**Why**" in note and "row count 600 outside" in note
+    assert "**Why**" in note and "validation_failure: 1 data expectation(s)" in note, note
     # The harness serves a UI, so each evaluation links to its flow run page.
     assert f"1. [{first.flow_run_id}](" in note and f"2. [{second.flow_run_id}](" in note
     assert tags[tracking.evaluation_url_tag(2)].endswith(f"/flow-runs/flow-run/{second.flow_run_id}")
