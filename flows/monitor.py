@@ -351,7 +351,8 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     as_of = end
     cache_dir = run.state_dir / "drift-cache"
     # Drift impact on the model: the window's scoring model, loaded from the registry.
-    reset = ResetImpactCheck(open_model_source(config, client=run.tracking.client))
+    models = open_model_source(config, client=run.tracking.client, outage=run.tracking.outage)
+    reset = ResetImpactCheck(models)
     checks = (*standard_checks(run.loaded.path, cache_dir=cache_dir), reset)
     checks_without_html = (*standard_checks(run.loaded.path, cache_dir=cache_dir, with_html=False), reset)
     # The reference belongs to the model version: windows are compared with the data of the model
