@@ -33,6 +33,7 @@ import pandas as pd
 
 from watchkeeper.checks import Window, model_versions
 from watchkeeper.config import ColumnsConfig, MonitorConfig, TaskType
+from watchkeeper.drift.multivariate import sample_rows
 from watchkeeper.performance.metrics import canonical_label, roc_auc
 from watchkeeper.training import score_frame
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication
@@ -98,13 +99,6 @@ def unmeasured(features: Sequence[str], why: str, *, version: str | None = None)
         tuple(FeatureReset(f, None, f"not measured: {why}") for f in features),
         f"not measured: {why}",
     )
-
-
-def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
-    """`min(n, cap)` row positions drawn without replacement, in order (seeded)."""
-    if n <= cap:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
 
 
 def _stack_resets(

@@ -173,3 +173,40 @@ def test_the_alert_and_the_dashboard_name_the_top_impact_feature_first():
         for i, f in enumerate([{"drift.a.score": 0.1, "drift.x2.score": 0.1}, figures])
     )
     assert drifted_columns(windows) == ["x1", "x2", "a"]
+
+
+def test_a_regression_model_gives_the_realized_mae_change_and_without_labels_the_mean_prediction():
+    config = parse_config(
+        {
+            "model": {"name": "prices", "task": "regression"},
+            "columns": {
+                "numerical_features": ["size", "noise"],
+                "target": "price",
+                "prediction": "prediction",
+            },
+            "sources": {
+                "inference_logs": {"type": "memory", "name": "a"},
+                "reference": {"type": "memory", "name": "b"},
+            },
+        }
+    )
+    rng = np.random.default_rng(4)
+
+    def houses(n: int, shift: float) -> pd.DataFrame:
+        size = rng.normal(100 + shift, 20, n)
+        return pd.DataFrame(
+            {"size": size, "noise": rng.normal(0, 1, n), "price": 3 * size + rng.normal(0, 5, n)}
+        )
+
+    reference = houses(3_000, 0.0)
+    model = train_default(reference, columns=config.columns, task=TaskType.REGRESSION, seed=0)
+    window = houses(1_000, 40.0)
+    args = {"columns": config.columns, "task": TaskType.REGRESSION, "sample": 800}
+    labeled = measure_reset_impact(model, reference, window, **args)
+    changes = {f.feature: f.change for f in labeled.features}
+    # size drawn from the reference no longer matches the window's prices: the MAE grows by ~3·|Δsize|.
+    assert labeled.metric == "realized mae" and changes["size"] > 50 and abs(changes["noise"]) < 1
+    unlabeled = measure_reset_impact(model, reference, window.assign(price=np.nan), **args)
+    changes = {f.feature: f.change for f in unlabeled.features}
+    # Reset, the sizes fall back by 40 on average: the mean prediction by ~120.
+    assert unlabeled.metric == "mean prediction" and changes["size"] == pytest.approx(-120, rel=0.1)
