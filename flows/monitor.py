@@ -26,6 +26,7 @@ from tasks.artifact_tasks import publish_window_artifacts, publish_window_link
 from tasks.check_tasks import run_step, submit_step
 from tasks.dashboard_tasks import refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
+from tasks.impact_tasks import open_model_source
 from tasks.metrics_tasks import push_window
 from tasks.observability import run_logger, run_logging
 from tasks.outage_tasks import notify_tracking_unavailable, run_final_state, with_tracking_notes
@@ -48,7 +49,8 @@ from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
-from watchkeeper.drift.impact import rank_drift_impact
+from watchkeeper.drift.impact import order_drift_rows, rank_drift_impact
+from watchkeeper.drift.reset_impact import ResetImpactCheck
 from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
@@ -181,9 +183,14 @@ def _with_drift_impact(run: MonitorRun, result: WindowEvaluation, end: datetime)
         report.figures(),
         features=config.columns.features,
         metric=config.performance.primary_metric or default_primary_metric(config.model.task),
+        reset=report.section(ResetImpactCheck.name),
     )
     report = replace(report, sections={**report.sections, "drift.impact": impact})
-    return replace(result, report=report, publication=result.publication.merge(impact.publish()))
+    publication = result.publication.merge(impact.publish())
+    if "drift" in publication.tables:  # the drift table: drifted features by impact, first
+        ordered = order_drift_rows(publication.tables["drift"], impact)
+        publication = replace(publication, tables={**publication.tables, "drift": ordered})
+    return replace(result, report=report, publication=publication)
 
 
 def _health_sections(run: MonitorRun) -> dict[str, Any]:
@@ -343,8 +350,11 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # the demo replay the past as it was then.
     as_of = end
     cache_dir = run.state_dir / "drift-cache"
-    checks = standard_checks(run.loaded.path, cache_dir=cache_dir)
-    checks_without_html = standard_checks(run.loaded.path, cache_dir=cache_dir, with_html=False)
+    # Drift impact on the model: the window's scoring model, loaded from the registry.
+    models = open_model_source(config, client=run.tracking.client, outage=run.tracking.outage)
+    reset = ResetImpactCheck(models)
+    checks = (*standard_checks(run.loaded.path, cache_dir=cache_dir), reset)
+    checks_without_html = (*standard_checks(run.loaded.path, cache_dir=cache_dir, with_html=False), reset)
     # The reference belongs to the model version: windows are compared with the data of the model
     # that scored them — the current champion's for new windows. The champion and a past window
     # scored by the champion share one reference: it is read and fitted once.

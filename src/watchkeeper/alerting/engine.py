@@ -127,7 +127,8 @@ def _transition(
 
 
 def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
-    """The drifted feature columns, worst first: what a drift alert's reader wants to see next.
+    """The drifted feature columns, most impact first (`drift.impact.<column>.rank`), then the
+    unranked ones worst score first: what a drift alert's reader wants to see next.
 
     Feature columns only, as `drift.share` and `drift.n_drifted` count them (prediction and target
     drift are rules of their own), so the count in the heading is the count of the list.
@@ -145,11 +146,18 @@ def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
         value = figures.get(f"drift.{col}.score")
         return float("-inf") if value is None or value != value else -abs(float(value))
 
-    drifted.sort(key=lambda c: (score(c), c))
-    shown = [
-        f"{c} ({figures[f'drift.{c}.score']:.3g})" if f"drift.{c}.score" in figures else c
-        for c in drifted[:MAX_DETAILS]
-    ]
+    def rank(col: str) -> float:
+        value = figures.get(f"drift.impact.{col}.rank")
+        return float("inf") if value is None or value != value else float(value)
+
+    def shown_as(col: str) -> str:
+        facts = [f"{figures[f'drift.{col}.score']:.3g}"] if f"drift.{col}.score" in figures else []
+        if f"drift.impact.{col}.rank" in figures:
+            facts.append(f"impact rank {rank(col):.0f}")
+        return f"{col} ({', '.join(facts)})" if facts else col
+
+    drifted.sort(key=lambda c: (rank(c), score(c), c))
+    shown = [shown_as(c) for c in drifted[:MAX_DETAILS]]
     if len(drifted) > MAX_DETAILS:
         shown.append(f"… and {len(drifted) - MAX_DETAILS} more")
     return (f"Drifted feature columns ({len(drifted)}):", *shown) if drifted else ()

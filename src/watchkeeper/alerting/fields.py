@@ -56,6 +56,7 @@ FIELD_PATTERNS: tuple[str, ...] = (
     # drift ranked by its impact on performance (the `drift.impact` section)
     "drift.impact.*.correlation",
     "drift.impact.*.rank",
+    "drift.impact.*.reset_change",
     # embedding drift (`drift.embeddings.<column>.score|drifted`) is covered by the column patterns.
     # segments (`segments: [column]`): segments.<column>.<value>.…
     "segments.*.n_segments",

@@ -45,14 +45,19 @@ def primary_metric(windows: tuple[DashboardWindow, ...]) -> str | None:
 
 
 def drifted_columns(windows: tuple[DashboardWindow, ...]) -> list[str]:
-    """Feature columns with a drift score in any window (``drift.<column>.score``), sorted."""
+    """Feature columns with a drift score in any window (``drift.<column>.score``), by their impact
+    rank in the latest window that ranked them (``drift.impact.<column>.rank``), then by name."""
     out = set()
     for w in windows:
         for key in w.figures:
             parts = key.split(".")
             if len(parts) == 3 and parts[0] == "drift" and parts[2] == "score":
                 out.add(parts[1])
-    return sorted(out)
+    ranked = next(
+        (w.figures for w in reversed(windows) if any(f"drift.impact.{c}.rank" in w.figures for c in out)),
+        {},
+    )
+    return sorted(out, key=lambda c: (ranked.get(f"drift.impact.{c}.rank", float("inf")), c))
 
 
 def _lifecycle_marks(data: DashboardData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -178,11 +183,12 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
             },
         ],
         "layout": _layout(
-            "Drift per feature (red: drifted) and the share of drifted features",
+            "Drift per feature (red: drifted; top row: most impact on the model) and the share of "
+            "drifted features",
             data,
             x_range,
             height=80 + 26 * max(len(columns), 4),
-            yaxis={"automargin": True},
+            yaxis={"automargin": True, "autorange": "reversed"},
             yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.05], "title": "share"},
         ),
     }

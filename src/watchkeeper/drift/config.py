@@ -88,6 +88,10 @@ class DriftConfig(StrictModel):
     # Columns whose threshold is learned from the reference (["*"]: every feature), see drift/learned.py.
     learn_thresholds: tuple[str, ...] = ()
     learned_threshold_std: float = Field(3.0, gt=0)
+    # Drift impact on the model (drift/reset_impact.py): each feature reset to the reference, the
+    # window re-scored on a seeded sample of `reset_sample` rows by the model loaded from MLflow.
+    reset_impact: bool = True
+    reset_sample: int = Field(2_000, ge=50)
     multivariate: MultivariateConfig = MultivariateConfig()
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
 

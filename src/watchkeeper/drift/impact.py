@@ -7,21 +7,26 @@ across the past windows and this one. A feature whose drift goes with performanc
 first; one that drifts while performance holds ranks low. With fewer than `min_windows` windows
 holding both figures, or a constant series, a feature is reported unranked with the reason.
 
-The section is ``drift.impact``: figures ``<feature>.correlation`` and ``<feature>.rank`` (1 = most
-impact), a table for the Prefect UI. The second ranking the issue asks for (the performance change
-when the feature alone is reset to its reference distribution, with the model loaded from MLflow)
-is not implemented.
+Where the model that scored the window could be loaded from MLflow, the direct measure comes first:
+the change of the metric when the feature alone is reset to its reference distribution
+(`watchkeeper.drift.reset_impact`). The rank orders features by that |change|, then (features
+without it) by the correlation; the drift table, the drift alert's list of features and the
+dashboard's heatmap follow this rank.
+
+The section is ``drift.impact``: figures ``<feature>.correlation``, ``<feature>.reset_change`` and
+``<feature>.rank`` (1 = most impact), a table for the Prefect UI.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from watchkeeper.drift.reset_impact import ResetImpactReport
 from watchkeeper.verdict import Finding, Publication
 
 MIN_WINDOWS = 5
@@ -35,20 +40,30 @@ class FeatureImpact:
     n_windows: int
     drifted_now: bool
     status: str
+    reset_change: float | None = None
+    reset_status: str = "not measured"
 
 
 @dataclass(frozen=True)
 class ImpactReport:
     metric: str
     features: tuple[FeatureImpact, ...]
+    reset_metric: str = ""  # what `reset_change` is a change of ("realized roc_auc", "mean score")
+    reset_status: str = "not measured"
 
     def figures(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for f in self.features:
-            if f.correlation is not None and f.rank is not None:
+            if f.correlation is not None:
                 out[f"{f.feature}.correlation"] = f.correlation
+            if f.reset_change is not None:
+                out[f"{f.feature}.reset_change"] = f.reset_change
+            if f.rank is not None:
                 out[f"{f.feature}.rank"] = float(f.rank)
         return out
+
+    def ranks(self) -> dict[str, int]:
+        return {f.feature: f.rank for f in self.features if f.rank is not None}
 
     def findings(self) -> list[Finding]:
         return []  # information for the drift table and the alert text, not a reason on its own
@@ -58,10 +73,12 @@ class ImpactReport:
             {
                 "rank": f.rank,
                 "feature": f.feature,
-                "correlation": f.correlation,
                 "drifted": f.drifted_now,
+                "reset_change": f.reset_change,
+                "reset_metric": self.reset_metric if f.reset_change is not None else "",
+                "correlation": f.correlation,
                 "windows": f.n_windows,
-                "status": f.status,
+                "status": f.status if f.reset_change is None else f"{f.reset_status}; correlation {f.status}",
             }
             for f in self.features
         ]
@@ -70,7 +87,12 @@ class ImpactReport:
         return Publication(tables={"drift-impact": self.table_rows()})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "features": self.table_rows()}
+        return {
+            "metric": self.metric,
+            "reset_metric": self.reset_metric,
+            "reset_status": self.reset_status,
+            "features": self.table_rows(),
+        }
 
 
 def _performance(figures: Mapping[str, float], metric: str) -> float | None:
@@ -88,10 +110,13 @@ def rank_drift_impact(
     features: Sequence[str],
     metric: str,
     min_windows: int = MIN_WINDOWS,
+    reset: ResetImpactReport | None = None,
 ) -> ImpactReport:
-    """Rank `features` by the correlation of their drift score with |performance change| (see above).
+    """Rank `features` by the reset change where measured, else by the correlation of their drift
+    score with |performance change| (see above).
 
-    `history` holds the figures of past windows (oldest first), `current` this window's.
+    `history` holds the figures of past windows (oldest first), `current` this window's, `reset`
+    the window's reset measurement (None: the model was not loadable or the check is off).
     """
     windows = [*history, current]
     change = [_performance(w, metric) for w in windows]
@@ -117,11 +142,48 @@ def rank_drift_impact(
         ranked.append(
             FeatureImpact(feature, r if math.isfinite(r) else None, None, len(pairs), drifted, "ok")
         )
-    order = sorted((f for f in ranked if f.correlation is not None), key=lambda f: -(f.correlation or 0.0))
-    rank = {f.feature: i + 1 for i, f in enumerate(order)}
-    out = [
-        FeatureImpact(f.feature, f.correlation, rank.get(f.feature), f.n_windows, f.drifted_now, f.status)
+    resets = reset.by_feature() if reset is not None else {}
+    ranked = [
+        replace(f, reset_change=resets[f.feature].change, reset_status=resets[f.feature].status)
+        if f.feature in resets
+        else f
         for f in ranked
     ]
+    order = sorted(
+        (f for f in ranked if f.correlation is not None or f.reset_change is not None),
+        key=lambda f: (
+            f.reset_change is None,
+            -abs(f.reset_change or 0.0),
+            f.correlation is None,
+            -(f.correlation or 0.0),
+        ),
+    )
+    rank = {f.feature: i + 1 for i, f in enumerate(order)}
+    out = [replace(f, rank=rank.get(f.feature)) for f in ranked]
     out.sort(key=lambda f: (f.rank is None, f.rank or 0, f.feature))
-    return ImpactReport(metric, tuple(out))
+    if reset is None:
+        return ImpactReport(metric, tuple(out))
+    return ImpactReport(metric, tuple(out), reset.metric, reset.status)
+
+
+def order_drift_rows(rows: Sequence[Mapping[str, Any]], impact: ImpactReport) -> list[dict[str, Any]]:
+    """The drift table's rows with an impact rank and reset change, drifted features first by rank
+    (then the other rows in their order)."""
+    by_feature = {f.feature: f for f in impact.features}
+    out = []
+    for row in rows:
+        found = by_feature.get(str(row.get("column")))
+        out.append(
+            {
+                **row,
+                "impact_rank": found.rank if found else None,
+                "reset_change": found.reset_change if found else None,
+            }
+        )
+
+    def key(item: tuple[int, dict[str, Any]]) -> tuple[bool, bool, int, int]:
+        i, row = item
+        rank = row["impact_rank"]
+        return (row.get("drifted") != "yes", rank is None, rank or 0, i)
+
+    return [row for _, row in sorted(enumerate(out), key=key)]

@@ -243,7 +243,8 @@ class DomainClassifierData:
         return np.array([False] * len(self.encoder.numerical) + list(self.native), dtype=bool)
 
 
-def _sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
+def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
+    """`min(n, cap)` row positions drawn without replacement, in order (seeded)."""
     if n <= cap:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
@@ -252,7 +253,7 @@ def _sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
 def fit_domain_classifier(
     reference: pd.DataFrame, encoder: FeatureEncoder, config: MultivariateConfig
 ) -> DomainClassifierData:
-    sample = reference.iloc[_sample_rows(len(reference), config.classifier_sample, seed=0)]
+    sample = reference.iloc[sample_rows(len(reference), config.classifier_sample, seed=0)]
     native = tuple(len(c) + 1 <= MAX_NATIVE_CATEGORIES for c in encoder.categories)
     data = DomainClassifierData(encoder, np.empty((0, 0)), native)
     return DomainClassifierData(encoder, data.matrix(sample), native)
@@ -514,7 +515,7 @@ def _evaluate_classifier(
     if absent:
         why = f"not computed: column(s) missing from the window: {', '.join(absent)}"
         return ClassifierResult(None, lo, hi, False, n_ref, 0, why)
-    sample = window.iloc[_sample_rows(len(window), config.classifier_sample, seed=1)]
+    sample = window.iloc[sample_rows(len(window), config.classifier_sample, seed=1)]
     n_cur = len(sample)
     if min(n_cur, n_ref) < config.cv_folds:
         why = f"not computed: {min(n_cur, n_ref)} rows on one side, fewer than the {config.cv_folds} folds"
