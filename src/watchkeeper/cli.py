@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -71,7 +72,27 @@ def load_entrypoint(entrypoint: str, root: Path) -> Callable[..., Any]:
 
 def start_flow(args: argparse.Namespace, command: str, *call_args: Any, **kwargs: Any) -> Any:
     flow = load_entrypoint(FLOW_ENTRYPOINTS[command], project_dir(args.project_dir))
+    if not getattr(args, "debug", False):
+        # Prefect logs a failed task's or flow's traceback; for the user's errors `main` prints the
+        # one message instead (the log lines stay, without their tracebacks).
+        quiet = _QuietUserErrors()
+        for handler in _console_handlers():
+            handler.addFilter(quiet)
     return flow(*call_args, **kwargs)
+
+
+class _QuietUserErrors(logging.Filter):
+    """Drops the traceback from log records about a config or input error (kept with --debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], user_errors()):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _console_handlers() -> list[logging.Handler]:
+    loggers = [logging.getLogger(), logging.getLogger("prefect")]
+    return [h for lg in loggers for h in lg.handlers]
 
 
 def parse_since(text: str) -> datetime:

@@ -93,3 +93,24 @@ def test_the_plain_audit_shows_rule_and_severity(
     # the warning and the critical of one rule do not read alike
     assert "data_drift/warning  60% of the feature columns drifted" in lines[0]
     assert "data_drift/critical  60% of the feature columns drifted" in lines[1]
+
+
+def test_prefect_log_lines_about_user_errors_lose_their_traceback_only() -> None:
+    import logging
+    import sys as _sys
+
+    from watchkeeper.cli import _QuietUserErrors
+    from watchkeeper.sources import SourceError
+
+    def record_for(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            info = _sys.exc_info()
+        return logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1, "failed", (), info)
+
+    quiet = _QuietUserErrors()
+    user = record_for(SourceError("parquet source 'x': cannot read"))
+    assert quiet.filter(user) and user.exc_info is None and user.getMessage() == "failed"
+    bug = record_for(KeyError("a bug keeps its traceback"))
+    assert quiet.filter(bug) and bug.exc_info is not None
