@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from watchkeeper.presentation import mlflow_run_name, window_range
 from watchkeeper.report import MonitoringReport
@@ -192,7 +193,12 @@ def ui_base_url(configured: str | None, tracking_uri: str) -> str:
     if os.environ.get(UI_URL_ENV):
         return os.environ[UI_URL_ENV].rstrip("/")
     if tracking_uri.startswith(("http://", "https://")):
-        return tracking_uri.rstrip("/")
+        # A link people open, written into MLflow, Prefect and Slack: never with the URI's password.
+        parts = urlsplit(tracking_uri)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
     return LOCAL_UI_URL
 
 

@@ -51,7 +51,9 @@ class Finding:
 
     @property
     def rule_name(self) -> str:
-        return self.rule or self.check
+        # Rule names hold no dots (a dotted section, `drift.multivariate`, names `drift_multivariate`):
+        # the finding's figure `finding.<section>.<rule>.<severity>` is read back from its right end.
+        return (self.rule or self.check).replace(".", "_")
 
     def to_dict(self) -> dict[str, Any]:
         return {

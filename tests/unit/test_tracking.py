@@ -71,3 +71,10 @@ def test_report_json_is_clean() -> None:
     assert data["reasons"] == ["[warning] drift: drifted"]  # every reason names its rule
     assert data["sections"]["drift"]["values"]["bad"] is None  # NaN is not valid JSON
     assert report().to_json()
+
+
+def test_ui_links_from_a_tracking_server_never_carry_its_password() -> None:
+    from watchkeeper.tracking import ui_base_url
+
+    url = ui_base_url(None, "http://watchkeeper:s3cret-pw@mlflow.internal:5000/")
+    assert url == "http://mlflow.internal:5000" and "s3cret" not in url

@@ -71,14 +71,18 @@ def judged_marker(section: str) -> str:
 
 
 def parse_finding_figure(name: str) -> tuple[str, str, str] | None:
-    """`finding.drift.prediction_drift.warning` → (section, rule, severity); None for other names."""
-    parts = name.split(".", 2)
-    if len(parts) != 3 or parts[0] != FINDING_SECTION:
+    """`finding.drift.prediction_drift.warning` → (section, rule, severity); None for other names.
+
+    Read from the right: rule names hold no dots (`Finding.rule_name`), sections may
+    (`finding.drift.multivariate.drift_multivariate.warning`).
+    """
+    parts = name.split(".")
+    if len(parts) < 4 or parts[0] != FINDING_SECTION:
         return None
-    rule, _, severity = parts[2].rpartition(".")
-    if not rule or severity not in ("warning", "critical"):
+    section, rule, severity = ".".join(parts[1:-2]), parts[-2], parts[-1]
+    if severity not in ("warning", "critical"):
         return None
-    return parts[1], rule, severity
+    return section, rule, severity
 
 
 def finding_rule(section: str, rule: str, severity: str, summary: str | None = None) -> RuleConfig:
