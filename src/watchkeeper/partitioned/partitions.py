@@ -29,6 +29,7 @@ import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
 from watchkeeper.sources import SourceError, build_source
+from watchkeeper.sources.arrow import table_to_frame
 from watchkeeper.sources.base import filter_time_range
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
 from watchkeeper.sources.files import FileSource
@@ -175,7 +176,7 @@ def read_partition(
         table = fragment.to_table(columns=list(dict.fromkeys([*columns, time_column])))
     except (OSError, pa.ArrowInvalid) as exc:
         raise SourceError(f"parquet file {partition.path!r}: cannot read: {exc}") from None
-    part = table.to_pandas()
+    part = table_to_frame(table, wanted)  # the sources' own typing: categories, Arrow strings
     del table
     part = filter_time_range(part, time_column, start, end, source=f"parquet file {partition.path!r}")
     return part.loc[:, list(columns)]
