@@ -8,7 +8,7 @@ same figures per model version (grouping.py), and the findings (judgement.py).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from watchkeeper.performance.grouping import group_by_version
 from watchkeeper.performance.inputs import PreparedRows, compute_realized, is_classification, prepare_rows
 from watchkeeper.performance.judgement import judge_performance
 from watchkeeper.performance.report import PerformanceReport, VersionPerformance
-from watchkeeper.performance.streams import decide_feed, feed_detectors
+from watchkeeper.performance.streams import PendingDetectors, consume_stream, decide_feed, error_stream
 from watchkeeper.schema import ColumnsConfig, TaskType
 
 
@@ -33,14 +33,15 @@ def evaluate_performance(
     columns: ColumnsConfig,
     task: TaskType,
     config: PerformanceConfig,
-    detector_state: dict[str, Any] | None = None,
+    detector_state: dict[str, Any] | DeferDetectors | None = None,
     labels_complete: bool | None = None,
     unmatched_labels: int = 0,
 ) -> PerformanceReport:
     """Evaluate one window (inference rows LEFT-joined with their labels; missing label = NaN/None).
 
     `detector_state` is the state returned in the previous window's ``report.detector_state`` (None
-    at the start); `labels_complete` says whether this window's labels are all in (None: judged
+    at the start), or `DEFER_DETECTORS` to leave the detectors for `feed_pending_detectors`;
+    `labels_complete` says whether this window's labels are all in (None: judged
     from the label coverage). `unmatched_labels` is the number of labels whose request id matched
     no inference row, reported so nothing is dropped silently.
     """
@@ -62,26 +63,16 @@ def evaluate_performance(
         estimated = baseline.dle.estimate(window, rows.yhat)
         gaps = measure_regression_gaps(window, rows, baseline.dle, config.gap, task, realized)
     feed, why_not = decide_feed(rows.n, n_labeled, labels_complete, config)
-    detectors, new_state, fed, det_status = feed_detectors(
-        rows, baseline, config, detector_state, feed, why_not
+    pending = PendingDetectors(
+        error_stream(rows, baseline) if feed else None, feed, why_not, baseline.fingerprint(), config
     )
     by_version = {
         version: _measure_version(rows, idx, baseline, task)
         for version, idx in group_by_version(window, columns.model_version)
     }
-    primary = config.primary_metric or default_primary_metric(task)
-    findings = judge_performance(
-        realized=realized,
-        estimated=estimated,
-        bands=baseline.bands,
-        gaps=gaps,
-        detectors=detectors,
-        config=config,
-        primary=primary,
-    )
-    return PerformanceReport(
+    report = PerformanceReport(
         task=task,
-        primary_metric=primary,
+        primary_metric=config.primary_metric or default_primary_metric(task),
         n_rows=rows.n,
         n_labeled=n_labeled,
         realized=realized,
@@ -89,13 +80,56 @@ def evaluate_performance(
         estimated=estimated,
         bands=dict(baseline.bands),
         gaps=gaps,
-        detectors=detectors,
-        detectors_fed=fed,
-        detector_status=det_status,
-        detector_state=new_state,
+        detectors={},
+        detectors_fed=False,
+        detector_status="pending: the detectors have not consumed this window yet",
+        detector_state={},
         by_version=by_version,
         notes=tuple(notes),
         unmatched_labels=unmatched_labels,
+        pending=pending,
+    )
+    if isinstance(detector_state, DeferDetectors):
+        return report
+    return feed_pending_detectors(report, detector_state)
+
+
+@dataclass(frozen=True)
+class DeferDetectors:
+    """Passed as `detector_state`: evaluate the window now and feed the detectors later, in window
+    order, with `feed_pending_detectors` (a parallel backfill prepares windows concurrently)."""
+
+
+DEFER_DETECTORS = DeferDetectors()
+
+
+def feed_pending_detectors(
+    report: PerformanceReport, detector_state: dict[str, Any] | None
+) -> PerformanceReport:
+    """The window's report once its error stream has fed the detectors from `detector_state`, with its
+    findings judged (a report whose detectors were fed already is returned unchanged)."""
+    pending = report.pending
+    if pending is None:
+        return report
+    detectors, new_state, fed, status = consume_stream(
+        pending.stream, pending.fingerprint, pending.config, detector_state, pending.feed, pending.why_not
+    )
+    findings = judge_performance(
+        realized=report.realized,
+        estimated=report.estimated,
+        bands=report.bands,
+        gaps=report.gaps,
+        detectors=detectors,
+        config=pending.config,
+        primary=report.primary_metric,
+    )
+    return replace(
+        report,
+        detectors=detectors,
+        detectors_fed=fed,
+        detector_status=status,
+        detector_state=new_state,
+        pending=None,
         _findings=tuple(findings),
     )
 

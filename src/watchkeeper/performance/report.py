@@ -16,6 +16,7 @@ from watchkeeper.performance.concept import DetectorResult
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from watchkeeper.performance.gap import GapResult
 from watchkeeper.performance.metrics import ConfusionMatrix, MetricValue, format_figure
+from watchkeeper.performance.streams import PendingDetectors
 from watchkeeper.schema import TaskType
 from watchkeeper.verdict import Finding, Publication
 
@@ -64,6 +65,8 @@ class PerformanceReport:
     notes: tuple[str, ...]
     unmatched_labels: int = 0
     _findings: tuple[Finding, ...] = field(default=(), repr=False)
+    # The window's error stream until the detectors consume it (`feed_pending_detectors`); None after.
+    pending: PendingDetectors | None = field(default=None, repr=False, compare=False)
 
     @property
     def label_coverage(self) -> float:

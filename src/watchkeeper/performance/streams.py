@@ -26,6 +26,7 @@ the detectors do not run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,52 @@ def decide_feed(
     return feed, why_not
 
 
+@dataclass(frozen=True)
+class DetectorStream:
+    """A window's error stream, computed without the detectors' state (so windows can be prepared in
+    parallel and fed in order): the usable labeled rows in time order, with DDM's and Page-Hinkley's
+    values, and the timestamps the watermark rule needs."""
+
+    ts_ns: np.ndarray  # the streamed rows' timestamps, ascending
+    ddm: np.ndarray  # DDM's stream (error indicator, or |error| above the reference's 90th percentile)
+    z: np.ndarray  # Page-Hinkley's standardized stream
+    labeled_ts_ns: np.ndarray  # every labeled row's timestamp (to count those at the watermark)
+    max_ts_ns: int | None  # the window's latest timestamp (the window is consumed whole)
+    name: str  # what the stream is ("error minus CBPE-expected error", …)
+
+
+@dataclass(frozen=True)
+class PendingDetectors:
+    """What feeding a window to the detectors needs once the previous window's state is known."""
+
+    stream: DetectorStream | None  # None: not fed (labels incomplete, or no timestamp column)
+    feed: bool
+    why_not: str
+    fingerprint: str  # the baseline's (a new baseline starts the detectors afresh)
+    config: PerformanceConfig
+
+
+def error_stream(rows: PreparedRows, baseline: PerformanceBaseline) -> DetectorStream | None:
+    """The window's stream (None without a timestamp column: the detectors cannot run)."""
+    if rows.ts_ns is None:
+        return None
+    if is_classification(baseline.task):
+        valid = rows.labeled & (rows.yhat >= 0)
+    else:
+        valid = rows.labeled & np.isfinite(rows.yhat)
+    idx = np.flatnonzero(valid)
+    idx = idx[np.argsort(rows.ts_ns[idx], kind="stable")]
+    idx, ddm_stream, z, name = _error_stream(rows, baseline, idx)
+    return DetectorStream(
+        ts_ns=rows.ts_ns[idx],
+        ddm=ddm_stream,
+        z=z,
+        labeled_ts_ns=rows.ts_ns[rows.labeled],
+        max_ts_ns=int(rows.ts_ns.max()) if rows.n else None,
+        name=name,
+    )
+
+
 def feed_detectors(
     rows: PreparedRows,
     baseline: PerformanceBaseline,
@@ -72,27 +119,37 @@ def feed_detectors(
 
     Returns the detector results, the new state to persist, whether rows were fed, and the status.
     """
-    st, reset_note = _current_state(state, baseline.fingerprint())
+    stream = error_stream(rows, baseline) if feed else None
+    return consume_stream(stream, baseline.fingerprint(), config, state, feed, why_not)
+
+
+def consume_stream(
+    stream: DetectorStream | None,
+    fingerprint: str,
+    config: PerformanceConfig,
+    state: dict[str, Any] | None,
+    feed: bool,
+    why_not: str,
+) -> tuple[dict[str, DetectorResult], dict[str, Any], bool, str]:
+    """Feed a window's stream to the detectors from `state` (the previous window's): the rows after
+    the state's watermark, in time order. Same returns as `feed_detectors`."""
+    st, reset_note = _current_state(state, fingerprint)
     names = [
         n for n, on in (("ddm", config.ddm.enabled), ("page_hinkley", config.page_hinkley.enabled)) if on
     ]
-    if not feed or rows.ts_ns is None:
+    if not feed or stream is None:
         status = reset_note + (
             why_not if feed is False else "not run: no timestamp column to order the error stream"
         )
         return {n: _empty_detector(n, status) for n in names}, st, False, status
-    if is_classification(baseline.task):
-        valid = rows.labeled & (rows.yhat >= 0)
-    else:
-        valid = rows.labeled & np.isfinite(rows.yhat)
+    ddm_stream, z, n_fed = stream.ddm, stream.z, stream.ts_ns.size
     if st["watermark_ns"] is not None:
-        valid &= rows.ts_ns > st["watermark_ns"]
-    idx = np.flatnonzero(valid)
-    idx = idx[np.argsort(rows.ts_ns[idx], kind="stable")]
-    idx, ddm_stream, z, stream = _error_stream(rows, baseline, idx)
+        # Rows at or before the watermark were consumed by an earlier window (a re-evaluation).
+        new = stream.ts_ns > st["watermark_ns"]
+        ddm_stream, z, n_fed = ddm_stream[new], z[new], int(new.sum())
     results: dict[str, DetectorResult] = {}
-    skipped = int((rows.labeled & (rows.ts_ns <= (st["watermark_ns"] or np.iinfo(np.int64).min))).sum())
-    status = f"{reset_note}fed {idx.size} labeled row(s) in time order ({stream})" + (
+    skipped = int((stream.labeled_ts_ns <= (st["watermark_ns"] or np.iinfo(np.int64).min)).sum())
+    status = f"{reset_note}fed {n_fed} labeled row(s) in time order ({stream.name})" + (
         f"; {skipped} row(s) at or before the watermark skipped (already consumed)" if skipped else ""
     )
     if config.ddm.enabled:
@@ -113,11 +170,11 @@ def feed_detectors(
             alpha=ph.alpha,
             min_samples=ph.min_samples,
         )
-    if rows.n:
+    if stream.max_ts_ns is not None:
         # The whole window is consumed, labeled or not: labels that arrive for it later are not
         # streamed (they reach the realized figures and the gap test instead).
-        st["watermark_ns"] = max(int(rows.ts_ns.max()), st["watermark_ns"] or np.iinfo(np.int64).min)
-    st["rows_consumed"] = int(st["rows_consumed"] + idx.size)
+        st["watermark_ns"] = max(stream.max_ts_ns, st["watermark_ns"] or np.iinfo(np.int64).min)
+    st["rows_consumed"] = int(st["rows_consumed"] + n_fed)
     results = {n: DetectorResult(r.name, r.drift, r.warning, r.drift_positions, r.n_consumed, r.statistic,
                                  r.threshold, status) for n, r in results.items()}  # fmt: skip
     return results, st, True, status

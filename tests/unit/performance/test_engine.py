@@ -14,9 +14,11 @@ from sklearn import metrics as skm
 from tests.unit.performance.synth import BINARY_COLUMNS, DAY, binary_frame, binary_reference
 from watchkeeper.config import ColumnsConfig, TaskType
 from watchkeeper.performance import (
+    DEFER_DETECTORS,
     PerformanceBaseline,
     PerformanceReport,
     evaluate_performance,
+    feed_pending_detectors,
     fit_performance_baseline,
 )
 from watchkeeper.performance.config import PerformanceConfig
@@ -194,6 +196,43 @@ def test_late_labels_feed_the_stream_once(baseline: PerformanceBaseline) -> None
     assert fourth.detector_status.startswith("detector state reset")
     assert fourth.detector_state["rows_consumed"] == 2000
     assert fourth.detector_state["baseline"] == other.fingerprint() != baseline.fingerprint()
+
+
+def test_deferred_detectors_fed_in_order_equal_the_direct_feed(baseline: PerformanceBaseline) -> None:
+    # A parallel backfill evaluates windows first (DEFER_DETECTORS) and feeds them in window order
+    # later: the reports and the detector state are those of the direct, sequential evaluation, through
+    # a concept change (alarms), a re-evaluated window (watermark) and a window with missing labels.
+    rng = np.random.default_rng(50)
+    windows = [binary_frame(rng, 1500, day=d, **({"concept": 0.6} if d >= 4 else {})) for d in range(7)]
+    half = windows[2].copy()
+    half["target"] = half["target"].astype("float64")
+    half.loc[rng.random(len(half)) < 0.5, "target"] = np.nan
+    plan = [(windows[0], True), (windows[1], True), (half, None), (windows[2], True), (windows[1], True)]
+    plan += [(w, True) for w in windows[3:]]
+    kw = {"columns": BINARY_COLUMNS, "task": BINARY, "config": CFG}
+    direct, state = [], None
+    for frame, complete in plan:
+        report = evaluate_performance(frame, baseline, **kw, detector_state=state, labels_complete=complete)
+        direct.append(report)
+        state = json.loads(json.dumps(report.detector_state))
+    deferred = [
+        evaluate_performance(frame, baseline, **kw, detector_state=DEFER_DETECTORS, labels_complete=complete)
+        for frame, complete in plan
+    ]
+    assert all(r.pending is not None and not r.findings() for r in deferred)
+    folded, state = [], None
+    for report in deferred:
+        fed = feed_pending_detectors(report, state)
+        folded.append(fed)
+        state = json.loads(json.dumps(fed.detector_state))
+    assert any(r.detectors["page_hinkley"].drift for r in direct)  # the change was seen
+    for a, b in zip(direct, folded, strict=True):
+        assert b.pending is None
+        assert a.to_dict() == b.to_dict()
+        assert a.figures() == b.figures()
+        assert a.findings() == b.findings()
+        assert a.detector_state == b.detector_state
+    assert feed_pending_detectors(folded[0], None) is folded[0]  # fed once only
 
 
 def test_bad_input_is_a_status_not_a_crash(baseline: PerformanceBaseline) -> None:
