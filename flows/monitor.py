@@ -10,8 +10,10 @@ artifacts and records the evaluation in the state database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from tasks.tracking_tasks import (
     spool_report,
 )
 from watchkeeper.alerting import AlertContext, Channel
+from watchkeeper.backfill import PreparedWindow
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
@@ -53,8 +56,9 @@ from watchkeeper.drift.impact import order_drift_rows, rank_drift_impact
 from watchkeeper.drift.reset_impact import ResetImpactCheck
 from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
-from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks
+from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks, with_sections
 from watchkeeper.partitioned.engine import plan_window
+from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.performance.config import default_primary_metric
 from watchkeeper.presentation import reevaluation_tag, verdict_tags
 from watchkeeper.report import MonitoringReport
@@ -162,10 +166,30 @@ def evaluate(
         run=run_step,
         log=run_logger("watchkeeper.monitor"),
     )
+    return finish_evaluation(run, result, end)
+
+
+def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) -> WindowEvaluation:
+    """What a window's evaluation needs of the windows before it: the detectors fed from the state
+    the previous window left (now, for a window prepared ahead of its turn), that state saved, and
+    the drift-impact ranking over the windows recorded before it."""
+    config, store = run.config, run.store
     perf = result.report.section("perf")
+    if isinstance(perf, PerformanceReport) and perf.pending is not None:
+        perf = feed_pending_detectors(perf, store.get_json(DETECTOR_NAMESPACE, config.model.name))
+        result = with_sections(result, {"perf": perf})
+        result = replace(result, publication=result.publication.merge(perf.publish()))
     if perf is not None and perf.detectors_fed:
         store.put_json(DETECTOR_NAMESPACE, config.model.name, perf.detector_state)
     return _with_drift_impact(run, result, end)
+
+
+def take_prepared(run: MonitorRun, prepared: PreparedWindow) -> WindowEvaluation:
+    """A window prepared ahead of its turn (a parallel backfill), finished in it: this run's id, the
+    host's latest health, the detectors and drift impact (`finish_evaluation`)."""
+    report = replace(prepared.evaluation.report, flow_run_id=flow_run.get_id())
+    result = with_sections(replace(prepared.evaluation, report=report), _health_sections(run))
+    return finish_evaluation(run, result, prepared.end)
 
 
 def _with_drift_impact(run: MonitorRun, result: WindowEvaluation, end: datetime) -> WindowEvaluation:
@@ -323,18 +347,7 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
             f"(now {utcnow().isoformat(timespec='seconds')}); monitor it after its end"
         )
     with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
-        root = state_dir()
-        store = open_state()
-        tracking = open_tracking(config.tracking, leases=store)
-        run = MonitorRun(
-            loaded=loaded,
-            store=store,
-            tracking=tracking,
-            channels=open_alert_channels(config.alerts),
-            state_dir=root,
-            labels=load_labels(config),
-            execution=resolve_execution(config.execution),
-        )
+        run = open_monitor_run(loaded)
         add_flow_run_tags([config.model.name])
         report = _monitor(run, start, end)
         add_flow_run_tags(verdict_tags(config.model.name, report.verdict))
@@ -343,52 +356,139 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
         return run_final_state(report, run.tracking.outage)  # type: ignore[return-value]
 
 
+def open_monitor_run(loaded: LoadedConfig) -> MonitorRun:
+    """Open what a run uses: the state store, MLflow, the alert channels, the labels, the engine."""
+    config = loaded.config
+    store = open_state()
+    return MonitorRun(
+        loaded=loaded,
+        store=store,
+        tracking=open_tracking(config.tracking, leases=store),
+        channels=open_alert_channels(config.alerts),
+        state_dir=state_dir(),
+        labels=load_labels(config),
+        execution=resolve_execution(config.execution),
+    )
+
+
+def monitor_checks(run: MonitorRun) -> tuple[tuple[Check, ...], tuple[Check, ...]]:
+    """The checks fitted on a reference, and those a window runs (all but Evidently's page, which is
+    rendered after the window is published)."""
+    cache_dir = run.state_dir / "drift-cache"
+    # Drift impact on the model: the window's scoring model, loaded from the registry.
+    models = open_model_source(run.config, client=run.tracking.client, outage=run.tracking.outage)
+    reset = ResetImpactCheck(models)
+    return (
+        (*standard_checks(run.loaded.path, cache_dir=cache_dir), reset),
+        (*standard_checks(run.loaded.path, cache_dir=cache_dir, with_html=False), reset),
+    )
+
+
+class ReferenceFits:
+    """The checks fitted on each reference a run needs, read and fitted once each.
+
+    The reference belongs to the model version: windows are compared with the data of the model
+    that scored them — the current champion's for new windows (and for a window scored by several
+    versions). The champion and a past window scored by the champion share one reference.
+    """
+
+    def __init__(self, run: MonitorRun, checks: Sequence[Check]) -> None:
+        self.run, self.checks = run, tuple(checks)
+        self._keys: dict[str | None, str] = {}
+        self.by_key: dict[str, FittedChecks] = {}
+        self._configs: dict[str, MonitorConfig] = {}
+
+    def key(self, version: str | None) -> str:
+        """Which reference judges rows scored by `version` (None: the champion)."""
+        if version not in self._keys:
+            versioned = config_for_champion(self.run.config, version, client=self.run.tracking.client)
+            key = versioned.sources.reference.model_dump_json()
+            self._keys[version] = key
+            self._configs.setdefault(key, versioned)
+        return self._keys[version]
+
+    def fitted(self, key: str) -> FittedChecks:
+        if key not in self.by_key:
+            versioned = self._configs[key]
+            self.by_key[key] = fit_checks(
+                self.checks, load_reference_data(versioned), versioned, run=run_step
+            )
+        return self.by_key[key]
+
+    def for_version(self, version: str | None) -> FittedChecks:
+        return self.fitted(self.key(version))
+
+
+def scored_by_one(versions: Sequence[str]) -> str | None:
+    """The version whose reference judges a window (None: several scored it, the champion's)."""
+    return versions[0] if len(versions) == 1 else None
+
+
+@dataclass
+class PreparedOffer:
+    """Windows evaluated ahead of their turn (a parallel backfill's), by window end, and the ends of
+    those a monitor run took."""
+
+    windows: Mapping[datetime, PreparedWindow]
+    taken: set[datetime] = field(default_factory=set)
+
+
+_OFFER: ContextVar[PreparedOffer | None] = ContextVar("prepared_windows", default=None)
+
+
+@contextmanager
+def offer_prepared(prepared: Mapping[datetime, PreparedWindow]) -> Iterator[PreparedOffer]:
+    """Within the block, a monitor run of one of these windows takes its prepared evaluation instead
+    of evaluating it again, if it was judged against the reference the run would choose now."""
+    offer = PreparedOffer(prepared)
+    token = _OFFER.set(offer)
+    try:
+        yield offer
+    finally:
+        _OFFER.reset(token)
+
+
+def _take_offered(fits: ReferenceFits, start: datetime, end: datetime) -> PreparedWindow | None:
+    offer = _OFFER.get()
+    prepared = offer.windows.get(end) if offer is not None else None
+    if prepared is None or prepared.start != start:
+        return None
+    # A champion promoted since (a retraining earlier in the backfill) changes the reference.
+    if fits.key(prepared.version) != prepared.reference_key:
+        return None
+    assert offer is not None
+    offer.taken.add(end)
+    return prepared
+
+
 def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringReport:
     config, store = run.config, run.store
     flush_mlflow_spool(spool_dir(run.state_dir), run.tracking, store)
     # "Now" for this run is the window's end: scheduled runs start just after it, and backfills and
     # the demo replay the past as it was then.
     as_of = end
-    cache_dir = run.state_dir / "drift-cache"
-    # Drift impact on the model: the window's scoring model, loaded from the registry.
-    models = open_model_source(config, client=run.tracking.client, outage=run.tracking.outage)
-    reset = ResetImpactCheck(models)
-    checks = (*standard_checks(run.loaded.path, cache_dir=cache_dir), reset)
-    checks_without_html = (*standard_checks(run.loaded.path, cache_dir=cache_dir, with_html=False), reset)
-    # The reference belongs to the model version: windows are compared with the data of the model
-    # that scored them — the current champion's for new windows. The champion and a past window
-    # scored by the champion share one reference: it is read and fitted once.
-    by_version: dict[str | None, FittedChecks] = {}
-    by_reference: dict[str, FittedChecks] = {}
-
-    def fitted_for(version: str | None) -> FittedChecks:
-        if version not in by_version:
-            versioned = config_for_champion(config, version, client=run.tracking.client)
-            key = versioned.sources.reference.model_dump_json()
-            if key not in by_reference:
-                reference = load_reference_data(versioned)
-                by_reference[key] = fit_checks(checks, reference, versioned, run=run_step)
-            by_version[version] = by_reference[key]
-        return by_version[version]
-
-    def scored_by_one(versions: Sequence[str]) -> str | None:
-        # A window scored by several versions is compared with the champion's reference.
-        return versions[0] if len(versions) == 1 else None
+    checks, checks_without_html = monitor_checks(run)
+    fits = ReferenceFits(run, checks)
 
     # New and re-run windows alike: rows are compared with the reference of the version that scored
     # them (a re-run of a window scored by v1 after v2's promotion still uses v1's reference).
     # Evidently's page (seconds) is rendered by a concurrent task once the checks are done, while the
     # window is published: it never holds back the verdict, the alerts or the MLflow figures.
     human_report: list[EvidentlyInputs] = []
-    current = evaluate(
-        run,
-        checks_without_html,
-        fitted_for(scored_by_one(read_model_versions(config, start, end))),
-        start,
-        end,
-        as_of=as_of,
-        human_report=human_report,
-    )
+    prepared = _take_offered(fits, start, end)
+    if prepared is not None:
+        current = take_prepared(run, prepared)
+        human_report.extend(prepared.human_report)
+    else:
+        current = evaluate(
+            run,
+            checks_without_html,
+            fits.for_version(scored_by_one(read_model_versions(config, start, end))),
+            start,
+            end,
+            as_of=as_of,
+            human_report=human_report,
+        )
     page = (
         submit_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, human_report[0])
         if human_report
@@ -410,7 +510,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             run,
             # The human report was built when the window was first monitored.
             checks_without_html,
-            fitted_for(scored_by_one(versions)),
+            fits.for_version(scored_by_one(versions)),
             calendar.shift(past_end, -1),
             past_end,
             as_of=as_of,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -177,3 +177,17 @@ def assemble_window(
     )
     usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
     return WindowEvaluation(report, publication, usable)
+
+
+def with_sections(result: WindowEvaluation, extra: Mapping[str, SectionReport]) -> WindowEvaluation:
+    """`result` with sections replaced or added (new ones before `footprint`, as `extra_sections` of
+    `evaluate_window` are): what a window evaluated ahead of its turn learns in it."""
+    if not extra:
+        return result
+    sections = dict(result.report.sections)
+    footprint = sections.pop("footprint", None)
+    sections.update(extra)
+    if footprint is not None:
+        sections["footprint"] = footprint
+    usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
+    return replace(result, report=replace(result.report, sections=sections), usable_for_training=usable)
