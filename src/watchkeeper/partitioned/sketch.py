@@ -320,3 +320,52 @@ class LatencySketch:
         high = float((1 - frac) * upper[b_lo] + frac * upper[b_hi])
         value = float(np.sqrt(low * high)) if low > 0 else (low + high) / 2.0
         return Bounded(value, low, high)
+
+
+@dataclass
+class ExpectedAUCSketch:
+    """CBPE's expected ROC AUC: per class, sums over equal bins of the raw score in [0, 1] of the
+    calibrated probability p, of 1 − p and of p(1 − p) (row = class, column = bin).
+
+    The exact expected AUC is (Σ_{i≠j} p_i (1 − p_j) ([s_i > s_j] + ½ [s_i = s_j]) − …) / pairs
+    (`watchkeeper.performance.cbpe`). Pairs in different bins are ordered by their bins; only the
+    pairs inside a bin are not: their weight lies between 0 and Σ_b (P_b·N_b − S_b), and the
+    estimate counts each bin as one tie (half of it), so the error is at most
+    ½ Σ_b (P_b·N_b − S_b) / pairs.
+    """
+
+    pos: np.ndarray  # float64 (classes × bins): Σ p
+    neg: np.ndarray  # Σ (1 − p)
+    own: np.ndarray  # Σ p (1 − p): a row is never paired with itself
+
+    @classmethod
+    def empty(cls, n_classes: int, bins: int = SCORE_BINS) -> ExpectedAUCSketch:
+        return cls(np.zeros((n_classes, bins)), np.zeros((n_classes, bins)), np.zeros((n_classes, bins)))
+
+    def add(self, j: int, scores: np.ndarray, p: np.ndarray) -> None:
+        bins = self.pos.shape[1]
+        b = np.clip((scores * bins).astype(np.int64), 0, bins - 1)
+        self.pos[j] += np.bincount(b, weights=p, minlength=bins)
+        self.neg[j] += np.bincount(b, weights=1.0 - p, minlength=bins)
+        self.own[j] += np.bincount(b, weights=p * (1.0 - p), minlength=bins)
+
+    def merge(self, other: ExpectedAUCSketch) -> ExpectedAUCSketch:
+        return ExpectedAUCSketch(self.pos + other.pos, self.neg + other.neg, self.own + other.own)
+
+    def totals(self, j: int) -> tuple[float, float]:
+        """The expected numbers of positives and negatives of class `j`."""
+        return float(self.pos[j].sum()), float(self.neg[j].sum())
+
+    def expected_auc(self, j: int) -> Bounded | None:
+        """The expected AUC of class `j` with its bound; None where CBPE finds no pairs."""
+        pos, neg, own = self.pos[j], self.neg[j], self.own[j]
+        self_pairs = float(own.sum())
+        pairs = float(pos.sum() * neg.sum()) - self_pairs
+        if pairs <= 1e-12:
+            return None
+        neg_below = np.cumsum(neg) - neg
+        auc = (float(np.sum(pos * (neg_below + 0.5 * neg))) - 0.5 * self_pairs) / pairs
+        # Rounding: the exact figure sums the same terms in another order (relative 1e-12 of the sums).
+        error = 0.5 * max(float(np.sum(pos * neg - own)), 0.0) / pairs + 1e-10
+        value = min(max(auc, 0.0), 1.0)
+        return Bounded(value, min(max(auc - error, 0.0), 1.0), min(max(auc + error, 0.0), 1.0))
