@@ -16,7 +16,7 @@ from watchkeeper.verdict import Severity
 
 def _rows_only(key: str) -> bool:
     # What only the in-memory path computes (it keeps the rows): the detectors, and the row-based
-    # analyses without a partitioned evaluation (embedding drift, segments, the reset impact). The
+    # analyses without a partitioned evaluation (embedding drift, the reset impact, drift impact). The
     # partitioned report names each of them in ``partitioned.not_evaluated``.
     in_memory_only = (
         "perf.concept.ddm",
@@ -24,10 +24,8 @@ def _rows_only(key: str) -> bool:
         "drift.embeddings",
         "drift.reset",
         "drift.impact",
-        "segments.",
         "finding.drift.embeddings",
         "finding.drift.reset",
-        "finding.segments",
     )
     return key.startswith(in_memory_only)
 

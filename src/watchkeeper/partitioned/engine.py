@@ -28,7 +28,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -52,6 +52,7 @@ from watchkeeper.partitioned.partitions import (
     read_partition,
     slice_frame,
 )
+from watchkeeper.partitioned.segments import finalize_segments, plan_segments
 from watchkeeper.partitioned.state import (
     ApproximateFigure,
     SketchPlan,
@@ -389,14 +390,13 @@ class PartitionedReport:
 NOT_EVALUATED_RULE = "not_evaluated"
 INFORMATIONAL_CHECKS = frozenset({"evidently_report"})  # a page for people: decides nothing
 # Sections the partitioned path builds (map → merge → finalize).
-PARTITIONED_CHECKS = frozenset({"drift", "drift.multivariate", "perf", "serving", "validation"})
+PARTITIONED_CHECKS = frozenset({"drift", "drift.multivariate", "perf", "serving", "validation", "segments"})
 # Why a check has no partitioned evaluation yet; a check not named here gets the generic reason.
 NOT_PARTITIONED = {
     "drift.embeddings": "embedding drift compares the window's vectors with the reference's over all "
     "rows (distances, MMD, a classifier); it has no mergeable state yet",
     "drift.reset": "the reset impact scores the model on the window's rows with each feature reset to "
     "the reference; it needs the model and a sample of rows in memory",
-    "segments": "per-segment drift and performance have no partitioned evaluation yet",
     "evidently_report": "Evidently's HTML page is built from rows in memory (a page for people; it "
     "decides nothing)",
 }
@@ -489,6 +489,11 @@ def evaluate_partitioned(
         duplicated=None if request_keys is None or cols.target is None else request_keys.duplicated,
         multivariate=mv_plan,
     )
+    seg_fit = fitted.get("segments")
+    seg_plan = None
+    if seg_fit is not None:
+        seg_plan = plan_segments(seg_fit, config, start=start, end=end, labels_complete=labels_complete)
+        plan = replace(plan, segments=seg_plan)
     dask = isinstance(mapper, DaskMapper)
     job = MapJob(read, plan, None if dask else labels, read_labels_on_worker=dask and labels is not None)
     with footprint.measure("map"):
@@ -531,6 +536,9 @@ def evaluate_partitioned(
                 detectors = (state or {}).get("perf")
                 finalize("perf", lambda: finalize_performance(plan, perf, merged, detectors))
             finalize("serving", lambda: finalize_serving(plan, merged))
+            if seg_plan is not None:
+                plan_of_segments = seg_plan
+                finalize("segments", lambda: finalize_segments(plan_of_segments, merged.segments))
         if suite is not None:
             nulls = {c: rows - k.values for c, k in keys.items()}
             finalize(
@@ -554,7 +562,7 @@ def evaluate_partitioned(
     sections.update(extra_sections or {})
     sections["footprint"] = footprint.report()
     publication = NOTHING_TO_PUBLISH
-    for name in ("drift", "drift.multivariate", "perf", "serving", "validation", "partitioned"):
+    for name in ("drift", "drift.multivariate", "perf", "serving", "validation", "segments", "partitioned"):
         if name in sections:
             publication = publication.merge(sections[name].publish())
     versions = tuple(sorted(k for k in merged.serving if k and k != "unknown"))

@@ -259,6 +259,7 @@ class WindowState:
     validation: Any = None  # `watchkeeper.partitioned.validation.SuiteState`
     gap: PerfGroupState | None = None  # the gap test's rows: labeled, predicted, known label, scored
     multivariate: MultivariateState | None = None
+    segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsState`
     deferred: pd.DataFrame | None = None  # rows of duplicated request ids, mapped at finalize
     partitions: int = 0
     errors: tuple[str, ...] = ()
@@ -272,6 +273,9 @@ class WindowState:
         mv = self.multivariate
         if other.multivariate is not None:
             mv = other.multivariate if mv is None else mv.merge(other.multivariate)
+        segments = self.segments
+        if other.segments is not None:
+            segments = other.segments if segments is None else segments.merge(other.segments)
         return WindowState(
             rows=self.rows + other.rows,
             labeled=self.labeled + other.labeled,
@@ -282,6 +286,7 @@ class WindowState:
             validation=validation,
             gap=gap,
             multivariate=mv,
+            segments=segments,
             deferred=pd.concat(deferred, ignore_index=True)
             if len(deferred) > 1
             else next(iter(deferred), None),
@@ -314,6 +319,7 @@ class SketchPlan:
     cbpe: Any = None  # the baseline's `CBPEEstimator`, or None (not fitted, or regression)
     gap: bool = False  # whether the gap test runs (classification with CBPE)
     multivariate: MultivariatePlan | None = None
+    segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsPlan`
 
     @property
     def minutes(self) -> int:
@@ -413,8 +419,20 @@ def _join(plan: SketchPlan, frame: pd.DataFrame, labels: Labels | None) -> tuple
 def map_joined(plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int) -> WindowState:
     """The partial state of rows whose labels are joined."""
     cols = plan.config.columns
-    target = cols.target
     state = WindowState(rows=len(frame), duplicate_labels=duplicate_labels)
+    groups = map_checks(plan, frame, state)
+    ts_ns = frame[cols.timestamp].dt.as_unit("ns").array.asi8 if cols.timestamp in frame.columns else None
+    for key, idx in groups:
+        state.serving[key] = _serving_group(plan, frame, idx, ts_ns)
+    if plan.segments is not None:
+        state.segments = plan.segments.map(frame)
+    return state
+
+
+def map_checks(plan: SketchPlan, frame: pd.DataFrame, state: WindowState) -> list[tuple[str, Any]]:
+    """Labels, drift and performance of `frame` into `state` (also per segment); the version groups."""
+    cols = plan.config.columns
+    target = cols.target
     if target is not None and target in frame.columns:
         state.labeled = int(frame[target].notna().sum())
     for name, kind in plan.drift_columns:
@@ -448,10 +466,7 @@ def map_joined(plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int) -> 
         if plan.gap and rows.proba is not None and rows.proba_ok is not None:
             sel = rows.labeled & (rows.yhat >= 0) & (rows.y < rows.n_classes) & rows.proba_ok
             state.gap = _perf_group(rows, np.flatnonzero(sel), task, plan.cbpe, calibrated)
-    ts_ns = frame[cols.timestamp].dt.as_unit("ns").array.asi8 if cols.timestamp in frame.columns else None
-    for key, idx in groups:
-        state.serving[key] = _serving_group(plan, frame, idx, ts_ns)
-    return state
+    return groups
 
 
 def _perf_group(
@@ -937,6 +952,8 @@ def finalize_performance(
     baseline: PerformanceBaseline,
     state: WindowState,
     detector_state: dict[str, Any] | None,
+    *,
+    segment_fed: bool | None = None,
 ) -> tuple[PerformanceReport, list[ApproximateFigure]]:
     """The perf section from merged state: realized figures, bands, CBPE's estimates and the gap
     test; the sequential detectors need the rows in time order and are not fed (said in notes)."""
@@ -982,10 +999,16 @@ def finalize_performance(
         config=config.performance,
         primary=primary,
     )
-    notes = [
-        "window beyond the memory budget: the sequential detectors need every labeled row in time "
-        "order and were not fed (raise execution.memory_budget to feed them)"
-    ]
+    # A segment's performance has no detectors (`segments._segment_performance_config`); in memory
+    # it counts as fed once the labels are complete, which `segment_fed` says.
+    notes = (
+        [
+            "window beyond the memory budget: the sequential detectors need every labeled row in time "
+            "order and were not fed (raise execution.memory_budget to feed them)"
+        ]
+        if segment_fed is None
+        else []
+    )
     extra = [] if overall.confusion is None else list(overall.confusion.labels[n_classes:])
     if extra:
         notes.append(f"labels outside the model's classes {list(baseline.classes)}: {extra}")
@@ -1004,8 +1027,10 @@ def finalize_performance(
         bands=dict(baseline.bands),
         gaps=gaps,
         detectors={},
-        detectors_fed=False,
-        detector_status="not fed: the window is beyond the memory budget (detectors need rows in order)",
+        detectors_fed=bool(segment_fed),
+        detector_status="not fed: the window is beyond the memory budget (detectors need rows in order)"
+        if segment_fed is None
+        else "no detector (segments)",
         detector_state=dict(detector_state or {}),
         by_version=by_version,
         notes=tuple(notes),
