@@ -67,7 +67,7 @@ from watchkeeper.partitioned.state import (
     plan_sketches,
 )
 from watchkeeper.partitioned.validation import SuiteState, finalize_validation, validate_partition
-from watchkeeper.schema import ColumnsConfig, TaskType
+from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport, Severity
@@ -425,8 +425,6 @@ def not_evaluated_checks(
                 f"the sequential detectors ({', '.join(detectors)}) need every labeled row in time order; "
                 "not fed, their state carried unchanged to the next window"
             )
-        if config.model.task is TaskType.REGRESSION and getattr(perf, "dle", None) is not None:
-            out["perf.estimated"] = "DLE's loss estimates (and the regression gap test) are not merged yet"
     return out
 
 

@@ -17,6 +17,10 @@ The gap test (`watchkeeper.performance.gap.measure_gaps`) compares the realized 
 estimate on the same labeled rows: both come from states of those rows (the labeled rows with a
 prediction, a known label and a finite score), so the gap is exact for accuracy and bounded for
 ROC AUC, and the report says whether the decision could differ from the exact one.
+
+DLE (`watchkeeper.performance.dle`, regression): a row's predicted losses come from the loss models
+and that row's features and prediction alone, and the estimates are their means: `DLEState` keeps
+the sums, so the estimates and the regression gap test are exact up to float rounding.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from watchkeeper.partitioned.sketch import ROUNDING, SCORE_BINS, Bounded, ExpectedAUCSketch
 from watchkeeper.performance.cbpe import CBPEEstimator, Estimate
 from watchkeeper.performance.config import ESTIMATED_METRICS
+from watchkeeper.performance.dle import DLEEstimator
 
 PER_CLASS = ("tp", "fn", "var_a", "var_b", "n_pp")
 _MISSING_WHY = {
@@ -201,3 +207,52 @@ def _macro(
     std = float(np.sqrt(np.sum([var for _, var in usable])) / len(usable))
     st = status if len(usable) == len(values) else f"{status}; macro over {len(usable)} classes"
     return _band(value, std, z, st, n)
+
+
+@dataclass
+class DLEState:
+    """DLE's sums over some rows: rows with a prediction, and Σ predicted loss per metric."""
+
+    n: int = 0
+    n_rows: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+
+    def merge(self, other: DLEState) -> DLEState:
+        sums = dict(self.sums)
+        for m, v in other.sums.items():
+            sums[m] = sums.get(m, 0.0) + v
+        return DLEState(self.n + other.n, self.n_rows + other.n_rows, sums)
+
+
+def dle_state(estimator: DLEEstimator, frame: pd.DataFrame, yhat: np.ndarray) -> DLEState:
+    """The predicted losses' sums of `frame`'s rows (a row's loss depends on that row only)."""
+    ok = np.isfinite(yhat)
+    n = int(ok.sum())
+    out = DLEState(n, int(ok.size), dict.fromkeys(estimator.models, 0.0))
+    if n == 0:
+        return out
+    excluded = n != ok.size
+    losses = estimator.predict_losses(frame.iloc[np.flatnonzero(ok)] if excluded else frame, yhat[ok])
+    out.sums = {m: float(loss.sum()) for m, loss in losses.items()}
+    return out
+
+
+def finalize_dle(state: DLEState, estimator: DLEEstimator) -> dict[str, Estimate]:
+    """`DLEEstimator.estimate` from merged sums: the mean predicted loss per metric, its band."""
+    n = state.n
+    if n == 0:
+        return {m: Estimate.missing("no rows with a prediction") for m in estimator.models}
+    excluded = state.n_rows - n
+    status = "ok" if excluded == 0 else f"ok ({excluded} row(s) without a prediction excluded)"
+    z = estimator.standard_errors
+    out: dict[str, Estimate] = {}
+    for m in estimator.models:
+        mean = state.sums[m] / n
+        if m == "rmse":
+            value = math.sqrt(mean)
+            se = math.sqrt(estimator.loss_std[m] ** 2 / (4 * n * max(estimator.squared_error_mean, 1e-300)))
+        else:
+            value = mean
+            se = estimator.loss_std[m] / math.sqrt(n)
+        out[m] = Estimate(value, se, max(0.0, value - z * se), value + z * se, status, n)
+    return out

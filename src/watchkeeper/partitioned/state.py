@@ -43,7 +43,15 @@ from watchkeeper.drift.profile import CategoricalProfile, NumericalProfile, prof
 from watchkeeper.drift.reference import ReferenceProfile
 from watchkeeper.drift.registry import get_method
 from watchkeeper.drift.report import ColumnDrift, DriftReport
-from watchkeeper.partitioned.estimates import CBPEState, EstimateBounds, cbpe_state, finalize_estimates
+from watchkeeper.partitioned.estimates import (
+    CBPEState,
+    DLEState,
+    EstimateBounds,
+    cbpe_state,
+    dle_state,
+    finalize_dle,
+    finalize_estimates,
+)
 from watchkeeper.partitioned.multivariate import (
     MultivariatePlan,
     MultivariateState,
@@ -188,6 +196,7 @@ class PerfGroupState:
     sums: np.ndarray = field(default_factory=lambda: np.zeros(8))
     cbpe: CBPEState | None = None  # CBPE's sums over the group's rows (classification)
     read_issue: str | None = None  # why the probabilities could not be read (a missing column)
+    dle: DLEState | None = None  # DLE's sums (regression; the window and the gap rows only)
 
     def merge(self, other: PerfGroupState) -> PerfGroupState:
         conf = self.confusion if other.confusion is None else other.confusion
@@ -213,6 +222,7 @@ class PerfGroupState:
             if self.cbpe is None
             else self.cbpe.merge(other.cbpe),
             self.read_issue or other.read_issue,
+            self.dle if other.dle is None else other.dle if self.dle is None else self.dle.merge(other.dle),
         )
 
 
@@ -317,7 +327,8 @@ class SketchPlan:
     suite: Any = None  # the loaded `ExpectationSuiteSpec`, or None
     duplicated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     cbpe: Any = None  # the baseline's `CBPEEstimator`, or None (not fitted, or regression)
-    gap: bool = False  # whether the gap test runs (classification with CBPE)
+    dle: Any = None  # the baseline's `DLEEstimator` (regression), or None
+    gap: bool = False  # whether the gap test runs (CBPE or DLE fitted)
     multivariate: MultivariatePlan | None = None
     segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsPlan`
 
@@ -369,7 +380,10 @@ def plan_sketches(
         suite=suite,
         duplicated=np.zeros(0, dtype=np.uint64) if duplicated is None else duplicated,
         cbpe=None if perf is None or not is_classification(config.model.task) else perf.cbpe,
-        gap=perf is not None and perf.cbpe is not None and config.performance.gap.enabled,
+        dle=perf.dle if perf is not None and config.model.task is TaskType.REGRESSION else None,
+        gap=perf is not None
+        and (perf.cbpe is not None or perf.dle is not None)
+        and config.performance.gap.enabled,
         multivariate=multivariate,
     )
 
@@ -463,9 +477,15 @@ def map_checks(plan: SketchPlan, frame: pd.DataFrame, state: WindowState) -> lis
             calibrated = plan.cbpe.calibrate(rows.proba)
         for key, idx in groups:
             state.perf[key] = _perf_group(rows, idx, task, plan.cbpe, calibrated)
-        if plan.gap and rows.proba is not None and rows.proba_ok is not None:
+        if plan.gap and plan.cbpe is not None and rows.proba is not None and rows.proba_ok is not None:
             sel = rows.labeled & (rows.yhat >= 0) & (rows.y < rows.n_classes) & rows.proba_ok
             state.gap = _perf_group(rows, np.flatnonzero(sel), task, plan.cbpe, calibrated)
+        if plan.dle is not None:
+            state.perf[OVERALL].dle = dle_state(plan.dle, frame, rows.yhat)
+            if plan.gap:
+                idx = np.flatnonzero(rows.labeled & np.isfinite(rows.yhat) & np.isfinite(rows.y))
+                state.gap = _perf_group(rows, idx, task)
+                state.gap.dle = dle_state(plan.dle, frame.iloc[idx], rows.yhat[idx])
     return groups
 
 
@@ -694,9 +714,11 @@ def _sketched_numerical(
         return drift_not_testable(plan, why, method=name, threshold=threshold, **counts), []
     w = wasserstein_bounded(ref.values, sketch)
     score = w if name == "wasserstein" else ks_bounded(ref.values, sketch)
+    # Named as `DriftReport.figures` names them (prediction and target columns under their role).
+    key = {"prediction": f"prediction.{plan.column}", "target": "target"}.get(plan.role, plan.column)
     figures = [
-        _approx(f"drift.{plan.column}.score", score, threshold),
-        _approx(f"drift.{plan.column}.effect_size", w),
+        _approx(f"drift.{key}.score", score, threshold),
+        _approx(f"drift.{key}.effect_size", w),
     ]
     p_value = score.value if method.is_p_value else None
     return (
@@ -947,6 +969,38 @@ def _gaps(
     return out
 
 
+def _regression_gaps(
+    plan: SketchPlan, baseline: PerformanceBaseline, state: WindowState, realized: dict[str, MetricValue]
+) -> dict[str, GapResult]:
+    """`gap.measure_regression_gaps` from merged sums: exact (both sides are means)."""
+    config = plan.config.performance.gap
+    dle, g = baseline.dle, state.gap
+    if dle is None or not config.enabled or g is None or g.dle is None or g.n_rows == 0:
+        return {}
+    n_sel = g.n_rows
+    est = finalize_dle(g.dle, dle)
+    overall = state.perf.get(OVERALL, PerfGroupState())
+    real = realized if n_sel == overall.n_labeled else _regression_realized(g)
+    out: dict[str, GapResult] = {}
+    for m in config.regression_metrics:
+        r, e = real.get(m), est.get(m)
+        if r is None or e is None or r.value is None or e.value is None or e.std is None:
+            out[m] = GapResult(m, None, None, None, None, None, False, False, "not judged: no estimate")
+            continue
+        half = dle.standard_errors * e.std + config.regression_tolerance * e.value
+        lower, upper = e.value - half, e.value + half
+        judged = n_sel >= config.min_labeled
+        drift = judged and not (lower <= r.value <= upper)
+        status = (
+            f"not judged: {n_sel} labeled rows < {config.min_labeled}"
+            if not judged
+            else f"realized {r.value:.4g} {'outside' if drift else 'within'} DLE's band "
+            f"[{lower:.4g}, {upper:.4g}] on {n_sel} labeled rows"
+        )
+        out[m] = GapResult(m, r.value, e.value, lower, upper, r.value - e.value, drift, judged, status)
+    return out
+
+
 def finalize_performance(
     plan: SketchPlan,
     baseline: PerformanceBaseline,
@@ -980,6 +1034,9 @@ def finalize_performance(
         approx.append(_approx("perf.estimated.roc_auc.lower", bounds.lower))
         approx.append(_approx("perf.estimated.roc_auc.upper", bounds.upper))
     gaps = _gaps(plan, baseline, state, real, issue, n_classes, approx)
+    if task is TaskType.REGRESSION and baseline.dle is not None and overall.dle is not None:
+        estimated = finalize_dle(overall.dle, baseline.dle)
+        gaps = _regression_gaps(plan, baseline, state, real)
     by_version: dict[str, VersionPerformance] = {}
     for key, g in state.perf.items():
         if key == OVERALL:
