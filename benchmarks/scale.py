@@ -198,7 +198,9 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
     if section is not None:
         out["partitions"] = section.partitions
         out["approximate_figures"] = len(section.approximate)
-        out["max_bound"] = {a.figure: round(a.bound, 6) for a in section.approximate if "drift" in a.figure}
+        out["max_bound"] = {
+            a.figure: round(a.bound, 6) for a in section.approximate if a.figure.startswith("drift.")
+        }
     if mode == "agree":
         exact = in_memory().report
         problems = compare_figures(exact, report)
