@@ -11,7 +11,8 @@ mapper partition descriptions only; whoever runs one reads it from the source it
 engine never ships a frame from the driver, and memory on any machine is bounded by the partitions
 in flight plus the fixed-size states. The report is the one a window in memory gets (the same
 sections, built by the same code) plus a ``partitioned`` section naming every approximate figure
-with its bound.
+with its bound, and every fitted check it could not evaluate with the reason
+(`not_evaluated_checks`: a WARNING finding, so a check never vanishes from a window silently).
 
 - `LocalMapper`: a thread pool (`execution.workers` threads, default the CPU count). Reading
   Parquet, NumPy and pandas' kernels release the GIL; GX holds one lock per process.

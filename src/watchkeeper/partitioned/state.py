@@ -7,7 +7,10 @@
 
 A `WindowState` holds no rows: counts (window rows, labels, categorical drift, confusion matrices,
 serving statuses, per-minute requests), fixed-grid histograms (`watchkeeper.partitioned.sketch`:
-numerical drift, scores, latency) and exact sums. Its size depends on the columns and the grids,
+numerical drift, scores, latency), exact sums (CBPE, DLE and the gap rows:
+`watchkeeper.partitioned.estimates`; PCA errors: `watchkeeper.partitioned.multivariate`), the
+domain classifier's sampled rows (at most `classifier_sample`), and the same state per segment
+(`watchkeeper.partitioned.segments`). Its size depends on the columns and the grids,
 never on the rows, which is what bounds memory. Merging adds counts; dictionaries (categories,
 labels, statuses, model versions) merge in order of first appearance, partition order kept, so the
 merged state does not depend on how the window was cut.
