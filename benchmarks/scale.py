@@ -263,13 +263,17 @@ def main() -> None:
         "partition_rows": CHUNK,
         "dask": {"cluster_kwargs": {"n_workers": 2, "threads_per_worker": 1, "memory_limit": "3GiB"}},
     }
+    # The agreement window in 4 partitions (its 4 row groups): the merge is part of what agrees.
+    agree_execution = {**local, "partition_rows": CHUNK // 4}
     with tempfile.TemporaryDirectory(prefix="wk-scale-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
         prepare(root, args.rows)
         out: dict[str, Any] = {"rows": args.rows, "generate_s": round(time.perf_counter() - t0, 1)}
         if args.agree_only:
-            agree = write_config(root, "agree", 1, labels=True, extra=local, segments=["home_ownership"])
+            agree = write_config(
+                root, "agree", 1, labels=True, extra=agree_execution, segments=["home_ownership"]
+            )
             out["agree_1m"] = _spawn("agree", agree)
             print(json.dumps(out, default=str))
             return
@@ -281,7 +285,9 @@ def main() -> None:
         if not args.no_dask:
             out["dask"] = _spawn("dask", write_config(root, "dask", files, labels=False, extra=dask))
         if not args.no_agree:
-            agree = write_config(root, "agree", 1, labels=True, extra=local, segments=["home_ownership"])
+            agree = write_config(
+                root, "agree", 1, labels=True, extra=agree_execution, segments=["home_ownership"]
+            )
             out["agree_1m"] = _spawn("agree", agree)
     big, little, mem = out["local"], out["local_small"], out["memory_small"]
     if "peak_rss_mb" in big and "peak_rss_mb" in little:
