@@ -3,6 +3,7 @@ and beside them today's in-memory path at a size it can hold.
 
     python benchmarks/scale.py --rows 20000000            # ~20 GB of work; minutes on 2 cores
     python benchmarks/scale.py --rows 2000000 --no-dask   # a quick look
+    python benchmarks/scale.py --rows 1000000 --agree-only  # the 1M-row agreement alone
 
 Writes the window as Parquet files of 1M rows (generated one file at a time, vectorized, never the
 whole window in memory) plus a 200k-row reference, then runs each engine in a fresh process so its
@@ -13,8 +14,10 @@ peak RSS is its own (`ru_maxrss`; the Dask workers' peak is taken from their pro
 - ``dask``: the same on a `LocalCluster` (2 worker processes, 1 thread each) at N rows;
 - ``memory``: the in-memory path (`evaluate_window`, what the monitor flow ran before) at N/10
   rows: its RSS per row says what N rows would need;
-- ``agree``: at 1M rows with labels, the partitioned path against the in-memory path: every
-  decision, every exact figure, every approximate figure against its stated bound.
+- ``agree``: at 1M rows with labels (and segments by `home_ownership`), the partitioned path
+  against the in-memory path: every decision, every exact figure (CBPE's estimates, the gap test,
+  multivariate drift and the segments included), every approximate figure against its stated
+  bound, and what the partitioned path could not evaluate.
 
 The big windows have no labels yet (the newest window of a model with a label lag), so the label
 join, realized quality and target drift are exercised by ``agree``. GX runs on every partition.
@@ -76,7 +79,15 @@ def prepare(root: Path, rows: int) -> None:
         del logs, labels
 
 
-def write_config(root: Path, name: str, files: int, *, labels: bool, extra: dict[str, Any]) -> Path:
+def write_config(
+    root: Path,
+    name: str,
+    files: int,
+    *,
+    labels: bool,
+    extra: dict[str, Any],
+    segments: list[str] | None = None,
+) -> Path:
     """A model config reading the first `files` files of the window (linked into their own folder)."""
     folder = root / f"inference-{files}"
     if not folder.exists():
@@ -96,6 +107,8 @@ def write_config(root: Path, name: str, files: int, *, labels: bool, extra: dict
             "path": str(root / "labels" / "part-000.parquet"),
         }
     config["execution"] = extra
+    if segments:
+        config["segments"] = segments
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -185,16 +198,32 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
     if section is not None:
         out["partitions"] = section.partitions
         out["approximate_figures"] = len(section.approximate)
-        out["max_bound"] = {a.figure: round(a.bound, 6) for a in section.approximate if "drift" in a.figure}
+        out["max_bound"] = {
+            a.figure: round(a.bound, 6) for a in section.approximate if a.figure.startswith("drift.")
+        }
     if mode == "agree":
         exact = in_memory().report
         problems = compare_figures(exact, report)
+        exact_figures, part_figures = exact.figures(), report.figures()
+        families = ("perf.estimated.", "perf.concept.gap.", "drift.multivariate.", "segments.")
+        worst: dict[str, dict[str, Any]] = {}
+        for a in section.approximate:
+            family = next((f for f in families if a.figure.startswith(f)), a.figure.split(".")[0] + ".")
+            if family not in worst or a.bound > worst[family]["bound"]:
+                worst[family] = {"figure": a.figure, "bound": a.bound, "exact": exact_figures.get(a.figure)}
         out.update(
             decisions_identical=decisions(exact) == decisions(report),
-            figures_checked=len(exact.figures()),
+            figures_checked=len(exact_figures),
             figures_outside_bound_or_unequal=problems,
+            # The figures this path gained: each in both reports, equal (or within its bound).
+            new_figures_compared={
+                f: sum(1 for k in exact_figures if k.startswith(f) and k in part_figures) for f in families
+            },
+            sections_missing=[s for s in exact.sections if s not in report.sections and s != "footprint"],
+            not_evaluated=dict(section.not_evaluated),
+            largest_bound_per_family=worst,
             approximate=[
-                {"figure": a.figure, "bound": a.bound, "exact": exact.figures().get(a.figure)}
+                {"figure": a.figure, "bound": a.bound, "exact": exact_figures.get(a.figure)}
                 for a in section.approximate
             ][:12],
         )
@@ -218,6 +247,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument("--no-agree", action="store_true")
+    parser.add_argument("--agree-only", action="store_true", help="only the 1M-row agreement")
     parser.add_argument("--child")
     parser.add_argument("--config")
     args = parser.parse_args()
@@ -233,11 +263,20 @@ def main() -> None:
         "partition_rows": CHUNK,
         "dask": {"cluster_kwargs": {"n_workers": 2, "threads_per_worker": 1, "memory_limit": "3GiB"}},
     }
+    # The agreement window in 4 partitions (its 4 row groups): the merge is part of what agrees.
+    agree_execution = {**local, "partition_rows": CHUNK // 4}
     with tempfile.TemporaryDirectory(prefix="wk-scale-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
         prepare(root, args.rows)
         out: dict[str, Any] = {"rows": args.rows, "generate_s": round(time.perf_counter() - t0, 1)}
+        if args.agree_only:
+            agree = write_config(
+                root, "agree", 1, labels=True, extra=agree_execution, segments=["home_ownership"]
+            )
+            out["agree_1m"] = _spawn("agree", agree)
+            print(json.dumps(out, default=str))
+            return
         out["local"] = _spawn("local", write_config(root, "local", files, labels=False, extra=local))
         out["local_small"] = _spawn(
             "local", write_config(root, "local-small", small, labels=False, extra=local)
@@ -246,7 +285,10 @@ def main() -> None:
         if not args.no_dask:
             out["dask"] = _spawn("dask", write_config(root, "dask", files, labels=False, extra=dask))
         if not args.no_agree:
-            out["agree_1m"] = _spawn("agree", write_config(root, "agree", 1, labels=True, extra=local))
+            agree = write_config(
+                root, "agree", 1, labels=True, extra=agree_execution, segments=["home_ownership"]
+            )
+            out["agree_1m"] = _spawn("agree", agree)
     big, little, mem = out["local"], out["local_small"], out["memory_small"]
     if "peak_rss_mb" in big and "peak_rss_mb" in little:
         out["rss_ratio_big_vs_small"] = round(big["peak_rss_mb"] / little["peak_rss_mb"], 3)

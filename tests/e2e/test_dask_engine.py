@@ -51,3 +51,19 @@ def test_dask_engine_matches_local_engine_and_memory(scenario, monkeypatch: pyte
     assert compare_figures(local, on_dask, rel=1e-12, ignore=stateful) == []
     assert compare_figures(in_memory, on_dask, ignore=stateful) == []
     assert on_dask.section("window").labeled == in_memory.section("window").labeled > 0
+    # CBPE, the gap test and multivariate drift run on the workers too (no longer left to memory).
+    figures, exact = on_dask.figures(), in_memory.figures()
+    for key in (
+        "perf.estimated.accuracy",
+        "drift.multivariate.reconstruction_error",
+        "perf.concept.gap.accuracy",
+    ):
+        assert figures[key] == pytest.approx(exact[key], rel=1e-9), key
+    assert (
+        figures["drift.multivariate.domain_classifier.auc"]
+        == exact["drift.multivariate.domain_classifier.auc"]
+    )
+    # What the partitioned path cannot evaluate is named, with its reason, and the same on both engines.
+    assert on_dask.section("partitioned").not_evaluated == local.section("partitioned").not_evaluated
+    for name in on_dask.section("partitioned").not_evaluated:
+        assert name not in on_dask.sections

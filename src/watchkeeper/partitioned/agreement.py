@@ -11,23 +11,23 @@ import math
 from typing import Any
 
 from watchkeeper.report import MonitoringReport
+from watchkeeper.verdict import Severity
 
 
 def _rows_only(key: str) -> bool:
-    # What only the in-memory path computes (it keeps the rows): CBPE (and the judge's figures for
-    # its rule), the gap test, the detectors, and the row-based analyses (multivariate drift,
-    # embedding drift, segments).
+    # What only the in-memory path computes (it keeps the rows): the detectors, and the row-based
+    # analyses without a partitioned evaluation (embedding drift, the reset impact, drift impact). The
+    # partitioned report names each of them in ``partitioned.not_evaluated``.
     in_memory_only = (
-        "perf.concept",
-        "finding.perf.estimated_",
-        "drift.multivariate",
+        "perf.concept.ddm",
+        "perf.concept.page_hinkley",
         "drift.embeddings",
-        "segments.",
-        "finding.drift.multivariate",
+        "drift.reset",
+        "drift.impact",
         "finding.drift.embeddings",
-        "finding.segments",
+        "finding.drift.reset",
     )
-    return ".estimated." in key or key.startswith(in_memory_only)
+    return key.startswith(in_memory_only)
 
 
 def approximate_bounds(report: MonitoringReport) -> dict[str, tuple[float, float]]:
@@ -44,9 +44,13 @@ def compare_figures(
     figures starting with one of `ignore` are skipped."""
     bounds = approximate_bounds(partitioned)
     fa, fb = exact.figures(), partitioned.figures()
+    section = partitioned.section("partitioned")
+    skipped = ["footprint.", "partitioned.", "verdict.level", *ignore]  # the verdict: see `decisions`
+    if section is not None and "perf.detectors" in section.not_evaluated:
+        skipped += ["perf.concept_drift", "finding.perf.concept"]  # the detectors' share of it
     problems: list[str] = []
     for key, value in fa.items():
-        if key.startswith(("footprint.", "partitioned.", *ignore)) or _rows_only(key):
+        if key.startswith(tuple(skipped)) or _rows_only(key):
             continue
         if key not in fb:
             problems.append(f"{key}: missing from the partitioned report")
@@ -63,7 +67,9 @@ def compare_figures(
 
 def decisions(report: MonitoringReport) -> dict[str, Any]:
     """Every decision a window's report takes: verdict, drifted columns, failed expectations."""
-    out: dict[str, Any] = {"verdict": report.verdict.label}
+    # The verdict without the partitioned report's own finding (checks it could not evaluate).
+    level = max((f.severity for f in report.findings if f.check != "partitioned"), default=Severity.OK)
+    out: dict[str, Any] = {"verdict": level.label}
     drift = report.section("drift")
     if drift is not None:
         out["dataset_drift"] = drift.dataset_drift

@@ -11,7 +11,8 @@ mapper partition descriptions only; whoever runs one reads it from the source it
 engine never ships a frame from the driver, and memory on any machine is bounded by the partitions
 in flight plus the fixed-size states. The report is the one a window in memory gets (the same
 sections, built by the same code) plus a ``partitioned`` section naming every approximate figure
-with its bound.
+with its bound, and every fitted check it could not evaluate with the reason
+(`not_evaluated_checks`: a WARNING finding, so a check never vanishes from a window silently).
 
 - `LocalMapper`: a thread pool (`execution.workers` threads, default the CPU count). Reading
   Parquet, NumPy and pandas' kernels release the GIL; GX holds one lock per process.
@@ -28,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -43,6 +44,7 @@ from watchkeeper.footprint import StepFootprint
 from watchkeeper.guards import ReferenceTooSmall
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, assemble_window
 from watchkeeper.partitioned.keys import KeyCounts, count_duplicates, scan_keys
+from watchkeeper.partitioned.multivariate import MultivariatePlan, classifier_positions, finalize_multivariate
 from watchkeeper.partitioned.partitions import (
     FrameSlice,
     Partition,
@@ -51,6 +53,7 @@ from watchkeeper.partitioned.partitions import (
     read_partition,
     slice_frame,
 )
+from watchkeeper.partitioned.segments import finalize_segments, plan_segments
 from watchkeeper.partitioned.state import (
     ApproximateFigure,
     SketchPlan,
@@ -68,7 +71,7 @@ from watchkeeper.partitioned.validation import SuiteState, finalize_validation, 
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
-from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, SectionReport, Severity
 from watchkeeper.windows import Labels, as_category, inference_columns, normalize_logs, read_labels
 
 STRING_BYTES = 64  # a Python string object and its pointer, per row and string column
@@ -325,6 +328,8 @@ class PartitionedReport:
     estimated_bytes: int
     memory_budget: int
     approximate: tuple[ApproximateFigure, ...] = ()
+    # Checks (or parts of one) that ran in memory but not here, with the reason: never silently absent.
+    not_evaluated: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uncertain(self) -> tuple[ApproximateFigure, ...]:
@@ -335,15 +340,39 @@ class PartitionedReport:
             "partitions": float(self.partitions),
             "approximate_figures": float(len(self.approximate)),
             "uncertain_decisions": float(len(self.uncertain)),
+            "not_evaluated": float(len(self.judging_not_evaluated)),
         }
 
+    @property
+    def judging_not_evaluated(self) -> dict[str, str]:
+        """The checks not evaluated that would have judged the window (pages for people excluded)."""
+        return {k: v for k, v in self.not_evaluated.items() if k not in INFORMATIONAL_CHECKS}
+
     def findings(self) -> list[Finding]:
-        return []
+        missing = self.judging_not_evaluated
+        if not missing:
+            return []
+        named = "; ".join(f"{k} ({v})" for k, v in missing.items())
+        # A warning: the window's verdict must not read "ok" for checks that did not run.
+        return [
+            Finding(
+                "partitioned",
+                Severity.WARNING,
+                f"Not evaluated on this partitioned window: {named}.",
+                rule=NOT_EVALUATED_RULE,
+            )
+        ]
 
     def publish(self) -> Publication:
-        if not self.approximate:
-            return NOTHING_TO_PUBLISH
-        return Publication(tables={"approximate-figures": [a.to_dict() for a in self.approximate]})
+        tables: dict[str, list[dict[str, Any]]] = {}
+        if self.approximate:
+            tables["approximate-figures"] = [a.to_dict() for a in self.approximate]
+        if self.not_evaluated:
+            tables["not-evaluated"] = [
+                {"check": k, "reason": f"not evaluated on partitioned windows: {v}"}
+                for k, v in self.not_evaluated.items()
+            ]
+        return Publication(tables=tables) if tables else NOTHING_TO_PUBLISH
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -353,7 +382,51 @@ class PartitionedReport:
             "estimated_bytes": self.estimated_bytes,
             "memory_budget": self.memory_budget,
             "approximate": [a.to_dict() for a in self.approximate],
+            "not_evaluated": {
+                k: f"not evaluated on partitioned windows: {v}" for k, v in self.not_evaluated.items()
+            },
         }
+
+
+NOT_EVALUATED_RULE = "not_evaluated"
+INFORMATIONAL_CHECKS = frozenset({"evidently_report"})  # a page for people: decides nothing
+# Sections the partitioned path builds (map → merge → finalize).
+PARTITIONED_CHECKS = frozenset({"drift", "drift.multivariate", "perf", "serving", "validation", "segments"})
+# Why a check has no partitioned evaluation yet; a check not named here gets the generic reason.
+NOT_PARTITIONED = {
+    "drift.embeddings": "embedding drift compares the window's vectors with the reference's over all "
+    "rows (distances, MMD, a classifier); it has no mergeable state yet",
+    "drift.reset": "the reset impact scores the model on the window's rows with each feature reset to "
+    "the reference; it needs the model and a sample of rows in memory",
+    "evidently_report": "Evidently's HTML page is built from rows in memory (a page for people; it "
+    "decides nothing)",
+}
+GENERIC_REASON = "this check has no partitioned (map → merge → finalize) evaluation yet"
+
+
+def not_evaluated_checks(
+    fitted: FittedChecks, config: MonitorConfig, *, rows: int, labeled: int, labels_complete: bool
+) -> dict[str, str]:
+    """Every fitted check (or part of one) the partitioned path leaves out, with the reason."""
+    out: dict[str, str] = {}
+    for name, fit in fitted.fitted.items():
+        if fit is None or name in PARTITIONED_CHECKS or isinstance(fit, ReferenceTooSmall):
+            continue
+        out[name] = NOT_PARTITIONED.get(name, GENERIC_REASON)
+    perf = fitted.get("perf")
+    if perf is not None and not isinstance(perf, ReferenceTooSmall) and rows:
+        pc = config.performance
+        detectors = [
+            n for n, on in (("ddm", pc.ddm.enabled), ("page_hinkley", pc.page_hinkley.enabled)) if on
+        ]
+        # Only where the window in memory would have fed them (labels complete): otherwise they wait
+        # in memory too.
+        if detectors and labels_complete and labeled:
+            out["perf.detectors"] = (
+                f"the sequential detectors ({', '.join(detectors)}) need every labeled row in time order; "
+                "not fed, their state carried unchanged to the next window"
+            )
+    return out
 
 
 def _suite_keys(suite: Any) -> tuple[str, ...]:
@@ -393,10 +466,18 @@ def evaluate_partitioned(
     key_columns = tuple(dict.fromkeys([cols.request_id, *_suite_keys(suite)]))
     with footprint.measure("scan_keys"):
         scanned = mapper.map(scan_partition, ScanJob(read, key_columns), source.partitions)
-        rows = int(sum(int(s.pop("__rows__")[0]) for s in scanned))
+        part_rows = [int(s.pop("__rows__")[0]) for s in scanned]
+        rows = sum(part_rows)
         keys: dict[str, KeyCounts] = count_duplicates(scanned)
         del scanned
     request_keys = keys.get(cols.request_id)
+    mv_fit = fitted.get("drift.multivariate")
+    mv_plan = None
+    if mv_fit is not None:
+        offsets = dict(
+            zip([p.index for p in source.partitions], np.cumsum([0, *part_rows[:-1]]).tolist(), strict=True)
+        )
+        mv_plan = MultivariatePlan(mv_fit, classifier_positions(mv_fit, rows), offsets)
     plan = plan_sketches(
         config,
         start=start,
@@ -405,7 +486,13 @@ def evaluate_partitioned(
         perf=fitted.get("perf"),
         suite=suite,
         duplicated=None if request_keys is None or cols.target is None else request_keys.duplicated,
+        multivariate=mv_plan,
     )
+    seg_fit = fitted.get("segments")
+    seg_plan = None
+    if seg_fit is not None:
+        seg_plan = plan_segments(seg_fit, config, start=start, end=end, labels_complete=labels_complete)
+        plan = replace(plan, segments=seg_plan)
     dask = isinstance(mapper, DaskMapper)
     job = MapJob(read, plan, None if dask else labels, read_labels_on_worker=dask and labels is not None)
     with footprint.measure("map"):
@@ -441,10 +528,16 @@ def evaluate_partitioned(
             perf = fitted.get("perf")
             if drift is not None:
                 finalize("drift", lambda: finalize_drift(plan, drift, merged, include_target))
+            if mv_fit is not None and merged.multivariate is not None:
+                mv_state = merged.multivariate
+                finalize("drift.multivariate", lambda: finalize_multivariate(mv_fit, mv_state, rows))
             if perf is not None:
                 detectors = (state or {}).get("perf")
                 finalize("perf", lambda: finalize_performance(plan, perf, merged, detectors))
             finalize("serving", lambda: finalize_serving(plan, merged))
+            if seg_plan is not None:
+                plan_of_segments = seg_plan
+                finalize("segments", lambda: finalize_segments(plan_of_segments, merged.segments))
         if suite is not None:
             nulls = {c: rows - k.values for c, k in keys.items()}
             finalize(
@@ -453,13 +546,22 @@ def evaluate_partitioned(
                     suite, merged.validation, rows, keys, null_counts=nulls, samples=samples
                 ),
             )
+    missing = not_evaluated_checks(
+        fitted, config, rows=rows, labeled=merged.labeled, labels_complete=labels_complete
+    )
     sections["partitioned"] = PartitionedReport(
-        mapper.name, len(source.partitions), rows, source.estimated_bytes, memory_budget, tuple(approximate)
+        mapper.name,
+        len(source.partitions),
+        rows,
+        source.estimated_bytes,
+        memory_budget,
+        tuple(approximate),
+        missing,
     )
     sections.update(extra_sections or {})
     sections["footprint"] = footprint.report()
     publication = NOTHING_TO_PUBLISH
-    for name in ("drift", "perf", "serving", "validation", "partitioned"):
+    for name in ("drift", "drift.multivariate", "perf", "serving", "validation", "segments", "partitioned"):
         if name in sections:
             publication = publication.merge(sections[name].publish())
     versions = tuple(sorted(k for k in merged.serving if k and k != "unknown"))

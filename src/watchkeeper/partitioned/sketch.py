@@ -12,7 +12,8 @@ set, computed from the same counts:
   width per unit, so by the triangle inequality |W(ref, cur) − W(ref, cur')| ≤ Σ pᵢ·wᵢ/2 (pᵢ the
   window's share in bin i, wᵢ its width). *KS*: the window's CDF is exact at every grid edge and
   monotone between them, which brackets the statistic D in [D_lo, D_hi]; the p-value interval follows
-  (the p-value falls as D grows).
+  (the p-value falls as D grows), from scipy's exact distribution up to 10,000 values per side (as
+  `ks_2samp` chooses), the asymptotic one above.
 - `ScoreSketch` (ROC AUC, average precision): per class, counts of scores on 10,000 equal bins of
   [0, 1]. Only the order of a positive and a negative within one bin is unknown, so the AUC error
   is at most ½ Σ pos_b·neg_b / (P·N); average precision is bracketed by putting each bin's positives
@@ -24,6 +25,7 @@ set, computed from the same counts:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,28 +180,59 @@ def wasserstein_bounded(reference_sorted: np.ndarray, current: NumericSketch) ->
 def ks_statistic_bounds(reference_sorted: np.ndarray, current: NumericSketch) -> tuple[float, float]:
     """[D_lo, D_hi] bracketing the two-sample KS statistic of the reference and the window.
 
-    The window's CDF is exact at every bin edge and constant outside each bin's [min, max]; only
-    inside that range is it unknown (between its values at the bin's two ends).
+    Both CDFs are right-continuous. The window's is exact at every bin edge, below each bin's min
+    (the bin's start value) and from its max on (its end value); only on [min, max) is it unknown,
+    somewhere between those two. D_lo is the largest difference at the known points, D_hi adds the
+    widest difference the unknown stretches allow; a bin holding one distinct value (an integer
+    column's bins) has no unknown stretch, so a discrete column's statistic is exact.
     """
+    ref = reference_sorted
+    size = ref.size
     lower, upper = current.bins()
     cum = np.concatenate([[0], np.cumsum(current.counts)]) / current.n  # P(cur < lower edge of bin i)
     c_lo, c_hi = cum[:-1], cum[1:]
     filled = current.counts > 0
-    r_lo = _cdf_left(reference_sorted, lower)  # P(ref < lower edge)
-    r_hi = _cdf_left(reference_sorted, upper)
-    r_hi[-1] = float(np.searchsorted(reference_sorted, upper[-1], side="right")) / reference_sorted.size
-    r_min = _cdf_left(reference_sorted, np.where(filled, current.mins, lower))
-    r_max = _cdf_left(reference_sorted, np.where(filled, current.maxs, upper))
-    d_lo = float(np.max(np.abs(r_lo - c_lo)))
-    inside = np.where(filled, np.maximum(r_max - c_lo, c_hi - r_min), -np.inf)
-    outside = np.maximum(c_lo - r_lo, r_hi - c_hi)
-    d_hi = float(np.max(np.maximum(inside, outside)))
+    mn = np.where(filled, current.mins, lower)
+    mx = np.where(filled, current.maxs, lower)
+    r_lo = _cdf_left(ref, lower)  # sup of F_ref below the bin's lower edge
+    r_hi = _cdf_left(ref, upper)  # sup of F_ref inside the bin (the last bin is closed)
+    r_hi[-1] = float(np.searchsorted(ref, upper[-1], side="right")) / size
+    r_below_min = _cdf_left(ref, mn)  # F_ref just below the bin's min: the window's CDF is c_lo there
+    r_at_max = np.searchsorted(ref, mx, side="right") / size  # F_ref at the bin's max: window c_hi
+    known = np.maximum.reduce(
+        [
+            np.abs(r_lo - c_lo),
+            np.abs(r_below_min - c_lo),
+            np.where(filled, np.abs(r_at_max - c_hi), 0.0),
+            np.abs(r_hi - c_hi),
+        ]
+    )
+    d_lo = float(np.max(known))
+    # On [min, max) the window's CDF lies in [c_lo, c_hi] and F_ref in [F_ref(min), F_ref(max−)].
+    spread = filled & (mx > mn)
+    r_at_min = np.searchsorted(ref, mn, side="right") / size
+    r_below_max = _cdf_left(ref, mx)
+    inside = np.where(spread, np.maximum(r_below_max - c_lo, c_hi - r_at_min), -np.inf)
+    d_hi = float(max(d_lo, float(np.max(inside)) if inside.size else d_lo))
     # Widened by rounding: the exact statistic is a difference of two ratios computed elsewhere.
-    return max(d_lo - ROUNDING, 0.0), min(max(d_hi, d_lo) + ROUNDING, 1.0)
+    return max(d_lo - ROUNDING, 0.0), min(d_hi + ROUNDING, 1.0)
+
+
+SCIPY_EXACT_MAX_N = 10_000  # `ks_2samp(method="auto")` is exact up to this many values per side
 
 
 def ks_p_value(statistic: float, n: int, m: int) -> float:
-    """Two-sided two-sample KS p-value, scipy's asymptotic method (`ks_2samp(method="asymp")`)."""
+    """Two-sided two-sample KS p-value as the in-memory `ks` method (scipy's `ks_2samp`, method
+    "auto") computes it for sample sizes n and m: exact up to 10,000 values per side (a small
+    segment, a small window), else the asymptotic distribution. Both fall as the statistic grows;
+    the exact one rounds it to the lattice of attainable values, which keeps a bracket a bracket."""
+    if max(n, m) <= SCIPY_EXACT_MAX_N:
+        # scipy's own exact distribution, the function `ks_2samp` calls.
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+
+        success, _, prob = _attempt_exact_2kssamp(n, m, math.gcd(n, m), statistic, "two-sided")
+        if success:
+            return float(np.clip(prob, 0.0, 1.0))
     en = n * m / (n + m)
     return float(np.clip(stats.kstwo.sf(statistic, np.round(en)), 0.0, 1.0))
 
@@ -320,3 +353,52 @@ class LatencySketch:
         high = float((1 - frac) * upper[b_lo] + frac * upper[b_hi])
         value = float(np.sqrt(low * high)) if low > 0 else (low + high) / 2.0
         return Bounded(value, low, high)
+
+
+@dataclass
+class ExpectedAUCSketch:
+    """CBPE's expected ROC AUC: per class, sums over equal bins of the raw score in [0, 1] of the
+    calibrated probability p, of 1 − p and of p(1 − p) (row = class, column = bin).
+
+    The exact expected AUC is (Σ_{i≠j} p_i (1 − p_j) ([s_i > s_j] + ½ [s_i = s_j]) − …) / pairs
+    (`watchkeeper.performance.cbpe`). Pairs in different bins are ordered by their bins; only the
+    pairs inside a bin are not: their weight lies between 0 and Σ_b (P_b·N_b − S_b), and the
+    estimate counts each bin as one tie (half of it), so the error is at most
+    ½ Σ_b (P_b·N_b − S_b) / pairs.
+    """
+
+    pos: np.ndarray  # float64 (classes × bins): Σ p
+    neg: np.ndarray  # Σ (1 − p)
+    own: np.ndarray  # Σ p (1 − p): a row is never paired with itself
+
+    @classmethod
+    def empty(cls, n_classes: int, bins: int = SCORE_BINS) -> ExpectedAUCSketch:
+        return cls(np.zeros((n_classes, bins)), np.zeros((n_classes, bins)), np.zeros((n_classes, bins)))
+
+    def add(self, j: int, scores: np.ndarray, p: np.ndarray) -> None:
+        bins = self.pos.shape[1]
+        b = np.clip((scores * bins).astype(np.int64), 0, bins - 1)
+        self.pos[j] += np.bincount(b, weights=p, minlength=bins)
+        self.neg[j] += np.bincount(b, weights=1.0 - p, minlength=bins)
+        self.own[j] += np.bincount(b, weights=p * (1.0 - p), minlength=bins)
+
+    def merge(self, other: ExpectedAUCSketch) -> ExpectedAUCSketch:
+        return ExpectedAUCSketch(self.pos + other.pos, self.neg + other.neg, self.own + other.own)
+
+    def totals(self, j: int) -> tuple[float, float]:
+        """The expected numbers of positives and negatives of class `j`."""
+        return float(self.pos[j].sum()), float(self.neg[j].sum())
+
+    def expected_auc(self, j: int) -> Bounded | None:
+        """The expected AUC of class `j` with its bound; None where CBPE finds no pairs."""
+        pos, neg, own = self.pos[j], self.neg[j], self.own[j]
+        self_pairs = float(own.sum())
+        pairs = float(pos.sum() * neg.sum()) - self_pairs
+        if pairs <= 1e-12:
+            return None
+        neg_below = np.cumsum(neg) - neg
+        auc = (float(np.sum(pos * (neg_below + 0.5 * neg))) - 0.5 * self_pairs) / pairs
+        # Rounding: the exact figure sums the same terms in another order (relative 1e-12 of the sums).
+        error = 0.5 * max(float(np.sum(pos * neg - own)), 0.0) / pairs + 1e-10
+        value = min(max(auc, 0.0), 1.0)
+        return Bounded(value, min(max(auc - error, 0.0), 1.0), min(max(auc + error, 0.0), 1.0))

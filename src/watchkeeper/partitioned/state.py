@@ -7,7 +7,10 @@
 
 A `WindowState` holds no rows: counts (window rows, labels, categorical drift, confusion matrices,
 serving statuses, per-minute requests), fixed-grid histograms (`watchkeeper.partitioned.sketch`:
-numerical drift, scores, latency) and exact sums. Its size depends on the columns and the grids,
+numerical drift, scores, latency), exact sums (CBPE, DLE and the gap rows:
+`watchkeeper.partitioned.estimates`; PCA errors: `watchkeeper.partitioned.multivariate`), the
+domain classifier's sampled rows (at most `classifier_sample`), and the same state per segment
+(`watchkeeper.partitioned.segments`). Its size depends on the columns and the grids,
 never on the rows, which is what bounds memory. Merging adds counts; dictionaries (categories,
 labels, statuses, model versions) merge in order of first appearance, partition order kept, so the
 merged state does not depend on how the window was cut.
@@ -43,6 +46,21 @@ from watchkeeper.drift.profile import CategoricalProfile, NumericalProfile, prof
 from watchkeeper.drift.reference import ReferenceProfile
 from watchkeeper.drift.registry import get_method
 from watchkeeper.drift.report import ColumnDrift, DriftReport
+from watchkeeper.partitioned.estimates import (
+    CBPEState,
+    DLEState,
+    EstimateBounds,
+    cbpe_state,
+    dle_state,
+    finalize_dle,
+    finalize_estimates,
+)
+from watchkeeper.partitioned.multivariate import (
+    MultivariatePlan,
+    MultivariateState,
+    local_positions,
+    map_multivariate,
+)
 from watchkeeper.partitioned.sketch import (
     Bounded,
     LatencySketch,
@@ -54,7 +72,9 @@ from watchkeeper.partitioned.sketch import (
     wasserstein_bounded,
 )
 from watchkeeper.performance.baseline import PerformanceBaseline
-from watchkeeper.performance.config import REGRESSION_METRICS, default_primary_metric
+from watchkeeper.performance.cbpe import Estimate
+from watchkeeper.performance.config import ESTIMATED_METRICS, REGRESSION_METRICS, default_primary_metric
+from watchkeeper.performance.gap import GapResult
 from watchkeeper.performance.grouping import group_by_version
 from watchkeeper.performance.inputs import is_classification, prepare_rows
 from watchkeeper.performance.judgement import judge_performance
@@ -177,6 +197,9 @@ class PerfGroupState:
     n_off_sum: int = 0  # multiclass rows whose probabilities do not sum to 1
     # Regression: labeled rows with a prediction, Σ|e|, Σe², Σe, zero targets, Σ|e|/|y|, Σy, Σy².
     sums: np.ndarray = field(default_factory=lambda: np.zeros(8))
+    cbpe: CBPEState | None = None  # CBPE's sums over the group's rows (classification)
+    read_issue: str | None = None  # why the probabilities could not be read (a missing column)
+    dle: DLEState | None = None  # DLE's sums (regression; the window and the gap rows only)
 
     def merge(self, other: PerfGroupState) -> PerfGroupState:
         conf = self.confusion if other.confusion is None else other.confusion
@@ -196,6 +219,13 @@ class PerfGroupState:
             self.n_outside + other.n_outside,
             self.n_off_sum + other.n_off_sum,
             self.sums + other.sums,
+            self.cbpe
+            if other.cbpe is None
+            else other.cbpe
+            if self.cbpe is None
+            else self.cbpe.merge(other.cbpe),
+            self.read_issue or other.read_issue,
+            self.dle if other.dle is None else other.dle if self.dle is None else self.dle.merge(other.dle),
         )
 
 
@@ -240,6 +270,9 @@ class WindowState:
     perf: dict[str, PerfGroupState] = field(default_factory=dict)
     serving: dict[str, ServingGroupState] = field(default_factory=dict)
     validation: Any = None  # `watchkeeper.partitioned.validation.SuiteState`
+    gap: PerfGroupState | None = None  # the gap test's rows: labeled, predicted, known label, scored
+    multivariate: MultivariateState | None = None
+    segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsState`
     deferred: pd.DataFrame | None = None  # rows of duplicated request ids, mapped at finalize
     partitions: int = 0
     errors: tuple[str, ...] = ()
@@ -249,6 +282,13 @@ class WindowState:
         if self.validation is not None and other.validation is not None:
             validation = self.validation.merge(other.validation)
         deferred = [d for d in (self.deferred, other.deferred) if d is not None and len(d)]
+        gap = self.gap if other.gap is None else other.gap if self.gap is None else self.gap.merge(other.gap)
+        mv = self.multivariate
+        if other.multivariate is not None:
+            mv = other.multivariate if mv is None else mv.merge(other.multivariate)
+        segments = self.segments
+        if other.segments is not None:
+            segments = other.segments if segments is None else segments.merge(other.segments)
         return WindowState(
             rows=self.rows + other.rows,
             labeled=self.labeled + other.labeled,
@@ -257,6 +297,9 @@ class WindowState:
             perf=_merge_groups(self.perf, other.perf),
             serving=_merge_groups(self.serving, other.serving),
             validation=validation,
+            gap=gap,
+            multivariate=mv,
+            segments=segments,
             deferred=pd.concat(deferred, ignore_index=True)
             if len(deferred) > 1
             else next(iter(deferred), None),
@@ -286,6 +329,11 @@ class SketchPlan:
     decision_threshold: float
     suite: Any = None  # the loaded `ExpectationSuiteSpec`, or None
     duplicated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    cbpe: Any = None  # the baseline's `CBPEEstimator`, or None (not fitted, or regression)
+    dle: Any = None  # the baseline's `DLEEstimator` (regression), or None
+    gap: bool = False  # whether the gap test runs (CBPE or DLE fitted)
+    multivariate: MultivariatePlan | None = None
+    segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsPlan`
 
     @property
     def minutes(self) -> int:
@@ -301,6 +349,7 @@ def plan_sketches(
     perf: PerformanceBaseline | None,
     suite: Any = None,
     duplicated: np.ndarray | None = None,
+    multivariate: MultivariatePlan | None = None,
 ) -> SketchPlan:
     """The plan of a bounded-memory window from what the checks fitted on the reference."""
     columns: list[tuple[str, str]] = []
@@ -333,6 +382,12 @@ def plan_sketches(
         decision_threshold=config.performance.decision_threshold,
         suite=suite,
         duplicated=np.zeros(0, dtype=np.uint64) if duplicated is None else duplicated,
+        cbpe=None if perf is None or not is_classification(config.model.task) else perf.cbpe,
+        dle=perf.dle if perf is not None and config.model.task is TaskType.REGRESSION else None,
+        gap=perf is not None
+        and (perf.cbpe is not None or perf.dle is not None)
+        and config.performance.gap.enabled,
+        multivariate=multivariate,
     )
 
 
@@ -353,6 +408,11 @@ def hash_values(series: pd.Series) -> np.ndarray:
 def map_rows(plan: SketchPlan, frame: pd.DataFrame, index: int, labels: Labels | None) -> WindowState:
     """Map one partition's rows (normalized as `load_window` does, labels not yet joined)."""
     cols = plan.config.columns
+    mv = None
+    if plan.multivariate is not None:
+        mp = plan.multivariate
+        offset = mp.offsets.get(index, 0)
+        mv = map_multivariate(mp.fitted, frame, local_positions(mp.positions, offset, len(frame)))
     deferred = None
     if plan.duplicated.size and len(frame):
         keys = hash_values(frame[cols.request_id])
@@ -363,6 +423,7 @@ def map_rows(plan: SketchPlan, frame: pd.DataFrame, index: int, labels: Labels |
             frame = frame.loc[~dup].reset_index(drop=True)
     state = map_joined(plan, *_join(plan, frame, labels))
     state.deferred = deferred
+    state.multivariate = mv
     state.partitions = 1
     return state
 
@@ -375,8 +436,20 @@ def _join(plan: SketchPlan, frame: pd.DataFrame, labels: Labels | None) -> tuple
 def map_joined(plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int) -> WindowState:
     """The partial state of rows whose labels are joined."""
     cols = plan.config.columns
-    target = cols.target
     state = WindowState(rows=len(frame), duplicate_labels=duplicate_labels)
+    groups = map_checks(plan, frame, state)
+    ts_ns = frame[cols.timestamp].dt.as_unit("ns").array.asi8 if cols.timestamp in frame.columns else None
+    for key, idx in groups:
+        state.serving[key] = _serving_group(plan, frame, idx, ts_ns)
+    if plan.segments is not None:
+        state.segments = plan.segments.map(frame)
+    return state
+
+
+def map_checks(plan: SketchPlan, frame: pd.DataFrame, state: WindowState) -> list[tuple[str, Any]]:
+    """Labels, drift and performance of `frame` into `state` (also per segment); the version groups."""
+    cols = plan.config.columns
+    target = cols.target
     if target is not None and target in frame.columns:
         state.labeled = int(frame[target].notna().sum())
     for name, kind in plan.drift_columns:
@@ -401,17 +474,35 @@ def map_joined(plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int) -> 
             classes=plan.classes,
             threshold=plan.decision_threshold,
         )
+        task = plan.config.model.task
+        calibrated = None
+        if plan.cbpe is not None and rows.proba is not None:
+            calibrated = plan.cbpe.calibrate(rows.proba)
         for key, idx in groups:
-            state.perf[key] = _perf_group(rows, idx, plan.config.model.task)
-    ts_ns = frame[cols.timestamp].dt.as_unit("ns").array.asi8 if cols.timestamp in frame.columns else None
-    for key, idx in groups:
-        state.serving[key] = _serving_group(plan, frame, idx, ts_ns)
-    return state
+            state.perf[key] = _perf_group(rows, idx, task, plan.cbpe, calibrated)
+        if plan.gap and plan.cbpe is not None and rows.proba is not None and rows.proba_ok is not None:
+            sel = rows.labeled & (rows.yhat >= 0) & (rows.y < rows.n_classes) & rows.proba_ok
+            state.gap = _perf_group(rows, np.flatnonzero(sel), task, plan.cbpe, calibrated)
+        if plan.dle is not None:
+            state.perf[OVERALL].dle = dle_state(plan.dle, frame, rows.yhat)
+            if plan.gap:
+                idx = np.flatnonzero(rows.labeled & np.isfinite(rows.yhat) & np.isfinite(rows.y))
+                state.gap = _perf_group(rows, idx, task)
+                state.gap.dle = dle_state(plan.dle, frame.iloc[idx], rows.yhat[idx])
+    return groups
 
 
-def _perf_group(rows: Any, idx: np.ndarray | None, task: TaskType) -> PerfGroupState:
+def _perf_group(
+    rows: Any,
+    idx: np.ndarray | None,
+    task: TaskType,
+    cbpe: Any = None,
+    calibrated: np.ndarray | None = None,
+) -> PerfGroupState:
     sel = np.arange(rows.n) if idx is None else idx
     out = PerfGroupState(n_rows=int(sel.size))
+    if rows.proba is None and is_classification(task):
+        out.read_issue = rows.proba_issue
     lab = sel[rows.labeled[sel]]
     out.n_labeled = int(lab.size)
     if not is_classification(task):
@@ -459,6 +550,8 @@ def _perf_group(rows: Any, idx: np.ndarray | None, task: TaskType) -> PerfGroupS
             out.scores.add(yp * kc + column, pr[:, column])
         p_true = np.clip(pr[np.arange(yp.size), yp], _EPS, 1 - _EPS)
         out.log_loss_sum = float(-np.sum(np.log(p_true)))
+        if cbpe is not None and calibrated is not None:
+            out.cbpe = cbpe_state(cbpe, rows.proba[sel], calibrated[sel], rows.yhat[sel])
     return out
 
 
@@ -624,9 +717,11 @@ def _sketched_numerical(
         return drift_not_testable(plan, why, method=name, threshold=threshold, **counts), []
     w = wasserstein_bounded(ref.values, sketch)
     score = w if name == "wasserstein" else ks_bounded(ref.values, sketch)
+    # Named as `DriftReport.figures` names them (prediction and target columns under their role).
+    key = {"prediction": f"prediction.{plan.column}", "target": "target"}.get(plan.role, plan.column)
     figures = [
-        _approx(f"drift.{plan.column}.score", score, threshold),
-        _approx(f"drift.{plan.column}.effect_size", w),
+        _approx(f"drift.{key}.score", score, threshold),
+        _approx(f"drift.{key}.effect_size", w),
     ]
     p_value = score.value if method.is_p_value else None
     return (
@@ -749,14 +844,176 @@ def _regression_realized(group: PerfGroupState) -> dict[str, MetricValue]:
     return out
 
 
+def _proba_issue(group: PerfGroupState, task: TaskType) -> str | None:
+    """The window's `PreparedRows.proba_issue`, from the merged counts."""
+    if group.read_issue is not None:
+        return group.read_issue
+    if group.n_outside:
+        return f"probabilities outside [0, 1] in {group.n_outside} row(s)"
+    if task is TaskType.MULTICLASS and group.n_off_sum:
+        return f"probabilities do not sum to 1 in {group.n_off_sum} row(s)"
+    return None
+
+
+def _estimate_decides(
+    plan: SketchPlan, baseline: PerformanceBaseline, primary: str, estimate: Estimate, b: Bounded
+) -> bool | None:
+    """Whether every judgement on the estimated ROC AUC (its band, its thresholds) is certain."""
+    config = plan.config.performance
+    if estimate.n < config.min_labeled:
+        return None
+    edges: list[float] = []
+    band = baseline.bands.get("roc_auc")
+    if primary == "roc_auc" and band is not None and band.status == "ok":
+        edges += [e for e in (band.lower, band.upper) if e is not None]
+    limit = config.thresholds.get("roc_auc")
+    if limit is not None:
+        edges += [e for e in (limit.lower, limit.upper) if e is not None]
+    return all(b.decides(e) for e in edges) if edges else None
+
+
+def _add_estimate_bounds(
+    approx: list[ApproximateFigure], prefix: str, bounds: EstimateBounds | None, decides: bool | None = None
+) -> None:
+    if bounds is None:
+        return
+    approx.append(_approx(f"{prefix}estimated.roc_auc", bounds.value))
+    if decides is not None:
+        approx[-1] = ApproximateFigure(
+            approx[-1].figure, approx[-1].value, approx[-1].low, approx[-1].high, decides
+        )
+
+
+def _estimates(
+    plan: SketchPlan, baseline: PerformanceBaseline, group: PerfGroupState, issue: str | None
+) -> tuple[dict[str, Estimate], EstimateBounds | None]:
+    """`evaluate._estimate_window` from merged state: CBPE's estimates of the group's rows."""
+    if not is_classification(plan.config.model.task):
+        return {}, None
+    if baseline.cbpe is None:
+        return {m: Estimate.missing(f"CBPE {baseline.cbpe_status}") for m in ESTIMATED_METRICS}, None
+    if issue is not None or group.cbpe is None:
+        why = issue or "no probabilities"
+        return {m: Estimate.missing(why) for m in ESTIMATED_METRICS}, None
+    return finalize_estimates(group.cbpe, baseline.cbpe)
+
+
+def _gaps(
+    plan: SketchPlan,
+    baseline: PerformanceBaseline,
+    state: WindowState,
+    realized: dict[str, MetricValue],
+    issue: str | None,
+    n_classes: int,
+    approx: list[ApproximateFigure],
+) -> dict[str, GapResult]:
+    """`gap.measure_gaps` from the gap rows' merged state; the ROC AUC gap with its bound."""
+    config = plan.config.performance
+    cbpe = baseline.cbpe
+    g = state.gap
+    if cbpe is None or not config.gap.enabled or issue is not None or g is None or g.cbpe is None:
+        return {}
+    task = plan.config.model.task
+    n_sel = g.n_rows
+    est, bounds = finalize_estimates(g.cbpe, cbpe)
+    overall = state.perf.get(OVERALL, PerfGroupState())
+    real_bounds: dict[str, Bounded] = {
+        a.figure.removeprefix("perf.realized."): Bounded(a.value, a.low, a.high)
+        for a in approx
+        if a.figure.startswith("perf.realized.")
+    }
+    if n_sel != overall.n_labeled:
+        own: list[ApproximateFigure] = []
+        realized = _classification_realized(g, task, n_classes, "gap.", own)
+        real_bounds = {a.figure.removeprefix("gap.realized."): Bounded(a.value, a.low, a.high) for a in own}
+    out: dict[str, GapResult] = {}
+    for m in config.gap.metrics:
+        r, e = realized.get(m), est.get(m)
+        if r is None or e is None or r.value is None or e.value is None or e.std is None:
+            why = (r.status if r is not None and r.value is None else None) or (
+                e.status if e else "no estimate"
+            )
+            out[m] = GapResult(m, None, None, None, None, None, False, False, f"not judged: {why}")
+            continue
+        half = cbpe.standard_errors * e.std + config.gap.tolerance
+        lower, upper = e.value - half, e.value + half
+        gap = r.value - e.value
+        judged = n_sel >= config.gap.min_labeled
+        drift = judged and not (lower <= r.value <= upper)
+        if not judged:
+            status = f"not judged: {n_sel} labeled rows < {config.gap.min_labeled}"
+        else:
+            status = (
+                f"realized {r.value:.4f} {'outside' if drift else 'within'} the estimate's band "
+                f"[{lower:.4f}, {upper:.4f}] on {n_sel} labeled rows"
+            )
+        out[m] = GapResult(m, r.value, e.value, lower, upper, gap, drift, judged, status)
+        rb = real_bounds.get(m)
+        eb = bounds if m == "roc_auc" else None
+        if rb is None and eb is None:
+            continue
+        rb = rb or Bounded(r.value, r.value, r.value)
+        ev = eb.value if eb is not None else Bounded(e.value, e.value, e.value)
+        es = eb.std if eb is not None else Bounded(e.std, e.std, e.std)
+        z, tol = cbpe.standard_errors, config.gap.tolerance
+        lower_b = (ev.low - z * es.high - tol, ev.high - z * es.low - tol)
+        upper_b = (ev.low + z * es.low + tol, ev.high + z * es.high + tol)
+        surely_out = rb.high < lower_b[0] or rb.low > upper_b[1]
+        surely_in = rb.low >= lower_b[1] and rb.high <= upper_b[0]
+        approx.append(
+            ApproximateFigure(
+                f"perf.concept.gap.{m}",
+                gap,
+                min(rb.low - ev.high, gap),
+                max(rb.high - ev.low, gap),
+                (surely_out or surely_in) if judged else None,
+            )
+        )
+    return out
+
+
+def _regression_gaps(
+    plan: SketchPlan, baseline: PerformanceBaseline, state: WindowState, realized: dict[str, MetricValue]
+) -> dict[str, GapResult]:
+    """`gap.measure_regression_gaps` from merged sums: exact (both sides are means)."""
+    config = plan.config.performance.gap
+    dle, g = baseline.dle, state.gap
+    if dle is None or not config.enabled or g is None or g.dle is None or g.n_rows == 0:
+        return {}
+    n_sel = g.n_rows
+    est = finalize_dle(g.dle, dle)
+    overall = state.perf.get(OVERALL, PerfGroupState())
+    real = realized if n_sel == overall.n_labeled else _regression_realized(g)
+    out: dict[str, GapResult] = {}
+    for m in config.regression_metrics:
+        r, e = real.get(m), est.get(m)
+        if r is None or e is None or r.value is None or e.value is None or e.std is None:
+            out[m] = GapResult(m, None, None, None, None, None, False, False, "not judged: no estimate")
+            continue
+        half = dle.standard_errors * e.std + config.regression_tolerance * e.value
+        lower, upper = e.value - half, e.value + half
+        judged = n_sel >= config.min_labeled
+        drift = judged and not (lower <= r.value <= upper)
+        status = (
+            f"not judged: {n_sel} labeled rows < {config.min_labeled}"
+            if not judged
+            else f"realized {r.value:.4g} {'outside' if drift else 'within'} DLE's band "
+            f"[{lower:.4g}, {upper:.4g}] on {n_sel} labeled rows"
+        )
+        out[m] = GapResult(m, r.value, e.value, lower, upper, r.value - e.value, drift, judged, status)
+    return out
+
+
 def finalize_performance(
     plan: SketchPlan,
     baseline: PerformanceBaseline,
     state: WindowState,
     detector_state: dict[str, Any] | None,
+    *,
+    segment_fed: bool | None = None,
 ) -> tuple[PerformanceReport, list[ApproximateFigure]]:
-    """The perf section from merged counts: realized figures and bands; CBPE, the gap test and the
-    sequential detectors need the rows and are not computed beyond the memory budget (said in notes)."""
+    """The perf section from merged state: realized figures, bands, CBPE's estimates and the gap
+    test; the sequential detectors need the rows in time order and are not fed (said in notes)."""
     config = plan.config
     task = config.model.task
     approx: list[ApproximateFigure] = []
@@ -768,26 +1025,50 @@ def finalize_performance(
         return _regression_realized(group)
 
     overall = state.perf.get(OVERALL, PerfGroupState())
-    real = realized(overall, "perf.")
-    by_version = {
-        key: VersionPerformance(g.n_rows, g.n_labeled, realized(g, f"perf.version.{key}."))
-        for key, g in state.perf.items()
-        if key != OVERALL
-    }
     primary = config.performance.primary_metric or default_primary_metric(task)
+    real = realized(overall, "perf.")
+    issue = _proba_issue(overall, task) if is_classification(task) else None
+    estimated, bounds = _estimates(plan, baseline, overall, issue)
+    if bounds is not None:
+        e = estimated["roc_auc"]
+        _add_estimate_bounds(
+            approx, "perf.", bounds, _estimate_decides(plan, baseline, primary, e, bounds.value)
+        )
+        approx.append(_approx("perf.estimated.roc_auc.lower", bounds.lower))
+        approx.append(_approx("perf.estimated.roc_auc.upper", bounds.upper))
+    gaps = _gaps(plan, baseline, state, real, issue, n_classes, approx)
+    if task is TaskType.REGRESSION and baseline.dle is not None and overall.dle is not None:
+        estimated = finalize_dle(overall.dle, baseline.dle)
+        gaps = _regression_gaps(plan, baseline, state, real)
+    by_version: dict[str, VersionPerformance] = {}
+    for key, g in state.perf.items():
+        if key == OVERALL:
+            continue
+        version_real = realized(g, f"perf.version.{key}.")
+        version_est: dict[str, Estimate] = {}
+        if baseline.cbpe is not None and issue is None and g.cbpe is not None:
+            version_est, vb = finalize_estimates(g.cbpe, baseline.cbpe)
+            _add_estimate_bounds(approx, f"perf.version.{key}.", vb)
+        by_version[key] = VersionPerformance(g.n_rows, g.n_labeled, version_real, version_est)
     findings = judge_performance(
         realized=real,
-        estimated={},
+        estimated=estimated,
         bands=baseline.bands,
-        gaps={},
+        gaps=gaps,
         detectors={},
         config=config.performance,
         primary=primary,
     )
-    notes = [
-        "window beyond the memory budget: CBPE estimates, the gap test and the sequential detectors "
-        "need every row and were not computed (raise execution.memory_budget to get them)"
-    ]
+    # A segment's performance has no detectors (`segments._segment_performance_config`); in memory
+    # it counts as fed once the labels are complete, which `segment_fed` says.
+    notes = (
+        [
+            "window beyond the memory budget: the sequential detectors need every labeled row in time "
+            "order and were not fed (raise execution.memory_budget to feed them)"
+        ]
+        if segment_fed is None
+        else []
+    )
     extra = [] if overall.confusion is None else list(overall.confusion.labels[n_classes:])
     if extra:
         notes.append(f"labels outside the model's classes {list(baseline.classes)}: {extra}")
@@ -802,12 +1083,14 @@ def finalize_performance(
         else ConfusionMatrix(
             overall.confusion.labels, tuple(tuple(int(c) for c in row) for row in overall.confusion.matrix)
         ),
-        estimated={},
+        estimated=estimated,
         bands=dict(baseline.bands),
-        gaps={},
+        gaps=gaps,
         detectors={},
-        detectors_fed=False,
-        detector_status="not fed: the window is beyond the memory budget (detectors need rows in order)",
+        detectors_fed=bool(segment_fed),
+        detector_status="not fed: the window is beyond the memory budget (detectors need rows in order)"
+        if segment_fed is None
+        else "no detector (segments)",
         detector_state=dict(detector_state or {}),
         by_version=by_version,
         notes=tuple(notes),

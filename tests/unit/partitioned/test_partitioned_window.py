@@ -8,10 +8,11 @@ import pytest
 from tests.unit.partitioned.conftest import Window
 from watchkeeper.checks import standard_checks
 from watchkeeper.execution import ExecutionConfig
-from watchkeeper.monitoring import WindowEvaluation, evaluate_window
+from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.partitioned.agreement import compare_figures, decisions, strip_volatile
 from watchkeeper.partitioned.engine import LocalMapper, PartitionedSource, evaluate_partitioned, plan_window
 from watchkeeper.partitioned.partitions import slice_time
+from watchkeeper.verdict import Severity
 from watchkeeper.windows import load_window
 
 
@@ -83,9 +84,27 @@ def test_decisions_and_exact_figures_match_the_window_in_memory(
     assert {a.figure for a in approximate} >= {
         "drift.age.score",
         "perf.realized.roc_auc",
+        "perf.estimated.roc_auc",
+        "perf.estimated.roc_auc.lower",
+        "perf.estimated.roc_auc.upper",
+        "perf.concept.gap.roc_auc",
         "serving.latency_p95_ms",
     }
     assert all(a.decision_exact is not False for a in approximate)
+    # CBPE, the gap test and multivariate drift are there, not left to the window in memory.
+    figures = part.figures()
+    for key in (
+        "perf.estimated.accuracy",
+        "perf.estimated.f1.upper",
+        "perf.version.2.estimated.precision",
+        "perf.concept.gap.accuracy",
+        "drift.multivariate.reconstruction_error",
+        "drift.multivariate.sampling_error",
+        "drift.multivariate.domain_classifier.auc",
+    ):
+        assert figures[key] == pytest.approx(exact.figures()[key], rel=1e-9), key
+    assert part.section("drift.multivariate").findings() == exact.section("drift.multivariate").findings()
+    assert part.section("partitioned").not_evaluated == {}
 
 
 def test_validation_merged_over_partitions_equals_gx_on_the_whole_window(
@@ -145,3 +164,49 @@ def test_time_slices_of_any_source_give_the_same_report(
         memory_budget=0,
     )
     assert strip_volatile(cut.report.to_dict()) == strip_volatile(one_partition.report.to_dict())
+
+
+def test_checks_without_a_partitioned_evaluation_are_named_and_warn(window: Window) -> None:
+    # Embedding drift, segments and the reset impact (fitted here as stand-ins) have no partitioned
+    # evaluation; with the labels complete the detectors would have been fed in memory.
+    fitted = FittedChecks(
+        window.fitted.reference_fingerprint,
+        {
+            **window.fitted.fitted,
+            "drift.embeddings": object(),
+            "drift.reset": object(),
+            "evidently_report": object(),
+        },
+    )
+    execution = ExecutionConfig(partition_rows=2500)
+    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
+    assert source is not None
+    result = evaluate_partitioned(
+        fitted,
+        source,
+        LocalMapper(2),
+        config=window.config,
+        config_hash=window.loaded.hash,
+        start=window.start,
+        end=window.end,
+        labels=window.labels,
+        labels_complete=True,
+        memory_budget=0,
+    )
+    report = result.report
+    section = report.section("partitioned")
+    assert set(section.not_evaluated) == {
+        "drift.embeddings",
+        "drift.reset",
+        "evidently_report",
+        "perf.detectors",
+    }
+    assert report.to_dict()["sections"]["partitioned"]["not_evaluated"]["drift.reset"].startswith(
+        "not evaluated on partitioned windows: "
+    )
+    [finding] = [f for f in report.findings if f.check == "partitioned"]
+    assert finding.severity is Severity.WARNING and finding.rule_name == "not_evaluated"
+    # The page for people is listed but decides nothing.
+    assert "evidently_report" not in finding.message and "drift.embeddings" in finding.message
+    assert report.figures()["partitioned.not_evaluated"] == 3.0
+    assert {r["check"] for r in result.publication.tables["not-evaluated"]} == set(section.not_evaluated)

@@ -17,6 +17,7 @@ from watchkeeper.partitioned.sketch import (
     LatencySketch,
     NumericSketch,
     ScoreSketch,
+    ks_bounded,
     ks_statistic_bounds,
     numeric_grid,
     ranking_bounded,
@@ -69,8 +70,11 @@ def test_numeric_bounds_hold(
     exact = wasserstein_sorted(ref, np.sort(cur)) / max(float(np.std(ref)), 0.001)
     assert w.low <= exact <= w.high
     d_lo, d_hi = ks_statistic_bounds(ref, sketch)
-    d = stats.ks_2samp(ref, cur).statistic
-    assert d_lo <= d <= d_hi
+    exact_ks = stats.ks_2samp(ref, cur)
+    assert d_lo <= exact_ks.statistic <= d_hi
+    # The p-value as the in-memory `ks` method computes it (exact below 10,000 values per side).
+    p = ks_bounded(ref, sketch)
+    assert p.low - 1e-12 <= exact_ks.pvalue <= p.high + 1e-12
 
 
 @settings(max_examples=40, deadline=None)
@@ -142,3 +146,20 @@ def test_category_counts_accept_object_category_and_arrow_dictionary() -> None:
     # Equal values hash equally whatever the storage (duplicates across partitions of mixed types).
     present = as_object.notna()
     assert np.array_equal(hash_values(as_object[present]), hash_values(as_category[present]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    n_ref=st.integers(2, 3000),
+    n_cur=st.integers(1, 5000),
+    parts=st.integers(1, 5),
+)
+def test_ks_of_a_discrete_column_is_exact(seed: int, n_ref: int, n_cur: int, parts: int) -> None:
+    # Each bin holds one distinct value: the window's CDF is known everywhere.
+    rng = np.random.default_rng(seed)
+    ref = np.sort(rng.integers(0, 12, size=n_ref).astype(np.float64))
+    cur = rng.integers(0, 14, size=n_cur).astype(np.float64)
+    d_lo, d_hi = ks_statistic_bounds(ref, _sketch(cur, numeric_grid(ref), parts))
+    assert d_hi - d_lo <= 3e-12
+    assert d_lo <= stats.ks_2samp(ref, cur).statistic <= d_hi
