@@ -125,7 +125,7 @@ def evaluate(
     # A window beyond the memory budget is cut into partitions (`execution:` in the config).
     source = plan_window(config, run.execution, start, end)
     if source is not None:
-        return evaluate_partitioned_window(
+        partitioned = evaluate_partitioned_window(
             fitted,
             source,
             run.execution,
@@ -139,6 +139,7 @@ def evaluate(
             extra_sections=_health_sections(run),
             flow_run_id=flow_run.get_id(),
         )
+        return finish_evaluation(run, partitioned, end)
 
     def load() -> WindowData:
         data = load_window(config, start, end, labels=run.labels)
