@@ -181,9 +181,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     start, end = parse_time_option("--start", args.start), parse_time_option("--end", args.end)
     assert start is not None and end is not None
     config = load_config(args.config)
-    results = start_flow(args, "backfill", args.config, start, end)
+    results = start_flow(args, "backfill", args.config, start, end, parallel=not args.sequential)
     for row in results:
         print(f"{row['window_end']}  {row['verdict']}")
+    if not args.sequential:
+        ahead = sum(row["prepared_ahead"] for row in results)
+        print(f"{ahead} of {len(results)} window(s) prepared in parallel, the rest evaluated in their turn")
     tail = describe_uncovered_tail(config, start, end)
     if tail is not None:
         print(f"note: {tail}")
@@ -375,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="evaluate one window after another (default: prepared in parallel on the configured "
+        "engine, then folded in window order; same results)",
+    )
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
