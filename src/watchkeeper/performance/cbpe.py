@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from watchkeeper.performance.config import ESTIMATED_METRICS
+from watchkeeper.performance.metrics import ScoreOrder
 
 ECE_BINS = 10
 
@@ -131,13 +132,21 @@ class CBPEEstimator:
         return _apply_calibrators(proba, self.calibrators, self.binary) if self.calibrated else proba
 
     def estimate(
-        self, proba: np.ndarray, yhat: np.ndarray, *, calibrated: np.ndarray | None = None
+        self,
+        proba: np.ndarray,
+        yhat: np.ndarray,
+        *,
+        calibrated: np.ndarray | None = None,
+        order: ScoreOrder | None = None,
+        positions: np.ndarray | None = None,
     ) -> dict[str, Estimate]:
         """Estimated metrics for rows with probabilities `proba` (n × K, raw) and predicted codes `yhat`.
 
         Rows with a missing prediction (-1) or a non-finite probability are left out and counted in
         the status. `proba` must already be checked to lie in [0, 1] (and sum to 1 for multiclass).
         `calibrated` is ``self.calibrate(proba)`` when the caller already has it (saves a pass).
+        `order` is the window's `ScoreOrder` (its sorts are shared) and `positions` these rows'
+        positions in the window (None: these are the window's rows).
         """
         ok = np.isfinite(proba).all(axis=1) & (yhat >= 0) & (yhat < len(self.classes))
         n = int(ok.sum())
@@ -145,9 +154,14 @@ class CBPEEstimator:
             return {m: Estimate.missing("no rows with a prediction and a score") for m in ESTIMATED_METRICS}
         excluded = int(ok.size - n)
         status = "ok" if excluded == 0 else f"ok ({excluded} row(s) without a prediction or score excluded)"
-        raw = proba[ok]
-        pred = yhat[ok]
-        cal = self.calibrate(raw) if calibrated is None else calibrated[ok]
+        every = excluded == 0  # no row left out: the arrays themselves, not copies
+        raw = proba if every else proba[ok]
+        pred = yhat if every else yhat[ok]
+        cal = calibrated if calibrated is None or every else calibrated[ok]
+        cal = self.calibrate(raw) if cal is None else cal
+        kept = positions  # the rows' positions in `order` (None: all of its rows)
+        if order is not None and not every:
+            kept = np.flatnonzero(ok) if positions is None else positions[ok]
         z = self.standard_errors
         out: dict[str, Estimate] = {}
 
@@ -160,7 +174,8 @@ class CBPEEstimator:
             m: [] for m in ("precision", "recall", "f1", "roc_auc")
         }
         for k in classes:
-            one = _one_vs_rest(cal[:, k], raw[:, k], pred == k)
+            sorted_by = None if order is None else order.of(kept, k)
+            one = _one_vs_rest(cal[:, k], raw[:, k], pred == k, sorted_by)
             for name in per:
                 per[name].append(one[name])
         for name, values in per.items():
@@ -209,7 +224,7 @@ def _band(value: float, std: float, z: float, status: str, n: int) -> Estimate:
 
 
 def _one_vs_rest(
-    p: np.ndarray, score: np.ndarray, predicted: np.ndarray
+    p: np.ndarray, score: np.ndarray, predicted: np.ndarray, order: np.ndarray | None = None
 ) -> dict[str, tuple[float, float] | None]:
     """(estimate, variance) of precision, recall, F1 and ROC AUC for one class; None if undefined."""
     var = p * (1 - p)
@@ -224,12 +239,15 @@ def _one_vs_rest(
     out["recall"] = (tp / pos, (fn**2 * var_a + tp**2 * var_b) / pos**4) if pos > 0 else None
     d = n_pp + pos
     out["f1"] = (2 * tp / d, 4 * ((n_pp + fn) ** 2 * var_a + tp**2 * var_b) / d**4) if d > 0 else None
-    out["roc_auc"] = _expected_auc(p, score)
+    out["roc_auc"] = _expected_auc(p, score, order)
     return out
 
 
-def _expected_auc(p: np.ndarray, score: np.ndarray) -> tuple[float, float] | None:
-    order = np.argsort(score)  # order within ties is irrelevant: equal scores are grouped
+def _expected_auc(
+    p: np.ndarray, score: np.ndarray, order: np.ndarray | None = None
+) -> tuple[float, float] | None:
+    if order is None:  # `order`: the ascending order of `score`, when the caller has it
+        order = np.argsort(score)  # order within ties is irrelevant: equal scores are grouped
     s = score[order]
     w_pos = p[order]
     w_neg = 1.0 - w_pos

@@ -18,6 +18,7 @@ import pandas as pd
 from watchkeeper.performance.metrics import (
     ConfusionMatrix,
     MetricValue,
+    ScoreOrder,
     classification_metrics,
     encode_labels,
     proba_problem,
@@ -44,6 +45,8 @@ class PreparedRows:
     # CBPE-calibrated probabilities, added by `evaluate_performance` so that the estimates, the gap
     # test and the error stream calibrate once.
     calibrated: np.ndarray | None = None
+    # The rows sorted by each probability column, once for every ranking figure of the window.
+    order: ScoreOrder | None = None
 
 
 def is_classification(task: TaskType) -> bool:
@@ -118,7 +121,8 @@ def prepare_rows(
         notes.append(f"{missing_pred} row(s) have no prediction (NaN)")
     if len(labels) > k:
         notes.append(f"labels outside the model's classes {list(classes)}: {labels[k:]}")
-    return PreparedRows(n, y, yhat, y >= 0, proba, issue, labels, k, ts_ns, notes, proba_ok)
+    order = None if proba is None else ScoreOrder(proba)
+    return PreparedRows(n, y, yhat, y >= 0, proba, issue, labels, k, ts_ns, notes, proba_ok, order=order)
 
 
 def _read_probabilities(
@@ -157,4 +161,6 @@ def compute_realized(
         n_proba_classes=rows.n_classes,
         binary=task is TaskType.BINARY,
         proba_unusable=rows.proba_issue,
+        order=rows.order,
+        positions=sel,
     )
