@@ -148,6 +148,26 @@ class CBPEEstimator:
         `order` is the window's `ScoreOrder` (its sorts are shared) and `positions` these rows'
         positions in the window (None: these are the window's rows).
         """
+        # The whole window's estimates are computed once (a window with one model version asks twice).
+        whole = order is not None and order.covers(positions)
+        inputs = (self, proba, yhat, calibrated)
+        if whole and order is not None:
+            kept = order.recall("estimate", inputs)
+            if kept is not None:
+                return dict(kept)
+        out = self._estimate(proba, yhat, calibrated, order, positions)
+        if whole and order is not None:
+            order.remember("estimate", inputs, dict(out))
+        return out
+
+    def _estimate(
+        self,
+        proba: np.ndarray,
+        yhat: np.ndarray,
+        calibrated: np.ndarray | None,
+        order: ScoreOrder | None,
+        positions: np.ndarray | None,
+    ) -> dict[str, Estimate]:
         ok = np.isfinite(proba).all(axis=1) & (yhat >= 0) & (yhat < len(self.classes))
         n = int(ok.sum())
         if n == 0:

@@ -142,14 +142,33 @@ class ScoreOrder:
     instead of one O(n log n) sort each, each column is sorted once (on first use) and a subset's
     order is read off that sort in O(n). Without ties that is the very permutation a sort of the
     subset gives; within ties the order does not matter to any figure here.
+
+    It also keeps the window-wide figures computed from it (`recall` / `remember`): a subset that
+    is the whole window (the only model version) gets them back instead of computing them again.
     """
 
     def __init__(self, proba: np.ndarray) -> None:
         self._proba = proba
         self._orders: dict[int, np.ndarray] = {}
+        self._memo: dict[str, tuple[tuple[Any, ...], Any]] = {}
 
     def __len__(self) -> int:
         return int(self._proba.shape[0])
+
+    def covers(self, positions: np.ndarray | None) -> bool:
+        """Whether `positions` are every row of the window, in order (None: every row)."""
+        n = len(self)
+        return positions is None or (positions.size == n and np.array_equal(positions, np.arange(n)))
+
+    def recall(self, key: str, inputs: tuple[Any, ...]) -> Any:
+        """What `remember` kept under `key` for the same inputs (equal values), else None."""
+        entry = self._memo.get(key)
+        if entry is None or len(entry[0]) != len(inputs):
+            return None
+        return entry[1] if all(map(_same, entry[0], inputs)) else None
+
+    def remember(self, key: str, inputs: tuple[Any, ...], value: Any) -> None:
+        self._memo[key] = (inputs, value)
 
     def of(self, positions: np.ndarray | None, column: int) -> np.ndarray:
         """The order, by `column`'s score, of the rows at `positions` (all rows when None), as
@@ -169,6 +188,18 @@ class ScoreOrder:
         if sub.size != positions.size:  # repeated positions: no shared order, sort them
             return np.argsort(self._proba[positions, column])
         return sub
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    return bool(a == b)
 
 
 def ranking_metrics(y: np.ndarray, score: np.ndarray, order: np.ndarray | None = None) -> tuple[float, float]:
