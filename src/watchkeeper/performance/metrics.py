@@ -212,17 +212,33 @@ def ranking_metrics(y: np.ndarray, score: np.ndarray, order: np.ndarray | None =
     """
     if order is None:
         order = np.argsort(score)
-    s = score[order]
+    starts = tie_groups(score[order])
     yy = y[order].astype(np.float64)
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    g_pos = np.add.reduceat(yy, starts)
-    g_neg = np.diff(np.r_[starts, s.size]) - g_pos
+    if starts is None:  # every score distinct: each group is one row
+        g_pos, g_neg = yy, 1.0 - yy
+    else:
+        g_pos = np.add.reduceat(yy, starts)
+        g_neg = np.diff(np.r_[starts, order.size]) - g_pos
+        del yy
     n_pos, n_neg = float(g_pos.sum()), float(g_neg.sum())
-    auc = float(np.sum(g_pos * (np.cumsum(g_neg) - 0.5 * g_neg)) / (n_pos * n_neg))
+    below = np.cumsum(g_neg)
+    below -= 0.5 * g_neg
+    below *= g_pos
+    auc = float(np.sum(below) / (n_pos * n_neg))
+    del below
     tps = np.cumsum(g_pos[::-1])
     fps = np.cumsum(g_neg[::-1])
     ap = float(np.sum(np.diff(np.r_[0.0, tps / n_pos]) * (tps / (tps + fps))))
     return auc, ap
+
+
+def tie_groups(sorted_scores: np.ndarray) -> np.ndarray | None:
+    """Where each run of equal values starts in `sorted_scores`; None when every value is distinct
+    (then each row is its own group, and summing per group is the identity)."""
+    starts = np.flatnonzero(np.diff(sorted_scores))
+    if starts.size == max(sorted_scores.size - 1, 0):
+        return None
+    return np.r_[0, starts + 1]
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
