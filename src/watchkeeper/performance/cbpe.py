@@ -148,6 +148,11 @@ class CBPEEstimator:
         `order` is the window's `ScoreOrder` (its sorts are shared) and `positions` these rows'
         positions in the window (None: these are the window's rows).
         """
+        rows = proba.shape[0]
+        if order is not None and (rows if positions is None else positions.size) != rows:
+            raise ValueError("positions must name the rows of proba, one each")
+        if order is not None and positions is None and len(order) != rows:
+            raise ValueError("without positions, proba must hold every row of the order")
         # The whole window's estimates are computed once (a window with one model version asks twice).
         whole = order is not None and order.covers(positions)
         inputs = (self, proba, yhat, calibrated)

@@ -276,6 +276,8 @@ def classification_metrics(
     out: dict[str, MetricValue] = {}
     k = len(labels)
     n = int(y.size)
+    if order is not None and (len(order) if positions is None else positions.size) != n:
+        raise ValueError("positions must name the labeled rows, one each (None: every row of the order)")
     label_names = ["accuracy", "precision", "recall", "f1"]
     if not binary:
         label_names += ["precision_weighted", "recall_weighted", "f1_weighted"]
