@@ -293,13 +293,18 @@ class WindowData:
 
 
 def join_labels(
-    inference: pd.DataFrame, labels: Labels | pd.DataFrame | None, columns: ColumnsConfig
+    inference: pd.DataFrame,
+    labels: Labels | pd.DataFrame | None,
+    columns: ColumnsConfig,
+    *,
+    repeated: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
     """Left-join labels on the request id.
 
     Returns the joined frame, how many labeled rows, and how many duplicate labels were ignored
     (the latest label per request id wins). Duplicate request ids in the logs keep their rows; only
-    the first occurrence gets the label.
+    the first occurrence gets the label. `repeated` is ``_repeated(ids, keep="first")`` of the
+    inference rows when the caller already has it (one hash pass over the ids, not two).
     """
     target = columns.target
     frame = inference.copy(deep=False)  # only a column is added: the data is shared, not copied
@@ -312,7 +317,7 @@ def join_labels(
         return frame, 0, 0
     rid = frame[columns.request_id]
     mapped, dup_labels = labels.for_window(rid)
-    frame[target] = mapped.where(~_repeated(rid, keep="first"))
+    frame[target] = mapped.where(~(_repeated(rid, keep="first") if repeated is None else repeated))
     return frame, int(frame[target].notna().sum()), dup_labels
 
 
@@ -466,7 +471,8 @@ def load_window(
     )
     skipped = tuple(SkippedFile(**s).describe() for s in frame.attrs.get("skipped_files", ()))
     frame = normalize_logs(frame, cols, source=logs.description)
-    duplicates = int(_repeated(frame[cols.request_id], keep="first").sum())
+    repeated = _repeated(frame[cols.request_id], keep="first")
+    duplicates = int(repeated.sum())
     notes: list[str] = []
     if not len(frame):
         labels = None
@@ -474,12 +480,15 @@ def load_window(
         labels = read_labels(config)
     if labels is not None and labels.error is not None:
         notes.append(f"labels unavailable: {labels.error}")
-    joined, labeled, dup_labels = join_labels(frame, labels, cols)
+    joined, labeled, dup_labels = join_labels(frame, labels, cols, repeated=repeated)
+    del repeated, frame
+    # Hashing the ids (duplicates, the label join) is done: Arrow's freed pages go back before the
+    # block merge below allocates the merged copies (~90 MB at 1M rows), not after.
+    release_arrow_memory()
     # The joined target is a block of its own; every row filter on the window (Great Expectations
     # filters once per expectation) would merge the blocks again. Merge them once, here, where the
     # frame is still ours alone.
     joined._consolidate_inplace()  # type: ignore[operator]  # pandas' own (private) block merge
-    release_arrow_memory()
     report = WindowReport(
         start=start,
         end=end,

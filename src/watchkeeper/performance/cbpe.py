@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from watchkeeper.performance.config import ESTIMATED_METRICS
+from watchkeeper.performance.metrics import ScoreOrder, tie_groups
 
 ECE_BINS = 10
 
@@ -131,23 +132,61 @@ class CBPEEstimator:
         return _apply_calibrators(proba, self.calibrators, self.binary) if self.calibrated else proba
 
     def estimate(
-        self, proba: np.ndarray, yhat: np.ndarray, *, calibrated: np.ndarray | None = None
+        self,
+        proba: np.ndarray,
+        yhat: np.ndarray,
+        *,
+        calibrated: np.ndarray | None = None,
+        order: ScoreOrder | None = None,
+        positions: np.ndarray | None = None,
     ) -> dict[str, Estimate]:
         """Estimated metrics for rows with probabilities `proba` (n × K, raw) and predicted codes `yhat`.
 
         Rows with a missing prediction (-1) or a non-finite probability are left out and counted in
         the status. `proba` must already be checked to lie in [0, 1] (and sum to 1 for multiclass).
         `calibrated` is ``self.calibrate(proba)`` when the caller already has it (saves a pass).
+        `order` is the window's `ScoreOrder` (its sorts are shared) and `positions` these rows'
+        positions in the window (None: these are the window's rows).
         """
+        rows = proba.shape[0]
+        if order is not None and (rows if positions is None else positions.size) != rows:
+            raise ValueError("positions must name the rows of proba, one each")
+        if order is not None and positions is None and len(order) != rows:
+            raise ValueError("without positions, proba must hold every row of the order")
+        # The whole window's estimates are computed once (a window with one model version asks twice).
+        whole = order is not None and order.covers(positions)
+        inputs = (self, proba, yhat, calibrated)
+        if whole and order is not None:
+            kept = order.recall("estimate", inputs)
+            if kept is not None:
+                return dict(kept)
+        out = self._estimate(proba, yhat, calibrated, order, positions)
+        if whole and order is not None:
+            order.remember("estimate", inputs, dict(out))
+        return out
+
+    def _estimate(
+        self,
+        proba: np.ndarray,
+        yhat: np.ndarray,
+        calibrated: np.ndarray | None,
+        order: ScoreOrder | None,
+        positions: np.ndarray | None,
+    ) -> dict[str, Estimate]:
         ok = np.isfinite(proba).all(axis=1) & (yhat >= 0) & (yhat < len(self.classes))
         n = int(ok.sum())
         if n == 0:
             return {m: Estimate.missing("no rows with a prediction and a score") for m in ESTIMATED_METRICS}
         excluded = int(ok.size - n)
         status = "ok" if excluded == 0 else f"ok ({excluded} row(s) without a prediction or score excluded)"
-        raw = proba[ok]
-        pred = yhat[ok]
-        cal = self.calibrate(raw) if calibrated is None else calibrated[ok]
+        every = excluded == 0  # no row left out: the arrays themselves, not copies
+        raw = proba if every else proba[ok]
+        pred = yhat if every else yhat[ok]
+        cal = calibrated if calibrated is None or every else calibrated[ok]
+        cal = self.calibrate(raw) if cal is None else cal
+        kept = positions  # the rows' positions in `order` (None: all of its rows)
+        if order is not None and not every:
+            kept = np.flatnonzero(ok) if positions is None else positions[ok]
         z = self.standard_errors
         out: dict[str, Estimate] = {}
 
@@ -160,7 +199,8 @@ class CBPEEstimator:
             m: [] for m in ("precision", "recall", "f1", "roc_auc")
         }
         for k in classes:
-            one = _one_vs_rest(cal[:, k], raw[:, k], pred == k)
+            sorted_by = None if order is None else order.of(kept, k)
+            one = _one_vs_rest(cal[:, k], raw[:, k], pred == k, sorted_by)
             for name in per:
                 per[name].append(one[name])
         for name, values in per.items():
@@ -209,7 +249,7 @@ def _band(value: float, std: float, z: float, status: str, n: int) -> Estimate:
 
 
 def _one_vs_rest(
-    p: np.ndarray, score: np.ndarray, predicted: np.ndarray
+    p: np.ndarray, score: np.ndarray, predicted: np.ndarray, order: np.ndarray | None = None
 ) -> dict[str, tuple[float, float] | None]:
     """(estimate, variance) of precision, recall, F1 and ROC AUC for one class; None if undefined."""
     var = p * (1 - p)
@@ -224,25 +264,36 @@ def _one_vs_rest(
     out["recall"] = (tp / pos, (fn**2 * var_a + tp**2 * var_b) / pos**4) if pos > 0 else None
     d = n_pp + pos
     out["f1"] = (2 * tp / d, 4 * ((n_pp + fn) ** 2 * var_a + tp**2 * var_b) / d**4) if d > 0 else None
-    out["roc_auc"] = _expected_auc(p, score)
+    out["roc_auc"] = _expected_auc(p, score, order)
     return out
 
 
-def _expected_auc(p: np.ndarray, score: np.ndarray) -> tuple[float, float] | None:
-    order = np.argsort(score)  # order within ties is irrelevant: equal scores are grouped
-    s = score[order]
+def _expected_auc(
+    p: np.ndarray, score: np.ndarray, order: np.ndarray | None = None
+) -> tuple[float, float] | None:
+    if order is None:  # `order`: the ascending order of `score`, when the caller has it
+        order = np.argsort(score)  # order within ties is irrelevant: equal scores are grouped
+    # Group equal scores: a pair with equal scores counts one half.
+    starts = tie_groups(score[order])
     w_pos = p[order]
     w_neg = 1.0 - w_pos
-    # Group equal scores: a pair with equal scores counts one half.
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    g_pos = np.add.reduceat(w_pos, starts)
-    g_neg = np.add.reduceat(w_neg, starts)
-    neg_below = np.cumsum(g_neg) - g_neg
     self_pairs = float(np.sum(w_pos * w_neg))
+    if starts is None:  # every score distinct: each group is one row
+        g_pos, g_neg = w_pos, w_neg
+    else:
+        g_pos = np.add.reduceat(w_pos, starts)
+        g_neg = np.add.reduceat(w_neg, starts)
+        del w_pos, w_neg
     pairs = float(g_pos.sum() * g_neg.sum()) - self_pairs
     if pairs <= 1e-12:
         return None
-    auc = (float(np.sum(g_pos * (neg_below + 0.5 * g_neg))) - 0.5 * self_pairs) / pairs
+    # Σ g_pos · (negatives below + ½ tied negatives), in place: the same operations, fewer arrays.
+    weighted = np.cumsum(g_neg)
+    weighted -= g_neg
+    weighted += 0.5 * g_neg
+    weighted *= g_pos
+    auc = (float(np.sum(weighted)) - 0.5 * self_pairs) / pairs
+    del weighted
     auc = min(max(auc, 0.0), 1.0)
     # Hanley & McNeil (1982) with the expected numbers of positives and negatives.
     n_pos, n_neg = float(g_pos.sum()), float(g_neg.sum())

@@ -146,7 +146,7 @@ def _estimate_window(
         return rows, {m: Estimate.missing(rows.proba_issue or "no probabilities") for m in ESTIMATED_METRICS}
     # Calibrated once: the estimates, the gap test and the error stream share it.
     calibrated = baseline.cbpe.calibrate(rows.proba)
-    estimated = baseline.cbpe.estimate(rows.proba, rows.yhat, calibrated=calibrated)
+    estimated = baseline.cbpe.estimate(rows.proba, rows.yhat, calibrated=calibrated, order=rows.order)
     return replace(rows, calibrated=calibrated), estimated
 
 
@@ -161,5 +161,7 @@ def _measure_version(
             rows.proba[idx],
             rows.yhat[idx],
             calibrated=None if rows.calibrated is None else rows.calibrated[idx],
+            order=rows.order,
+            positions=idx,
         )
     return VersionPerformance(int(idx.size), int(rows.labeled[idx].sum()), realized, estimated)

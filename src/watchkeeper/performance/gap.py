@@ -62,7 +62,11 @@ def measure_gaps(
     sel = np.flatnonzero(sel_mask)
     # Estimate on exactly the rows the realized figure uses: late labels need not be a random sample.
     est = cbpe.estimate(
-        rows.proba[sel], rows.yhat[sel], calibrated=None if rows.calibrated is None else rows.calibrated[sel]
+        rows.proba[sel],
+        rows.yhat[sel],
+        calibrated=None if rows.calibrated is None else rows.calibrated[sel],
+        order=rows.order,
+        positions=sel,
     )
     if int(sel_mask.sum()) == int(rows.labeled.sum()):
         real = realized

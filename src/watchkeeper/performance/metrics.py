@@ -134,25 +134,111 @@ def proba_problem(proba: np.ndarray, *, binary: bool) -> str | None:
     return None
 
 
-def ranking_metrics(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+class ScoreOrder:
+    """The rows of a window sorted by each probability column, sorted once and shared.
+
+    The realized ROC AUC and average precision, CBPE's expected ROC AUC and the gap test rank the
+    same scores over different rows (the window, its labeled rows, each model version's rows):
+    instead of one O(n log n) sort each, each column is sorted once (on first use) and a subset's
+    order is read off that sort in O(n). Without ties that is the very permutation a sort of the
+    subset gives; within ties the order does not matter to any figure here.
+
+    It also keeps the window-wide figures computed from it (`recall` / `remember`): a subset that
+    is the whole window (the only model version) gets them back instead of computing them again.
+    """
+
+    def __init__(self, proba: np.ndarray) -> None:
+        self._proba = proba
+        self._orders: dict[int, np.ndarray] = {}
+        self._memo: dict[str, tuple[tuple[Any, ...], Any]] = {}
+
+    def __len__(self) -> int:
+        return int(self._proba.shape[0])
+
+    def covers(self, positions: np.ndarray | None) -> bool:
+        """Whether `positions` are every row of the window, in order (None: every row)."""
+        n = len(self)
+        return positions is None or (positions.size == n and np.array_equal(positions, np.arange(n)))
+
+    def recall(self, key: str, inputs: tuple[Any, ...]) -> Any:
+        """What `remember` kept under `key` for the same inputs (equal values), else None."""
+        entry = self._memo.get(key)
+        if entry is None or len(entry[0]) != len(inputs):
+            return None
+        return entry[1] if all(map(_same, entry[0], inputs)) else None
+
+    def remember(self, key: str, inputs: tuple[Any, ...], value: Any) -> None:
+        self._memo[key] = (inputs, value)
+
+    def of(self, positions: np.ndarray | None, column: int) -> np.ndarray:
+        """The order, by `column`'s score, of the rows at `positions` (all rows when None), as
+        indices into `positions`; the rows' scores must be finite."""
+        order = self._orders.get(column)
+        if order is None:
+            order = self._orders[column] = np.argsort(self._proba[:, column])
+        n = order.size
+        if positions is None:
+            return order
+        if positions.size == n and np.array_equal(positions, np.arange(n)):
+            return order  # every row, in order
+        local = np.full(n, -1, dtype=np.int64)
+        local[positions] = np.arange(positions.size)
+        picked = local[order]
+        sub = picked[picked >= 0]
+        if sub.size != positions.size:  # repeated positions: no shared order, sort them
+            return np.argsort(self._proba[positions, column])
+        return sub
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    return bool(a == b)
+
+
+def ranking_metrics(y: np.ndarray, score: np.ndarray, order: np.ndarray | None = None) -> tuple[float, float]:
     """(ROC AUC, average precision) from one sort: both need only per-distinct-score counts.
 
     ROC AUC is the Mann-Whitney statistic (a tied positive/negative pair counts one half); average
     precision is Σ (R_n − R_{n−1}) P_n over distinct score thresholds, highest first (scikit-learn's
-    definition). The order within ties does not matter, so the fast unstable sort is fine.
+    definition). The order within ties does not matter, so the fast unstable sort is fine; `order`
+    is the ascending order of `score` when the caller has it (`ScoreOrder`).
     """
-    order = np.argsort(score)
-    s = score[order]
+    if order is None:
+        order = np.argsort(score)
+    starts = tie_groups(score[order])
     yy = y[order].astype(np.float64)
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    g_pos = np.add.reduceat(yy, starts)
-    g_neg = np.diff(np.r_[starts, s.size]) - g_pos
+    if starts is None:  # every score distinct: each group is one row
+        g_pos, g_neg = yy, 1.0 - yy
+    else:
+        g_pos = np.add.reduceat(yy, starts)
+        g_neg = np.diff(np.r_[starts, order.size]) - g_pos
+        del yy
     n_pos, n_neg = float(g_pos.sum()), float(g_neg.sum())
-    auc = float(np.sum(g_pos * (np.cumsum(g_neg) - 0.5 * g_neg)) / (n_pos * n_neg))
+    below = np.cumsum(g_neg)
+    below -= 0.5 * g_neg
+    below *= g_pos
+    auc = float(np.sum(below) / (n_pos * n_neg))
+    del below
     tps = np.cumsum(g_pos[::-1])
     fps = np.cumsum(g_neg[::-1])
     ap = float(np.sum(np.diff(np.r_[0.0, tps / n_pos]) * (tps / (tps + fps))))
     return auc, ap
+
+
+def tie_groups(sorted_scores: np.ndarray) -> np.ndarray | None:
+    """Where each run of equal values starts in `sorted_scores`; None when every value is distinct
+    (then each row is its own group, and summing per group is the identity)."""
+    starts = np.flatnonzero(np.diff(sorted_scores))
+    if starts.size == max(sorted_scores.size - 1, 0):
+        return None
+    return np.r_[0, starts + 1]
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -176,6 +262,8 @@ def classification_metrics(
     n_proba_classes: int,
     binary: bool,
     proba_unusable: str | None = None,
+    order: ScoreOrder | None = None,
+    positions: np.ndarray | None = None,
 ) -> tuple[dict[str, MetricValue], ConfusionMatrix | None]:
     """Metrics on labeled rows.
 
@@ -183,10 +271,13 @@ def classification_metrics(
     with the `n_proba_classes` classes that `proba` has columns for (binary: negative, positive),
     followed by any extra labels met in the data. `proba_unusable` names a problem found upstream
     (missing score column, values outside [0, 1]) that makes every probability metric uncomputable.
+    `order` is the window's `ScoreOrder` and `positions` these rows' positions in it (None: all).
     """
     out: dict[str, MetricValue] = {}
     k = len(labels)
     n = int(y.size)
+    if order is not None and (len(order) if positions is None else positions.size) != n:
+        raise ValueError("positions must name the labeled rows, one each (None: every row of the order)")
     label_names = ["accuracy", "precision", "recall", "f1"]
     if not binary:
         label_names += ["precision_weighted", "recall_weighted", "f1_weighted"]
@@ -223,8 +314,17 @@ def classification_metrics(
             out[name] = MetricValue.missing("no labeled row has a score", 0)
         return out, cm_matrix
     pstatus = _note("ok", n - mp, "without a score")
-    yp = y[finite]
-    pr = proba[finite]
+    every = mp == n
+    yp = y if every else y[finite]
+    pr = proba if every else proba[finite]
+
+    def column_order(column: int) -> np.ndarray | None:
+        if order is None:
+            return None
+        if positions is None:
+            return order.of(None if every else np.flatnonzero(finite), column)
+        return order.of(positions if every else positions[finite], column)
+
     counts = np.bincount(yp, minlength=n_proba_classes)
     if binary:
         s = pr[:, 1]
@@ -236,7 +336,7 @@ def classification_metrics(
                 else MetricValue(1.0, pstatus, mp)
             )
         else:
-            auc, ap = ranking_metrics(yp == 1, s)
+            auc, ap = ranking_metrics(yp == 1, s, column_order(1))
             out["roc_auc"] = MetricValue(auc, pstatus, mp)
             out["pr_auc"] = MetricValue(ap, pstatus, mp)
         sc = np.clip(s, _EPS, 1 - _EPS)
@@ -248,7 +348,7 @@ def classification_metrics(
             out["roc_auc"] = MetricValue.missing("labels contain a single class", mp)
             out["pr_auc"] = MetricValue.missing("labels contain a single class", mp)
         else:
-            pairs = [ranking_metrics(yp == c, pr[:, c]) for c in classes_in]
+            pairs = [ranking_metrics(yp == c, pr[:, c], column_order(int(c))) for c in classes_in]
             aucs = [a for a, _ in pairs]
             aps = [b for _, b in pairs]
             absent = n_proba_classes - classes_in.size

@@ -53,6 +53,29 @@ def ks(pair: ColumnPair) -> float:
     return float(stats.ks_2samp(pair.ref_sorted, pair.cur_sorted).pvalue)
 
 
+def _last_breaks(k: int, other: int) -> np.ndarray:
+    """``(np.arange(1, k + 1) * other - 1) // k``: for each break i/k of one grid, the number of
+    the other grid's breaks j/other strictly before it.
+
+    A non-decreasing step function of i: value j holds from i = ⌊j·k/other⌋ + 1 on. When the other
+    grid is the smaller one, its runs are counted (`other` divisions and a repeat) instead of
+    dividing once per i; both give the same integers.
+    """
+    if other >= k:
+        return (np.arange(1, k + 1, dtype=np.int64) * other - 1) // k
+    starts = (np.arange(other + 1, dtype=np.int64) * k) // other
+    return np.repeat(np.arange(other, dtype=np.int64), np.diff(starts))
+
+
+def _fractions(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i / k, (i − 1) / k) for i = 1..k in one division pass: (i − 1) / k is the previous i / k."""
+    upper = np.arange(1, k + 1, dtype=np.int64) / k
+    lower = np.empty_like(upper)
+    lower[0] = 0.0
+    lower[1:] = upper[:-1]
+    return upper, lower
+
+
 def wasserstein_sorted(u: np.ndarray, v: np.ndarray) -> float:
     """Wasserstein-1 distance of two sorted samples: ∫₀¹ |F⁻¹(t) − G⁻¹(t)| dt.
 
@@ -67,15 +90,16 @@ def wasserstein_sorted(u: np.ndarray, v: np.ndarray) -> float:
         diff = np.subtract(u, v)
         np.abs(diff, out=diff)
         return float(diff.mean())
-    a = np.arange(1, n + 1, dtype=np.int64)
-    jv = (a * m - 1) // n  # v-breaks strictly before a/n = the v step value in this segment
-    start = np.maximum((a - 1) / n, jv / m)
-    total = float(np.dot(np.abs(u - v[jv]), a / n - start))
-    del a, jv, start
-    b = np.arange(1, m + 1, dtype=np.int64)
-    iu = (b * n - 1) // m
-    width = b / m - np.maximum((b - 1) / m, iu / n)
-    width[b % (m // math.gcd(n, m)) == 0] = 0.0  # shared breaks: already counted on the u side
+    jv = _last_breaks(n, m)  # v-breaks strictly before a/n = the v step value in this segment
+    a_hi, a_lo = _fractions(n)
+    start = np.maximum(a_lo, jv / m)
+    total = float(np.dot(np.abs(u - v[jv]), a_hi - start))
+    del jv, start, a_hi, a_lo
+    iu = _last_breaks(m, n)
+    b_hi, b_lo = _fractions(m)
+    width = b_hi - np.maximum(b_lo, iu / n)
+    period = m // math.gcd(n, m)
+    width[period - 1 :: period] = 0.0  # shared breaks (b a multiple of the period): counted on the u side
     return total + float(np.dot(np.abs(u[iu] - v), width))
 
 
