@@ -413,19 +413,8 @@ def not_evaluated_checks(
         if fit is None or name in PARTITIONED_CHECKS or isinstance(fit, ReferenceTooSmall):
             continue
         out[name] = NOT_PARTITIONED.get(name, GENERIC_REASON)
-    perf = fitted.get("perf")
-    if perf is not None and not isinstance(perf, ReferenceTooSmall) and rows:
-        pc = config.performance
-        detectors = [
-            n for n, on in (("ddm", pc.ddm.enabled), ("page_hinkley", pc.page_hinkley.enabled)) if on
-        ]
-        # Only where the window in memory would have fed them (labels complete): otherwise they wait
-        # in memory too.
-        if detectors and labels_complete and labeled:
-            out["perf.detectors"] = (
-                f"the sequential detectors ({', '.join(detectors)}) need every labeled row in time order; "
-                "not fed, their state carried unchanged to the next window"
-            )
+    # The sequential detectors are not listed: the perf section carries the window's error stream
+    # (`watchkeeper.partitioned.streams`), pending for `feed_pending_detectors`.
     return out
 
 
@@ -487,6 +476,8 @@ def evaluate_partitioned(
         suite=suite,
         duplicated=None if request_keys is None or cols.target is None else request_keys.duplicated,
         multivariate=mv_plan,
+        # The detectors' error stream, kept only where the window will feed them (labels complete).
+        stream=labels_complete is not False,
     )
     seg_fit = fitted.get("segments")
     seg_plan = None
@@ -532,8 +523,12 @@ def evaluate_partitioned(
                 mv_state = merged.multivariate
                 finalize("drift.multivariate", lambda: finalize_multivariate(mv_fit, mv_state, rows))
             if perf is not None:
-                detectors = (state or {}).get("perf")
-                finalize("perf", lambda: finalize_performance(plan, perf, merged, detectors))
+                # The detectors are left pending, as `DEFER_DETECTORS` leaves them in memory:
+                # `feed_pending_detectors` feeds them from the previous window's state.
+                finalize(
+                    "perf",
+                    lambda: finalize_performance(plan, perf, merged, labels_complete=labels_complete),
+                )
             finalize("serving", lambda: finalize_serving(plan, merged))
             if seg_plan is not None:
                 plan_of_segments = seg_plan
