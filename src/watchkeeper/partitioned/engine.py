@@ -394,10 +394,18 @@ INFORMATIONAL_CHECKS = frozenset({"evidently_report"})  # a page for people: dec
 PARTITIONED_CHECKS = frozenset({"drift", "drift.multivariate", "perf", "serving", "validation", "segments"})
 # Why a check has no partitioned evaluation yet; a check not named here gets the generic reason.
 NOT_PARTITIONED = {
-    "drift.embeddings": "embedding drift compares the window's vectors with the reference's over all "
-    "rows (distances, MMD, a classifier); it has no mergeable state yet",
-    "drift.reset": "the reset impact scores the model on the window's rows with each feature reset to "
-    "the reference; it needs the model and a sample of rows in memory",
+    # `model` (the default) trains a classifier on a split of every reference and window vector and
+    # `ratio` tests every component's whole distribution: not mergeable. `mmd` (≤ `mmd_sample` seeded
+    # vectors) and `distance` (mean vectors) could be gathered / summed; not done yet.
+    "drift.embeddings": "embedding drift's default method (`model`) trains a classifier on a split "
+    "of all the window's vectors, and `ratio` tests every component's whole distribution: neither "
+    "is mergeable (`mmd` and `distance` could be, not implemented yet)",
+    # Sampled rows, so gatherable, but the positions are drawn among the labeled rows (known only
+    # after the map's label join: a third pass), and the model loader is held by the check, which
+    # the partitioned path is not given (only the fitted states).
+    "drift.reset": "the reset impact scores a seeded sample of labeled rows with the model loaded by "
+    "the check's ModelSource; the partitioned path is given the fitted states only, not that "
+    "loader, and does not gather the sample yet",
     "evidently_report": "Evidently's HTML page is built from rows in memory (a page for people; it "
     "decides nothing)",
 }
