@@ -276,6 +276,10 @@ class WindowState:
     multivariate: MultivariateState | None = None
     segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsState`
     stream: tuple[StreamPiece, ...] = ()  # the detectors' error stream, in partition order
+    # (partition index, rows, labeled rows) without the deferred ones, and the model versions seen:
+    # where the reset impact's sample is drawn (`watchkeeper.partitioned.reset`).
+    by_partition: tuple[tuple[int, int, int], ...] = ()
+    versions: tuple[str, ...] = ()
     deferred: pd.DataFrame | None = None  # rows of duplicated request ids, mapped at finalize
     partitions: int = 0
     errors: tuple[str, ...] = ()
@@ -304,6 +308,8 @@ class WindowState:
             multivariate=mv,
             segments=segments,
             stream=self.stream + other.stream,
+            by_partition=self.by_partition + other.by_partition,
+            versions=tuple(dict.fromkeys(self.versions + other.versions)),
             deferred=pd.concat(deferred, ignore_index=True)
             if len(deferred) > 1
             else next(iter(deferred), None),
@@ -339,6 +345,7 @@ class SketchPlan:
     multivariate: MultivariatePlan | None = None
     segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsPlan`
     stream: bool = False  # keep the detectors' error stream (`watchkeeper.partitioned.streams`)
+    reset: bool = False  # count what the reset impact's sample needs (`watchkeeper.partitioned.reset`)
 
     @property
     def minutes(self) -> int:
@@ -356,6 +363,7 @@ def plan_sketches(
     duplicated: np.ndarray | None = None,
     multivariate: MultivariatePlan | None = None,
     stream: bool = False,
+    reset: bool = False,
 ) -> SketchPlan:
     """The plan of a bounded-memory window from what the checks fitted on the reference."""
     columns: list[tuple[str, str]] = []
@@ -395,6 +403,7 @@ def plan_sketches(
         and config.performance.gap.enabled,
         multivariate=multivariate,
         stream=stream and perf is not None,
+        reset=reset,
     )
 
 
@@ -421,6 +430,9 @@ def map_rows(plan: SketchPlan, frame: pd.DataFrame, index: int, labels: Labels |
         offset = mp.offsets.get(index, 0)
         mv = map_multivariate(mp.fitted, frame, local_positions(mp.positions, offset, len(frame)))
     deferred = None
+    versions: tuple[str, ...] = ()
+    if plan.reset and cols.model_version and cols.model_version in frame.columns:
+        versions = tuple(str(v) for v in frame[cols.model_version].dropna().unique())
     order = (index << PARTITION_SHIFT) + np.arange(len(frame), dtype=np.int64)
     if plan.duplicated.size and len(frame):
         keys = hash_values(frame[cols.request_id])
@@ -434,6 +446,8 @@ def map_rows(plan: SketchPlan, frame: pd.DataFrame, index: int, labels: Labels |
     state.deferred = deferred
     state.multivariate = mv
     state.partitions = 1
+    state.by_partition = ((index, state.rows, state.labeled),)
+    state.versions = versions
     return state
 
 
