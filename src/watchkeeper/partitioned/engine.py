@@ -415,18 +415,33 @@ PARTITIONED_CHECKS = frozenset({"drift", "drift.multivariate", "perf", "serving"
 WITH_CHECK = frozenset({"drift.reset"})
 # Why a check has no partitioned evaluation yet; a check not named here gets the generic reason.
 NOT_PARTITIONED = {
-    # `model` (the default) trains a classifier on a split of every reference and window vector and
-    # `ratio` tests every component's whole distribution: not mergeable. `mmd` (≤ `mmd_sample` seeded
-    # vectors) and `distance` (mean vectors) could be gathered / summed; not done yet.
-    "drift.embeddings": "embedding drift's default method (`model`) trains a classifier on a split "
-    "of all the window's vectors, and `ratio` tests every component's whole distribution: neither "
-    "is mergeable (`mmd` and `distance` could be, not implemented yet)",
     "drift.reset": "the reset impact scores a sample of rows with the model its check loads; the check "
     "(its ModelSource) was not given to the partitioned evaluation (`checks=`)",
     "evidently_report": "Evidently's HTML page is built from rows in memory (a page for people; it "
     "decides nothing)",
 }
 GENERIC_REASON = "this check has no partitioned (map → merge → finalize) evaluation yet"
+
+
+# Per method (`watchkeeper.drift.embeddings`): `model` and `ratio` need every vector of the window and
+# have no mergeable state; `mmd` samples at most `mmd_sample` vectors (gatherable, as the domain
+# classifier's rows are) and `distance` needs the mean vectors (sums): possible, not implemented.
+EMBEDDING_REASONS = {
+    "model": "the `model` method (the default) trains a classifier on a random half of all the "
+    "window's and the reference's vectors and scores the other half: it needs every vector, and a "
+    "classifier's fit does not merge",
+    "ratio": "the `ratio` method tests every component's whole distribution of the window's vectors "
+    "(all of them, sorted): no mergeable state",
+    "mmd": "the `mmd` method samples at most `mmd_sample` of the window's vectors: they could be "
+    "gathered from the partitions (as the domain classifier's rows are), not implemented yet",
+    "distance": "the `distance` method needs the window's mean vector: mergeable (sums, equal up to "
+    "float rounding), not implemented yet",
+}
+
+
+def _embeddings_reason(fit: Any) -> str:
+    method = getattr(getattr(fit, "config", None), "method", None) or "model"
+    return EMBEDDING_REASONS.get(method, GENERIC_REASON)
 
 
 def not_evaluated_checks(fitted: FittedChecks, *, given: Sequence[str] = ()) -> dict[str, str]:
@@ -437,6 +452,9 @@ def not_evaluated_checks(fitted: FittedChecks, *, given: Sequence[str] = ()) -> 
         if fit is None or name in PARTITIONED_CHECKS or isinstance(fit, ReferenceTooSmall):
             continue
         if name in WITH_CHECK and name in given:
+            continue
+        if name == "drift.embeddings":
+            out[name] = _embeddings_reason(fit)
             continue
         out[name] = NOT_PARTITIONED.get(name, GENERIC_REASON)
     # The sequential detectors are not listed: the perf section carries the window's error stream

@@ -7,10 +7,17 @@ import pytest
 
 from tests.unit.partitioned.conftest import Window
 from watchkeeper.checks import standard_checks
+from watchkeeper.drift.embeddings import EmbeddingsConfig, EmbeddingsFit
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.partitioned.agreement import compare_figures, decisions, strip_volatile
-from watchkeeper.partitioned.engine import LocalMapper, PartitionedSource, evaluate_partitioned, plan_window
+from watchkeeper.partitioned.engine import (
+    LocalMapper,
+    PartitionedSource,
+    evaluate_partitioned,
+    not_evaluated_checks,
+    plan_window,
+)
 from watchkeeper.partitioned.partitions import slice_time
 from watchkeeper.verdict import Severity
 from watchkeeper.windows import load_window
@@ -210,3 +217,18 @@ def test_checks_without_a_partitioned_evaluation_are_named_and_warn(window: Wind
     assert "evidently_report" not in finding.message and "drift.embeddings" in finding.message
     assert report.figures()["partitioned.not_evaluated"] == 2.0
     assert {r["check"] for r in result.publication.tables["not-evaluated"]} == set(section.not_evaluated)
+
+
+@pytest.mark.parametrize(
+    ("method", "words"),
+    [
+        (None, "`model` method (the default)"),  # Evidently's default: a classifier on all vectors
+        ("ratio", "whole distribution"),  # every component's full distribution
+        ("mmd", "mmd_sample"),  # bounded, gatherable: said so
+        ("distance", "mean vector"),  # mergeable: said so
+    ],
+)
+def test_embedding_drift_names_why_its_method_is_not_partitioned(method: str | None, words: str) -> None:
+    fit = EmbeddingsFit(EmbeddingsConfig(columns=("emb",), method=method), {}, {}, {})
+    reasons = not_evaluated_checks(FittedChecks("fingerprint", {"drift.embeddings": fit}))
+    assert words in reasons["drift.embeddings"]
