@@ -17,7 +17,8 @@ peak RSS is its own (`ru_maxrss`; the Dask workers' peak is taken from their pro
 - ``agree``: at 1M rows with labels (and segments by `home_ownership`), the partitioned path
   against the in-memory path: every decision, every exact figure (CBPE's estimates, the gap test,
   multivariate drift and the segments included), every approximate figure against its stated
-  bound, and what the partitioned path could not evaluate.
+  bound, and what the partitioned path could not evaluate; the labels complete, so both paths'
+  pending detectors are fed from the same (empty) state and compared.
 
 The big windows have no labels yet (the newest window of a model with a label lag), so the label
 join, realized quality and target drift are exercised by ``agree``. GX runs on every partition.
@@ -130,8 +131,9 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
     from watchkeeper.config import load_config_file
     from watchkeeper.execution import resolve_execution
     from watchkeeper.monitoring import evaluate_window, fit_checks
-    from watchkeeper.partitioned.agreement import compare_figures, decisions
+    from watchkeeper.partitioned.agreement import compare_figures, decisions, feed_detectors
     from watchkeeper.partitioned.engine import evaluate_partitioned, open_mapper, plan_window
+    from watchkeeper.performance.evaluate import DEFER_DETECTORS
     from watchkeeper.windows import load_window, read_labels, read_reference
 
     loaded = load_config_file(config_path)
@@ -142,6 +144,9 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
     fitted = fit_checks(checks, read_reference(config), config)
     labels = read_labels(config)
     rss_fitted = _peak_rss_mb()
+    # The agreement runs with the labels complete, so both paths stream the detectors (compared fed
+    # from the same state); the timed runs wait for labels, as a fresh window does.
+    labels_complete = mode == "agree"
 
     def in_memory() -> Any:
         return evaluate_window(
@@ -152,7 +157,8 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
             start=start,
             end=end,
             load=lambda: load_window(config, start, end, labels=labels),
-            labels_complete=False,
+            labels_complete=labels_complete,
+            state={"perf": DEFER_DETECTORS},
         )
 
     def partitioned() -> Any:
@@ -169,7 +175,7 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
                 start=start,
                 end=end,
                 labels=labels,
-                labels_complete=False,
+                labels_complete=labels_complete,
                 memory_budget=execution.memory_budget,
             )
 
@@ -202,10 +208,19 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
             a.figure: round(a.bound, 6) for a in section.approximate if a.figure.startswith("drift.")
         }
     if mode == "agree":
-        exact = in_memory().report
+        exact = feed_detectors(in_memory(), None).report
+        report = feed_detectors(result, None).report
         problems = compare_figures(exact, report)
         exact_figures, part_figures = exact.figures(), report.figures()
-        families = ("perf.estimated.", "perf.concept.gap.", "drift.multivariate.", "segments.")
+        families = (
+            "perf.estimated.",
+            "perf.concept.gap.",
+            "perf.concept.ddm.",
+            "perf.concept.page_hinkley.",
+            "perf.concept_drift",
+            "drift.multivariate.",
+            "segments.",
+        )
         worst: dict[str, dict[str, Any]] = {}
         for a in section.approximate:
             family = next((f for f in families if a.figure.startswith(f)), a.figure.split(".")[0] + ".")
@@ -213,6 +228,8 @@ def run_child(mode: str, config_path: Path) -> dict[str, Any]:
                 worst[family] = {"figure": a.figure, "bound": a.bound, "exact": exact_figures.get(a.figure)}
         out.update(
             decisions_identical=decisions(exact) == decisions(report),
+            detectors_identical=exact.section("perf").detectors == report.section("perf").detectors,
+            detector_rows_fed=report.section("perf").detector_state.get("rows_consumed"),
             figures_checked=len(exact_figures),
             figures_outside_bound_or_unequal=problems,
             # The figures this path gained: each in both reports, equal (or within its bound).

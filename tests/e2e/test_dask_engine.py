@@ -4,13 +4,24 @@ memory, the same decisions and exact figures with approximate ones within their 
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 import yaml
 
 from flows.monitor import monitor
 from watchkeeper import demo_data
+from watchkeeper.checks import Window
+from watchkeeper.config import load_config_file
+from watchkeeper.drift.reset_impact import ResetImpactCheck
+from watchkeeper.execution import ExecutionConfig
+from watchkeeper.monitoring import fit_checks
 from watchkeeper.partitioned.agreement import compare_figures, decisions
+from watchkeeper.partitioned.engine import DaskMapper, evaluate_partitioned, open_mapper, plan_window
+from watchkeeper.training import train_default
+from watchkeeper.windows import load_window, read_labels, read_reference
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +78,46 @@ def test_dask_engine_matches_local_engine_and_memory(scenario, monkeypatch: pyte
     assert on_dask.section("partitioned").not_evaluated == local.section("partitioned").not_evaluated
     for name in on_dask.section("partitioned").not_evaluated:
         assert name not in on_dask.sections
+
+
+def test_reset_impact_on_dask_is_gathered_and_measured_on_the_driver(scenario) -> None:
+    # The workers read the sampled rows; the check (its model loader) stays on the driver.
+    _write_day(scenario, DAY)
+    config = load_config_file(scenario.config_path).config
+    end = scenario.window_end(DAY)
+    start = end - timedelta(days=1)
+    reference, labels = read_reference(config), read_labels(config)
+    model = train_default(reference.frame, columns=config.columns, task=config.model.task)
+    calls: list[tuple[str | None, int]] = []
+
+    def models(version: str | None) -> object:
+        calls.append((version, os.getpid()))
+        return model
+
+    check = ResetImpactCheck(models)
+    fitted = fit_checks((check,), reference, config)
+    frame = load_window(config, start, end, labels=labels).frame
+    exact = check.evaluate(fitted.get(check.name), Window(config, start, end, frame))
+    calls.clear()
+    execution = ExecutionConfig(engine="dask", memory_budget=0, partition_rows=150)
+    source = plan_window(config, execution, start, end, force=True)
+    assert source is not None and len(source.partitions) == 4
+    with open_mapper(execution) as mapper:
+        assert isinstance(mapper, DaskMapper)
+        result = evaluate_partitioned(
+            fitted,
+            source,
+            mapper,
+            config=config,
+            config_hash="h",
+            start=start,
+            end=end,
+            labels=labels,
+            labels_complete=True,
+            memory_budget=0,
+            checks=(check,),
+        )
+    assert result.report.errors == {}
+    got = result.report.section(check.name)
+    assert exact is not None and got == exact and got.metric == "realized roc_auc"
+    assert calls == [("1", os.getpid())]

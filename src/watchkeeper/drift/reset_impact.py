@@ -19,7 +19,8 @@ rows); the samples are drawn with a fixed seed, so a re-run gives the same figur
 
 `ResetImpactCheck` is the check: `fit` keeps a seeded sample of the reference's feature columns,
 `evaluate` loads the model through the `ModelSource` it was built with (a callable the flow gives,
-version → model) and measures. It runs only where a window is in memory (not on partitioned windows).
+version → model) and measures. On a partitioned window the sampled rows are gathered from the
+partitions and measured on the driver (`watchkeeper.partitioned.reset`).
 """
 
 from __future__ import annotations
@@ -227,8 +228,13 @@ class ResetImpactCheck:
     def evaluate(self, fitted: pd.DataFrame | None, window: Window) -> ResetImpactReport | None:
         if fitted is None or window.empty:
             return None
-        config = window.config
-        versions = model_versions(config, window.frame)
+        return self.measure(fitted, window.config, window.frame, model_versions(window.config, window.frame))
+
+    def measure(
+        self, fitted: pd.DataFrame, config: MonitorConfig, rows: pd.DataFrame, versions: Sequence[str]
+    ) -> ResetImpactReport:
+        """`evaluate` on `rows`: the window's rows, or exactly the rows it samples (a partitioned
+        window: `watchkeeper.partitioned.reset`); `versions`: the window's model versions."""
         version = versions[0] if len(versions) == 1 else None
         try:
             model = self.models(version)
@@ -242,7 +248,7 @@ class ResetImpactCheck:
         return measure_reset_impact(
             model,
             fitted,
-            window.frame,
+            rows,
             columns=config.columns,
             task=config.model.task,
             sample=config.drift.reset_sample,

@@ -10,17 +10,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from watchkeeper.monitoring import WindowEvaluation, with_sections
+from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.report import MonitoringReport
 from watchkeeper.verdict import Severity
 
 
+def feed_detectors(result: WindowEvaluation, state: dict[str, Any] | None) -> WindowEvaluation:
+    """`result` with its pending detectors fed from `state`, as the monitor flow's
+    `finish_evaluation` does (a report fed already is returned unchanged)."""
+    perf = result.report.section("perf")
+    if not isinstance(perf, PerformanceReport) or perf.pending is None:
+        return result
+    return with_sections(result, {"perf": feed_pending_detectors(perf, state)})
+
+
 def _rows_only(key: str) -> bool:
-    # What only the in-memory path computes (it keeps the rows): the detectors, and the row-based
-    # analyses without a partitioned evaluation (embedding drift, the reset impact, drift impact). The
-    # partitioned report names each of them in ``partitioned.not_evaluated``.
+    # What only the in-memory path computes (it keeps the rows): the row-based analyses without a
+    # partitioned evaluation (embedding drift, the reset impact, drift impact). The partitioned
+    # report names each of them in ``partitioned.not_evaluated``. The detectors are compared once
+    # both reports are fed (`feed_detectors`).
     in_memory_only = (
-        "perf.concept.ddm",
-        "perf.concept.page_hinkley",
         "drift.embeddings",
         "drift.reset",
         "drift.impact",
@@ -44,10 +54,7 @@ def compare_figures(
     figures starting with one of `ignore` are skipped."""
     bounds = approximate_bounds(partitioned)
     fa, fb = exact.figures(), partitioned.figures()
-    section = partitioned.section("partitioned")
     skipped = ["footprint.", "partitioned.", "verdict.level", *ignore]  # the verdict: see `decisions`
-    if section is not None and "perf.detectors" in section.not_evaluated:
-        skipped += ["perf.concept_drift", "finding.perf.concept"]  # the detectors' share of it
     problems: list[str] = []
     for key, value in fa.items():
         if key.startswith(tuple(skipped)) or _rows_only(key):

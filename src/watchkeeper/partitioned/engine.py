@@ -53,6 +53,13 @@ from watchkeeper.partitioned.partitions import (
     read_partition,
     slice_frame,
 )
+from watchkeeper.partitioned.reset import (
+    ResetSample,
+    assemble_sample,
+    gather_rows,
+    joined_deferred,
+    plan_reset_sample,
+)
 from watchkeeper.partitioned.segments import finalize_segments, plan_segments
 from watchkeeper.partitioned.state import (
     ApproximateFigure,
@@ -289,6 +296,18 @@ def _labels_for(job: MapJob) -> Labels | None:
         return _worker_labels[key]
 
 
+@dataclass(frozen=True)
+class GatherJob:
+    map: MapJob
+    sample: ResetSample
+
+
+def gather_partition(job: GatherJob, partition: Partition) -> tuple[pd.DataFrame, np.ndarray]:
+    """The reset impact's sampled rows of one partition (`watchkeeper.partitioned.reset`)."""
+    frame = job.map.read.read(partition)
+    return gather_rows(job.map.plan, frame, partition.index, _labels_for(job.map), job.sample)
+
+
 def map_partition(job: MapJob, partition: Partition) -> WindowState:
     frame = job.read.read(partition)
     labels = _labels_for(job)
@@ -392,41 +411,74 @@ NOT_EVALUATED_RULE = "not_evaluated"
 INFORMATIONAL_CHECKS = frozenset({"evidently_report"})  # a page for people: decides nothing
 # Sections the partitioned path builds (map → merge → finalize).
 PARTITIONED_CHECKS = frozenset({"drift", "drift.multivariate", "perf", "serving", "validation", "segments"})
+# Evaluated where the check itself is given (`checks=`): it holds what the fit does not (a model loader).
+WITH_CHECK = frozenset({"drift.reset"})
 # Why a check has no partitioned evaluation yet; a check not named here gets the generic reason.
 NOT_PARTITIONED = {
-    "drift.embeddings": "embedding drift compares the window's vectors with the reference's over all "
-    "rows (distances, MMD, a classifier); it has no mergeable state yet",
-    "drift.reset": "the reset impact scores the model on the window's rows with each feature reset to "
-    "the reference; it needs the model and a sample of rows in memory",
+    "drift.reset": "the reset impact scores a sample of rows with the model its check loads; the check "
+    "(its ModelSource) was not given to the partitioned evaluation (`checks=`)",
     "evidently_report": "Evidently's HTML page is built from rows in memory (a page for people; it "
     "decides nothing)",
 }
 GENERIC_REASON = "this check has no partitioned (map → merge → finalize) evaluation yet"
 
 
-def not_evaluated_checks(
-    fitted: FittedChecks, config: MonitorConfig, *, rows: int, labeled: int, labels_complete: bool
-) -> dict[str, str]:
-    """Every fitted check (or part of one) the partitioned path leaves out, with the reason."""
+# Per method (`watchkeeper.drift.embeddings`): `model` and `ratio` need every vector of the window and
+# have no mergeable state; `mmd` samples at most `mmd_sample` vectors (gatherable, as the domain
+# classifier's rows are) and `distance` needs the mean vectors (sums): possible, not implemented.
+EMBEDDING_REASONS = {
+    "model": "the `model` method (the default) trains a classifier on a random half of all the "
+    "window's and the reference's vectors and scores the other half: it needs every vector, and a "
+    "classifier's fit does not merge",
+    "ratio": "the `ratio` method tests every component's whole distribution of the window's vectors "
+    "(all of them, sorted): no mergeable state",
+    "mmd": "the `mmd` method samples at most `mmd_sample` of the window's vectors: they could be "
+    "gathered from the partitions (as the domain classifier's rows are), not implemented yet",
+    "distance": "the `distance` method needs the window's mean vector: mergeable (sums, equal up to "
+    "float rounding), not implemented yet",
+}
+
+
+def _embeddings_reason(fit: Any) -> str:
+    method = getattr(getattr(fit, "config", None), "method", None) or "model"
+    return EMBEDDING_REASONS.get(method, GENERIC_REASON)
+
+
+def not_evaluated_checks(fitted: FittedChecks, *, given: Sequence[str] = ()) -> dict[str, str]:
+    """Every fitted check the partitioned path leaves out, with the reason (`given`: the checks
+    passed to it, for those evaluated with their check)."""
     out: dict[str, str] = {}
     for name, fit in fitted.fitted.items():
         if fit is None or name in PARTITIONED_CHECKS or isinstance(fit, ReferenceTooSmall):
             continue
+        if name in WITH_CHECK and name in given:
+            continue
+        if name == "drift.embeddings":
+            out[name] = _embeddings_reason(fit)
+            continue
         out[name] = NOT_PARTITIONED.get(name, GENERIC_REASON)
-    perf = fitted.get("perf")
-    if perf is not None and not isinstance(perf, ReferenceTooSmall) and rows:
-        pc = config.performance
-        detectors = [
-            n for n, on in (("ddm", pc.ddm.enabled), ("page_hinkley", pc.page_hinkley.enabled)) if on
-        ]
-        # Only where the window in memory would have fed them (labels complete): otherwise they wait
-        # in memory too.
-        if detectors and labels_complete and labeled:
-            out["perf.detectors"] = (
-                f"the sequential detectors ({', '.join(detectors)}) need every labeled row in time order; "
-                "not fed, their state carried unchanged to the next window"
-            )
+    # The sequential detectors are not listed: the perf section carries the window's error stream
+    # (`watchkeeper.partitioned.streams`), pending for `feed_pending_detectors`.
     return out
+
+
+def _gather_reset_sample(
+    mapper: Mapper, job: MapJob, source: PartitionedSource, merged: WindowState, deferred: pd.DataFrame
+) -> pd.DataFrame:
+    """The rows the reset impact samples in memory, read again from their partitions."""
+    counts = {index: (rows, labeled) for index, rows, labeled in merged.by_partition}
+    sample = plan_reset_sample(
+        job.plan,
+        sample=job.plan.config.drift.reset_sample,
+        # In partition order: the window's row order.
+        part_rows={p.index: counts[p.index][0] for p in source.partitions},
+        part_labeled={p.index: counts[p.index][1] for p in source.partitions},
+        labeled=merged.labeled,
+        deferred=deferred,
+    )
+    wanted = [p for p in source.partitions if p.index in sample.ranks]
+    gathered = mapper.map(gather_partition, GatherJob(job, sample), wanted) if wanted else []
+    return assemble_sample(gathered, deferred)
 
 
 def _suite_keys(suite: Any) -> tuple[str, ...]:
@@ -452,8 +504,13 @@ def evaluate_partitioned(
     state: Mapping[str, Any] | None = None,
     extra_sections: Mapping[str, SectionReport] | None = None,
     flow_run_id: str | None = None,
+    checks: Sequence[Any] = (),
 ) -> WindowEvaluation:
-    """One window, partitioned: see the module docstring. Fitted checks as `fit_checks` gives them."""
+    """One window, partitioned: see the module docstring. Fitted checks as `fit_checks` gives them.
+
+    `state` is not read: the detectors are left pending on the perf section
+    (`feed_pending_detectors`). `checks`: the checks themselves, for those that hold more than their
+    fit (the reset impact's model loader); without them those are listed as not evaluated."""
     cols = config.columns
     footprint = StepFootprint()
     # A check whose reference is too small did not fit: it is that check's error, as in memory.
@@ -461,6 +518,7 @@ def evaluate_partitioned(
     fitted = FittedChecks(
         fitted.reference_fingerprint, {n: f for n, f in fitted.fitted.items() if n not in too_small}
     )
+    with_check = {c.name: c for c in checks if c.name in WITH_CHECK and fitted.get(c.name) is not None}
     suite = fitted.get("validation")
     read = ReadJob(config, source.source, tuple(inference_columns(cols)), start, end, source.frame)
     key_columns = tuple(dict.fromkeys([cols.request_id, *_suite_keys(suite)]))
@@ -487,6 +545,9 @@ def evaluate_partitioned(
         suite=suite,
         duplicated=None if request_keys is None or cols.target is None else request_keys.duplicated,
         multivariate=mv_plan,
+        # The detectors' error stream, kept only where the window will feed them (labels complete).
+        stream=labels_complete is not False,
+        reset="drift.reset" in with_check,
     )
     seg_fit = fitted.get("segments")
     seg_plan = None
@@ -500,6 +561,7 @@ def evaluate_partitioned(
     samples: dict[str, list[Any]] = {}
     if merged.deferred is not None and cols.request_id in merged.deferred.columns:
         samples[cols.request_id] = merged.deferred[cols.request_id].tolist()
+    deferred = joined_deferred(plan, merged.deferred, labels) if plan.reset else None
     with footprint.measure("finalize"):
         merged = map_deferred(plan, merged, labels)
         notes = [] if labels is None or labels.error is None else [f"labels unavailable: {labels.error}"]
@@ -532,12 +594,28 @@ def evaluate_partitioned(
                 mv_state = merged.multivariate
                 finalize("drift.multivariate", lambda: finalize_multivariate(mv_fit, mv_state, rows))
             if perf is not None:
-                detectors = (state or {}).get("perf")
-                finalize("perf", lambda: finalize_performance(plan, perf, merged, detectors))
+                # The detectors are left pending, as `DEFER_DETECTORS` leaves them in memory:
+                # `feed_pending_detectors` feeds them from the previous window's state.
+                finalize(
+                    "perf",
+                    lambda: finalize_performance(plan, perf, merged, labels_complete=labels_complete),
+                )
             finalize("serving", lambda: finalize_serving(plan, merged))
             if seg_plan is not None:
                 plan_of_segments = seg_plan
                 finalize("segments", lambda: finalize_segments(plan_of_segments, merged.segments))
+            if deferred is not None:
+                reset_check, reset_rows = with_check["drift.reset"], deferred
+
+                def reset_impact() -> Any:
+                    with footprint.measure("gather_reset_sample"):
+                        rows_sample = _gather_reset_sample(mapper, job, source, merged, reset_rows)
+                    # On the driver: the check loads the model (never on a worker).
+                    return reset_check.measure(
+                        fitted.get("drift.reset"), config, rows_sample, sorted(merged.versions)
+                    )
+
+                finalize("drift.reset", reset_impact)
         if suite is not None:
             nulls = {c: rows - k.values for c, k in keys.items()}
             finalize(
@@ -546,9 +624,7 @@ def evaluate_partitioned(
                     suite, merged.validation, rows, keys, null_counts=nulls, samples=samples
                 ),
             )
-    missing = not_evaluated_checks(
-        fitted, config, rows=rows, labeled=merged.labeled, labels_complete=labels_complete
-    )
+    missing = not_evaluated_checks(fitted, given=list(with_check))
     sections["partitioned"] = PartitionedReport(
         mapper.name,
         len(source.partitions),
@@ -561,7 +637,16 @@ def evaluate_partitioned(
     sections.update(extra_sections or {})
     sections["footprint"] = footprint.report()
     publication = NOTHING_TO_PUBLISH
-    for name in ("drift", "drift.multivariate", "perf", "serving", "validation", "segments", "partitioned"):
+    for name in (
+        "drift",
+        "drift.multivariate",
+        "perf",
+        "serving",
+        "validation",
+        "segments",
+        "drift.reset",
+        "partitioned",
+    ):
         if name in sections:
             publication = publication.merge(sections[name].publish())
     versions = tuple(sorted(k for k in merged.serving if k and k != "unknown"))

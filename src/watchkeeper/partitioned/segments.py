@@ -144,7 +144,7 @@ def finalize_segments(
                 perf = None
                 if fit.baseline is not None:
                     fed = plan.labels_complete and cols.timestamp is not None
-                    perf, more = finalize_performance(sub, fit.baseline, seg, None, segment_fed=fed)
+                    perf, more = finalize_performance(sub, fit.baseline, seg, segment_fed=fed)
                     found = found + more
             except Exception as exc:  # one odd segment must not sink the others
                 column_results.append(

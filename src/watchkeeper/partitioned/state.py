@@ -71,6 +71,7 @@ from watchkeeper.partitioned.sketch import (
     ranking_bounded,
     wasserstein_bounded,
 )
+from watchkeeper.partitioned.streams import PARTITION_SHIFT, StreamPiece, finalize_stream, map_stream
 from watchkeeper.performance.baseline import PerformanceBaseline
 from watchkeeper.performance.cbpe import Estimate
 from watchkeeper.performance.config import ESTIMATED_METRICS, REGRESSION_METRICS, default_primary_metric
@@ -87,6 +88,7 @@ from watchkeeper.performance.metrics import (
 )
 from watchkeeper.performance.report import PerformanceReport, VersionPerformance
 from watchkeeper.performance.serving import PERCENTILES, ServingReport, ServingStats
+from watchkeeper.performance.streams import PendingDetectors, decide_feed
 from watchkeeper.schema import TaskType
 from watchkeeper.windows import Labels, WindowReport, join_labels
 
@@ -273,6 +275,11 @@ class WindowState:
     gap: PerfGroupState | None = None  # the gap test's rows: labeled, predicted, known label, scored
     multivariate: MultivariateState | None = None
     segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsState`
+    stream: tuple[StreamPiece, ...] = ()  # the detectors' error stream, in partition order
+    # (partition index, rows, labeled rows) without the deferred ones, and the model versions seen:
+    # where the reset impact's sample is drawn (`watchkeeper.partitioned.reset`).
+    by_partition: tuple[tuple[int, int, int], ...] = ()
+    versions: tuple[str, ...] = ()
     deferred: pd.DataFrame | None = None  # rows of duplicated request ids, mapped at finalize
     partitions: int = 0
     errors: tuple[str, ...] = ()
@@ -300,6 +307,9 @@ class WindowState:
             gap=gap,
             multivariate=mv,
             segments=segments,
+            stream=self.stream + other.stream,
+            by_partition=self.by_partition + other.by_partition,
+            versions=tuple(dict.fromkeys(self.versions + other.versions)),
             deferred=pd.concat(deferred, ignore_index=True)
             if len(deferred) > 1
             else next(iter(deferred), None),
@@ -334,6 +344,8 @@ class SketchPlan:
     gap: bool = False  # whether the gap test runs (CBPE or DLE fitted)
     multivariate: MultivariatePlan | None = None
     segments: Any = None  # `watchkeeper.partitioned.segments.SegmentsPlan`
+    stream: bool = False  # keep the detectors' error stream (`watchkeeper.partitioned.streams`)
+    reset: bool = False  # count what the reset impact's sample needs (`watchkeeper.partitioned.reset`)
 
     @property
     def minutes(self) -> int:
@@ -350,6 +362,8 @@ def plan_sketches(
     suite: Any = None,
     duplicated: np.ndarray | None = None,
     multivariate: MultivariatePlan | None = None,
+    stream: bool = False,
+    reset: bool = False,
 ) -> SketchPlan:
     """The plan of a bounded-memory window from what the checks fitted on the reference."""
     columns: list[tuple[str, str]] = []
@@ -388,6 +402,8 @@ def plan_sketches(
         and (perf.cbpe is not None or perf.dle is not None)
         and config.performance.gap.enabled,
         multivariate=multivariate,
+        stream=stream and perf is not None,
+        reset=reset,
     )
 
 
@@ -414,17 +430,24 @@ def map_rows(plan: SketchPlan, frame: pd.DataFrame, index: int, labels: Labels |
         offset = mp.offsets.get(index, 0)
         mv = map_multivariate(mp.fitted, frame, local_positions(mp.positions, offset, len(frame)))
     deferred = None
+    versions: tuple[str, ...] = ()
+    if plan.reset and cols.model_version and cols.model_version in frame.columns:
+        versions = tuple(str(v) for v in frame[cols.model_version].dropna().unique())
+    order = (index << PARTITION_SHIFT) + np.arange(len(frame), dtype=np.int64)
     if plan.duplicated.size and len(frame):
         keys = hash_values(frame[cols.request_id])
         dup = np.isin(keys, plan.duplicated)
         if dup.any():
             deferred = frame.loc[dup].copy()
-            deferred[ORDER_COLUMN] = index * (1 << 40) + np.flatnonzero(dup)
+            deferred[ORDER_COLUMN] = order[dup]
             frame = frame.loc[~dup].reset_index(drop=True)
-    state = map_joined(plan, *_join(plan, frame, labels))
+            order = order[~dup]
+    state = map_joined(plan, *_join(plan, frame, labels), order=order)
     state.deferred = deferred
     state.multivariate = mv
     state.partitions = 1
+    state.by_partition = ((index, state.rows, state.labeled),)
+    state.versions = versions
     return state
 
 
@@ -433,11 +456,13 @@ def _join(plan: SketchPlan, frame: pd.DataFrame, labels: Labels | None) -> tuple
     return joined, dup_labels
 
 
-def map_joined(plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int) -> WindowState:
-    """The partial state of rows whose labels are joined."""
+def map_joined(
+    plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int, *, order: np.ndarray | None = None
+) -> WindowState:
+    """The partial state of rows whose labels are joined (`order`: their places in the window)."""
     cols = plan.config.columns
     state = WindowState(rows=len(frame), duplicate_labels=duplicate_labels)
-    groups = map_checks(plan, frame, state)
+    groups = map_checks(plan, frame, state, order=order)
     ts_ns = frame[cols.timestamp].dt.as_unit("ns").array.asi8 if cols.timestamp in frame.columns else None
     for key, idx in groups:
         state.serving[key] = _serving_group(plan, frame, idx, ts_ns)
@@ -446,7 +471,9 @@ def map_joined(plan: SketchPlan, frame: pd.DataFrame, duplicate_labels: int) -> 
     return state
 
 
-def map_checks(plan: SketchPlan, frame: pd.DataFrame, state: WindowState) -> list[tuple[str, Any]]:
+def map_checks(
+    plan: SketchPlan, frame: pd.DataFrame, state: WindowState, *, order: np.ndarray | None = None
+) -> list[tuple[str, Any]]:
     """Labels, drift and performance of `frame` into `state` (also per segment); the version groups."""
     cols = plan.config.columns
     target = cols.target
@@ -478,6 +505,9 @@ def map_checks(plan: SketchPlan, frame: pd.DataFrame, state: WindowState) -> lis
         calibrated = None
         if plan.cbpe is not None and rows.proba is not None:
             calibrated = plan.cbpe.calibrate(rows.proba)
+        if plan.stream:
+            where = np.arange(rows.n, dtype=np.int64) if order is None else order
+            state.stream = (map_stream(rows, task, where, calibrated),)
         for key, idx in groups:
             state.perf[key] = _perf_group(rows, idx, task, plan.cbpe, calibrated)
         if plan.gap and plan.cbpe is not None and rows.proba is not None and rows.proba_ok is not None:
@@ -588,8 +618,9 @@ def map_deferred(plan: SketchPlan, state: WindowState, labels: Labels | None) ->
         return state
     cols = plan.config.columns
     rows = state.deferred.sort_values([cols.timestamp, ORDER_COLUMN], kind="stable").reset_index(drop=True)
+    order = rows[ORDER_COLUMN].to_numpy(dtype=np.int64)
     rows = rows.drop(columns=[ORDER_COLUMN])
-    extra = map_joined(plan, *_join(plan, rows, labels))
+    extra = map_joined(plan, *_join(plan, rows, labels), order=order)
     merged = state.merge(extra)
     merged.deferred = None
     merged.partitions = state.partitions
@@ -1008,12 +1039,14 @@ def finalize_performance(
     plan: SketchPlan,
     baseline: PerformanceBaseline,
     state: WindowState,
-    detector_state: dict[str, Any] | None,
     *,
+    labels_complete: bool | None = None,
     segment_fed: bool | None = None,
 ) -> tuple[PerformanceReport, list[ApproximateFigure]]:
     """The perf section from merged state: realized figures, bands, CBPE's estimates and the gap
-    test; the sequential detectors need the rows in time order and are not fed (said in notes)."""
+    test, and the detectors' error stream pending (`PerformanceReport.pending`, fed later by
+    `feed_pending_detectors` from the previous window's state, as in memory). A segment
+    (`segment_fed` not None) has no detectors."""
     config = plan.config
     task = config.model.task
     approx: list[ApproximateFigure] = []
@@ -1061,14 +1094,15 @@ def finalize_performance(
     )
     # A segment's performance has no detectors (`segments._segment_performance_config`); in memory
     # it counts as fed once the labels are complete, which `segment_fed` says.
-    notes = (
-        [
-            "window beyond the memory budget: the sequential detectors need every labeled row in time "
-            "order and were not fed (raise execution.memory_budget to feed them)"
-        ]
-        if segment_fed is None
-        else []
-    )
+    pending = None
+    if segment_fed is None:
+        pc = config.performance
+        feed, why_not = decide_feed(overall.n_rows, overall.n_labeled, labels_complete, pc)
+        if feed and not plan.stream:
+            raise ValueError("the window feeds the detectors but its error stream was not kept")
+        stream = finalize_stream(state.stream, baseline, issue) if feed else None
+        pending = PendingDetectors(stream, feed, why_not, baseline.fingerprint(), pc)
+    notes: list[str] = []
     extra = [] if overall.confusion is None else list(overall.confusion.labels[n_classes:])
     if extra:
         notes.append(f"labels outside the model's classes {list(baseline.classes)}: {extra}")
@@ -1088,13 +1122,14 @@ def finalize_performance(
         gaps=gaps,
         detectors={},
         detectors_fed=bool(segment_fed),
-        detector_status="not fed: the window is beyond the memory budget (detectors need rows in order)"
+        detector_status="pending: the detectors have not consumed this window yet"
         if segment_fed is None
         else "no detector (segments)",
-        detector_state=dict(detector_state or {}),
+        detector_state={},
         by_version=by_version,
         notes=tuple(notes),
         _findings=tuple(findings),
+        pending=pending,
     )
     return report, approx
 

@@ -7,10 +7,17 @@ import pytest
 
 from tests.unit.partitioned.conftest import Window
 from watchkeeper.checks import standard_checks
+from watchkeeper.drift.embeddings import EmbeddingsConfig, EmbeddingsFit
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.partitioned.agreement import compare_figures, decisions, strip_volatile
-from watchkeeper.partitioned.engine import LocalMapper, PartitionedSource, evaluate_partitioned, plan_window
+from watchkeeper.partitioned.engine import (
+    LocalMapper,
+    PartitionedSource,
+    evaluate_partitioned,
+    not_evaluated_checks,
+    plan_window,
+)
 from watchkeeper.partitioned.partitions import slice_time
 from watchkeeper.verdict import Severity
 from watchkeeper.windows import load_window
@@ -167,8 +174,8 @@ def test_time_slices_of_any_source_give_the_same_report(
 
 
 def test_checks_without_a_partitioned_evaluation_are_named_and_warn(window: Window) -> None:
-    # Embedding drift, segments and the reset impact (fitted here as stand-ins) have no partitioned
-    # evaluation; with the labels complete the detectors would have been fed in memory.
+    # Embedding drift and the reset impact (fitted here as stand-ins) have no partitioned
+    # evaluation; the detectors, with the labels complete, are pending on the perf section.
     fitted = FittedChecks(
         window.fitted.reference_fingerprint,
         {
@@ -199,8 +206,8 @@ def test_checks_without_a_partitioned_evaluation_are_named_and_warn(window: Wind
         "drift.embeddings",
         "drift.reset",
         "evidently_report",
-        "perf.detectors",
     }
+    assert report.section("perf").pending.feed
     assert report.to_dict()["sections"]["partitioned"]["not_evaluated"]["drift.reset"].startswith(
         "not evaluated on partitioned windows: "
     )
@@ -208,5 +215,20 @@ def test_checks_without_a_partitioned_evaluation_are_named_and_warn(window: Wind
     assert finding.severity is Severity.WARNING and finding.rule_name == "not_evaluated"
     # The page for people is listed but decides nothing.
     assert "evidently_report" not in finding.message and "drift.embeddings" in finding.message
-    assert report.figures()["partitioned.not_evaluated"] == 3.0
+    assert report.figures()["partitioned.not_evaluated"] == 2.0
     assert {r["check"] for r in result.publication.tables["not-evaluated"]} == set(section.not_evaluated)
+
+
+@pytest.mark.parametrize(
+    ("method", "words"),
+    [
+        (None, "`model` method (the default)"),  # Evidently's default: a classifier on all vectors
+        ("ratio", "whole distribution"),  # every component's full distribution
+        ("mmd", "mmd_sample"),  # bounded, gatherable: said so
+        ("distance", "mean vector"),  # mergeable: said so
+    ],
+)
+def test_embedding_drift_names_why_its_method_is_not_partitioned(method: str | None, words: str) -> None:
+    fit = EmbeddingsFit(EmbeddingsConfig(columns=("emb",), method=method), {}, {}, {})
+    reasons = not_evaluated_checks(FittedChecks("fingerprint", {"drift.embeddings": fit}))
+    assert words in reasons["drift.embeddings"]
