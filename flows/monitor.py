@@ -138,6 +138,7 @@ def evaluate(
             state=detectors,
             extra_sections=_health_sections(run),
             flow_run_id=flow_run.get_id(),
+            checks=checks,
         )
         return finish_evaluation(run, partitioned, end)
 

@@ -8,12 +8,14 @@ closed after it; the task hands partition descriptions to it, never frames
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from watchkeeper.checks import Check
 from watchkeeper.config import MonitorConfig
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation
@@ -37,6 +39,7 @@ def evaluate_partitioned_window(
     state: dict[str, Any],
     extra_sections: dict[str, SectionReport],
     flow_run_id: str | None,
+    checks: Sequence[Check] = (),
 ) -> WindowEvaluation:
     """Evaluate a window too large for memory: partitions mapped on the configured engine, their
     states merged; the report says which figures are approximate and by how much at most."""
@@ -55,4 +58,5 @@ def evaluate_partitioned_window(
             state=state,
             extra_sections=extra_sections,
             flow_run_id=flow_run_id,
+            checks=checks,
         )

@@ -126,10 +126,20 @@ def inference_columns(columns: ColumnsConfig) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def window_columns(config: MonitorConfig) -> list[str]:
+    """Columns read for a window in memory: the inference columns and the embedding columns."""
+    return list(dict.fromkeys([*inference_columns(config.columns), *embedding_columns(config)]))
+
+
+def embedding_columns(config: MonitorConfig) -> list[str]:
+    """The vector columns embedding drift compares (none when drift is off)."""
+    return list(config.drift.embeddings.columns) if config.drift.enabled else []
+
+
 def reference_columns(config: MonitorConfig) -> list[str]:
-    """Columns read from the reference: features, target and model outputs."""
+    """Columns read from the reference: features, target, model outputs and embedding columns."""
     cols = config.columns
-    wanted: list[str] = [*cols.features]
+    wanted: list[str] = [*cols.features, *embedding_columns(config)]
     for name in (cols.target, cols.prediction, cols.score):
         if name is not None:
             wanted.append(name)
@@ -463,7 +473,7 @@ def load_window(
     cols = config.columns
     logs = build_source(config.sources.inference_logs)
     frame = logs.read(
-        columns=inference_columns(cols),
+        columns=window_columns(config),
         time_column=cols.timestamp,
         start=start,
         end=end,

@@ -12,25 +12,24 @@ from watchkeeper.config import parse_config
 from watchkeeper.monitoring import evaluate_window, fit_checks
 from watchkeeper.windows import ReferenceData, WindowData, WindowReport
 
-CONFIG = parse_config(
-    {
-        "model": {"name": "m", "task": "binary_classification"},
-        "columns": {
-            "numerical_features": ["x1", "x2"],
-            "categorical_features": ["region"],
-            "score": "score",
-        },
-        "sources": {
-            "inference_logs": {"type": "memory", "name": "a"},
-            "reference": {"type": "memory", "name": "b"},
-        },
-        "drift": {
-            "multivariate": {"classifier_sample": 300},
-            "embeddings": {"columns": ["emb"], "method": "distance"},
-        },
-        "segments": ["region"],
-    }
-)
+RAW = {
+    "model": {"name": "m", "task": "binary_classification"},
+    "columns": {
+        "numerical_features": ["x1", "x2"],
+        "categorical_features": ["region"],
+        "score": "score",
+    },
+    "sources": {
+        "inference_logs": {"type": "memory", "name": "a"},
+        "reference": {"type": "memory", "name": "b"},
+    },
+    "drift": {
+        "multivariate": {"classifier_sample": 300},
+        "embeddings": {"columns": ["emb"], "method": "distance"},
+    },
+    "segments": ["region"],
+}
+CONFIG = parse_config(RAW)
 
 
 def with_extras(frame: pd.DataFrame, rng: np.random.Generator, shift: float) -> pd.DataFrame:
@@ -65,3 +64,40 @@ def test_the_new_checks_report_alertable_sections_through_the_runner():
     assert "footprint.drift_multivariate.wall_s" in figures
     assert [name for name in figures if not is_known_field(name)] == []
     assert any(f.check == "drift.embeddings" for f in report.findings)
+
+
+def test_embedding_columns_are_read_from_the_sources(tmp_path):
+    # The vector columns are read with the window and the reference (they are not model inputs).
+    from watchkeeper.windows import load_window, read_reference
+
+    rng = np.random.default_rng(2)
+    ref = pd.concat(
+        [with_extras(binary_frame(rng, 400, day=d), rng, 0.0) for d in range(-3, 0)], ignore_index=True
+    )
+    window = with_extras(binary_frame(rng, 400, day=0), rng, 1.0)
+    ref.to_parquet(tmp_path / "ref.parquet")
+    window.to_parquet(tmp_path / "logs.parquet")
+    raw = {
+        **RAW,
+        "sources": {
+            "inference_logs": {"type": "parquet", "path": str(tmp_path / "logs.parquet")},
+            "reference": {"type": "parquet", "path": str(tmp_path / "ref.parquet")},
+        },
+    }
+    config = parse_config(raw)
+    reference = read_reference(config)
+    loaded = load_window(config, START, START + DAY, labels=None)
+    assert "emb" in reference.frame.columns and "emb" in loaded.frame.columns
+    check = EmbeddingDriftCheck()
+    result = evaluate_window(
+        (check,),
+        fit_checks((check,), reference, config),
+        config=config,
+        config_hash="h",
+        start=START,
+        end=START + DAY,
+        load=lambda: loaded,
+        labels_complete=True,
+    )
+    assert result.report.errors == {}
+    assert result.report.figures()["drift.embeddings.emb.drifted"] == 1.0
