@@ -15,11 +15,14 @@ message is not buried in a flow run's logs.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib.util
 import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,8 +73,34 @@ def load_entrypoint(entrypoint: str, root: Path) -> Callable[..., Any]:
     return target
 
 
+def start_temporary_server() -> threading.Thread | None:
+    """Start Prefect's temporary local server now, in the background, when the run will use one.
+
+    Prefect starts it (a uvicorn subprocess, then waits on its health endpoint) at the flow's first
+    API call, after the flow files' imports; started here, its process boots on another core while
+    this one imports. It is Prefect's own server object: the flow's client finds it running and
+    Prefect stops it at exit, as usual. Join the thread before the flow starts.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return None
+    # Imported here, not in the thread: the flow's imports run while the thread waits. Prefect's
+    # logging is configured first (as importing a flow file would) so the server's line shows.
+    import prefect.main  # noqa: F401
+    from prefect.server.api.server import SubprocessASGIServer
+
+    # A failed start resets the server object: the flow's own start then raises Prefect's error.
+    thread = threading.Thread(target=SubprocessASGIServer().start, name="prefect-server-start", daemon=True)
+    thread.start()
+    return thread
+
+
 def start_flow(args: argparse.Namespace, command: str, *call_args: Any, **kwargs: Any) -> Any:
+    server = start_temporary_server()
     flow = load_entrypoint(FLOW_ENTRYPOINTS[command], project_dir(args.project_dir))
+    if server is not None:
+        server.join()
     if not getattr(args, "debug", False):
         # Prefect logs a failed task's or flow's traceback; for the user's errors `main` prints the
         # one message instead (the log lines stay, without their tracebacks).
@@ -450,6 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     apply_runtime_defaults()
+    # At exit, the interpreter's final garbage collections walk every object the run's libraries
+    # left (pandas, GX, MLflow, Evidently, Prefect): seconds after the work is done. Frozen objects
+    # are skipped by those passes and still freed by reference counting. Registered before the flow
+    # starts, this runs after Prefect's exit handlers (the temporary server's stop), which are LIFO.
+    # (atexit.unregister first: main() called again in one process registers it once.)
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
