@@ -76,9 +76,7 @@ def prepare(root: Path, rows: int, reference_rows: int) -> None:
 
 
 def _env(work: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "WATCHKEEPER_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "WATCHKEEPER_"))}
     env.update(
         DO_NOT_TRACK="true",
         MLFLOW_DISABLE_TELEMETRY="true",

@@ -104,8 +104,9 @@ def start_flow(
 ) -> Any:
     """Run the command's flow. `warm`: libraries the run will import anyway, imported while Prefect's
     temporary server is still starting (time this process would otherwise spend waiting)."""
+    root = project_dir(args.project_dir)  # its error comes before a server is started
     server = start_temporary_server()
-    flow = load_entrypoint(FLOW_ENTRYPOINTS[command], project_dir(args.project_dir))
+    flow = load_entrypoint(FLOW_ENTRYPOINTS[command], root)
     if server is not None:
         for name in warm:
             if not server.is_alive():
