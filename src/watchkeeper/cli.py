@@ -397,6 +397,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _freeze_heap() -> None:
+    gc.collect()  # what is garbage now is finalized as usual (SQLite connections close, WAL checkpointed)
+    gc.freeze()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
     parser.add_argument(
@@ -496,13 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     apply_runtime_defaults()
-    # At exit, the interpreter's final garbage collections walk every object the run's libraries
-    # left (pandas, GX, MLflow, Evidently, Prefect): seconds after the work is done. Frozen objects
-    # are skipped by those passes and still freed by reference counting. Registered before the flow
-    # starts, this runs after Prefect's exit handlers (the temporary server's stop), which are LIFO.
-    # (atexit.unregister first: main() called again in one process registers it once.)
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
+    # At exit, the interpreter runs several full garbage collections while it tears modules down,
+    # each walking every object the run's libraries left (pandas, GX, MLflow, Evidently, Prefect):
+    # seconds after the work is done. `_freeze_heap` collects once (what is garbage then is
+    # finalized as usual: SQLite connections close and checkpoint their WAL), then freezes the rest,
+    # which those passes skip. Registered before the flow starts, it runs after Prefect's exit
+    # handlers (the temporary server's stop): atexit is LIFO. Unregistered first: main() called
+    # again in one process registers it once.
+    atexit.unregister(_freeze_heap)
+    atexit.register(_freeze_heap)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
