@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,36 +75,13 @@ def load_entrypoint(entrypoint: str, root: Path) -> Callable[..., Any]:
     return target
 
 
-def start_temporary_server() -> threading.Thread | None:
-    """Start Prefect's temporary local server now, in the background, when the run will use one.
-
-    Prefect starts it (a uvicorn subprocess, then waits on its health endpoint) at the flow's first
-    API call, after the flow files' imports; started here, its process boots on another core while
-    this one imports. It is Prefect's own server object: the flow's client finds it running and
-    Prefect stops it at exit, as usual. Join the thread before the flow starts.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return None
-    # Imported here, not in the thread: the flow's imports run while the thread waits. Prefect's
-    # logging is configured first (as importing a flow file would) so the server's line shows.
-    import prefect.main  # noqa: F401
-    from prefect.server.api.server import SubprocessASGIServer
-
-    # A failed start resets the server object: the flow's own start then raises Prefect's error.
-    thread = threading.Thread(target=SubprocessASGIServer().start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
-
-
 def start_flow(
     args: argparse.Namespace, command: str, *call_args: Any, warm: Sequence[str] = (), **kwargs: Any
 ) -> Any:
     """Run the command's flow. `warm`: libraries the run will import anyway, imported while Prefect's
     temporary server is still starting (time this process would otherwise spend waiting)."""
     root = project_dir(args.project_dir)  # its error comes before a server is started
-    server = start_temporary_server()
+    server = load_entrypoint("tasks/temporary_server.py:start_temporary_server", root)()
     flow = load_entrypoint(FLOW_ENTRYPOINTS[command], root)
     if server is not None:
         for name in warm:

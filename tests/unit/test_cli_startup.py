@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks.temporary_server import start_temporary_server
 from watchkeeper.checks import slow_imports
-from watchkeeper.cli import start_temporary_server
 from watchkeeper.config import MonitorConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
