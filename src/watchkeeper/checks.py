@@ -276,6 +276,18 @@ class ValidationCheck:
         return None if fitted is None else validate_window(window.frame, fitted)
 
 
+def slow_imports(config: MonitorConfig) -> tuple[str, ...]:
+    """The libraries this config's checks import on first use that take seconds to import: Great
+    Expectations for a suite, Evidently for its page (the CLI imports them while Prefect's server
+    starts)."""
+    names = []
+    if config.expectations.enabled and config.expectations.suite:
+        names.append("great_expectations")
+    if config.drift.enabled and config.drift.evidently_report:
+        names += ["evidently", "evidently.presets"]
+    return tuple(names)
+
+
 def standard_checks(
     config_file: str | Path, *, cache_dir: Path | None, with_html: bool = True
 ) -> tuple[Check, ...]:
