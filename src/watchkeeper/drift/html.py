@@ -64,6 +64,9 @@ def _run(
         regression = [Regression(target=target, prediction=predictions[0])]
         presets.append(RegressionPreset())
     elif target is not None and task == "classification":
+        # Joined labels come as floats (NaN where missing; the samples hold labeled rows only):
+        # Evidently takes a float target for a continuous one and rejects the classification preset.
+        ref, cur = _class_labels(ref, target), _class_labels(cur, target)
         if len(predictions) > 1:  # one probability column per class
             classification = [MulticlassClassification(target=target, prediction_probas=predictions)]
         elif pd.api.types.is_float_dtype(ref[predictions[0]]):
@@ -84,6 +87,16 @@ def _run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition),
     )
+
+
+def _class_labels(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """`frame` with a float target of whole numbers as integers (class labels)."""
+    values = frame[target]
+    if not pd.api.types.is_float_dtype(values) or values.isna().any():
+        return frame
+    if not np.array_equal(values.to_numpy(), np.round(values.to_numpy())):
+        return frame
+    return frame.assign(**{target: values.astype("int64")})
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,28 @@ def test_html_report_with_regression_labels() -> None:
     )
     assert "preset was left out" not in page
     assert "reference 80 of 80 rows" in page
+
+
+@pytest.mark.slow
+def test_html_report_classification_on_joined_float_labels_and_a_score() -> None:
+    # The monitor's case: labels joined to the logs are floats (NaN where missing) and the model
+    # gives a probability; the classification preset must still be on the page.
+    rng = np.random.default_rng(2)
+
+    def one(n: int) -> pd.DataFrame:
+        score = rng.random(n)
+        label = (rng.random(n) < score).astype("float64")
+        label[:5] = np.nan
+        return pd.DataFrame({"x": rng.normal(size=n), "score": score, "label": label})
+
+    current = one(300)
+    page = build_evidently_html(
+        one(300).dropna(),
+        current,
+        numerical=["x"],
+        categorical=[],
+        target="label",
+        prediction="score",
+        current_rows=np.flatnonzero(current["label"].notna().to_numpy()),  # as the monitor passes
+    )
+    assert "preset was left out" not in page
