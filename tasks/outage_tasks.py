@@ -65,6 +65,10 @@ class GuardedClient:
         self._outage = outage
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("_client", "_outage") or name.startswith("__"):
+            # Not set yet (an unpickled copy, e.g. on a Dask worker, asks for `__setstate__` first):
+            # never looked up on the wrapped client, which would recurse.
+            raise AttributeError(name)
         attr = getattr(self._client, name)
         if not callable(attr):
             return attr

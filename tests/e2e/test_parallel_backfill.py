@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 FIRST, LAST = 6, 12  # days of data: drift from day 8, the latency incident on 9, concept from 10
 UNLABELED = 7  # monitored before the backfill without labels; they land before it starts
-# The backfill covers the windows of days 8..12, prepared 2 threads × 2 windows at a time: days
+# The backfill covers the windows of days 8..12, prepared 2 workers (threads or Dask processes) × 2 windows at a time: days
 # 8–11, then 12. The retraining in day 10's run registers version 1, whose own reference then judges
 # the rows it scored: day 11, prepared against the old one, is evaluated again in its turn.
 EXPECTED_AHEAD = [True, True, True, False, True]
@@ -82,23 +82,29 @@ def _stable(value: Any) -> Any:
     return value
 
 
-def _prepare(root: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> Scenario:
+def _prepare(root: Path, store: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> Scenario:
     monkeypatch.setenv("WATCHKEEPER_STATE_DIR", str(root / "state"))
     store.mkdir()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
     scenario = Scenario(root / "data")
     config = yaml.safe_load(scenario.config_path.read_text())
     config["window"]["label_lag"] = "0d"  # every window's labels are in at its end: detectors run
-    config["execution"] = {"workers": 2}
+    config["execution"] = (
+        {"workers": 2}
+        if engine == "local"
+        else {"engine": "dask", "dask": {"cluster_kwargs": {"n_workers": 2, "threads_per_worker": 1}}}
+    )
     scenario.config_path.write_text(yaml.safe_dump(config))
     return scenario
 
 
-def _run(root: Path, store: Path, monkeypatch: pytest.MonkeyPatch, *, parallel: bool) -> list[dict[str, Any]]:
+def _run(
+    root: Path, store: Path, monkeypatch: pytest.MonkeyPatch, *, parallel: bool, engine: str
+) -> list[dict[str, Any]]:
     from flows.backfill import backfill
     from flows.monitor import monitor
 
-    scenario = _prepare(root, store, monkeypatch)
+    scenario = _prepare(root, store, monkeypatch, engine)
     held = None
     for day in range(FIRST - 1, LAST + 1):
         labels = scenario.write_day(day)
@@ -167,16 +173,22 @@ def _first_difference(where: str, expected: Any, got: Any, path: str = "") -> st
     return f"{where} differs at {path or '(top)'}: sequential {expected!r}, parallel {got!r}"
 
 
-def test_parallel_backfill_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_parallel_backfill_equals_sequential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    # local: 2 threads; dask: a LocalCluster of 2 worker processes, each reading its windows itself
+    # (the fitted references and the checks, the model loader of the reset impact included, travel
+    # to the workers once).
     # The same paths for both runs (the config, its hash and the sources' paths are the same): the
     # sequential run's results are read, then its data and state moved aside. Each run has its own
     # MLflow store (MLflow keeps a store open per URI for the process).
     root = tmp_path / "run"
-    sequential = _run(root, tmp_path / "mlflow-sequential", monkeypatch, parallel=False)
+    sequential = _run(root, tmp_path / "mlflow-sequential", monkeypatch, parallel=False, engine=engine)
     seq_tables, seq_runs = _tables(), _mlflow(tmp_path / "mlflow-sequential")
     root.rename(tmp_path / "sequential")
 
-    parallel = _run(root, tmp_path / "mlflow-parallel", monkeypatch, parallel=True)
+    parallel = _run(root, tmp_path / "mlflow-parallel", monkeypatch, parallel=True, engine=engine)
     par_tables, par_runs = _tables(), _mlflow(tmp_path / "mlflow-parallel")
 
     ahead = [w.pop("prepared_ahead") for w in parallel]

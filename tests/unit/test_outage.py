@@ -94,3 +94,18 @@ def test_final_state_is_named_apart_from_success() -> None:
     assert isinstance(state, State)
     assert state.name == TRACKING_UNAVAILABLE_STATE and state.is_completed()
     assert state.message == "ok; MLflow unavailable: report spooled (1)"
+
+
+def test_guarded_client_travels_to_a_worker(tmp_path) -> None:
+    # A parallel backfill ships the checks (the reset impact's model loader holds the client) to
+    # Dask workers: the copy must unpickle and still guard its calls.
+    import pickle
+
+    from mlflow.tracking import MlflowClient
+
+    from tasks.outage_tasks import GuardedClient, TrackingOutage
+
+    guarded = GuardedClient(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"), TrackingOutage())
+    copy = pickle.loads(pickle.dumps(guarded))
+    assert copy.tracking_uri == guarded.tracking_uri
+    assert copy.search_experiments()[0].name == "Default"
