@@ -30,6 +30,7 @@ for the folds is reported as such.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -489,23 +490,38 @@ class MultivariateDriftReport:
 
 def evaluate_multivariate(fitted: MultivariateFit, window: pd.DataFrame) -> MultivariateDriftReport:
     """Both analyses on one window; missing columns or a failing analysis become its status."""
-    config = fitted.config
-    notes: list[str] = []
     absent = [c for c in fitted.features if c not in window.columns]
+    return multivariate_report(
+        fitted,
+        len(window),
+        lambda: _evaluate_reconstruction(fitted, window, absent),
+        lambda: _evaluate_classifier(fitted, window, absent),
+    )
+
+
+def multivariate_report(
+    fitted: MultivariateFit,
+    rows: int,
+    reconstruction: Callable[[], Any],
+    classifier: Callable[[], Any],
+) -> MultivariateDriftReport:
+    """The section from its two analyses (each run only when enabled), with the fit's notes: one
+    assembly for a window in memory and for one merged from partitions."""
+    notes: list[str] = []
     rec = cls = None
     if fitted.reconstruction is not None or fitted.reconstruction_status != "disabled":
-        rec = _evaluate_reconstruction(fitted, window, absent)
+        rec = reconstruction()
         if fitted.reconstruction is not None and fitted.reconstruction.constant:
             notes.append(
                 "constant in the reference (kept unscaled, as NannyML): "
                 + ", ".join(fitted.reconstruction.constant)
             )
     if fitted.classifier is not None or fitted.classifier_status != "disabled":
-        cls = _evaluate_classifier(fitted, window, absent)
+        cls = classifier()
     if fitted.chunking:
         notes.append(f"reference chunks: {fitted.chunking}")
     return MultivariateDriftReport(
-        len(window), fitted.features, rec, cls, Severity.parse(config.severity), tuple(notes)
+        rows, fitted.features, rec, cls, Severity.parse(fitted.config.severity), tuple(notes)
     )
 
 

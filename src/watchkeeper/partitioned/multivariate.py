@@ -33,9 +33,9 @@ from watchkeeper.drift.multivariate import (
     MultivariateFit,
     ReconstructionResult,
     domain_classifier_auc,
+    multivariate_report,
     sample_rows,
 )
-from watchkeeper.verdict import Severity
 
 CLASSIFIER_SEED = 1  # `drift.multivariate._evaluate_classifier`'s window sample
 
@@ -106,23 +106,12 @@ def finalize_multivariate(
     fitted: MultivariateFit, state: MultivariateState, rows: int
 ) -> MultivariateDriftReport:
     """`evaluate_multivariate`'s report from the merged state (same statuses, same notes)."""
-    config = fitted.config
-    notes: list[str] = []
     absent = list(state.absent)
-    rec = cls = None
-    if fitted.reconstruction is not None or fitted.reconstruction_status != "disabled":
-        rec = _reconstruction(fitted, state, absent, rows)
-        if fitted.reconstruction is not None and fitted.reconstruction.constant:
-            notes.append(
-                "constant in the reference (kept unscaled, as NannyML): "
-                + ", ".join(fitted.reconstruction.constant)
-            )
-    if fitted.classifier is not None or fitted.classifier_status != "disabled":
-        cls = _classifier(fitted, state, absent)
-    if fitted.chunking:
-        notes.append(f"reference chunks: {fitted.chunking}")
-    return MultivariateDriftReport(
-        rows, fitted.features, rec, cls, Severity.parse(config.severity), tuple(notes)
+    return multivariate_report(
+        fitted,
+        rows,
+        lambda: _reconstruction(fitted, state, absent, rows),
+        lambda: _classifier(fitted, state, absent),
     )
 
 
