@@ -160,6 +160,7 @@ def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
     runs (the configured server, or how to keep them next time when the temporary one was used)."""
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
+    from tasks import temporary_server
     from tasks.dashboard_tasks import dashboard_path
     from watchkeeper.tracking import experiment_url
 
@@ -175,7 +176,7 @@ def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
             f"  # then {experiment_url(tracking.ui_url, experiment_id)}"
         )
     api = PREFECT_API_URL.value()
-    if api:
+    if api and not temporary_server.in_use():
         ui = PREFECT_UI_URL.value() or api.removesuffix("/api")
         lines.append(f"  Prefect UI: {ui}/runs (the runs of this demo are there)")
     else:

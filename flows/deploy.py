@@ -18,6 +18,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 
+from tasks import temporary_server
 from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
@@ -170,7 +171,7 @@ def trigger_mode(config: MonitorConfig, deployment: str) -> str:
     if mode != "auto":
         return mode
     try:
-        if not PREFECT_API_URL.value():  # embedded defaults: a temporary local server, no workers
+        if not PREFECT_API_URL.value() or temporary_server.in_use():  # embedded defaults: no workers
             return "subflow"
         with get_client(sync_client=True) as client:
             client.read_deployment_by_name(deployment)

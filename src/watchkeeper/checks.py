@@ -28,8 +28,9 @@ import pandas as pd
 from watchkeeper.analysis_checks import EmbeddingDriftCheck, MultivariateDriftCheck, SegmentsCheck
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, evaluate_drift, fit_drift
-from watchkeeper.drift.html import EvidentlyInputs, render_evidently_html, sample_evidently_inputs
+from watchkeeper.drift.html import EvidentlyInputs, sample_evidently_inputs
 from watchkeeper.drift.learned import learn_thresholds, with_learned_thresholds
+from watchkeeper.drift.page_process import render_page
 from watchkeeper.guards import check_window_labels
 from watchkeeper.performance import (
     PerformanceBaseline,
@@ -162,8 +163,7 @@ class EvidentlyReportCheck:
 
     def fit(self, reference: ReferenceData, config: MonitorConfig) -> pd.DataFrame | None:
         # Evidently samples both sides per window; the fitted state is the reference itself.
-        enabled = config.drift.enabled and config.drift.evidently_report
-        return reference.frame if enabled else None
+        return reference.frame if uses_evidently_page(config) else None
 
     def evaluate(self, fitted: pd.DataFrame | None, window: Window) -> HtmlAttachment | None:
         inputs = self.prepare(fitted, window)
@@ -196,7 +196,7 @@ class EvidentlyReportCheck:
     @staticmethod
     def render(inputs: EvidentlyInputs) -> HtmlAttachment:
         """Evidently's page from the samples (seconds: Evidently's own pipeline)."""
-        return HtmlAttachment("drift/evidently_report.html", render_evidently_html(inputs))
+        return HtmlAttachment("drift/evidently_report.html", render_page(inputs))
 
 
 @dataclass(frozen=True)
@@ -278,14 +278,14 @@ class ValidationCheck:
 
 def slow_imports(config: MonitorConfig) -> tuple[str, ...]:
     """The libraries this config's checks import on first use that take seconds to import: Great
-    Expectations for a suite, Evidently for its page (the CLI imports them while Prefect's server
-    starts)."""
-    names = []
-    if config.expectations.enabled and config.expectations.suite:
-        names.append("great_expectations")
-    if config.drift.enabled and config.drift.evidently_report:
-        names += ["evidently", "evidently.presets"]
-    return tuple(names)
+    Expectations for a suite (the CLI imports it while Prefect's server starts). Evidently, for the
+    page, is imported by the page process instead (`uses_evidently_page`)."""
+    return ("great_expectations",) if config.expectations.enabled and config.expectations.suite else ()
+
+
+def uses_evidently_page(config: MonitorConfig) -> bool:
+    """Whether this config's windows get Evidently's page (the CLI starts the page process for it)."""
+    return config.drift.enabled and config.drift.evidently_report
 
 
 def standard_checks(

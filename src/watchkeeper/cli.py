@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import gc
 import importlib.util
 import json
@@ -40,6 +41,7 @@ FLOW_ENTRYPOINTS = {
     "rollback": "flows/rollback.py:rollback",
     "serve": "flows/serve.py:serve_all",
 }
+FLOW_COMMANDS = frozenset(FLOW_ENTRYPOINTS)
 
 
 def project_dir(explicit: str | None = None) -> Path:
@@ -75,27 +77,47 @@ def load_entrypoint(entrypoint: str, root: Path) -> Callable[..., Any]:
     return target
 
 
+def start_temporary_server(root: Path) -> Any:
+    """Prefect's temporary local server, started now when the run will use one (else None); see
+    `tasks/temporary_server.py`. The one already running is reused."""
+    return load_entrypoint("tasks/temporary_server.py:start_temporary_server", root)()
+
+
 def start_flow(
-    args: argparse.Namespace, command: str, *call_args: Any, warm: Sequence[str] = (), **kwargs: Any
+    args: argparse.Namespace,
+    command: str,
+    *call_args: Any,
+    warm: Sequence[str] = (),
+    page: bool = False,
+    **kwargs: Any,
 ) -> Any:
-    """Run the command's flow. `warm`: libraries the run will import anyway, imported while Prefect's
-    temporary server is still starting (time this process would otherwise spend waiting)."""
-    root = project_dir(args.project_dir)  # its error comes before a server is started
-    server = load_entrypoint("tasks/temporary_server.py:start_temporary_server", root)()
+    """Run the command's flow, against Prefect's temporary server when no server is configured.
+    `warm`: libraries the run will import anyway, imported while that server is still starting (time
+    this process would otherwise spend waiting). `page`: the run renders Evidently's page; the page
+    process starts now and imports Evidently on another core (`watchkeeper.drift.page_process`)."""
+    root = project_dir(args.project_dir)
+    server = start_temporary_server(root)
+    if page:
+        # At a lower priority: it takes the CPU that the server's boot and this process leave.
+        from watchkeeper.drift.page_process import start_page_process
+
+        start_page_process()
     flow = load_entrypoint(FLOW_ENTRYPOINTS[command], root)
     if server is not None:
         for name in warm:
-            if not server.is_alive():
-                break
             importlib.import_module(name)
-        server.join()
+        server.wait_ready()
+    # What the imports allocated lives as long as the process: frozen, later collections skip it.
+    gc.freeze()
+    gc.enable()
     if not getattr(args, "debug", False):
         # Prefect logs a failed task's or flow's traceback; for the user's errors `main` prints the
         # one message instead (the log lines stay, without their tracebacks).
         quiet = _QuietUserErrors()
         for handler in _console_handlers():
             handler.addFilter(quiet)
-    return flow(*call_args, **kwargs)
+    with server.use() if server is not None else contextlib.nullcontext():
+        return flow(*call_args, **kwargs)
 
 
 class _QuietUserErrors(logging.Filter):
@@ -122,13 +144,25 @@ def parse_since(text: str) -> datetime:
         return parse_utc(text)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    # A readable console: Prefect's per-task INFO lines go to the Prefect UI (when one is used) and
-    # to the JSON log file, not the terminal; the demo prints one line per day and the alert
-    # notifications. Must happen before Prefect is imported.
+def quiet_prefect_console() -> None:
+    """A readable console for the demo: Prefect's per-task INFO lines go to the Prefect UI (when one
+    is used) and to the JSON log file, not the terminal; the demo prints one line per day and the
+    alert notifications. Must happen before Prefect is imported."""
     for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
         os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "WARNING")
-    start_flow(args, "demo", days=args.days, rows_per_day=args.rows_per_day, seed=args.seed, fresh=args.fresh)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    quiet_prefect_console()
+    start_flow(
+        args,
+        "demo",
+        page=True,
+        days=args.days,
+        rows_per_day=args.rows_per_day,
+        seed=args.seed,
+        fresh=args.fresh,
+    )
     return 0
 
 
@@ -178,9 +212,16 @@ def check_window(config_path: str, window_end: datetime | None) -> MonitorConfig
 def cmd_monitor(args: argparse.Namespace) -> int:
     window_end = parse_time_option("--window-end", args.window_end)
     config = check_window(args.config, window_end)
-    from watchkeeper.checks import slow_imports
+    from watchkeeper.checks import slow_imports, uses_evidently_page
 
-    report = start_flow(args, "monitor", args.config, window_end=window_end, warm=slow_imports(config))
+    report = start_flow(
+        args,
+        "monitor",
+        args.config,
+        window_end=window_end,
+        warm=slow_imports(config),
+        page=uses_evidently_page(config),
+    )
     print(
         json.dumps(
             {
@@ -200,11 +241,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     start, end = parse_time_option("--start", args.start), parse_time_option("--end", args.end)
     assert start is not None and end is not None
-    from watchkeeper.checks import slow_imports
+    from watchkeeper.checks import slow_imports, uses_evidently_page
 
     config = load_config(args.config)
     results = start_flow(
-        args, "backfill", args.config, start, end, parallel=not args.sequential, warm=slow_imports(config)
+        args,
+        "backfill",
+        args.config,
+        start,
+        end,
+        parallel=not args.sequential,
+        warm=slow_imports(config),
+        page=uses_evidently_page(config),
     )
     for row in results:
         print(f"{row['window_end']}  {row['verdict']}")
@@ -498,9 +546,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     atexit.unregister(_freeze_heap)
     atexit.register(_freeze_heap)
     args = build_parser().parse_args(argv)
+    server = None
+    if args.command in FLOW_COMMANDS:
+        # No cyclic garbage collection while the libraries import (a second or more of collections
+        # over objects that all live on): `start_flow` freezes them and turns it back on.
+        gc.disable()
+        if args.command == "demo":
+            quiet_prefect_console()
+        # Prefect's temporary server boots (5 s of CPU) on another core while this process imports
+        # Prefect, checks the config and imports the flow files (tasks/temporary_server.py).
+        server = load_entrypoint("tasks/temporary_server.py:launch_early", project_dir(args.project_dir))()
     try:
         return int(args.func(args))
     except Exception as exc:
+        gc.enable()
+        if server is not None and not server.announced:  # the command failed before its flow
+            server.stop()
         if args.debug or not isinstance(exc, user_errors()):
             raise
         print(f"watchkeeper: error: {exc}", file=sys.stderr)
