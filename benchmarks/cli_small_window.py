@@ -12,13 +12,16 @@ run starts from a copy of it at the same paths, so every repeat monitors the sam
 the same conditions.
 
 Each timed run is `watchkeeper monitor --config … --window-end …` in a new process with no
-`PREFECT_API_URL` (so Prefect starts its temporary local server), measured from outside: wall time,
-CPU time and peak RSS of the process tree. The phases come from the timestamps of Prefect's own
-console lines (milliseconds):
+`PREFECT_API_URL` (so the CLI starts Prefect's temporary local server), measured from outside: wall
+time, CPU time of the process tree (the CLI, the server's process and the page process) and the
+largest peak RSS among them. The phases come from the timestamps of Prefect's own console lines
+(milliseconds):
 
-- `until_server_start_s`: process start → "Starting temporary server" (imports, config checks);
-- `until_flow_run_s`: process start → "Beginning flow run" (imports and the server's start, which
-  may overlap);
+- `until_server_start_s`: process start → "Starting temporary server" (the server's process is
+  launched at the CLI's first step; the line is logged once Prefect's settings are read and confirm
+  it is wanted);
+- `until_flow_run_s`: process start → "Beginning flow run" (the server's boot, while the CLI imports
+  Prefect, checks the config and imports the flow files);
 - `flow_s`: "Beginning flow run" → the flow run's "Finished in state";
 - `verdict_s`: "Beginning flow run" → the flow's log line with the window's verdict (recorded);
 - `page_wait_s`: the verdict line → Evidently's page task finished (what the flow still waits for

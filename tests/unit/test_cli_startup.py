@@ -70,14 +70,23 @@ def test_flows_run_against_the_server_started_early_and_it_stops_at_the_end() ->
     import os
 
     from prefect import flow, get_client
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_UI_URL,
+        temporary_settings,
+    )
 
     @flow(name="temporary-server-check")
     def check() -> str:
         return str(PREFECT_API_URL.value())
 
-    early = temporary_server.launch_early()
-    server = start_temporary_server()
+    # No server configured, whatever the tests before this one left in Prefect's settings.
+    no_server = {"updates": {PREFECT_SERVER_EPHEMERAL_ENABLED: True}, "restore_defaults": {PREFECT_API_URL}}
+    with temporary_settings(**no_server), pytest.MonkeyPatch.context() as env:
+        env.delenv("PREFECT_API_URL", raising=False)
+        early = temporary_server.launch_early()
+        server = start_temporary_server()
     assert server is early and server is not None and temporary_server.in_use()
     with server.use():
         assert os.environ["PREFECT_API_URL"] == server.api_url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,19 +30,21 @@ def frames(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return one(0.0), one(0.5)
 
 
+# `frames`' columns as a classification model's, at a cap below their 120 rows.
+CLASSIFICATION: dict[str, Any] = {
+    "numerical": ["x"],
+    "categorical": ["color"],
+    "target": "label",
+    "prediction": "pred",
+    "task": "classification",
+    "sample_cap": 100,
+}
+
+
 @pytest.mark.slow
 def test_html_report_states_the_sample_cap_and_includes_classification() -> None:
     reference, current = frames(120)
-    page = build_evidently_html(
-        reference,
-        current,
-        numerical=["x"],
-        categorical=["color"],
-        target="label",
-        prediction="pred",
-        task="classification",
-        sample_cap=100,
-    )
+    page = build_evidently_html(reference, current, **CLASSIFICATION)
     assert page.lstrip().lower().startswith("<!doctype html") or "<html" in page[:500].lower()
     assert 'id="watchkeeper-sample-note"' in page
     assert "preset was left out" not in page

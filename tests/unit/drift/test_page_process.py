@@ -11,7 +11,7 @@ import pytest
 from watchkeeper.drift import page_process
 from watchkeeper.drift.html import EvidentlyInputs, sample_evidently_inputs
 
-from .test_html import frames
+from .test_html import CLASSIFICATION, frames
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
@@ -19,16 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 @pytest.fixture
 def inputs() -> EvidentlyInputs:
     reference, current = frames(120)
-    return sample_evidently_inputs(
-        reference,
-        current,
-        numerical=["x"],
-        categorical=["color"],
-        target="label",
-        prediction="pred",
-        task="classification",
-        sample_cap=100,
-    )
+    return sample_evidently_inputs(reference, current, **CLASSIFICATION)
 
 
 @pytest.fixture
