@@ -24,8 +24,9 @@ largest peak RSS among them. The phases come from the timestamps of Prefect's ow
   Prefect, checks the config and imports the flow files);
 - `flow_s`: "Beginning flow run" → the flow run's "Finished in state";
 - `verdict_s`: "Beginning flow run" → the flow's log line with the window's verdict (recorded);
-- `page_wait_s`: the verdict line → Evidently's page task finished (what the flow still waits for
-  the page once the window is published);
+- `page_wait_s`: the verdict line → Evidently's page task finished (rendered concurrently in the
+  page process; the flow waits for it only at its end, after the retraining decision and the
+  dashboard);
 - `shutdown_s`: the flow run finished → the process exited (the temporary server's stop and the
   interpreter's exit).
 

@@ -528,7 +528,6 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     # known for them now), then the current window.
     report = publish_window(run, current, attach_alerts(run, current.report))
     push_window(report, config.health.pushgateway)
-    attach_human_report(run, report, page)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
@@ -538,6 +537,8 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     publish_window_link(
         report, "dashboard", dashboard["mlflow_url"] or Path(dashboard["path"]).as_uri(), "Dashboard"
     )
+    # Evidently's page last: the retraining decision and the dashboard do not wait for it.
+    attach_human_report(run, report, page)
     if report.verdict >= Severity.WARNING:
         run_logger("watchkeeper.monitor").info(
             "%s %s: %s — %s",
