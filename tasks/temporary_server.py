@@ -32,6 +32,7 @@ log = logging.getLogger("prefect")
 
 _PORTS = range(8000, 9000)  # Prefect's range for its temporary server
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind (Prefect retries on another port)
+_LAUNCHES = 2  # attempts on status 3 (uvicorn's status for a port in use, and for a failed startup)
 _WATCH_LIMIT_S = 300  # the watcher's own bound; `wait_ready` applies Prefect's startup timeout
 _current: TemporaryServer | None = None
 
@@ -45,7 +46,8 @@ class TemporaryServer:
         self.port = _free_port()
         self.process = self._launch()
         self._started = time.monotonic()
-        self._ready = threading.Event()
+        self._ready = threading.Event()  # set once the watcher is done, however it ended
+        self._healthy = False
         self._failure: str | None = None
         # Watched from a thread: the server is found ready, and its first request answered, while
         # this process is still importing.
@@ -88,14 +90,21 @@ class TemporaryServer:
     def _watch(self) -> None:
         """Poll the health endpoint until the server answers, then make its first API call (the
         server sets up its database session on the first one: half a second the flow then saves)."""
+        launches = 1
         while not self._ready.is_set() and time.monotonic() - self._started < _WATCH_LIMIT_S:
             status = self.process.poll()
-            if status == _PORT_IN_USE:  # taken since it was chosen: another port, as Prefect does
-                self.port = _free_port()
+            if status == _PORT_IN_USE and launches < _LAUNCHES:  # the port was taken since it was
+                self._failure = f"Prefect's temporary server exited with status {status} while starting"
+                self.port = _free_port()  # chosen: another one, as Prefect does
                 self.process = self._launch()
+                launches += 1
                 continue
             if status is not None:
-                self._failure = f"Prefect's temporary server exited with status {status} while starting"
+                self._failure = f"Prefect's temporary server exited with status {status} while starting" + (
+                    " (its port was taken, or its startup failed: see its output above)"
+                    if status == 3
+                    else ""
+                )
                 break
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=5) as response:
@@ -105,6 +114,7 @@ class TemporaryServer:
             if healthy:
                 with contextlib.suppress(OSError):
                     urllib.request.urlopen(f"{self.api_url}/admin/version", timeout=10).close()
+                self._healthy = True
                 self._ready.set()
                 return
             time.sleep(0.05)
@@ -119,8 +129,10 @@ class TemporaryServer:
 
         timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
         self._ready.wait(max(0.0, self._started + timeout - time.monotonic()))
-        if self._watcher.is_alive() or self._failure is not None:  # timed out, or the server exited
+        if not self._healthy:  # timed out, or the server exited
             failure = self._failure or "Timed out while attempting to connect to Prefect's temporary server"
+            if self._failure and not self._ready.is_set():
+                failure += f", and its next start did not answer within {timeout} s"
             self.stop()
             raise RuntimeError(failure)
 
@@ -150,8 +162,9 @@ class TemporaryServer:
         self._ready.set()  # ends the watcher
         if self.process.poll() is not None:
             return
-        _drain_prefect_workers()
-        log.info("Stopping temporary server on %s", self.address)
+        if self.announced:  # a flow may have used it (not when the command failed before one ran)
+            _drain_prefect_workers()
+            log.info("Stopping temporary server on %s", self.address)
         self.process.terminate()
         try:
             self.process.wait(timeout=5)

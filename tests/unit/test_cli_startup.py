@@ -98,3 +98,18 @@ def test_flows_run_against_the_server_started_early_and_it_stops_at_the_end() ->
     assert "PREFECT_API_URL" not in os.environ
     server.stop()
     assert server.process.returncode is not None and not temporary_server.in_use()
+
+
+@pytest.mark.slow
+def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    unwritable = tmp_path / "no-such-dir" / "prefect.db"
+    with temporary_settings(restore_defaults={PREFECT_API_URL}), pytest.MonkeyPatch.context() as env:
+        env.delenv("PREFECT_API_URL", raising=False)
+        env.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{unwritable}")
+        server = start_temporary_server()
+        assert server is not None
+        with pytest.raises(RuntimeError, match=r"temporary server exited with status \d+ while starting"):
+            server.wait_ready()
+    assert not server.alive() and not temporary_server.in_use()
