@@ -34,6 +34,7 @@ _PORTS = range(8000, 9000)  # Prefect's range for its temporary server
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind (Prefect retries on another port)
 _LAUNCHES = 2  # attempts on status 3 (uvicorn's status for a port in use, and for a failed startup)
 _WATCH_LIMIT_S = 300  # the watcher's own bound; `wait_ready` applies Prefect's startup timeout
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: never via a proxy
 _current: TemporaryServer | None = None
 
 
@@ -107,13 +108,13 @@ class TemporaryServer:
                 )
                 break
             try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=5) as response:
+                with _LOCAL.open(f"{self.api_url}/health", timeout=5) as response:
                     healthy = response.status == 200
             except OSError:  # not listening yet
                 healthy = False
             if healthy:
                 with contextlib.suppress(OSError):
-                    urllib.request.urlopen(f"{self.api_url}/admin/version", timeout=10).close()
+                    _LOCAL.open(f"{self.api_url}/admin/version", timeout=10).close()
                 self._healthy = True
                 self._ready.set()
                 return
