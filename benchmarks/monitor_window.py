@@ -231,7 +231,7 @@ def run_benchmark(root: Path, args: argparse.Namespace) -> None:
     steps = fp.report().to_dict()["steps"]
     critical_steps = [s for s in steps if s["name"] not in ("imports", "mlflow_store_create")]
 
-    # Evidently's import apart from the page: the CLI imports it while Prefect's server starts.
+    # Evidently's import apart from the page: through the CLI, the page process imports it during the run.
     html = StepFootprint()
     with html.measure("evidently_import"):
         import evidently.presets  # noqa: F401

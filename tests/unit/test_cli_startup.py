@@ -102,10 +102,20 @@ def test_flows_run_against_the_server_started_early_and_it_stops_at_the_end() ->
 
 @pytest.mark.slow
 def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     unwritable = tmp_path / "no-such-dir" / "prefect.db"
-    with temporary_settings(restore_defaults={PREFECT_API_URL}), pytest.MonkeyPatch.context() as env:
+    patient = {
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120
+    }  # its two failed boots on a busy CI host
+    with (
+        temporary_settings(updates=patient, restore_defaults={PREFECT_API_URL}),
+        pytest.MonkeyPatch.context() as env,
+    ):
         env.delenv("PREFECT_API_URL", raising=False)
         env.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{unwritable}")
         server = start_temporary_server()
