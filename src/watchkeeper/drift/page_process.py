@@ -51,14 +51,18 @@ class PageProcess:
         self._process.start()
         child.close()
         self._lock = threading.Lock()
+        self._broken = False
 
     def render(self, inputs: EvidentlyInputs) -> str:
         with self._lock:
+            if self._broken:
+                raise PageProcessError("the page process stopped earlier")
             try:
                 self._conn.send(inputs)
                 ok, value = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                raise PageProcessError(f"the page process stopped ({type(exc).__name__})") from exc
+            except Exception as exc:  # it died (EOF, broken pipe), or the samples did not pickle
+                self._broken = True  # the pipe may be mid-message: not used again
+                raise PageProcessError(f"the page process stopped ({type(exc).__name__}: {exc})") from exc
         if not ok:
             raise PageProcessError(value)
         return str(value)
@@ -109,7 +113,13 @@ def start_page_process() -> None:
     global _current
     with _lock:
         if _current is None:
-            _current = PageProcess()
+            try:
+                _current = PageProcess()
+            except OSError as exc:  # no process to be had here: pages are rendered in this one
+                log.warning(
+                    "could not start the page process (%s); Evidently's pages render in this one", exc
+                )
+                return
             atexit.register(stop_page_process)
 
 

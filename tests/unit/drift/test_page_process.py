@@ -61,8 +61,12 @@ def test_a_page_process_that_died_costs_no_page(
     started._process.join()
     with caplog.at_level(logging.WARNING, logger="watchkeeper.drift.page_process"):
         page = page_process.render_page(inputs)
-    assert _landmarks(page)[:2] == (True, True)
-    assert "the page process stopped" in caplog.text
+        assert _landmarks(page)[:2] == (True, True)
+        assert "the page process stopped" in caplog.text
+        # Not used again: the next page goes straight to this process.
+        assert started._broken
+        assert _landmarks(page_process.render_page(inputs))[:2] == (True, True)
+        assert "stopped earlier" in caplog.text
 
 
 def test_without_a_page_process_the_page_is_rendered_here(inputs: EvidentlyInputs) -> None:
