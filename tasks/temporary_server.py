@@ -42,7 +42,7 @@ class TemporaryServer:
     """One `uvicorn` process serving Prefect's API from Prefect's database under `PREFECT_HOME`."""
 
     def __init__(self, *, settings: bool = True) -> None:
-        self._settings = settings
+        self._env = _server_environment(settings)  # here: relaunches from the watcher use the same
         self.announced = False
         self.port = _free_port()
         self.process = self._launch()
@@ -64,20 +64,6 @@ class TemporaryServer:
         return f"{self.address}/api"
 
     def _launch(self) -> subprocess.Popen[bytes]:
-        # The command and environment of Prefect's own temporary server (`SubprocessASGIServer`):
-        # the settings this process changed in memory go along (none yet at the CLI's first step:
-        # the server reads the environment and Prefect's files as this process does).
-        env = {
-            **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
-        if self._settings:
-            from prefect.settings import get_current_settings
-
-            env.update(get_current_settings().to_environment_variables(exclude_unset=True))
-        env.pop("PREFECT_API_URL", None)
         spec = importlib.util.find_spec("prefect")
         assert spec is not None and spec.origin is not None
         app_dir = str(Path(spec.origin).resolve().parent.parent)
@@ -85,7 +71,7 @@ class TemporaryServer:
             [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
-            env=env,
+            env=self._env,
         )  # fmt: skip
 
     def _watch(self) -> None:
@@ -172,6 +158,25 @@ class TemporaryServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _server_environment(settings: bool) -> dict[str, str]:
+    """The environment of Prefect's own temporary server (`SubprocessASGIServer`'s), with the
+    settings this process changed in memory when `settings` (none yet at the CLI's first step: the
+    server reads the environment and Prefect's files as this process does). Built in the caller's
+    context: Prefect's settings context does not follow into other threads."""
+    env = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    if settings:
+        from prefect.settings import get_current_settings
+
+        env.update(get_current_settings().to_environment_variables(exclude_unset=True))
+    env.pop("PREFECT_API_URL", None)
+    return env
 
 
 def _drain_prefect_workers() -> None:

@@ -103,23 +103,29 @@ def test_flows_run_against_the_server_started_early_and_it_stops_at_the_end() ->
 @pytest.mark.slow
 def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
     from prefect.settings import (
+        PREFECT_API_DATABASE_CONNECTION_URL,
         PREFECT_API_URL,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
 
-    unwritable = tmp_path / "no-such-dir" / "prefect.db"
-    patient = {
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120
-    }  # its two failed boots on a busy CI host
+    # In Prefect's settings (the server's environment is built from them, as Prefect does) and under
+    # both of the setting's names in the environment (whatever the tests before this one set there).
+    url = f"sqlite+aiosqlite:///{tmp_path / 'no-dir' / 'x.db'}"
+    unwritable = {PREFECT_API_DATABASE_CONNECTION_URL: url}
+    patient = {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 120}  # two failed boots on a busy CI host
     with (
-        temporary_settings(updates=patient, restore_defaults={PREFECT_API_URL}),
+        temporary_settings(updates={**unwritable, **patient}, restore_defaults={PREFECT_API_URL}),
         pytest.MonkeyPatch.context() as env,
     ):
         env.delenv("PREFECT_API_URL", raising=False)
-        env.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{unwritable}")
+        for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+            env.setenv(name, url)
         server = start_temporary_server()
         assert server is not None
-        with pytest.raises(RuntimeError, match=r"temporary server exited with status \d+ while starting"):
-            server.wait_ready()
+        try:
+            with pytest.raises(RuntimeError, match=r"temporary server exited with status \d+ while starting"):
+                server.wait_ready()
+        finally:
+            server.stop()
     assert not server.alive() and not temporary_server.in_use()
