@@ -16,11 +16,14 @@ import yaml
 from watchkeeper import demo_data
 from watchkeeper.checks import standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig, load_config_file
-from watchkeeper.monitoring import FittedChecks, fit_checks
+from watchkeeper.execution import ExecutionConfig
+from watchkeeper.monitoring import FittedChecks, WindowEvaluation, fit_checks
+from watchkeeper.partitioned.engine import LocalMapper, evaluate_partitioned, plan_window
 from watchkeeper.sources import register_memory_frame, unregister_memory_frame
 from watchkeeper.windows import Labels, ReferenceData, read_labels
 
 REPO = Path(__file__).resolve().parents[3]
+_OWN = object()  # `Window.partitioned`: the window's own labels
 DAY = 8  # covariate drift, a new category ("crypto")
 
 
@@ -42,6 +45,41 @@ class Window:
     @property
     def config(self) -> MonitorConfig:
         return self.loaded.config
+
+    def partitioned(
+        self,
+        *,
+        n_partitions: int | None = None,
+        partition_rows: int | None = None,
+        fitted: FittedChecks | None = None,
+        labels: Labels | object | None = _OWN,
+        labels_complete: bool = True,
+        memory_budget: int | None = None,
+        workers: int = 2,
+        checks: tuple[Any, ...] = (),
+    ) -> WindowEvaluation:
+        """This window cut into `n_partitions` (or partitions of `partition_rows`) and evaluated on
+        the local mapper; `fitted` and `labels` default to the window's own, `memory_budget` to
+        the execution config's."""
+        rows = partition_rows if n_partitions is None else -(-len(self.logs) // n_partitions)
+        execution = ExecutionConfig(partition_rows=rows)
+        source = plan_window(self.config, execution, self.start, self.end, frame=self.logs, force=True)
+        assert source is not None
+        if n_partitions is not None:
+            assert len(source.partitions) == n_partitions
+        return evaluate_partitioned(
+            self.fitted if fitted is None else fitted,
+            source,
+            LocalMapper(workers),
+            config=self.config,
+            config_hash=self.loaded.hash,
+            start=self.start,
+            end=self.end,
+            labels=self.labels if labels is _OWN else labels,  # type: ignore[arg-type]
+            labels_complete=labels_complete,
+            memory_budget=execution.memory_budget if memory_budget is None else memory_budget,
+            checks=checks,
+        )
 
 
 def make_window(tmp: Path, *, rows: int, name: str, extra: dict[str, Any] | None = None) -> Window:

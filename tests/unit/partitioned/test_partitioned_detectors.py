@@ -8,31 +8,15 @@ import pytest
 
 from tests.unit.partitioned.conftest import Window
 from watchkeeper.checks import standard_checks
-from watchkeeper.execution import ExecutionConfig
 from watchkeeper.monitoring import WindowEvaluation, evaluate_window
 from watchkeeper.partitioned.agreement import compare_figures, decisions, feed_detectors
-from watchkeeper.partitioned.engine import LocalMapper, evaluate_partitioned, plan_window
 from watchkeeper.performance import PerformanceReport
 from watchkeeper.performance.evaluate import DEFER_DETECTORS
 from watchkeeper.windows import load_window
 
 
 def _partitioned(window: Window, n_partitions: int, *, labels_complete: bool = True) -> WindowEvaluation:
-    execution = ExecutionConfig(partition_rows=-(-len(window.logs) // n_partitions))
-    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
-    assert source is not None and len(source.partitions) == n_partitions
-    return evaluate_partitioned(
-        window.fitted,
-        source,
-        LocalMapper(2),
-        config=window.config,
-        config_hash=window.loaded.hash,
-        start=window.start,
-        end=window.end,
-        labels=window.labels,
-        labels_complete=labels_complete,
-        memory_budget=execution.memory_budget,
-    )
+    return window.partitioned(n_partitions=n_partitions, labels_complete=labels_complete)
 
 
 @pytest.fixture(scope="module")

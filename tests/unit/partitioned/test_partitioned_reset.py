@@ -11,9 +11,7 @@ import pytest
 from tests.unit.partitioned.conftest import Window
 from watchkeeper.checks import Window as CheckWindow
 from watchkeeper.drift.reset_impact import ResetImpactCheck, ResetImpactReport
-from watchkeeper.execution import ExecutionConfig
-from watchkeeper.monitoring import FittedChecks, WindowEvaluation
-from watchkeeper.partitioned.engine import LocalMapper, evaluate_partitioned, plan_window
+from watchkeeper.monitoring import FittedChecks
 from watchkeeper.training import train_default
 from watchkeeper.windows import Labels, load_window, read_reference
 
@@ -52,27 +50,6 @@ def _in_memory(
     return report
 
 
-def _partitioned(
-    window: Window, fitted: FittedChecks, models: Models, n_partitions: int, labels: Labels | None
-) -> WindowEvaluation:
-    execution = ExecutionConfig(partition_rows=-(-len(window.logs) // n_partitions))
-    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
-    assert source is not None and len(source.partitions) == n_partitions
-    return evaluate_partitioned(
-        fitted,
-        source,
-        LocalMapper(2),
-        config=window.config,
-        config_hash=window.loaded.hash,
-        start=window.start,
-        end=window.end,
-        labels=labels,
-        labels_complete=True,
-        memory_budget=0,
-        checks=(ResetImpactCheck(models),),
-    )
-
-
 @pytest.mark.parametrize(
     ("n_partitions", "with_labels"),
     [
@@ -89,7 +66,13 @@ def test_reset_impact_is_the_in_memory_one(
     labels = window.labels if with_labels else None
     exact = _in_memory(window, fitted, models, labels)
     models.calls.clear()
-    result = _partitioned(window, fitted, models, n_partitions, labels)
+    result = window.partitioned(
+        n_partitions=n_partitions,
+        fitted=fitted,
+        labels=labels,
+        memory_budget=0,
+        checks=(ResetImpactCheck(models),),
+    )
     assert result.report.errors == {}
     got = result.report.section("drift.reset")
     assert got == exact
@@ -104,20 +87,6 @@ def test_without_its_check_the_reset_impact_is_named_not_evaluated(
     window: Window, reset: tuple[Models, FittedChecks]
 ) -> None:
     _, fitted = reset
-    execution = ExecutionConfig(partition_rows=2500)
-    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
-    assert source is not None
-    result = evaluate_partitioned(
-        fitted,
-        source,
-        LocalMapper(2),
-        config=window.config,
-        config_hash=window.loaded.hash,
-        start=window.start,
-        end=window.end,
-        labels=window.labels,
-        labels_complete=True,
-        memory_budget=0,
-    )
+    result = window.partitioned(partition_rows=2500, fitted=fitted, memory_budget=0)
     assert "drift.reset" not in result.report.sections
     assert "ModelSource" in result.report.section("partitioned").not_evaluated["drift.reset"]

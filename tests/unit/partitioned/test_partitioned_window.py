@@ -24,22 +24,7 @@ from watchkeeper.windows import load_window
 
 
 def _partitioned(window: Window, n_partitions: int, workers: int = 2) -> WindowEvaluation:
-    rows = len(window.logs)
-    execution = ExecutionConfig(partition_rows=-(-rows // n_partitions))
-    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
-    assert source is not None and len(source.partitions) == n_partitions
-    return evaluate_partitioned(
-        window.fitted,
-        source,
-        LocalMapper(workers),
-        config=window.config,
-        config_hash=window.loaded.hash,
-        start=window.start,
-        end=window.end,
-        labels=window.labels,
-        labels_complete=False,
-        memory_budget=execution.memory_budget,
-    )
+    return window.partitioned(n_partitions=n_partitions, labels_complete=False, workers=workers)
 
 
 @pytest.fixture(scope="module")
@@ -185,21 +170,7 @@ def test_checks_without_a_partitioned_evaluation_are_named_and_warn(window: Wind
             "evidently_report": object(),
         },
     )
-    execution = ExecutionConfig(partition_rows=2500)
-    source = plan_window(window.config, execution, window.start, window.end, frame=window.logs, force=True)
-    assert source is not None
-    result = evaluate_partitioned(
-        fitted,
-        source,
-        LocalMapper(2),
-        config=window.config,
-        config_hash=window.loaded.hash,
-        start=window.start,
-        end=window.end,
-        labels=window.labels,
-        labels_complete=True,
-        memory_budget=0,
-    )
+    result = window.partitioned(partition_rows=2500, fitted=fitted, memory_budget=0)
     report = result.report
     section = report.section("partitioned")
     assert set(section.not_evaluated) == {
