@@ -1,4 +1,5 @@
-"""Conformance: Great Expectations gives the same answers on the typed window as on the object one.
+"""Conformance: Great Expectations gives the same answers on the typed window as on the object one,
+and with Watchkeeper's engine (column domains served as the column) as with GX's engine as shipped.
 
 Windows used to hold strings as Python objects; sources now return categorical strings as pandas
 `category` and other strings Arrow-backed (`watchkeeper.sources.arrow`). Every expectation type the
@@ -22,6 +23,7 @@ from watchkeeper import demo_data
 from watchkeeper.config import ColumnsConfig
 from watchkeeper.sources.arrow import table_to_frame
 from watchkeeper.validation import generate_suite, load_suite, validate_window
+from watchkeeper.validation.gx import _build_gx_suite, _restore_entries, logical_type_substitutes
 from watchkeeper.validation.spec import ExpectationSpec, ExpectationSuiteSpec
 from watchkeeper.verdict import Severity
 from watchkeeper.windows import as_category, as_category_strings, categorical_columns
@@ -186,3 +188,70 @@ def test_substituted_entries_show_as_written_in_the_result_document() -> None:
     judged = first["meta"]["watchkeeper"]["judged_on_logical_type"]
     assert judged["type"] == "expect_column_values_to_be_in_set"
     assert sorted(judged["kwargs"]["value_set"]) == ["a", "b", "c", "new"]
+
+
+def _gx_as_shipped(frame: pd.DataFrame, spec: ExpectationSuiteSpec) -> dict[str, Any]:
+    """GX's result document for `spec` on `frame` from a context of its own, GX's engine untouched."""
+    import great_expectations as gx
+
+    indices = tuple(range(len(spec.expectations)))
+    suite = _build_gx_suite(spec, indices, logical_type_substitutes(spec, indices, frame))
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas("shipped")
+        .add_dataframe_asset("window")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20})
+    return result.to_json_dict()
+
+
+def _comparable(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each entry's result as GX wrote it, without the batch id (which names the context's asset)."""
+    out = []
+    for res in doc["results"]:
+        config = res["expectation_config"]
+        kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
+        out.append(
+            {
+                "type": config["type"],
+                "kwargs": kwargs,
+                "success": res["success"],
+                "result": res["result"],
+                "exception_info": res["exception_info"],
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["objects", "typed"])
+def test_column_domains_served_as_the_column_give_gx_own_results(typed: bool) -> None:
+    """`narrow_column_domains` hands GX a column's domain as that column alone: GX's whole result
+    document (every entry's counts, samples, partial unexpected index lists, observed values and
+    errors) is the one GX gives with its engine as shipped, row conditions included."""
+    reference = _object_window(3000, 1, drifted=False)
+    suite = generate_suite(reference, columns=COLUMNS, model_name="m", window_rows=3000)
+    conditioned = ExpectationSpec(
+        "expect_column_values_to_be_between",
+        {
+            "column": "num",
+            "min_value": -1.0,
+            "max_value": 1.0,
+            "row_condition": 'cat=="a"',
+            "condition_parser": "pandas",
+        },
+        Severity.WARNING,
+    )
+    spec = ExpectationSuiteSpec(
+        name="m", expectations=(*suite.expectations, *_extra_type_entries(), conditioned), meta=suite.meta
+    )
+    frame = _object_window(2500, 2, drifted=True)
+    if typed:
+        frame = _typed(frame)
+    ours = json.loads(validate_window(frame, spec).gx_json)
+    # As Watchkeeper's document shows them: substituted type entries as written, JSON-safe values.
+    shipped = _restore_entries(json.loads(json.dumps(_gx_as_shipped(frame, spec), default=str)))
+    assert len(ours["results"]) == len(spec.expectations)
+    assert any(r["result"].get("unexpected_count") for r in ours["results"])  # failures are compared too
+    assert _comparable(ours) == _comparable(shipped)

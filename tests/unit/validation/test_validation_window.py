@@ -168,6 +168,16 @@ def test_gx_suite_is_built_once_per_suite(suite: ExpectationSuiteSpec, reference
     assert report.rows == 100
 
 
+def test_no_window_data_is_kept_after_validation(
+    suite: ExpectationSuiteSpec, reference: pd.DataFrame
+) -> None:
+    """GX's engine caches every metric it resolves (a boolean mask per column expectation): they are
+    dropped after each window, so a long backfill holds none of an earlier window's masks."""
+    report = validate_window(reference, suite)
+    assert report.rows == len(reference) and report.results
+    assert len(validation._get_runtime().engine._metric_cache) == 0
+
+
 def test_report_is_frozen(suite: ExpectationSuiteSpec, reference: pd.DataFrame) -> None:
     report = validate_window(reference.iloc[:10], suite)
     assert isinstance(report, ValidationReport)
