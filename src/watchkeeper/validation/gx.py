@@ -161,11 +161,13 @@ def check_with_gx(spec: ExpectationSuiteSpec) -> None:
 def narrow_column_domains(engine: Any) -> None:
     """Serve GX's single-column domains as that column alone, on this execution engine instance.
 
-    For a column's expectation GX's pandas engine hands back the whole window as the domain, and
-    its map metrics then filter that frame's rows (`df[df[column].notnull()]`, once per metric):
-    every column expectation copied every column of the window, ~110 MB at a million rows, a
-    few times over. Here the domain is the column as a one-column frame (a view, no copy), so the
-    filter copies only that column. A domain with a row condition (it may name other columns) is
+    For a column's domain GX's pandas engine hands back the whole window, and the metrics computed
+    on it (the column's conditions and aggregates) then filter that frame's rows
+    (`df[df[column].notnull()]`): each copied every column of the window, ~110 MB at a million
+    rows. Here the domain is the column as a one-column frame (a view, no copy), so the filter
+    copies only that column: the validation step at 1M rows went from ~1.46 s to ~0.9 s. (GX's
+    helpers for the unexpected-value samples ask for the table's domain, not the column's, and
+    still filter the whole window.) A domain with a row condition (it may name other columns) is
     GX's own, unchanged. What the metrics compute is the same: they read only the column, and the
     row index, which is kept (`tests/contracts/test_validation_conformance.py` compares whole GX
     result documents with and without this). The result format Watchkeeper asks for names no
