@@ -1,5 +1,5 @@
 """Conformance: Great Expectations gives the same answers on the typed window as on the object one,
-and with Watchkeeper's engine (column domains served as the column) as with GX's engine as shipped.
+and validated by column groups (as Watchkeeper does) as in one GX validation of the whole window.
 
 Windows used to hold strings as Python objects; sources now return categorical strings as pandas
 `category` and other strings Arrow-backed (`watchkeeper.sources.arrow`). Every expectation type the
@@ -208,9 +208,12 @@ def _gx_as_shipped(frame: pd.DataFrame, spec: ExpectationSuiteSpec) -> dict[str,
 
 
 def _comparable(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each entry's result as GX wrote it, without the batch id (which names the context's asset)."""
+    """Each entry's result as GX wrote it, in suite order, without the batch id (which names the
+    context's asset)."""
     out = []
-    for res in doc["results"]:
+    for res in sorted(
+        doc["results"], key=lambda res: res["expectation_config"]["meta"]["watchkeeper"]["index"]
+    ):
         config = res["expectation_config"]
         kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
         out.append(
@@ -226,26 +229,34 @@ def _comparable(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("typed", [False, True], ids=["objects", "typed"])
-def test_column_domains_served_as_the_column_give_gx_own_results(typed: bool) -> None:
-    """`narrow_column_domains` hands GX a column's domain as that column alone: GX's whole result
-    document (every entry's counts, samples, partial unexpected index lists, observed values and
-    errors) is the one GX gives with its engine as shipped, row conditions included."""
+def test_column_groups_give_gx_own_results_on_the_whole_window(typed: bool) -> None:
+    """Watchkeeper validates each group of entries reading the same columns on a frame of those
+    columns alone (`column_groups`): the merged result document (every entry's counts, samples,
+    partial unexpected index lists, observed values and errors, the statistics and success) is the
+    one GX gives for the whole suite on the whole window, column pairs, column lists, a column's
+    position and a row condition included."""
     reference = _object_window(3000, 1, drifted=False)
     suite = generate_suite(reference, columns=COLUMNS, model_name="m", window_rows=3000)
-    conditioned = ExpectationSpec(
-        "expect_column_values_to_be_between",
-        {
-            "column": "num",
-            "min_value": -1.0,
-            "max_value": 1.0,
-            "row_condition": 'cat=="a"',
-            "condition_parser": "pandas",
-        },
-        Severity.WARNING,
-    )
+
+    def entry(type_: str, **kwargs: Any) -> ExpectationSpec:
+        return ExpectationSpec(type_, kwargs, Severity.WARNING)
+
+    others = [
+        entry("expect_column_values_to_be_between", column="num", min_value=-1.0, max_value=1.0,
+              row_condition='cat=="a"', condition_parser="pandas"),
+        entry("expect_column_pair_values_a_to_be_greater_than_b", column_A="num_int", column_B="num",
+              or_equal=True),
+        entry("expect_compound_columns_to_be_unique", column_list=["cat", "num_int"]),
+        entry("expect_column_to_exist", column="num", column_index=1),
+        entry("expect_column_to_exist", column="num", column_index=0),
+        entry("expect_column_mean_to_be_between", column="score", min_value=0.4, max_value=0.6),
+    ]  # fmt: skip
     spec = ExpectationSuiteSpec(
-        name="m", expectations=(*suite.expectations, *_extra_type_entries(), conditioned), meta=suite.meta
+        name="m", expectations=(*suite.expectations, *_extra_type_entries(), *others), meta=suite.meta
     )
+    from watchkeeper.validation.gx import column_groups
+
+    assert len(column_groups(spec, range(len(spec.expectations)))) > 5  # validated apart
     frame = _object_window(2500, 2, drifted=True)
     if typed:
         frame = _typed(frame)
@@ -254,4 +265,6 @@ def test_column_domains_served_as_the_column_give_gx_own_results(typed: bool) ->
     shipped = _restore_entries(json.loads(json.dumps(_gx_as_shipped(frame, spec), default=str)))
     assert len(ours["results"]) == len(spec.expectations)
     assert any(r["result"].get("unexpected_count") for r in ours["results"])  # failures are compared too
+    assert not all(r["success"] for r in ours["results"])
     assert _comparable(ours) == _comparable(shipped)
+    assert (ours["success"], ours["statistics"]) == (shipped["success"], shipped["statistics"])

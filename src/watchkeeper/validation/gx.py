@@ -4,9 +4,11 @@
   silently drops it from the suite, so every entry is built on its own and the built suite is
   counted: an entry GX does not understand is an error naming the file, the entry index and its type.
 - `validate_window` runs the suite on a window with an ephemeral GX context (progress bars off), one
-  GX validation call per window, and returns a frozen `ValidationReport` (a `SectionReport`). One GX
-  context and pandas batch definition serve the whole process, and built GX suites are cached by
-  suite fingerprint, so each window pays only for GX's own validation.
+  GX validation call per group of entries reading the same columns, on a frame of those columns
+  alone (`column_groups`), and returns a frozen `ValidationReport` (a `SectionReport`) with one GX
+  result document for the whole suite. One GX context and pandas batch definition serve the whole
+  process, and built GX suites are cached by suite fingerprint and group, so each window pays only
+  for GX's own validation.
 
 Windows come typed (categorical strings as pandas `category`, other strings Arrow-backed). GX judges
 `expect_column_values_to_be_in_type_list` by the dtype, and only on `object` columns value by value,
@@ -158,38 +160,10 @@ def check_with_gx(spec: ExpectationSuiteSpec) -> None:
     _build_gx_suite(spec, range(len(spec.expectations)))
 
 
-def narrow_column_domains(engine: Any) -> None:
-    """Serve GX's single-column domains as that column alone, on this execution engine instance.
-
-    For a column's domain GX's pandas engine hands back the whole window, and the metrics computed
-    on it (the column's conditions and aggregates) then filter that frame's rows
-    (`df[df[column].notnull()]`): each copied every column of the window, ~110 MB at a million
-    rows. Here the domain is the column as a one-column frame (a view, no copy), so the filter
-    copies only that column: the validation step at 1M rows went from ~1.46 s to ~0.9 s. (GX's
-    helpers for the unexpected-value samples ask for the table's domain, not the column's, and
-    still filter the whole window.) A domain with a row condition (it may name other columns) is
-    GX's own, unchanged. What the metrics compute is the same: they read only the column, and the
-    row index, which is kept (`tests/contracts/test_validation_conformance.py` compares whole GX
-    result documents with and without this). The result format Watchkeeper asks for names no
-    index columns (`unexpected_index_column_names`), the one option that reads other columns of a
-    column's domain.
-    """
-    whole = engine.get_domain_records  # GX's own, bound to the engine
-
-    def get_domain_records(domain_kwargs: dict[str, Any]) -> pd.DataFrame:
-        data = whole(domain_kwargs)
-        column = domain_kwargs.get("column")
-        if column is None or domain_kwargs.get("row_condition") or column not in data.columns:
-            return data
-        return data[column].to_frame()
-
-    engine.get_domain_records = get_domain_records
-
-
 class _GxRuntime:
     """One ephemeral GX context with a pandas batch definition, and built suites by fingerprint."""
 
-    max_suites = 16
+    max_suites = 256  # one per column group of each suite (a suite has a group per column)
 
     def __init__(self) -> None:
         import great_expectations as gx
@@ -204,7 +178,6 @@ class _GxRuntime:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         datasource = self.context.data_sources.add_pandas("watchkeeper")
         self.engine = datasource.get_execution_engine()  # the one every batch of it validates on
-        narrow_column_domains(self.engine)
         asset = datasource.add_dataframe_asset("window")
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole-window")
         # Keyed by (suite fingerprint, entries run), plus the substitutes when there are any.
@@ -360,6 +333,78 @@ def _gx_document(
     return json.dumps(make_json_safe(doc), allow_nan=False)
 
 
+# Entry types that read more of the window than their columns: the table's, and a column's
+# existence (its `column_index` is a position in the whole table).
+_WHOLE_WINDOW_TYPES = frozenset({"expect_column_to_exist"})
+
+
+def column_groups(
+    spec: ExpectationSuiteSpec, indices: Sequence[int]
+) -> dict[tuple[str, ...] | None, tuple[int, ...]]:
+    """The entries (by index) GX validates together, by the columns they read (None: the whole window).
+
+    An entry on a column (or a pair, or a list of columns) reads only those columns, so it is
+    validated on a frame of them alone: GX filters its domain's frame by rows for every column map
+    metric (`df[df[column].notnull()]` in GX's own helpers), which on the whole window copied every
+    column of it for each entry, ~110 MB at a million rows. Table entries, an entry with a row
+    condition (it may name any column) and the types above run on the whole window.
+    """
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for i in indices:
+        exp = spec.expectations[i]
+        whole = not exp.columns or exp.type in _WHOLE_WINDOW_TYPES or exp.kwargs.get("row_condition")
+        groups.setdefault(None if whole else tuple(dict.fromkeys(exp.columns)), []).append(i)
+    return {columns: tuple(group) for columns, group in groups.items()}
+
+
+def _columns_view(window: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    if len(columns) == 1:
+        return window[columns[0]].to_frame()  # a view of the column, no copy
+    return window[list(columns)]
+
+
+def _validate_on(
+    runtime: _GxRuntime,
+    frame: pd.DataFrame,
+    spec: ExpectationSuiteSpec,
+    indices: tuple[int, ...],
+    substitutes: dict[int, Substitute],
+) -> Any:
+    """One GX validation of the entries `indices` on `frame` (the caller holds the runtime's lock)."""
+    suite = runtime.get_suite(spec, indices, {i: s for i, s in substitutes.items() if i in indices})
+    batch = runtime.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    try:
+        return batch.validate(
+            suite,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_UNEXPECTED},
+        )
+    finally:
+        # GX's engine keeps every metric it resolved (a boolean mask per column expectation: ~25 MB
+        # at 1M rows) until the next validation overwrites them. Nothing reads them after the
+        # validation: a validation resolves its own metrics first.
+        runtime.engine._metric_cache.clear()
+
+
+def _merge_documents(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One suite result document from the column groups' documents, as one GX validation writes it:
+    the entries in suite order, the statistics and success over all of them."""
+    merged = dict(docs[0])
+    results = sorted(
+        (res for doc in docs for res in doc["results"]),
+        key=lambda res: int(res["expectation_config"]["meta"]["watchkeeper"]["index"]),
+    )
+    passed = sum(1 for res in results if res["success"])
+    merged["results"] = results
+    merged["success"] = passed == len(results)
+    merged["statistics"] = {
+        "evaluated_expectations": len(results),
+        "successful_expectations": passed,
+        "unsuccessful_expectations": len(results) - passed,
+        "success_percent": 100.0 * passed / len(results) if results else None,
+    }
+    return merged
+
+
 def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> ValidationReport:
     """Run `spec` on `window` with Great Expectations and summarize what failed.
 
@@ -386,26 +431,16 @@ def validate_window(window: pd.DataFrame, spec: ExpectationSuiteSpec) -> Validat
     if runnable:
         runtime = _get_runtime()
         substitutes = logical_type_substitutes(spec, runnable, window)
+        docs = []
         with runtime.lock:
-            suite = runtime.get_suite(spec, runnable, substitutes)
-            batch = runtime.batch_definition.get_batch(batch_parameters={"dataframe": window})
-            try:
-                gx_result = batch.validate(
-                    suite,
-                    result_format={
-                        "result_format": "SUMMARY",
-                        "partial_unexpected_count": _PARTIAL_UNEXPECTED,
-                    },
-                )
-            finally:
-                # GX's engine keeps every metric it resolved (a boolean mask per column expectation:
-                # ~25 MB at 1M rows) until the next window overwrites them. Nothing reads them after
-                # the validation: a validation resolves its own metrics first.
-                runtime.engine._metric_cache.clear()
-        for gx_res in gx_result.results:
-            index = int(gx_res.expectation_config.meta["watchkeeper"]["index"])
-            by_index[index] = _to_result(spec.expectations[index], index, gx_res, rows)
-        gx_doc = _restore_entries(gx_result.to_json_dict())
+            for columns, indices in column_groups(spec, runnable).items():
+                frame = window if columns is None else _columns_view(window, columns)
+                gx_result = _validate_on(runtime, frame, spec, indices, substitutes)
+                for gx_res in gx_result.results:
+                    index = int(gx_res.expectation_config.meta["watchkeeper"]["index"])
+                    by_index[index] = _to_result(spec.expectations[index], index, gx_res, rows)
+                docs.append(gx_result.to_json_dict())
+        gx_doc = _restore_entries(_merge_documents(docs))
     not_run = []
     for i, cols in missing_by_index.items():
         if cols:

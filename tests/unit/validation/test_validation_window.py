@@ -159,12 +159,15 @@ def test_zero_rows_is_a_clear_report(suite: ExpectationSuiteSpec, reference: pd.
 def test_gx_suite_is_built_once_per_suite(suite: ExpectationSuiteSpec, reference: pd.DataFrame) -> None:
     validate_window(reference, suite)
     runtime = validation._get_runtime()
-    key = (suite.fingerprint, tuple(range(len(suite.expectations))))
-    built = runtime.suites[key]
-    # An equal spec loaded from elsewhere hits the same cache entry.
+    groups = validation.column_groups(suite, range(len(suite.expectations)))
+    assert len(groups) > 1  # one GX suite per group of entries reading the same columns
+    keys = [key for key in runtime.suites if key[0] == suite.fingerprint]
+    assert sorted(key[1] for key in keys) == sorted(groups.values())
+    built = {key: runtime.suites[key] for key in keys}
+    # An equal spec loaded from elsewhere hits the same cache entries.
     again = ExpectationSuiteSpec(name=suite.name, expectations=suite.expectations, source="elsewhere.yaml")
     report = validate_window(reference.iloc[:100], again)
-    assert runtime.suites[key] is built
+    assert all(runtime.suites[key] is suite_ for key, suite_ in built.items())
     assert report.rows == 100
 
 
