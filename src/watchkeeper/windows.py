@@ -542,6 +542,7 @@ def read_reference(config: MonitorConfig) -> ReferenceData:
         frame[name] = as_category(frame[name])
     if len(frame) == 0:
         raise DataError(f"{source.description}: the reference data is empty")
+    release_arrow_memory()  # the file's pages and the conversion's buffers: held for the whole run
     fingerprint = getattr(source, "fingerprint", None)
     return ReferenceData(frame, fingerprint() if callable(fingerprint) else None)
 
