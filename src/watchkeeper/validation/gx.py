@@ -386,8 +386,9 @@ def _validate_on(
 
 
 def _merge_documents(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One suite result document from the column groups' documents, as one GX validation writes it:
-    the entries in suite order, the statistics and success over all of them."""
+    """One suite result document from the column groups' documents: the statistics and success
+    over all entries, as one GX validation of the whole window writes them, and the entries in
+    suite order (GX's own order follows its metric graph)."""
     merged = dict(docs[0])
     results = sorted(
         (res for doc in docs for res in doc["results"]),
