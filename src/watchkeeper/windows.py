@@ -495,9 +495,9 @@ def load_window(
     # Hashing the ids (duplicates, the label join) is done: Arrow's freed pages go back before the
     # block merge below allocates the merged copies (~90 MB at 1M rows), not after.
     release_arrow_memory()
-    # The joined target is a block of its own; every row filter on the window (Great Expectations
-    # filters once per expectation) would merge the blocks again. Merge them once, here, where the
-    # frame is still ours alone.
+    # The joined target is a block of its own, and the numeric columns Arrow handed over stay in
+    # Arrow's pool. Merged once, here, where the frame is still ours alone: measured at 1M rows,
+    # the unmerged window sat ~20 MB higher through every later check, and the peak with it.
     joined._consolidate_inplace()  # type: ignore[operator]  # pandas' own (private) block merge
     # The merged blocks are NumPy's: the columns Arrow handed over without a copy were freed into
     # Arrow's pool just now (~80 MB at 1M rows), which keeps freed pages for reuse.

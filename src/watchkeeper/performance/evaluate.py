@@ -21,6 +21,7 @@ from watchkeeper.performance.gap import measure_gaps, measure_regression_gaps
 from watchkeeper.performance.grouping import group_by_version
 from watchkeeper.performance.inputs import PreparedRows, compute_realized, is_classification, prepare_rows
 from watchkeeper.performance.judgement import judge_performance
+from watchkeeper.performance.metrics import every_row
 from watchkeeper.performance.report import PerformanceReport, VersionPerformance
 from watchkeeper.performance.streams import PendingDetectors, consume_stream, decide_feed, error_stream
 from watchkeeper.schema import ColumnsConfig, TaskType
@@ -157,25 +158,18 @@ def _measure_version(
     realized, _ = compute_realized(rows, idx, task)
     estimated: dict[str, Estimate] = {}
     if baseline.cbpe is not None and rows.proba is not None and rows.proba_issue is None:
-        if _every_row(idx, rows.n):
-            # One version in the window: its rows are the window's, and so are its estimates (CBPE
-            # keeps the window's); no copy of the probabilities (~38 MB at 1M rows) is taken.
-            estimated = baseline.cbpe.estimate(
-                rows.proba, rows.yhat, calibrated=rows.calibrated, order=rows.order, positions=None
-            )
-        else:
-            estimated = baseline.cbpe.estimate(
-                rows.proba[idx],
-                rows.yhat[idx],
-                calibrated=None if rows.calibrated is None else rows.calibrated[idx],
-                order=rows.order,
-                positions=idx,
-            )
+        # One version in the window: its rows are the window's (CBPE keeps the window's estimates),
+        # and no copy of the probabilities and predictions (~38 MB at 1M rows) is taken.
+        whole = every_row(idx, rows.n)
+
+        def pick(values: np.ndarray) -> np.ndarray:
+            return values if whole else values[idx]
+
+        estimated = baseline.cbpe.estimate(
+            pick(rows.proba),
+            pick(rows.yhat),
+            calibrated=None if rows.calibrated is None else pick(rows.calibrated),
+            order=rows.order,
+            positions=None if whole else idx,
+        )
     return VersionPerformance(int(idx.size), int(rows.labeled[idx].sum()), realized, estimated)
-
-
-def _every_row(idx: np.ndarray, n: int) -> bool:
-    """Whether `idx` is 0, 1, …, n-1."""
-    if idx.size != n:
-        return False
-    return n == 0 or (int(idx[0]) == 0 and int(idx[-1]) == n - 1 and bool((np.diff(idx) == 1).all()))

@@ -157,8 +157,7 @@ class ScoreOrder:
 
     def covers(self, positions: np.ndarray | None) -> bool:
         """Whether `positions` are every row of the window, in order (None: every row)."""
-        n = len(self)
-        return positions is None or (positions.size == n and np.array_equal(positions, np.arange(n)))
+        return positions is None or every_row(positions, len(self))
 
     def recall(self, key: str, inputs: tuple[Any, ...]) -> Any:
         """What `remember` kept under `key` for the same inputs (equal values), else None."""
@@ -179,7 +178,7 @@ class ScoreOrder:
         n = order.size
         if positions is None:
             return order
-        if positions.size == n and np.array_equal(positions, np.arange(n)):
+        if every_row(positions, n):
             return order  # every row, in order
         local = np.full(n, -1, dtype=np.int64)
         local[positions] = np.arange(positions.size)
@@ -188,6 +187,11 @@ class ScoreOrder:
         if sub.size != positions.size:  # repeated positions: no shared order, sort them
             return np.argsort(self._proba[positions, column])
         return sub
+
+
+def every_row(positions: np.ndarray, n: int) -> bool:
+    """Whether `positions` are 0, 1, …, n-1: every row of an n-row window, in order."""
+    return positions.size == n and bool(np.array_equal(positions, np.arange(n)))
 
 
 _SAME_BLOCK_ROWS = 65_536  # rows compared at a time: equal_nan's masks and copies stay ~1 MB
