@@ -80,6 +80,8 @@ class AlertContext:
     window_start: datetime | None = None
     mlflow_run_url: str | None = None
     prefect_flow_run_url: str | None = None
+    verdict: str | None = None  # the window's verdict label (OK / Warning / Critical)
+    hindsight: bool = False  # judged with every label known today, not as of its evaluation
 
 
 def fingerprint(model: str, labels: Mapping[str, str]) -> str:
@@ -339,6 +341,7 @@ def evaluate_alerts(
     # costs one commit, and state and trail never disagree.
     db.save_states(store, states_out, audits)
 
+    window_firing = sum(1 for s in statuses if s.state == "firing")
     for channel in channels:
         chosen = tuple(e for e in events if _wants(channel, e))
         if not chosen:
@@ -351,6 +354,9 @@ def evaluate_alerts(
             window_start=context.window_start,
             mlflow_run_url=context.mlflow_run_url,
             prefect_flow_run_url=context.prefect_flow_run_url,
+            verdict=context.verdict,
+            window_firing=window_firing,
+            hindsight=context.hindsight,
         )
         parts = [message] if channel.grouped else [message.with_events((e,)) for e in chosen]
         for part in parts:

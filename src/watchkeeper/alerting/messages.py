@@ -108,6 +108,12 @@ class AlertMessage:
     window_start: datetime | None = None
     mlflow_run_url: str | None = None
     prefect_flow_run_url: str | None = None
+    # The window's own verdict and how many alerts fire in it (every rule, announced or not): the
+    # header says the same as the window's report, whichever events this message carries.
+    verdict: str | None = None
+    window_firing: int | None = None
+    # Judged with every label known today (`--hindsight`), not as of the window's evaluation.
+    hindsight: bool = False
 
     @property
     def firing(self) -> tuple[AlertEvent, ...]:
@@ -134,6 +140,9 @@ class AlertMessage:
             window_start=self.window_start,
             mlflow_run_url=self.mlflow_run_url,
             prefect_flow_run_url=self.prefect_flow_run_url,
+            verdict=self.verdict,
+            window_firing=self.window_firing,
+            hindsight=self.hindsight,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +153,9 @@ class AlertMessage:
             "window_end": _iso(self.window_end),
             "mlflow_run_url": self.mlflow_run_url,
             "prefect_flow_run_url": self.prefect_flow_run_url,
+            "verdict": self.verdict,
+            "window_firing": self.window_firing,
+            "hindsight": self.hindsight,
             "events": [e.to_dict() for e in self.events],
         }
 
@@ -158,5 +170,8 @@ class AlertMessage:
             window_end=window_end,
             mlflow_run_url=data.get("mlflow_run_url"),
             prefect_flow_run_url=data.get("prefect_flow_run_url"),
+            verdict=data.get("verdict"),
+            window_firing=data.get("window_firing"),
+            hindsight=bool(data.get("hindsight", False)),
             events=tuple(AlertEvent.from_dict(e) for e in data["events"]),
         )
