@@ -225,13 +225,17 @@ def _health_sections(run: MonitorRun) -> dict[str, Any]:
     return {"health": health} if health is not None else {}
 
 
-def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport:
+def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime) -> MonitoringReport:
     """Evaluate the alert rules on the window and add the `alerts` section (state lives in the DB).
 
-    Notifications link to the window's MLflow run, opened first for that; an alerting failure is
-    reported in the window's errors and never loses the rest of the report.
+    A window still inside its label lag at `as_of` awaits its labels: rules on realized figures are
+    neither cleared nor resolved by it. Notifications link to the window's MLflow run, opened first
+    for that; an alerting failure is reported in the window's errors and never loses the rest of the
+    report.
     """
     config = run.config
+    has_labels = config.sources.ground_truth is not None and config.columns.target is not None
+    awaiting_labels = has_labels and report.window_end + config.window.label_lag > as_of
     mlflow_run = open_window_run(report, tracking=run.tracking, experiment=config.experiment_name)
     if mlflow_run:
         # report.json carries its own run id (the run is opened before anything is logged to it).
@@ -251,6 +255,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
                 mlflow_run_url=mlflow_run["url"] if mlflow_run else None,
                 prefect_flow_run_url=_flow_run_url(),
             ),
+            awaiting_labels=awaiting_labels,
         )
     except Exception as exc:
         run_logger("watchkeeper.monitor").exception("alert evaluation failed")
@@ -517,7 +522,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             past_end,
             as_of=as_of,
         )
-        past_report = publish_window(run, past, attach_alerts(run, past.report))
+        past_report = publish_window(run, past, attach_alerts(run, past.report, as_of=as_of))
         changed = reevaluation_tag(
             past_report.window_start, past_report.window_end, verdict_before[past_end], past_report.verdict
         )
@@ -526,7 +531,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
 
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
-    report = publish_window(run, current, attach_alerts(run, current.report))
+    report = publish_window(run, current, attach_alerts(run, current.report, as_of=as_of))
     push_window(report, config.health.pushgateway)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,

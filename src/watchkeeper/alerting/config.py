@@ -4,6 +4,8 @@
 alerts:
   default_rules: true            # built-in rules (drift, performance, validation, no data, latency, errors)
   repeat_interval: 3d            # re-announce an alert still firing, in window time
+  resolve_after: 1               # a firing alert not judged this many windows in a row resolves
+  escalate_by: 2                 # re-announce a firing alert once it is twice as far past its threshold
   rules:
     - name: latency_p95
       condition: serving.latency_p95_ms > 250
@@ -153,6 +155,12 @@ class AlertsConfig(StrictModel):
     rules: tuple[RuleConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     repeat_interval: timedelta = timedelta(days=3)
+    # A firing alert whose rule goes this many windows in a row without being judged resolves
+    # ("no longer evaluated"); windows still waiting for their labels do not count.
+    resolve_after: int = Field(default=1, ge=1)
+    # A firing alert is announced again when its distance past the threshold has grown this many
+    # times since its last announcement (None: never).
+    escalate_by: float | None = Field(default=2.0, gt=1)
     delivery: DeliveryConfig = DeliveryConfig()
 
     @field_validator("repeat_interval", mode="before")
@@ -183,3 +191,9 @@ class AlertsConfig(StrictModel):
 
     def repeat_interval_for(self, rule: RuleConfig) -> timedelta:
         return rule.repeat_interval if rule.repeat_interval is not None else self.repeat_interval
+
+    def resolve_after_for(self, rule: RuleConfig) -> int:
+        return rule.resolve_after if rule.resolve_after is not None else self.resolve_after
+
+    def escalate_by_for(self, rule: RuleConfig) -> float | None:
+        return rule.escalate_by if rule.escalate_by is not None else self.escalate_by

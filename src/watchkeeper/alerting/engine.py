@@ -39,14 +39,15 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from watchkeeper.alerting import store as db
 from watchkeeper.alerting.channels import Channel, SecretResolver, build_channels
 from watchkeeper.alerting.config import AlertsConfig, RuleConfig
 from watchkeeper.alerting.delivery import NotificationRecord, deliver, flush_outbox
+from watchkeeper.alerting.fields import needs_labels
 from watchkeeper.alerting.judge import (
     CHECK_FAILED,
     FINDING_SECTION,
@@ -58,12 +59,23 @@ from watchkeeper.alerting.judge import (
     rule_summary,
     rule_variables,
 )
+from watchkeeper.alerting.lifecycle import (
+    NOT_EVALUATED,
+    RETRACTED,
+    AlertMemory,
+    Judgement,
+    Transition,
+    escalates,
+    excess,
+    judgement,
+    step,
+)
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome
+from watchkeeper.alerting.rules import RESERVED_LABELS
 from watchkeeper.alerting.templates import render_template
 from watchkeeper.state import StateStore
 from watchkeeper.timegrid import FutureWindowError
-from watchkeeper.timeutil import parse_utc
 from watchkeeper.verdict import Severity
 
 # Sections whose alerts a firing "no data" alert mutes: without rows, their figures mean nothing.
@@ -92,40 +104,6 @@ def fingerprint(model: str, labels: Mapping[str, str]) -> str:
 
 def alert_labels(model: str, rule: RuleConfig) -> dict[str, str]:
     return {**rule.labels, "alertname": rule.name, "severity": rule.severity, "model": model}
-
-
-def _empty() -> dict[str, Any]:
-    return {
-        "status": "inactive",
-        "count": 0,
-        "fired_at": None,
-        "notified": None,  # "firing" once a firing was announced in this episode
-        "notified_at": None,  # window_end of that announcement
-    }
-
-
-def _transition(
-    memory: Mapping[str, Any], outcome: bool | None, rule: RuleConfig, window_end: datetime
-) -> tuple[dict[str, Any], bool]:
-    """Next memory and whether the alert resolved in this window (was firing, condition false)."""
-    mem = dict(memory)
-    if outcome is None:
-        return mem, False
-    if outcome:
-        mem["count"] = int(mem["count"]) + 1
-        if mem["count"] >= rule.for_:
-            if mem["status"] != "firing":
-                mem["fired_at"] = window_end.isoformat()
-            mem["status"] = "firing"
-        else:
-            mem["status"] = "pending"
-        return mem, False
-    resolved = mem["status"] == "firing"
-    notified = mem.get("notified")
-    fresh = _empty()
-    # Keep whether the firing was announced until the caller decides on the resolved message.
-    fresh["notified"] = notified if resolved else None
-    return fresh, resolved
 
 
 def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
@@ -167,31 +145,60 @@ def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
 
 @dataclass
 class _Eval:
+    """One alert in one window: how the window judged it and what the lifecycle made of that."""
+
     rule: RuleConfig
     labels: dict[str, str]
     fp: str
     outcome: bool | None
-    base: dict[str, Any]
-    new: dict[str, Any]
-    resolved: bool
-    stored_status: str | None  # status already stored for this very window (a re-run), else None
-    # A re-run of a window whose first run announced "firing" but that no longer fires: the receivers
-    # were told, so they are told it resolved.
-    retracted: bool = False
-    inputs: str = ""
+    judged: Judgement
+    missing: tuple[str, ...]
+    base: AlertMemory  # the memory it started the window with
+    memory: AlertMemory  # the memory it ends the window with
+    transition: Transition | None
+    reason: str | None
+    inputs: str
+    # A re-run of this window: what its earlier run recorded (already stored and audited once), and
+    # whether that run announced a firing here (the receivers were told).
+    done: str | None = None
+    announced_here: bool = False
     muted_by: str | None = None
 
     @property
-    def frozen(self) -> bool:
-        """Unknown in this window: the memory is carried through, nothing is decided."""
-        return self.outcome is None
+    def decided(self) -> bool:
+        """Judged (or unjudged) in this window; False while it awaits the window's labels."""
+        return self.judged != "awaiting"
+
+    def row_state(self) -> dict[str, Any]:
+        return _row_state(self.memory, self.judged, self.transition, self.reason)
 
 
-def _inputs(rule: RuleConfig, figures: Mapping[str, float]) -> str:
-    """A hash of the figures the rule is judged on (missing ones included as such)."""
-    values = {name: figures.get(name) for name in rule.parsed.fields}
+def _row_state(
+    memory: AlertMemory, judged: Judgement, transition: Transition | None, reason: str | None
+) -> dict[str, Any]:
+    """What an alert's row stores for a window: its memory after it, and what the window did."""
+    return {**memory.to_dict(), "judged": judged, "transition": transition, "reason": reason}
+
+
+def _inputs(rule: RuleConfig, figures: Mapping[str, float], judged: Judgement) -> str:
+    """A hash of what the rule is judged on: its figures (missing ones included as such), and for an
+    unknown outcome whether the window still awaited its labels."""
+    values: dict[str, Any] = {name: figures.get(name) for name in rule.parsed.fields}
+    if judged in ("awaiting", "unjudged"):
+        values["__judged__"] = judged
     text = json.dumps(values, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _sections_that_ran(figures: Mapping[str, float]) -> set[str]:
+    """Every section (and dotted sub-section: `drift.multivariate`) that published a figure."""
+    ran: set[str] = set()
+    for name in figures:
+        if name.startswith(f"{FINDING_SECTION}."):
+            continue
+        parts = name.split(".")
+        ran.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return ran
 
 
 def _rules_for_window(
@@ -199,34 +206,110 @@ def _rules_for_window(
     figures: Mapping[str, float],
     findings: Mapping[str, str],
     before: Mapping[str, db.AlertStateRow],
-) -> tuple[list[RuleConfig], dict[str, float]]:
-    """The rules to evaluate, and the figures with the checks' findings that no longer hold set to 0.
+) -> tuple[list[RuleConfig], dict[str, float], set[str]]:
+    """The rules to evaluate; the figures with the checks' findings that no longer hold set to 0; and
+    the alerts whose rule is gone from the config (never judged again, so they resolve).
 
-    A finding-rule that held before this window but is absent now resolves when its check ran
-    (its section has figures, or — for `check_failed` — the check did not fail again); when its
-    check did not run, it stays unknown.
+    A finding-rule that held before this window but is absent now is clear when its check ran (its
+    section published figures, or — for `check_failed` — the check did not fail again); when its
+    check did not run, it is not judged.
     """
     rules = list(config.effective_rules())
     figures = dict(figures)
-    present = {name.split(".", 1)[0] for name in figures}
+    ran = _sections_that_ran(figures)
     for name, value in list(figures.items()):
         parsed = parse_finding_figure(name)
         if parsed is not None and value == 1:
             section, rule, severity = parsed
             rules.append(finding_rule(section, rule, severity, findings.get(name)))
-    wanted = {r.condition for r in rules}
+    wanted: set[tuple[str, str, str]] = {(r.name, r.severity, r.condition) for r in rules}
+    removed: set[str] = set()
     for row in before.values():
-        if row.condition in wanted or not row.condition.startswith(f"`{FINDING_SECTION}."):
+        if (row.rule, row.severity, row.condition) in wanted:
             continue
-        figure = row.condition.split("`")[1]
-        section, rule = row.labels.get("check", ""), row.rule
-        # A section that says which rules it judged has published 0 for those; one that does not
-        # judged them all when it ran.
-        if rule == CHECK_FAILED or (section in present and judged_marker(section) not in figures):
-            figures.setdefault(figure, 0.0)
-        rules.append(finding_rule(section, rule, row.severity))
-        wanted.add(row.condition)
-    return rules, figures
+        if row.condition.startswith(f"`{FINDING_SECTION}."):
+            figure = row.condition.split("`")[1]
+            section, rule = row.labels.get("check", ""), row.rule
+            # A section that says which rules it judged has published 0 for those; one that does not
+            # judged them all when it ran.
+            if rule == CHECK_FAILED or (section in ran and judged_marker(section) not in figures):
+                figures.setdefault(figure, 0.0)
+            rules.append(finding_rule(section, rule, row.severity))
+        elif row.state.get("status") in ("pending", "firing"):
+            # A configured rule taken out of the config while its alert was live: it is never judged
+            # again, so it resolves as no longer evaluated instead of firing for ever.
+            own = {k: v for k, v in row.labels.items() if k not in RESERVED_LABELS}
+            rules.append(
+                RuleConfig.model_validate(
+                    {"name": row.rule, "condition": row.condition, "severity": row.severity, "labels": own}
+                )
+            )
+            removed.add(row.fingerprint)
+        else:
+            continue
+        wanted.add((row.rule, row.severity, row.condition))
+    return rules, figures, removed
+
+
+def _judge(
+    rule: RuleConfig,
+    figures: Mapping[str, float],
+    model: str,
+    window_end: datetime,
+    config: AlertsConfig,
+    before: Mapping[str, db.AlertStateRow],
+    at: Mapping[str, db.AlertStateRow],
+    *,
+    removed: set[str],
+    awaiting_labels: bool,
+) -> _Eval:
+    """Step one alert's lifecycle through this window (a re-run reconciled with its earlier run)."""
+    labels = alert_labels(model, rule)
+    fp = fingerprint(model, labels)
+    outcome = None if fp in removed else rule.parsed.evaluate(figures)
+    missing = tuple(f for f in rule.parsed.fields if figures.get(f) is None or figures[f] != figures[f])
+    awaiting = awaiting_labels and fp not in removed and any(needs_labels(f) for f in missing)
+    judged = judgement(outcome, awaiting=awaiting)
+    previous, here = before.get(fp), at.get(fp)
+    inputs = _inputs(rule, figures, judged)
+    if here is not None and here.inputs == inputs:
+        # A re-run on the same figures: the same start, whatever happened to earlier windows since
+        # (a late-label re-evaluation), so it reproduces its report.
+        base = AlertMemory.from_dict(dict(here.previous))
+    else:
+        base = AlertMemory.from_dict(dict(previous.state)) if previous is not None else AlertMemory()
+    result = step(
+        base, judged, for_=rule.for_, resolve_after=config.resolve_after_for(rule), window_end=window_end
+    )
+    memory, transition, reason = result.memory, result.transition, result.reason
+    done = None if here is None else here.state.get("transition")
+    announced_here = (
+        here is not None
+        and here.state.get("notified") == "firing"
+        and here.state.get("notified_at") == window_end.isoformat()
+    )
+    if announced_here and memory.status != "firing" and transition is None:
+        # Re-evaluated on new figures, the window no longer fires what its first run announced.
+        transition, reason = "resolved", RETRACTED
+    elif done == "resolved" and memory.status == "firing" and transition is None:
+        # Its first run resolved it here, its re-evaluation does not: the episode goes on, so it
+        # fires again (and is announced again: the receivers were told it was over).
+        transition, reason, memory = "fired", None, replace(memory, fired_at=window_end, notified=False)
+    return _Eval(
+        rule,
+        labels,
+        fp,
+        outcome,
+        judged,
+        missing,
+        base,
+        memory,
+        transition,
+        reason,
+        inputs,
+        done=done,
+        announced_here=announced_here,
+    )
 
 
 def evaluate_alerts(
@@ -243,16 +326,19 @@ def evaluate_alerts(
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    awaiting_labels: bool = False,
 ) -> AlertsReport:
     """Evaluate the model's rules on one window's figures, update alert state and notify.
 
     `figures` are the window report's full dotted names (`drift.share`, `perf.estimated.roc_auc`,
     and `finding.…` for the checks' findings that stand as rules, whose sentences `findings` holds
-    by figure name: `MonitoringReport.judgement`). `channels` defaults to those of
-    `config.channels` (console when none is configured); secrets come from `env` (default
-    `os.environ`) or `secret_resolver` (Prefect Secret blocks). The outbox is flushed first, so
-    notifications that failed in earlier runs go out before new ones. `now` (wall clock; default:
-    the current time) is used for silences, outbox claims and refusing windows in the future.
+    by figure name: `MonitoringReport.judgement`). `awaiting_labels` says the window is still inside
+    its label lag at this evaluation: a rule that lacks label figures then awaits them instead of
+    going unjudged. `channels` defaults to those of `config.channels` (console when none is
+    configured); secrets come from `env` (default `os.environ`) or `secret_resolver` (Prefect
+    Secret blocks). The outbox is flushed first, so notifications that failed in earlier runs go
+    out before new ones. `now` (wall clock; default: the current time) is used for silences, outbox
+    claims and refusing windows in the future.
     """
     if window_end.tzinfo is None:
         raise ValueError("window_end must be timezone-aware (UTC)")
@@ -275,36 +361,21 @@ def evaluate_alerts(
     )
 
     before, at = db.load_states_as_of(store, model, window_end)
-    rules, figures = _rules_for_window(config, figures, findings or {}, before)
-    evals: list[_Eval] = []
-    for rule in rules:
-        labels = alert_labels(model, rule)
-        fp = fingerprint(model, labels)
-        outcome = rule.parsed.evaluate(figures)
-        previous, here = before.get(fp), at.get(fp)
-        inputs = _inputs(rule, figures)
-        if here is not None and here.inputs == inputs:
-            # A re-run on the same figures: the same start, whatever happened to earlier windows
-            # since (a late-label re-evaluation), so it reproduces its report.
-            base = dict(here.previous)
-        else:
-            base = dict(previous.state) if previous is not None else _empty()
-        stored_status = None if here is None else str(here.state["status"])
-        announced_here = (
-            here is not None
-            and here.state.get("notified") == "firing"
-            and here.state.get("notified_at") == window_end.isoformat()
+    rules, figures, removed = _rules_for_window(config, figures, findings or {}, before)
+    evals = [
+        _judge(
+            rule,
+            figures,
+            model,
+            window_end,
+            config,
+            before,
+            at,
+            removed=removed,
+            awaiting_labels=awaiting_labels,
         )
-        if outcome is None:
-            new, resolved, retracted = dict(base), False, False
-        else:
-            new, resolved = _transition(base, outcome, rule, window_end)
-            retracted = announced_here and new["status"] != "firing"
-        evals.append(
-            _Eval(
-                rule, labels, fp, outcome, base, new, resolved or retracted, stored_status, retracted, inputs
-            )
-        )
+        for rule in rules
+    ]
 
     _apply_muting(evals, db.list_silences(store, model, now=now), model, now)
 
@@ -313,12 +384,12 @@ def evaluate_alerts(
     states_out: list[db.AlertStateRow] = []
     audits: list[dict[str, Any]] = []
     for ev in evals:
-        event = None if ev.frozen else _decide(ev, figures, model, window_end, config, context)
+        event = _decide(ev, figures, model, window_end, config, context)
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
-        # Unknown alerts are written too: their row records what this window started from, so a
-        # re-run reproduces it.
+        # Awaiting alerts are written too: their row records what this window started from, so a
+        # re-run reproduces it, and a later re-evaluation of an earlier window carries into it.
         states_out.append(
             db.AlertStateRow(
                 fingerprint=ev.fp,
@@ -327,19 +398,23 @@ def evaluate_alerts(
                 severity=ev.rule.severity,
                 labels=ev.labels,
                 condition=ev.rule.condition,
-                state=ev.new,
+                state=ev.row_state(),
                 window_end=window_end,
-                previous=ev.base,
+                previous=ev.base.to_dict(),
                 inputs=ev.inputs,
             )
         )
-        if not ev.frozen:
-            audit = _audit_row(ev, statuses[-1], model, window_end, context, now)
-            if audit is not None:
-                audits.append(audit)
+        if ev.transition is not None and ev.transition != ev.done:
+            audits.append(
+                _audit_row(ev.rule, ev.fp, ev.labels, statuses[-1], ev.transition, window_end, context, now)
+            )
+    carried_rows, carried_events, carried_audits = _carry_forward(
+        store, model, evals, config, window_end, now
+    )
     # One transaction for every rule's state and the audit entries: a model with hundreds of rules
     # costs one commit, and state and trail never disagree.
-    db.save_states(store, states_out, audits)
+    db.save_states(store, [*states_out, *carried_rows], [*audits, *carried_audits])
+    events.extend(carried_events)
 
     window_firing = sum(1 for s in statuses if s.state == "firing")
     for channel in channels:
@@ -374,6 +449,59 @@ def evaluate_alerts(
     )
 
 
+def _carry_forward(
+    store: StateStore,
+    model: str,
+    evals: Sequence[_Eval],
+    config: AlertsConfig,
+    window_end: datetime,
+    now: datetime,
+) -> tuple[list[db.AlertStateRow], list[AlertEvent], list[dict[str, Any]]]:
+    """Carry what this window decided into the later windows that did not judge the alert.
+
+    A window re-evaluated with its late labels changes an alert's memory after it; the later windows
+    already evaluated that awaited their labels (or did not judge the rule) started from the old
+    memory. Their rows are rewritten from the new one, window by window, until a window that judged
+    the alert (its own re-evaluation will start from here) or one whose row does not change. An
+    alert that this makes resolve as no longer evaluated in a later window is resolved there:
+    stored, audited and announced once, like any transition.
+    """
+    decided = {ev.fp: ev for ev in evals if ev.decided}
+    later = db.load_later_states(store, model, list(decided), window_end)
+    rows: list[db.AlertStateRow] = []
+    events: list[AlertEvent] = []
+    audits: list[dict[str, Any]] = []
+    for fp, chain in later.items():
+        ev = decided[fp]
+        memory = ev.memory
+        for row in chain:
+            judged = row.state.get("judged")
+            if judged not in ("awaiting", "unjudged"):
+                break
+            result = step(
+                memory,
+                judged,
+                for_=ev.rule.for_,
+                resolve_after=config.resolve_after_for(ev.rule),
+                window_end=row.window_end,
+            )
+            state = _row_state(result.memory, judged, result.transition, result.reason)
+            if state == dict(row.state) and dict(row.previous) == memory.to_dict():
+                break
+            rows.append(replace(row, state=state, previous=memory.to_dict()))
+            if result.transition == "resolved" and row.state.get("transition") != "resolved":
+                status = _carried_status(ev, row.window_end, result.reason)
+                audits.append(
+                    _audit_row(
+                        ev.rule, fp, ev.labels, status, "resolved", row.window_end, AlertContext(), now
+                    )
+                )
+                if memory.notified and ev.rule.send_resolved:
+                    events.append(_resolved_event(ev, status, row.window_end))
+            memory = result.memory
+    return rows, events, audits
+
+
 def _wants(channel: Channel, event: AlertEvent) -> bool:
     if event.severity_level < channel.min_severity:
         return False
@@ -381,7 +509,7 @@ def _wants(channel: Channel, event: AlertEvent) -> bool:
 
 
 def _apply_muting(evals: list[_Eval], silences: list[db.Silence], model: str, now: datetime) -> None:
-    firing = [e for e in evals if e.new["status"] == "firing" and e.outcome is True]
+    firing = [e for e in evals if e.memory.status == "firing" and e.judged == "holds"]
     critical_names = {e.rule.name for e in firing if e.rule.severity_level is Severity.CRITICAL}
     no_data = [e for e in firing if NO_DATA_FIELD in e.rule.parsed.fields]
     active = [s for s in silences if s.active(now)]
@@ -390,7 +518,7 @@ def _apply_muting(evals: list[_Eval], silences: list[db.Silence], model: str, no
         if silence is not None:
             ev.muted_by = f"silence:{silence.id}"
             continue
-        if ev.new["status"] != "firing" or ev.outcome is not True:
+        if ev.memory.status != "firing" or ev.judged != "holds":
             continue
         if ev.rule.severity_level is Severity.WARNING and ev.rule.name in critical_names:
             ev.muted_by = f"inhibited:{ev.rule.name}/critical"
@@ -418,6 +546,20 @@ def _variables(
     )
 
 
+def _not_evaluated_summary(rule: RuleConfig, missing: Sequence[str]) -> str:
+    lacking = f" (no {', '.join(missing)})" if missing else ""
+    return f"{rule.name} is no longer evaluated{lacking}: resolved"
+
+
+def _resolved_sentence(
+    ev: _Eval, figures: Mapping[str, float], variables: Mapping[str, Any], reason: str | None
+) -> str:
+    if reason == NOT_EVALUATED:
+        return _not_evaluated_summary(ev.rule, ev.missing)
+    sentence = resolved_summary(ev.rule, figures, variables)
+    return f"{sentence} ({RETRACTED})" if reason == RETRACTED else sentence
+
+
 def _decide(
     ev: _Eval,
     figures: Mapping[str, float],
@@ -426,36 +568,56 @@ def _decide(
     config: AlertsConfig,
     context: AlertContext,
 ) -> AlertEvent | None:
-    """The event to announce for this alert in this window, updating `ev.new`'s announcement memory."""
-    rule, new = ev.rule, ev.new
-    status: str | None = None
-    repeat = False
-    if new["status"] == "firing" and ev.outcome is True and ev.muted_by is None:
-        last = parse_utc(new.get("notified_at"))
-        if new.get("notified") != "firing" or last is None:
-            status = "firing"
-        elif window_end - last >= config.repeat_interval_for(rule):
-            status, repeat = "firing", True
-        if status is not None:
-            new["notified"], new["notified_at"] = "firing", window_end.isoformat()
-    elif ev.resolved:
-        announced = new.get("notified") == "firing" or ev.retracted
-        new["notified"] = None
-        if announced and rule.send_resolved and ev.muted_by is None:
-            status = "resolved"
-    if status is None:
-        return None
+    """The event to announce for this alert in this window, updating `ev.memory`'s announcements.
+
+    A firing alert is announced when it starts firing, when `repeat_interval` of window time has
+    passed since its last announcement, and when it got `escalate_by` times worse. A resolution is
+    announced when the episode's firing was, silenced or not: whoever was told it fired (a PagerDuty
+    incident) is told it is over.
+    """
+    rule, memory = ev.rule, ev.memory
     variables = _variables(rule, figures, model, window_end, context)
+    if memory.status == "firing" and ev.judged == "holds" and ev.muted_by is None:
+        distance = excess(str(variables["op"]), variables["value"], variables["threshold"])
+        repeat = escalated = False
+        if not memory.notified or memory.notified_at is None:
+            pass
+        elif window_end - memory.notified_at >= config.repeat_interval_for(rule):
+            repeat = True
+        elif escalates(distance, memory.notified_excess, config.escalate_by_for(rule)):
+            escalated = True
+        else:
+            return None
+        ev.memory = memory.announced(window_end, distance)
+        return _event(ev, "firing", figures, variables, window_end, repeat=repeat, escalated=escalated)
+    if ev.transition == "resolved":
+        announced = ev.base.notified or ev.announced_here
+        if announced and rule.send_resolved:
+            return _event(ev, "resolved", figures, variables, window_end)
+    return None
+
+
+def _event(
+    ev: _Eval,
+    status: Literal["firing", "resolved"],
+    figures: Mapping[str, float],
+    variables: Mapping[str, Any],
+    window_end: datetime,
+    *,
+    repeat: bool = False,
+    escalated: bool = False,
+) -> AlertEvent:
+    rule = ev.rule
     if status == "firing":
         summary = rule_summary(rule, figures, variables)
     else:
-        summary = resolved_summary(rule, figures, variables)
+        summary = _resolved_sentence(ev, figures, variables, ev.reason)
     description = rule.annotations.description
     details = _drift_details(figures) if "drift" in rule.parsed.sections and status == "firing" else ()
     return AlertEvent(
         fingerprint=ev.fp,
         rule=rule.name,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         severity=rule.severity,
         labels=dict(ev.labels),
         summary=summary,
@@ -469,9 +631,52 @@ def _decide(
         op=str(variables["op"]),
         threshold=variables["threshold"],
         window_end=window_end,
-        fired_at=parse_utc(ev.base.get("fired_at")) or parse_utc(new.get("fired_at")),
+        fired_at=ev.base.fired_at or ev.memory.fired_at,
         repeat=repeat,
+        escalated=escalated,
         details=details,
+    )
+
+
+def _resolved_event(ev: _Eval, status: AlertStatus, window_end: datetime) -> AlertEvent:
+    """The resolved event of an alert resolved in a later window by `_carry_forward`."""
+    return AlertEvent(
+        fingerprint=ev.fp,
+        rule=ev.rule.name,
+        status="resolved",
+        severity=ev.rule.severity,
+        labels=dict(ev.labels),
+        summary=status.summary,
+        condition=ev.rule.condition,
+        metric=status.metric,
+        value=None,
+        op=status.op,
+        threshold=None,
+        window_end=window_end,
+        fired_at=ev.memory.fired_at,
+        runbook_url=ev.rule.annotations.runbook_url,
+    )
+
+
+def _carried_status(ev: _Eval, window_end: datetime, reason: str | None) -> AlertStatus:
+    """The status of an alert in a later window that did not judge it, resolved there."""
+    metric, _, op, _ = ev.rule.parsed.primary({})
+    return AlertStatus(
+        fingerprint=ev.fp,
+        rule=ev.rule.name,
+        severity=ev.rule.severity,
+        state="resolved",
+        outcome="unknown",
+        labels=dict(ev.labels),
+        condition=ev.rule.condition,
+        metric=metric,
+        value=None,
+        op=op,
+        threshold=None,
+        summary=_not_evaluated_summary(ev.rule, ()),
+        consecutive=0,
+        fired_at=ev.memory.fired_at,
+        reason=reason,
     )
 
 
@@ -483,14 +688,21 @@ def _status(
     window_end: datetime,
     context: AlertContext,
 ) -> AlertStatus:
-    state: AlertState = "unknown" if ev.outcome is None else "resolved" if ev.resolved else ev.new["status"]
+    # Only alerts whose condition holds in this window are firing in it (every firing alert is one
+    # of the window's reasons); one that was not judged here is "unknown" until it resolves.
+    state: AlertState
+    if ev.transition == "resolved":
+        state = "resolved"
+    elif ev.outcome is None:
+        state = "unknown"
+    else:
+        state = ev.memory.status
     outcome: Outcome = "unknown" if ev.outcome is None else ("true" if ev.outcome else "false")
     variables = _variables(ev.rule, figures, model, window_end, context)
-    summary = (
-        resolved_summary(ev.rule, figures, variables)
-        if state == "resolved"
-        else rule_summary(ev.rule, figures, variables)
-    )
+    if state == "resolved":
+        summary = _resolved_sentence(ev, figures, variables, ev.reason)
+    else:
+        summary = rule_summary(ev.rule, figures, variables)
     return AlertStatus(
         fingerprint=ev.fp,
         rule=ev.rule.name,
@@ -504,49 +716,49 @@ def _status(
         op=str(variables["op"]),
         threshold=variables["threshold"],
         summary=summary,
-        consecutive=int(ev.new["count"]),
-        fired_at=parse_utc(ev.new.get("fired_at")) or parse_utc(ev.base.get("fired_at")),
+        consecutive=ev.memory.count,
+        fired_at=ev.memory.fired_at or ev.base.fired_at,
         muted_by=ev.muted_by,
         notified=None if event is None else event.status,
+        reason=ev.reason if state == "resolved" else None,
+        awaiting_labels=ev.judged == "awaiting",
     )
 
 
 def _audit_row(
-    ev: _Eval,
+    rule: RuleConfig,
+    fp: str,
+    labels: Mapping[str, str],
     status: AlertStatus,
-    model: str,
+    transition: Transition,
     window_end: datetime,
     context: AlertContext,
     now: datetime,
-) -> dict[str, Any] | None:
-    """The audit-trail entry of a fired / resolved / silenced transition (once per window), if any."""
-    event: str | None = None
-    if status.state == "firing" and ev.base["status"] != "firing":
+) -> dict[str, Any]:
+    """The audit-trail entry of a transition: fired (silenced, when a silence held it), resolved."""
+    if transition == "fired":
         # Fired while a silence holds it: recorded as such, so the trail shows who muted what.
         silenced = (status.muted_by or "").startswith("silence:")
         event = "alert.silenced" if silenced else "alert.fired"
-    elif status.state == "resolved":
+    else:
         event = "alert.resolved"
-    if event is None:
-        return None
-    # A re-run of the same window that reaches the same state has already been recorded.
-    if ev.stored_status is not None and ev.stored_status == ev.new["status"]:
-        return None
     return {
         "at": now,
-        "model": model,
+        "model": status.labels.get("model", ""),
         "event": event,
         "decision": status.state,
-        "reasons": [f"[{ev.rule.severity}] {ev.rule.name}: {status.summary}"],
+        "reasons": [f"[{rule.severity}] {rule.name}: {status.summary}"],
         "evidence": {
-            "fingerprint": ev.fp,
-            "rule": ev.rule.name,
-            "severity": ev.rule.severity,
-            "labels": ev.labels,
+            "fingerprint": fp,
+            "rule": rule.name,
+            "severity": rule.severity,
+            "labels": dict(labels),
             "metric": status.metric,
             "value": status.value,
             "threshold": status.threshold,
             "muted_by": status.muted_by,
+            "reason": status.reason,
+            "fired_at": None if status.fired_at is None else status.fired_at.isoformat(),
         },
         "window_start": context.window_start,
         "window_end": window_end,

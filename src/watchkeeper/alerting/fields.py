@@ -217,3 +217,15 @@ def suggest_fields(name: str, limit: int = 5) -> list[str]:
     same_section = [p for p in FIELD_PATTERNS if section_of(p) == section]
     close = difflib.get_close_matches(name, FIELD_PATTERNS, n=limit, cutoff=0.6)
     return close or same_section[:limit]
+
+
+# Figures that exist only once a window's labels have arrived: realized metrics (also per version
+# and per segment), concept drift and its detectors, label coverage, the target's drift, and the
+# performance section's own findings (its realized thresholds).
+_LABEL_PARTS = frozenset({"realized", "concept", "concept_drift", "label_coverage", "n_labeled"})
+_LABEL_PREFIXES = ("drift.target.", "finding.perf.")
+
+
+def needs_labels(name: str) -> bool:
+    """Whether figure `name` comes from labels (a window inside its label lag may lack it yet)."""
+    return name.startswith(_LABEL_PREFIXES) or not _LABEL_PARTS.isdisjoint(name.split("."))

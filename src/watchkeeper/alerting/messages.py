@@ -42,6 +42,8 @@ class AlertEvent:
     fired_at: datetime | None = None  # window_end of the window it started firing in
     repeat: bool = False
     details: tuple[str, ...] = ()  # e.g. the drifted columns behind a drift alert
+    # Announced again because it got worse (`alerts.escalate_by`), not because time passed.
+    escalated: bool = False
 
     @property
     def severity_level(self) -> Severity:
@@ -69,6 +71,7 @@ class AlertEvent:
             "window_end": _iso(self.window_end),
             "fired_at": _iso(self.fired_at),
             "repeat": self.repeat,
+            "escalated": self.escalated,
             "details": list(self.details),
         }
 
@@ -93,6 +96,7 @@ class AlertEvent:
             window_end=window_end,
             fired_at=parse_utc(data.get("fired_at")),
             repeat=bool(data.get("repeat", False)),
+            escalated=bool(data.get("escalated", False)),
             details=tuple(data.get("details", ())),
         )
 

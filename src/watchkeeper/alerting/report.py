@@ -15,8 +15,9 @@ from typing import Any, Literal
 from watchkeeper.alerting.delivery import NotificationRecord
 from watchkeeper.verdict import Finding, Publication, Severity
 
-# "unknown": the condition could not be judged in this window (a figure was missing); the alert's
-# memory is carried to the next window unchanged.
+# "unknown": the condition could not be judged in this window (a figure was missing): awaiting the
+# window's labels (memory carried on), or not judged (a firing alert resolves after `resolve_after`
+# such windows, as "resolved" with the reason "no longer evaluated").
 AlertState = Literal["inactive", "pending", "firing", "resolved", "unknown"]
 Outcome = Literal["true", "false", "unknown"]
 
@@ -48,6 +49,11 @@ class AlertStatus:
     fired_at: datetime | None = None
     muted_by: str | None = None  # "silence:<id>" or "inhibited:<rule>/<severity>"
     notified: Literal["firing", "resolved"] | None = None  # what this window announced
+    # Why it resolved here: the condition cleared, it is no longer evaluated, or a re-evaluation
+    # retracted what this window's first run announced (`watchkeeper.alerting.lifecycle`).
+    reason: str | None = None
+    # Not judged here because the window's labels are still to come (its memory is carried on).
+    awaiting_labels: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +73,8 @@ class AlertStatus:
             "fired_at": None if self.fired_at is None else self.fired_at.isoformat(),
             "muted_by": self.muted_by,
             "notified": self.notified,
+            "reason": self.reason,
+            "awaiting_labels": self.awaiting_labels,
         }
 
 

@@ -54,6 +54,9 @@ class RuleConfig(StrictModel):
     # None: the `alerts.repeat_interval` default.
     repeat_interval: timedelta | None = None
     send_resolved: bool = True
+    # None: the `alerts:` defaults (`resolve_after`, `escalate_by`).
+    resolve_after: int | None = Field(default=None, ge=1)
+    escalate_by: float | None = Field(default=None, gt=1)
 
     @field_validator("condition")
     @classmethod

@@ -307,6 +307,26 @@ def load_states_as_of(
     return {r.fingerprint: r for r in before}, {r.fingerprint: r for r in at}
 
 
+def load_later_states(
+    store: StateStore, model: str, fingerprints: list[str], window_end: datetime
+) -> dict[str, list[AlertStateRow]]:
+    """The rows of these alerts for windows after `window_end`, oldest first, by fingerprint."""
+    if not fingerprints:
+        return {}
+    window_end = _require_aware(window_end, "window_end")
+    t = alert_transitions
+    query = (
+        sa.select(t)
+        .where((t.c.model == model) & (t.c.window_end > window_end) & t.c.fingerprint.in_(fingerprints))
+        .order_by(t.c.fingerprint, t.c.window_end)
+    )
+    out: dict[str, list[AlertStateRow]] = {}
+    with store.begin() as conn:
+        for row in conn.execute(query).mappings().all():
+            out.setdefault(row["fingerprint"], []).append(_state_row(row))
+    return out
+
+
 def save_states(
     store: StateStore, rows: list[AlertStateRow], audits: list[dict[str, Any]] | None = None
 ) -> None:

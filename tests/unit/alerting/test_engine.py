@@ -44,6 +44,7 @@ def run(
     n: int,
     *channels: MemoryChannel,
     now: datetime = NOW,
+    awaiting: bool = False,
 ) -> AlertsReport:
     return evaluate_alerts(
         figures,
@@ -54,6 +55,7 @@ def run(
         context=AlertContext(model_version="7", window_start=day(n) - timedelta(days=1)),
         channels=list(channels),
         now=now,
+        awaiting_labels=awaiting,
     )
 
 
@@ -122,18 +124,60 @@ def test_send_resolved_false(store: StateStore) -> None:
     assert sent(ch) == [[("lat/warning", "firing")]]
 
 
-def test_unknown_keeps_state(store: StateStore) -> None:
+def test_a_firing_alert_not_judged_resolves_as_no_longer_evaluated(store: StateStore) -> None:
     cfg = config(LAT)
     ch = MemoryChannel()
     run(store, cfg, {"serving.latency_p95_ms": 300}, 1, ch)
-    # the window has no serving figures: not judged here (so not firing in it), memory carried on
+    # the window has no serving figures: the rule is not judged; after `resolve_after` (1) such
+    # window the episode is over, with the reason, announced and audited once
+    report = run(store, cfg, {"drift.share": 0.1}, 2, ch)
+    assert states(report) == ["resolved"] and report.alerts[0].outcome == "unknown"
+    assert report.alerts[0].reason == "no longer evaluated"
+    assert report.figures()["firing"] == 0 and report.figures()["unknown"] == 1
+    assert sent(ch) == [[("lat/warning", "firing")], [("lat/warning", "resolved")]]
+    assert (
+        ch.messages[1].events[0].summary == "lat is no longer evaluated (no serving.latency_p95_ms): resolved"
+    )
+    audit = [(e["event"], e["evidence"]["reason"]) for e in store.read_audit(model="churn")]
+    assert audit == [("alert.fired", None), ("alert.resolved", "no longer evaluated")]
+    # judged again later: a new episode
+    assert states(run(store, cfg, {"serving.latency_p95_ms": 300}, 3, ch)) == ["firing"]
+    assert len(ch.messages) == 3
+
+
+def test_unknown_keeps_state_until_resolve_after(store: StateStore) -> None:
+    cfg = config(LAT, resolve_after=2)
+    ch = MemoryChannel()
+    run(store, cfg, {"serving.latency_p95_ms": 300}, 1, ch)
+    # one window without serving figures: not judged here (so not firing in it), memory carried on
     report = run(store, cfg, {"drift.share": 0.1}, 2, ch)
     assert states(report) == ["unknown"] and report.alerts[0].outcome == "unknown"
     assert report.figures()["firing"] == 0
-    assert report.figures()["unknown"] == 1
     report = run(store, cfg, {"serving.latency_p95_ms": 10}, 3, ch)
-    assert states(report) == ["resolved"]
+    assert states(report) == ["resolved"] and report.alerts[0].reason == "the condition no longer holds"
     assert sent(ch) == [[("lat/warning", "firing")], [("lat/warning", "resolved")]]
+
+
+def test_a_rule_awaiting_its_labels_keeps_its_state(store: StateStore) -> None:
+    """Inside the label lag a realized rule is not unjudged but awaiting: nothing is decided."""
+    cfg = config({"name": "auc", "condition": "perf.realized.roc_auc < 0.8", "severity": "critical"})
+    ch = MemoryChannel()
+    run(store, cfg, {"perf.realized.roc_auc": 0.7}, 1, ch)
+    for n in (2, 3):
+        report = evaluate_alerts(
+            {"drift.share": 0.1},
+            model="churn",
+            window_end=day(n),
+            config=cfg,
+            store=store,
+            channels=[ch],
+            now=NOW,
+            awaiting_labels=True,
+        )
+        assert states(report) == ["unknown"] and report.alerts[0].awaiting_labels
+    assert sent(ch) == [[("auc/critical", "firing")]]
+    # once the lag has passed without the figure, it is no longer evaluated
+    assert states(run(store, cfg, {"drift.share": 0.1}, 4, ch)) == ["resolved"]
 
 
 def test_rerunning_a_window_does_not_notify_again(store: StateStore) -> None:
@@ -179,13 +223,16 @@ def test_an_older_window_reads_the_state_as_of_itself(store: StateStore) -> None
 def test_a_rerun_reproduces_even_after_an_earlier_window_was_re_evaluated(store: StateStore) -> None:
     cfg = config({"name": "auc", "condition": "perf.realized.roc_auc < 0.8", "severity": "critical"}, LAT)
     ch = MemoryChannel()
-    run(store, cfg, {"serving.latency_p95_ms": 100}, 1, ch)
-    first = run(store, cfg, {"serving.latency_p95_ms": 300}, 2, ch)
+    run(store, cfg, {"serving.latency_p95_ms": 100}, 1, ch, awaiting=True)
+    first = run(store, cfg, {"serving.latency_p95_ms": 300}, 2, ch, awaiting=True)
     # day 1's labels land: re-evaluated, the realized rule fires there
     run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
     sent_before = len(ch.messages)
-    again = run(store, cfg, {"serving.latency_p95_ms": 300}, 2, ch)
-    assert [a.to_dict() for a in again.alerts] == [a.to_dict() for a in first.alerts]
+    again = run(store, cfg, {"serving.latency_p95_ms": 300}, 2, ch, awaiting=True)
+    assert [(a.rule, a.state) for a in again.alerts] == [(a.rule, a.state) for a in first.alerts]
+    assert [a.to_dict() for a in again.alerts][1] == [a.to_dict() for a in first.alerts][1]
+    # day 2 awaited its labels: it now carries day 1's firing (since day 1), and sends nothing
+    assert again.alerts[0].awaiting_labels and again.alerts[0].fired_at == day(1)
     assert len(ch.messages) == sent_before
     # day 2's labels land: now day 2 continues from day 1's re-evaluation and resolves the alert
     late = run(store, cfg, {"serving.latency_p95_ms": 300, "perf.realized.roc_auc": 0.9}, 2, ch)
@@ -404,22 +451,58 @@ def test_report_is_a_json_section(store: StateStore) -> None:
 
 
 def test_late_labels_advance_a_realized_performance_rule(store: StateStore) -> None:
-    """Realized metrics are unknown until labels arrive; the monitor then re-evaluates old windows."""
+    """Realized metrics await labels; the monitor then re-evaluates old windows."""
     cfg = config({"name": "auc", "condition": "perf.realized.roc_auc < 0.8", "severity": "critical"}, LAT)
     ch = MemoryChannel()
-    for n in (1, 2, 3):  # no labels yet: the perf rule is unknown, the latency rule is known
-        report = run(store, cfg, {"serving.latency_p95_ms": 100}, n, ch)
-        assert report.alerts[0].outcome == "unknown"
+    for n in (1, 2, 3):  # no labels yet: the perf rule awaits them, the latency rule is known
+        report = run(store, cfg, {"serving.latency_p95_ms": 100}, n, ch, awaiting=True)
+        assert report.alerts[0].outcome == "unknown" and report.alerts[0].awaiting_labels
     # day 3's run re-evaluates day 1, whose labels arrived: older than day 3, but not for this rule
     late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
     assert [(a.rule, a.state) for a in late.alerts] == [("auc", "firing"), ("lat", "inactive")]
     assert sent(ch) == [[("auc/critical", "firing")]]
     assert ch.messages[0].window_end == day(1)
-    # day 4 without labels: not judged, nothing new; day 2's labels are fine: resolved (from day 1)
-    assert states(run(store, cfg, {"serving.latency_p95_ms": 100}, 4, ch)) == ["unknown", "inactive"]
+    # the firing is carried into days 2 and 3, which awaited their labels
+    rows = db.load_later_states(store, "churn", [late.alerts[0].fingerprint], day(1))
+    assert [r.state["status"] for r in rows[late.alerts[0].fingerprint]] == ["firing", "firing"]
+    # day 4 without labels: awaiting, nothing new; day 2's labels are fine: resolved (from day 1)
+    assert states(run(store, cfg, {"serving.latency_p95_ms": 100}, 4, ch, awaiting=True)) == [
+        "unknown",
+        "inactive",
+    ]
     late = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.9}, 2, ch)
     assert late.alerts[0].state == "resolved"
     assert sent(ch)[-1] == [("auc/critical", "resolved")]
+    # and the resolution is carried into days 3 and 4
+    rows = db.load_later_states(store, "churn", [late.alerts[0].fingerprint], day(2))
+    assert [r.state["status"] for r in rows[late.alerts[0].fingerprint]] == ["inactive", "inactive"]
+    assert [e["event"] for e in store.read_audit(model="churn")] == ["alert.fired", "alert.resolved"]
+
+
+def test_a_carried_firing_resolves_where_the_rule_went_unjudged(store: StateStore) -> None:
+    """A re-evaluation that fires an alert carries it into later windows; a later window whose labels
+    were complete but that could not judge it resolves it there, audited and announced once."""
+    cfg = config({"name": "auc", "condition": "perf.realized.roc_auc < 0.8", "severity": "critical"}, LAT)
+    ch = MemoryChannel()
+    run(store, cfg, {"serving.latency_p95_ms": 100}, 1, ch, awaiting=True)
+    run(store, cfg, {"serving.latency_p95_ms": 100}, 2, ch)  # lag passed, no labeled row: unjudged
+    run(store, cfg, {"serving.latency_p95_ms": 100}, 3, ch, awaiting=True)
+    report = run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
+    assert report.alerts[0].state == "firing"
+    # one message: fired on day 1, over on day 2
+    assert sent(ch) == [[("auc/critical", "firing"), ("auc/critical", "resolved")]]
+    assert [e.window_end for m in ch.messages for e in m.events] == [day(1), day(2)]
+    audit = [(e["event"], e["window_end"]) for e in store.read_audit(model="churn")]
+    assert audit == [("alert.fired", day(1)), ("alert.resolved", day(2))]
+    fp = report.alerts[0].fingerprint
+    rows = db.load_later_states(store, "churn", [fp], day(1))[fp]
+    assert [(r.state["status"], r.state["transition"]) for r in rows] == [
+        ("inactive", "resolved"),
+        ("inactive", None),
+    ]
+    # re-running day 1 on the same figures changes nothing and sends nothing
+    run(store, cfg, {"serving.latency_p95_ms": 100, "perf.realized.roc_auc": 0.7}, 1, ch)
+    assert len(ch.messages) == 1 and len(store.read_audit(model="churn")) == 2
 
 
 def test_parse_matchers() -> None:

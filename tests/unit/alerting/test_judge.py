@@ -203,11 +203,12 @@ def test_a_finding_the_window_could_not_judge_is_neither_raised_nor_cleared(stor
             store=store,
             channels=[],
             now=NOW,
+            awaiting_labels=not section.labeled,
         )
         return [a.state for a in out.alerts if a.rule == "performance_threshold"]
 
     assert states(_Judging({"n_labeled": 50.0}, [breach], labeled=True), 1) == ["firing"]
-    # no labels yet: the realized threshold was not judged, so it is not cleared
+    # no labels yet (inside the label lag): the realized threshold awaits them, so it is not cleared
     assert states(_Judging({"n_labeled": 0.0}, [], labeled=False), 2) == ["unknown"]
     # labels, and no breach: cleared
     assert states(_Judging({"n_labeled": 50.0}, [], labeled=True), 3) == ["resolved"]
