@@ -137,6 +137,8 @@ def demo(
     rows = per_day_rows(config, days, {d: r.model_versions for d, r in reports.items()})
     print()
     print(format_table(rows))
+    print()
+    print("\n".join(episode_lines(config)))
     if house_prices:
         print()
         print(format_table(run_house_prices(days, data_dir / "house-prices", seed)))
@@ -313,6 +315,22 @@ def per_day_rows(
             }
         )
     return rows
+
+
+def episode_lines(config: MonitorConfig) -> list[str]:
+    """The alert episodes of the demo from the audit trail: how many fired and resolved, and each
+    one still open (an incident still going on at the end of the demo)."""
+    from watchkeeper.alerting.episodes import alert_episodes
+
+    episodes = alert_episodes(open_state().read_audit(model=config.model.name))
+    still = [e for e in episodes if e.open]
+    lines = [
+        f"Alert episodes: {len(episodes)} fired, {len(episodes) - len(still)} resolved, {len(still)} still open"
+    ]
+    for e in still:
+        since = "?" if e.fired_window is None else f"{e.fired_window - timedelta(days=1):%Y-%m-%d}"
+        lines.append(f"  open: {e.rule} ({e.severity}) since the window of {since}")
+    return lines
 
 
 def _multivariate_cell(pca: float | None, classifier: float | None) -> str | None:

@@ -148,6 +148,8 @@ def collect_dashboard_data(
             severity = evidence.get("severity", "")
             value, threshold = evidence.get("value"), evidence.get("threshold")
             detail = f"{severity} {evidence.get('metric', '')} = {value} (threshold {threshold})"
+            if entry["event"] == ALERT_RESOLVED and evidence.get("reason"):
+                detail = f"{detail}; resolved: {evidence['reason']}"
             events.append(DashboardEvent(at, entry["event"], f"{rule} ({severity})", detail.strip()))
         elif entry["event"] in LIFECYCLE_EVENTS:
             version = evidence.get("version")
