@@ -235,7 +235,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime)
     """
     config = run.config
     has_labels = config.sources.ground_truth is not None and config.columns.target is not None
-    awaiting_labels = has_labels and report.window_end + config.window.label_lag > as_of
+    labels_complete_until = as_of - config.window.label_lag if has_labels else None
     mlflow_run = open_window_run(report, tracking=run.tracking, experiment=config.experiment_name)
     if mlflow_run:
         # report.json carries its own run id (the run is opened before anything is logged to it).
@@ -255,7 +255,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime)
                 mlflow_run_url=mlflow_run["url"] if mlflow_run else None,
                 prefect_flow_run_url=_flow_run_url(),
             ),
-            awaiting_labels=awaiting_labels,
+            labels_complete_until=labels_complete_until,
         )
     except Exception as exc:
         run_logger("watchkeeper.monitor").exception("alert evaluation failed")

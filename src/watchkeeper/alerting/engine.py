@@ -65,6 +65,7 @@ from watchkeeper.alerting.lifecycle import (
     AlertMemory,
     Judgement,
     Transition,
+    awaits_in_vain,
     escalates,
     excess,
     judgement,
@@ -261,14 +262,19 @@ def _judge(
     at: Mapping[str, db.AlertStateRow],
     *,
     removed: set[str],
-    awaiting_labels: bool,
+    labels_complete_until: datetime | None,
 ) -> _Eval:
     """Step one alert's lifecycle through this window (a re-run reconciled with its earlier run)."""
     labels = alert_labels(model, rule)
     fp = fingerprint(model, labels)
     outcome = None if fp in removed else rule.parsed.evaluate(figures)
     missing = tuple(f for f in rule.parsed.fields if figures.get(f) is None or figures[f] != figures[f])
-    awaiting = awaiting_labels and fp not in removed and any(needs_labels(f) for f in missing)
+    awaiting = (
+        labels_complete_until is not None
+        and window_end > labels_complete_until
+        and fp not in removed
+        and any(needs_labels(f) for f in missing)
+    )
     judged = judgement(outcome, awaiting=awaiting)
     previous, here = before.get(fp), at.get(fp)
     inputs = _inputs(rule, figures, judged)
@@ -278,6 +284,8 @@ def _judge(
         base = AlertMemory.from_dict(dict(here.previous))
     else:
         base = AlertMemory.from_dict(dict(previous.state)) if previous is not None else AlertMemory()
+    if judged == "awaiting" and awaits_in_vain(base, labels_complete_until):
+        judged = "unjudged"
     result = step(
         base, judged, for_=rule.for_, resolve_after=config.resolve_after_for(rule), window_end=window_end
     )
@@ -326,15 +334,15 @@ def evaluate_alerts(
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    awaiting_labels: bool = False,
+    labels_complete_until: datetime | None = None,
 ) -> AlertsReport:
     """Evaluate the model's rules on one window's figures, update alert state and notify.
 
     `figures` are the window report's full dotted names (`drift.share`, `perf.estimated.roc_auc`,
     and `finding.…` for the checks' findings that stand as rules, whose sentences `findings` holds
-    by figure name: `MonitoringReport.judgement`). `awaiting_labels` says the window is still inside
-    its label lag at this evaluation: a rule that lacks label figures then awaits them instead of
-    going unjudged. `channels` defaults to those of `config.channels` (console when none is
+    by figure name: `MonitoringReport.judgement`). `labels_complete_until` is the latest window end
+    whose labels are all in at this evaluation (its `as_of` less the label lag; None: every window's
+    are): a later window awaits its labels, so a rule lacking label figures there is not unjudged. `channels` defaults to those of `config.channels` (console when none is
     configured); secrets come from `env` (default `os.environ`) or `secret_resolver` (Prefect
     Secret blocks). The outbox is flushed first, so notifications that failed in earlier runs go
     out before new ones. `now` (wall clock; default: the current time) is used for silences, outbox
@@ -372,7 +380,7 @@ def evaluate_alerts(
             before,
             at,
             removed=removed,
-            awaiting_labels=awaiting_labels,
+            labels_complete_until=labels_complete_until,
         )
         for rule in rules
     ]

@@ -8,7 +8,8 @@
   arrived yet (the window is inside its label lag): nothing is decided, the memory is carried as it
   is, and the window's re-evaluation will judge it when the labels land;
 - ``unjudged``: it could not be judged for any other reason (the figure is gone, the check did not
-  run, the rule was removed, the labels' lag has passed without them).
+  run, the rule was removed, the labels' lag has passed without them — also for the window it had
+  been awaiting them since, which will never be judged: `awaits_in_vain`).
 
 and the alert moves ``inactive → pending → firing → resolved`` (`step`): `for` windows in a row that
 hold make it fire; a firing alert resolves the first window it is clear, or once it has gone
@@ -60,6 +61,8 @@ class AlertMemory:
     notified_at: datetime | None = None  # window end of the latest announcement
     notified_excess: float | None = None  # how far past its threshold it was then
     unjudged: int = 0  # windows in a row a firing alert was not judged
+    # Window end of the first of the windows in a row that awaited their labels (while live).
+    awaiting_since: datetime | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertMemory:
@@ -73,6 +76,7 @@ class AlertMemory:
             notified_at=parse_utc(data.get("notified_at")),
             notified_excess=None if excess is None else float(excess),
             unjudged=int(data.get("unjudged") or 0),
+            awaiting_since=parse_utc(data.get("awaiting_since")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +88,7 @@ class AlertMemory:
             "notified_at": None if self.notified_at is None else self.notified_at.isoformat(),
             "notified_excess": self.notified_excess,
             "unjudged": self.unjudged,
+            "awaiting_since": None if self.awaiting_since is None else self.awaiting_since.isoformat(),
         }
 
     def announced(self, window_end: datetime, excess: float | None) -> AlertMemory:
@@ -104,13 +109,15 @@ def step(
 ) -> Step:
     """One window of the lifecycle (see the module docstring)."""
     if judged == "awaiting":
-        return Step(memory)
+        if memory.status == "inactive" or memory.awaiting_since is not None:
+            return Step(memory)
+        return Step(replace(memory, awaiting_since=window_end))
     if judged == "holds":
         count = memory.count + 1
         if count < for_:
-            return Step(replace(memory, status="pending", count=count, unjudged=0))
+            return Step(replace(memory, status="pending", count=count, unjudged=0, awaiting_since=None))
         if memory.status == "firing":
-            return Step(replace(memory, count=count, unjudged=0))
+            return Step(replace(memory, count=count, unjudged=0, awaiting_since=None))
         fired = AlertMemory(status="firing", count=count, fired_at=window_end)
         return Step(fired, "fired")
     if memory.status != "firing":
@@ -120,7 +127,14 @@ def step(
     unjudged = memory.unjudged + 1
     if unjudged >= resolve_after:
         return Step(AlertMemory(), "resolved", NOT_EVALUATED)
-    return Step(replace(memory, unjudged=unjudged))
+    return Step(replace(memory, unjudged=unjudged, awaiting_since=None))
+
+
+def awaits_in_vain(memory: AlertMemory, labels_complete_until: datetime | None) -> bool:
+    """Whether a live alert has been awaiting labels since a window whose labels are now all in
+    (its lag has passed) without that window ever judging it: labels that stopped coming."""
+    since = memory.awaiting_since
+    return since is not None and labels_complete_until is not None and since <= labels_complete_until
 
 
 def excess(op: str, value: float | None, threshold: float | None) -> float | None:

@@ -55,7 +55,8 @@ def run(
         context=AlertContext(model_version="7", window_start=day(n) - timedelta(days=1)),
         channels=list(channels),
         now=now,
-        awaiting_labels=awaiting,
+        # awaiting: the window is inside a week-long label lag
+        labels_complete_until=day(n) - timedelta(days=7) if awaiting else None,
     )
 
 
@@ -172,7 +173,7 @@ def test_a_rule_awaiting_its_labels_keeps_its_state(store: StateStore) -> None:
             store=store,
             channels=[ch],
             now=NOW,
-            awaiting_labels=True,
+            labels_complete_until=day(n) - timedelta(days=7),
         )
         assert states(report) == ["unknown"] and report.alerts[0].awaiting_labels
     assert sent(ch) == [[("auc/critical", "firing")]]

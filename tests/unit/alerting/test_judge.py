@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from watchkeeper.alerting import AlertsConfig, MemoryChannel, evaluate_alerts
 from watchkeeper.alerting.judge import judge_window, metric_label
 from watchkeeper.alerting.render import render_text
@@ -203,7 +205,7 @@ def test_a_finding_the_window_could_not_judge_is_neither_raised_nor_cleared(stor
             store=store,
             channels=[],
             now=NOW,
-            awaiting_labels=not section.labeled,
+            labels_complete_until=None if section.labeled else day(n) - timedelta(days=7),
         )
         return [a.state for a in out.alerts if a.rule == "performance_threshold"]
 

@@ -4,6 +4,7 @@ over random sequences of windows that hold, clear, await their labels or are not
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from watchkeeper.state import StateStore, open_state
 
 from .conftest import NOW, day
 
+LAG = timedelta(days=2)  # the label lag of the windows that await their labels
 AUC = {"name": "auc", "condition": "perf.realized.roc_auc < 0.9", "severity": "critical"}
 
 
@@ -187,7 +189,7 @@ def test_every_episode_resolves_once_and_nothing_is_sent_twice(
                 store=store,
                 channels=[ch],
                 now=NOW,
-                awaiting_labels=awaiting,
+                labels_complete_until=day(n) - LAG if awaiting else None,
             )
     events = [e for m in ch.messages for e in m.events]
     keys = [(e.status, e.window_end) for e in events]
@@ -207,6 +209,34 @@ def test_every_episode_resolves_once_and_nothing_is_sent_twice(
     assert counts["firing"] - counts["resolved"] == int(still_open)
 
 
+def test_labels_that_stop_coming_end_the_episode_once_the_lag_has_passed(store: StateStore) -> None:
+    """Concept drift fired on a window's labels; then no window ever gets labels again. Each window
+    awaits its labels, until the first one it awaited since is past its lag, never judged."""
+    ch = MemoryChannel()
+    cfg = config(AUC)
+    figures, _ = _figures("holds")
+    evaluate_alerts(figures, model="m", window_end=day(1), config=cfg, store=store, channels=[ch], now=NOW)
+    states = []
+    for n in (2, 3, 4):
+        report = evaluate_alerts(
+            {"serving.latency_p95_ms": 100.0},
+            model="m",
+            window_end=day(n),
+            config=cfg,
+            store=store,
+            channels=[ch],
+            now=NOW,
+            labels_complete_until=day(n) - LAG,
+        )
+        states.append((report.alerts[0].state, report.alerts[0].reason))
+    # day 2 and 3 await; on day 4, day 2's labels are all in (the lag passed) and never judged it
+    assert states == [("unknown", None), ("unknown", None), ("resolved", NOT_EVALUATED)]
+    assert [(e.status, e.window_end) for m in ch.messages for e in m.events] == [
+        ("firing", day(1)),
+        ("resolved", day(4)),
+    ]
+
+
 def test_awaiting_then_unjudged_resolves_where_the_lag_ran_out() -> None:
     """A window awaiting labels carries the episode; the first one past its lag without them ends it."""
     store = open_state("sqlite:///:memory:")
@@ -222,7 +252,7 @@ def test_awaiting_then_unjudged_resolves_where_the_lag_ran_out() -> None:
             store=store,
             channels=[ch],
             now=NOW,
-            awaiting_labels=awaiting,
+            labels_complete_until=day(n) - LAG if awaiting else None,
         )
     assert [(e.status, e.window_end) for m in ch.messages for e in m.events] == [
         ("firing", day(1)),
