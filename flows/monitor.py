@@ -250,6 +250,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
                 window_start=report.window_start,
                 mlflow_run_url=mlflow_run["url"] if mlflow_run else None,
                 prefect_flow_run_url=_flow_run_url(),
+                verdict=report.verdict.label,
             ),
         )
     except Exception as exc:
