@@ -546,7 +546,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
             add_flow_run_tags([changed])
         note_reevaluation(
             past_report,
-            was=verdict_before[past_end],
+            reevaluated[-1],
             window_run_id=window_runs.get(past_end),
             run_name=flow_run.get_name() or monitor_run_name(config.model.name, start, end),
             run_url=_flow_run_url(),

@@ -108,15 +108,16 @@ def verdict_state(report: MonitoringReport, outcome: RunVerdict | None = None) -
 
 def note_reevaluation(
     report: MonitoringReport,
+    verdict: WindowVerdict,
     *,
-    was: str,
     window_run_id: str | None,
     run_name: str,
     run_url: str | None,
 ) -> bool:
     """Tell a re-evaluated window's own flow run (the one that monitored it as its window) about its
-    newest evaluation: a markdown artifact on that run, "re-evaluated on … by run …: verdict now …
-    (was …), label coverage …", so whoever opens the old run sees the window's current verdict.
+    newest evaluation (`report`, judged `verdict`): a markdown artifact on that run, "re-evaluated
+    on … by run …: verdict now … (was …), label coverage …", so whoever opens the old run sees the
+    window's current verdict.
 
     Best effort: a window recorded before runs were stored has no run to tell, and a failure is logged
     and never fails the monitoring. Returns whether the note was written.
@@ -125,7 +126,7 @@ def note_reevaluation(
         return False
     window = report.section("window")
     description, markdown = reevaluation_note(
-        WindowVerdict.of(report, was=was),
+        verdict,
         model=report.model,
         when=report.evaluated_at,
         run_name=run_name,
