@@ -136,16 +136,11 @@ def note_reevaluation(
     )
     key = window_artifact_key(report.model, report.window_start, report.window_end, "reevaluated")
     try:
+        note = ArtifactCreate(
+            flow_run_id=UUID(window_run_id), type="markdown", key=key, data=markdown, description=description
+        )
         with get_client(sync_client=True) as client:
-            client.create_artifact(
-                ArtifactCreate(
-                    flow_run_id=UUID(window_run_id),
-                    type="markdown",
-                    key=key,
-                    data=markdown,
-                    description=description,
-                )
-            )
+            client.create_artifact(note)
     except Exception as exc:
         log.warning("could not note the re-evaluation on flow run %s: %s", window_run_id, exc)
         return False
