@@ -90,9 +90,21 @@ _text = st.text(min_size=0, max_size=4000)
     description=_text,
     details=st.lists(st.text(max_size=200), max_size=50),
     n_events=st.integers(1, 80),
+    # The window's verdict and count as the engine fills them, an old outbox row's None, or text
+    # that is no severity at all.
+    verdict=st.one_of(st.none(), st.sampled_from(["ok", "warning", "critical"]), st.text(max_size=300)),
+    window_firing=st.one_of(st.none(), st.integers(0, 10**9)),
+    hindsight=st.booleans(),
 )
 def test_any_message_fits_block_kit(
-    model: str, summary: str, description: str, details: list[str], n_events: int
+    model: str,
+    summary: str,
+    description: str,
+    details: list[str],
+    n_events: int,
+    verdict: str | None,
+    window_firing: int | None,
+    hindsight: bool,
 ) -> None:
     events = tuple(
         AlertEvent(
@@ -114,9 +126,19 @@ def test_any_message_fits_block_kit(
         )
         for i in range(n_events)
     )
-    message = AlertMessage(model=model, window_end=day(1), events=events, model_version=model)
+    message = AlertMessage(
+        model=model,
+        window_end=day(1),
+        events=events,
+        model_version=model,
+        verdict=verdict,
+        window_firing=window_firing,
+        hindsight=hindsight,
+    )
     text, blocks = render_slack(message)
     assert_block_kit_valid({"text": text, "blocks": blocks})
+    if hindsight:  # said, however long the model's name
+        assert blocks[0]["text"]["text"].endswith(" (hindsight)")
 
 
 def _event(status: str = "firing") -> AlertEvent:
