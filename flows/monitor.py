@@ -32,7 +32,7 @@ from tasks.impact_tasks import open_model_source
 from tasks.metrics_tasks import push_window
 from tasks.observability import run_logger, run_logging
 from tasks.outage_tasks import notify_tracking_unavailable, run_final_state, with_tracking_notes
-from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run
+from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run, note_reevaluation
 from tasks.registry_tasks import config_for_champion
 from tasks.scale_tasks import evaluate_partitioned_window
 from tasks.state_tasks import record_window, windows_with_new_labels
@@ -60,7 +60,13 @@ from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_wind
 from watchkeeper.partitioned.engine import plan_window
 from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.performance.config import default_primary_metric
-from watchkeeper.presentation import reevaluation_tag, verdict_tags
+from watchkeeper.presentation import (
+    WindowVerdict,
+    monitor_run_name,
+    reevaluation_tag,
+    run_verdict,
+    verdict_tags,
+)
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -254,6 +260,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime)
                 window_start=report.window_start,
                 mlflow_run_url=mlflow_run["url"] if mlflow_run else None,
                 prefect_flow_run_url=_flow_run_url(),
+                verdict=report.verdict.label,
             ),
             labels_complete_until=labels_complete_until,
         )
@@ -263,9 +270,12 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime)
     return replace(report, sections={**report.sections, "alerts": alerts})
 
 
-def publish_window(run: MonitorRun, result: WindowEvaluation, report: MonitoringReport) -> MonitoringReport:
+def publish_window(
+    run: MonitorRun, result: WindowEvaluation, report: MonitoringReport, *, window_run_id: str | None
+) -> MonitoringReport:
     """Log the window to its MLflow run (kept for the next run if MLflow is down), publish the Prefect
-    artifacts and record the evaluation in the state database."""
+    artifacts and record the evaluation in the state database (with `window_run_id`, the flow run
+    that monitored the window as its own)."""
     config, log = run.config, run_logger("watchkeeper.monitor")
     publication = result.publication
     alerts = report.section("alerts")
@@ -299,7 +309,9 @@ def publish_window(run: MonitorRun, result: WindowEvaluation, report: Monitoring
         tables=dict(publication.tables),
         extra_markdown=dict(publication.markdown),
     )
-    record_window(run.store, report, usable_for_training=result.usable_for_training)
+    record_window(
+        run.store, report, usable_for_training=result.usable_for_training, window_run_id=window_run_id
+    )
     log.info("window %s → %s: %s", report.window_start, report.window_end, report.verdict.label)
     return report
 
@@ -340,7 +352,9 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
 
     The run is named after the model and the window (`credit-risk 2026-03-05`), tagged with the
     model and `verdict:<ok|warning|critical>`, and ends `Completed` under the verdict's name (OK,
-    Warning, Critical), so the runs list shows which windows need a look.
+    Warning, Critical), so the runs list shows which windows need a look. That verdict is the worst
+    the run produced: the window's, or a re-evaluated window's whose late labels changed its verdict
+    (the state's message names it; the re-evaluated window's own run gets a note).
     """
     apply_runtime_defaults()
     loaded = open_model_config(config_path)
@@ -356,11 +370,12 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
     with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
         run = open_monitor_run(loaded)
         add_flow_run_tags([config.model.name])
-        report = _monitor(run, start, end)
-        add_flow_run_tags(verdict_tags(config.model.name, report.verdict))
-        # The run ends in a `Completed` state named after the verdict (or TrackingUnavailable);
-        # callers still get the report.
-        return run_final_state(report, run.tracking.outage)  # type: ignore[return-value]
+        report, reevaluated = _monitor(run, start, end)
+        outcome = run_verdict(config.model.name, WindowVerdict.of(report), reevaluated)
+        add_flow_run_tags(verdict_tags(config.model.name, outcome.verdict))
+        # The run ends in a `Completed` state named after the run's verdict (or TrackingUnavailable);
+        # callers still get the window's report.
+        return run_final_state(report, run.tracking.outage, outcome)  # type: ignore[return-value]
 
 
 def open_monitor_run(loaded: LoadedConfig) -> MonitorRun:
@@ -468,7 +483,7 @@ def _take_offered(fits: ReferenceFits, start: datetime, end: datetime) -> Prepar
     return prepared
 
 
-def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringReport:
+def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[MonitoringReport, list[WindowVerdict]]:
     config, store = run.config, run.store
     flush_mlflow_spool(spool_dir(run.state_dir), run.tracking, store)
     # "Now" for this run is the window's end: scheduled runs start just after it, and backfills and
@@ -511,6 +526,9 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
     known = {w["window_end"]: w["n_labeled"] for w in recorded}
     verdict_before = {w["window_end"]: w["verdict"] for w in recorded}
     scored_by = {w["window_end"]: w["summary"].get("model_versions") or [] for w in recorded}
+    # The flow run that monitored each window as its own (None: recorded before runs were stored).
+    window_runs = {w["window_end"]: w["summary"].get("window_flow_run_id") for w in recorded}
+    reevaluated: list[WindowVerdict] = []
     for past_end in windows_with_new_labels(known, candidates, limit=config.window.reevaluate_windows):
         versions = scored_by.get(past_end, [])
         past = evaluate(
@@ -522,16 +540,31 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             past_end,
             as_of=as_of,
         )
-        past_report = publish_window(run, past, attach_alerts(run, past.report, as_of=as_of))
+        past_report = publish_window(
+            run, past, attach_alerts(run, past.report, as_of=as_of), window_run_id=window_runs.get(past_end)
+        )
+        reevaluated.append(WindowVerdict.of(past_report, was=verdict_before[past_end]))
         changed = reevaluation_tag(
             past_report.window_start, past_report.window_end, verdict_before[past_end], past_report.verdict
         )
         if changed:
             add_flow_run_tags([changed])
+        note_reevaluation(
+            past_report,
+            reevaluated[-1],
+            window_run_id=window_runs.get(past_end),
+            run_name=flow_run.get_name() or monitor_run_name(config.model.name, start, end),
+            run_url=_flow_run_url(),
+        )
 
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
-    report = publish_window(run, current, attach_alerts(run, current.report, as_of=as_of))
+    report = publish_window(
+        run,
+        current,
+        attach_alerts(run, current.report, as_of=as_of),
+        window_run_id=current.report.flow_run_id,
+    )
     push_window(report, config.health.pushgateway)
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
@@ -553,4 +586,4 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> MonitoringRepor
             "; ".join(report.reasons),
         )
     notify_tracking_unavailable(config, report, run.tracking.outage, store=store, channels=run.channels)
-    return report
+    return report, reevaluated

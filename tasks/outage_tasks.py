@@ -24,6 +24,7 @@ from tasks.presentation_tasks import verdict_state
 from watchkeeper.alerting.delivery import deliver
 from watchkeeper.config import MonitorConfig, TrackingConfig
 from watchkeeper.outage import is_unreachable, mlflow_http_env, tracking_unavailable_message
+from watchkeeper.presentation import RunVerdict
 from watchkeeper.redaction import redact
 from watchkeeper.report import MonitoringReport
 from watchkeeper.state import StateStore
@@ -162,14 +163,18 @@ def notify_tracking_unavailable(
     return records
 
 
-def run_final_state(report: MonitoringReport, outage: TrackingOutage) -> State:
-    """The monitor run's final state, carrying the report (callers of the flow still get it): the
-    verdict's (`verdict_state`), or — MLflow down — a Completed state named `TrackingUnavailable`.
+def run_final_state(
+    report: MonitoringReport, outage: TrackingOutage, outcome: RunVerdict | None = None
+) -> State:
+    """The monitor run's final state, carrying the window's report (callers of the flow still get it):
+    the run's verdict's (`verdict_state`; `outcome` counts the re-evaluated windows), or — MLflow
+    down — a Completed state named `TrackingUnavailable`, its message led by that verdict.
     """
     if not outage.down:
-        return verdict_state(report)
+        return verdict_state(report, outcome)
+    verdict = outcome.verdict if outcome is not None else report.verdict
     return Completed(
         data=report,
         name=TRACKING_UNAVAILABLE_STATE,
-        message=f"{report.verdict.label}; MLflow unavailable: report spooled ({len(outage.spooled)})",
+        message=f"{verdict.label}; MLflow unavailable: report spooled ({len(outage.spooled)})",
     )

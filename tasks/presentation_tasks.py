@@ -10,13 +10,22 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
 from watchkeeper.config import load_config
-from watchkeeper.presentation import monitor_run_name, verdict_state_name, window_label
+from watchkeeper.presentation import (
+    RunVerdict,
+    WindowVerdict,
+    monitor_run_name,
+    reevaluation_note,
+    run_verdict,
+    window_artifact_key,
+)
 from watchkeeper.report import MonitoringReport
 from watchkeeper.timeutil import parse_utc
 from watchkeeper.windows import window_bounds
@@ -84,17 +93,55 @@ def add_flow_run_tags(tags: Iterable[str]) -> None:
         log.warning("could not tag flow run %s: %s", run_id, exc)
 
 
-def verdict_state(report: MonitoringReport) -> State[MonitoringReport]:
-    """The monitor run's final state: `Completed`, named after the verdict (OK, Warning, Critical).
+def verdict_state(report: MonitoringReport, outcome: RunVerdict | None = None) -> State[MonitoringReport]:
+    """The monitor run's final state: `Completed`, named after the run's verdict (OK, Warning,
+    Critical) — the worst of its window's and of the re-evaluated windows whose verdict changed
+    (`outcome`, `watchkeeper.presentation.run_verdict`; without it, the window's own).
 
     A `Completed` type keeps retries (only for failed runs) and "failed run" counts for runs that
     could not monitor; the name is shown in the runs list and is the event automations match
-    (``prefect.flow-run.Critical``). Calling the flow still returns the report.
+    (``prefect.flow-run.Critical``). Calling the flow still returns the window's report.
     """
-    label = window_label(report.window_start, report.window_end)
-    reasons = "; ".join(report.reasons[:3]) or "no check raised anything"
-    return Completed(
-        name=verdict_state_name(report.verdict),
-        message=f"{report.model} {label}: {report.verdict.label} — {reasons}"[:1000],
-        data=report,
+    outcome = outcome or run_verdict(report.model, WindowVerdict.of(report))
+    return Completed(name=outcome.state_name, message=outcome.message, data=report)
+
+
+def note_reevaluation(
+    report: MonitoringReport,
+    verdict: WindowVerdict,
+    *,
+    window_run_id: str | None,
+    run_name: str,
+    run_url: str | None,
+) -> bool:
+    """Tell a re-evaluated window's own flow run (the one that monitored it as its window) about its
+    newest evaluation (`report`, judged `verdict`): a markdown artifact on that run, "re-evaluated
+    on … by run …: verdict now … (was …), label coverage …", so whoever opens the old run sees the
+    window's current verdict.
+
+    Best effort: a window recorded before runs were stored has no run to tell, and a failure is logged
+    and never fails the monitoring. Returns whether the note was written.
+    """
+    if window_run_id is None or window_run_id == flow_run.get_id():
+        return False
+    window = report.section("window")
+    description, markdown = reevaluation_note(
+        verdict,
+        model=report.model,
+        when=report.evaluated_at,
+        run_name=run_name,
+        run_url=run_url,
+        labeled=window.labeled if window else 0,
+        rows=window.rows if window else 0,
     )
+    key = window_artifact_key(report.model, report.window_start, report.window_end, "reevaluated")
+    try:
+        note = ArtifactCreate(
+            flow_run_id=UUID(window_run_id), type="markdown", key=key, data=markdown, description=description
+        )
+        with get_client(sync_client=True) as client:
+            client.create_artifact(note)
+    except Exception as exc:
+        log.warning("could not note the re-evaluation on flow run %s: %s", window_run_id, exc)
+        return False
+    return True

@@ -12,8 +12,15 @@ from watchkeeper.state import StateStore
 
 
 @task(name="record-window", cache_policy=NO_CACHE)
-def record_window(store: StateStore, report: MonitoringReport, *, usable_for_training: bool) -> None:
-    """Remember the window's evaluation (labels seen, verdict, MLflow run) for later runs."""
+def record_window(
+    store: StateStore, report: MonitoringReport, *, usable_for_training: bool, window_run_id: str | None
+) -> None:
+    """Remember the window's evaluation (labels seen, verdict, MLflow run, Prefect runs) for later runs.
+
+    `window_run_id` is the flow run that monitored the window as its own (the current window's run,
+    or — re-evaluated — the one recorded before), kept so a re-evaluation can note itself there;
+    `flow_run_id` is the run of this evaluation.
+    """
     window = report.section("window")
     store.record_window(
         model=report.model,
@@ -28,6 +35,8 @@ def record_window(store: StateStore, report: MonitoringReport, *, usable_for_tra
             "figures": report.figures(),
             "reasons": report.reasons,
             "model_versions": list(report.model_versions),
+            "flow_run_id": report.flow_run_id,
+            "window_flow_run_id": window_run_id,
         },
     )
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import Severity
+
+if TYPE_CHECKING:  # the report imports the alerting package, whose rendering imports this module
+    from watchkeeper.report import MonitoringReport
 
 # The names of the monitor flow run's final `Completed` state, by verdict. The state type stays
 # COMPLETED: the run did its job (retries and "failed" counts are for runs that could not monitor),
@@ -48,6 +53,120 @@ def verdict_state_name(verdict: Severity) -> str:
 def verdict_tags(model: str, verdict: Severity) -> list[str]:
     """Tags of a monitoring flow run: the model and the verdict, filterable in the runs list."""
     return [model, f"verdict:{verdict.label}"]
+
+
+# How many rule names a state message lists per window before "…" (the reasons are in the report).
+STATE_MESSAGE_RULES = 3
+STATE_MESSAGE_LIMIT = 1000  # Prefect shows a state message in one line of the runs list
+
+
+@dataclass(frozen=True)
+class WindowVerdict:
+    """One window's verdict as a monitoring run produced it.
+
+    `was` is the verdict recorded before this run re-evaluated the window (late labels); None for the
+    run's own window.
+    """
+
+    start: datetime
+    end: datetime
+    verdict: Severity
+    rules: tuple[str, ...] = ()  # the rules that hold, worst first
+    reasons: tuple[str, ...] = ()
+    was: str | None = None
+
+    @classmethod
+    def of(cls, report: MonitoringReport, *, was: str | None = None) -> WindowVerdict:
+        ranked = sorted(report.findings, key=lambda f: -f.severity)
+        rules = dict.fromkeys(f.rule_name for f in ranked if f.severity > Severity.OK)
+        return cls(
+            start=report.window_start,
+            end=report.window_end,
+            verdict=report.verdict,
+            rules=tuple(rules),
+            reasons=tuple(report.reasons),
+            was=was,
+        )
+
+    @property
+    def changed(self) -> bool:
+        """Re-evaluated, and the verdict is not the one recorded before."""
+        return self.was is not None and self.was != self.verdict.label
+
+    @property
+    def label(self) -> str:
+        return window_label(self.start, self.end)
+
+    def says(self) -> str:
+        """``critical (concept_drift, performance_drop)``, ``ok``."""
+        if not self.rules:
+            return self.verdict.label
+        shown = ", ".join(self.rules[:STATE_MESSAGE_RULES])
+        more = ", …" if len(self.rules) > STATE_MESSAGE_RULES else ""
+        return f"{self.verdict.label} ({shown}{more})"
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """A monitoring run's outcome: its state's verdict and the state's message."""
+
+    verdict: Severity
+    message: str
+
+    @property
+    def state_name(self) -> str:
+        return verdict_state_name(self.verdict)
+
+
+def run_verdict(model: str, current: WindowVerdict, reevaluated: Sequence[WindowVerdict] = ()) -> RunVerdict:
+    """The worst verdict a monitoring run produced: its own window's, and every re-evaluated window's
+    whose verdict the late labels changed (an unchanged one was announced by an earlier run).
+
+    The message names the windows behind it: ``credit-risk: Critical — 2026-03-07 re-evaluated with
+    late labels: critical (concept_drift), was warning; current window 2026-03-10: ok``. Without a
+    changed window it is the window's own: ``credit-risk 2026-03-10: ok — no check raised anything``.
+    """
+    changed = [w for w in reevaluated if w.changed]
+    verdict = max([current.verdict, *(w.verdict for w in changed)])
+    if not changed:
+        reasons = "; ".join(current.reasons[:3]) or "no check raised anything"
+        message = f"{model} {current.label}: {current.verdict.label} — {reasons}"
+    else:
+        parts = [f"{w.label} re-evaluated with late labels: {w.says()}, was {w.was}" for w in changed]
+        parts.append(f"current window {current.label}: {current.says()}")
+        message = f"{model}: {verdict_state_name(verdict)} — {'; '.join(parts)}"
+    return RunVerdict(verdict=verdict, message=message[:STATE_MESSAGE_LIMIT])
+
+
+def reevaluation_note(
+    window: WindowVerdict,
+    *,
+    model: str,
+    when: datetime,
+    run_name: str,
+    run_url: str | None,
+    labeled: int,
+    rows: int,
+) -> tuple[str, str]:
+    """What a re-evaluated window's own Prefect run shows of its newest evaluation, as
+    (description, markdown): ``re-evaluated on 2026-03-10 00:05 UTC by run credit-risk 2026-03-10:
+    verdict now critical (was warning), label coverage 70% (420 of 600 rows)``."""
+    when_text = f"{as_utc(when) or when:%Y-%m-%d %H:%M} UTC"
+    now = "now" if window.changed else "still"
+    was = f" (was {window.was})" if window.changed else ""
+    coverage = f"{labeled / rows:.0%} ({labeled} of {rows} rows)" if rows else "no rows"
+    tail = f"verdict {now} {window.verdict.label}{was}, label coverage {coverage}"
+    description = f"Re-evaluated on {when_text} by run {run_name}: {tail}"
+    by = f"[{run_name}]({run_url})" if run_url else f"**{run_name}**"
+    lines = [
+        f"# {model} {window.label}: re-evaluated with late labels",
+        "",
+        f"Re-evaluated on {when_text} by run {by}: verdict {now} **{window.verdict.label.upper()}**{was}, "
+        f"label coverage {coverage}.",
+    ]
+    if window.reasons:
+        lines += ["", *(f"- {reason}" for reason in window.reasons)]
+    return description, "\n".join(lines) + "\n"
 
 
 def reevaluation_tag(start: datetime, end: datetime, before: str, after: Severity) -> str | None:

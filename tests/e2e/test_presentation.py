@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from uuid import UUID
 
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
 from flows.monitor import monitor
 from watchkeeper import tracking
+from watchkeeper.state import open_state
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +120,66 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     url = f"{tracking.LOCAL_UI_URL}/#/models/{registered}/versions/1?workflowType=machine_learning"
     assert tags[tracking.TAG_MODEL_VERSION_URL] == url
     assert f"[{registered} version 1]({url})" in note
+
+
+def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_windows_run(
+    scenario,
+) -> None:
+    labels = scenario.write_day(1)
+    first = monitor(str(scenario.config_path), window_end=scenario.window_end(1))
+    before = first.verdict.label
+    assert before != "critical", "day 1 must become critical through its labels alone"
+    scenario.write_day(2)
+    # Day 1's labels land during day 2, each the opposite of the truth: its realized quality collapses.
+    arrived = pd.Timestamp(scenario.window_end(1)) + pd.Timedelta(hours=1)
+    scenario.write_labels(1, labels.assign(defaulted=1 - labels["defaulted"], label_timestamp=arrived))
+    second = monitor(str(scenario.config_path), window_end=scenario.window_end(2))
+    # The flow still returns its own window's report; that window is not what makes the run critical.
+    assert second.window_end == scenario.window_end(2)
+    assert second.verdict.label != "critical"
+
+    day1 = {w["window_end"]: w for w in open_state().list_windows("e2e-model")}[scenario.window_end(1)]
+    assert day1["verdict"] == "critical"
+    # The window's own run is kept across evaluations; the newest evaluation's run beside it.
+    assert day1["summary"]["window_flow_run_id"] == first.flow_run_id
+    assert day1["summary"]["flow_run_id"] == second.flow_run_id
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(second.flow_run_id)
+        notes = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[first.flow_run_id]),
+                key=ArtifactFilterKey(any_=["e2e-model-2026-03-01-reevaluated"]),
+            )
+        )
+        # The re-evaluating run itself gets no such note.
+        own = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[second.flow_run_id]),
+                key=ArtifactFilterKey(like_="%-reevaluated"),
+            )
+        )
+    # The run's state is the worst verdict it produced, named the way automations match it
+    # (`prefect.flow-run.Critical`), and its message says which window and why.
+    assert (run.state.type.value, run.state.name) == ("COMPLETED", "Critical")
+    assert run.state.message.startswith(
+        "e2e-model: Critical — 2026-03-01 re-evaluated with late labels: critical (performance_drop"
+    ), run.state.message
+    assert f", was {before}; current window 2026-03-02: {second.verdict.label}" in run.state.message
+    # The tags agree with the state, and name the change.
+    assert {"verdict:critical", f"2026-03-01 {before}→critical"} <= set(run.tags)
+    assert f"verdict:{second.verdict.label}" not in run.tags
+
+    # Day 1's own run links to its newest evaluation.
+    (note,) = notes
+    assert own == []
+    assert note.type == "markdown" and note.flow_run_id == UUID(first.flow_run_id)
+    coverage = f"{len(labels) / 600:.0%} ({len(labels)} of 600 rows)"
+    assert re.fullmatch(
+        r"Re-evaluated on \d{4}-\d\d-\d\d \d\d:\d\d UTC by run e2e-model 2026-03-02: verdict now critical "
+        rf"\(was {before}\), label coverage {re.escape(coverage)}",
+        note.description,
+    ), note.description
+    assert note.data.startswith("# e2e-model 2026-03-01: re-evaluated with late labels\n")
+    assert f"/flow-runs/flow-run/{second.flow_run_id}): verdict now **CRITICAL** (was {before})" in note.data
+    assert "- [critical] performance_drop: " in note.data

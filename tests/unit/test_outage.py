@@ -20,7 +20,9 @@ from tasks.outage_tasks import (
     should_retry_logging,
 )
 from watchkeeper.outage import OUTAGE_BOUND_S, is_unreachable, mlflow_http_env, worst_call_s
+from watchkeeper.presentation import RunVerdict
 from watchkeeper.report import MonitoringReport
+from watchkeeper.verdict import Severity
 
 
 def test_defaults_give_up_well_within_the_bound() -> None:
@@ -94,6 +96,14 @@ def test_final_state_is_named_apart_from_success() -> None:
     assert isinstance(state, State)
     assert state.name == TRACKING_UNAVAILABLE_STATE and state.is_completed()
     assert state.message == "ok; MLflow unavailable: report spooled (1)"
+    # A re-evaluated window made the run critical: both states say so, the report stays the window's.
+    outcome = RunVerdict(Severity.CRITICAL, "m: Critical — 2026-02-27 re-evaluated …")
+    state = run_final_state(report, TrackingOutage(), outcome)
+    assert (state.name, state.message, state.data) == ("Critical", outcome.message, report)
+    state = run_final_state(
+        report, TrackingOutage(error="ConnectionError: refused", spooled=["a.json"]), outcome
+    )
+    assert state.message == "critical; MLflow unavailable: report spooled (1)"
 
 
 def test_guarded_client_travels_to_a_worker(tmp_path) -> None:

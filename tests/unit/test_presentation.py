@@ -8,17 +8,22 @@ import pytest
 
 from watchkeeper import tracking
 from watchkeeper.presentation import (
+    RunVerdict,
+    WindowVerdict,
     mlflow_run_name,
     monitor_run_name,
+    reevaluation_note,
     reevaluation_tag,
     round_figure,
     round_table,
+    run_verdict,
     verdict_state_name,
     verdict_tags,
     window_artifact_key,
     window_label,
     window_range,
 )
+from watchkeeper.report import MonitoringReport
 from watchkeeper.verdict import Severity
 
 DAY = datetime(2026, 3, 5, tzinfo=UTC)
@@ -149,3 +154,140 @@ def test_ui_url_setting_wins_then_env_then_tracking_server(monkeypatch: pytest.M
     assert tracking.ui_base_url(None, "sqlite:///x.db") == tracking.LOCAL_UI_URL
     monkeypatch.setenv(tracking.UI_URL_ENV, "http://10.0.0.5:5000/")
     assert tracking.ui_base_url(None, "https://mlflow.internal:5000") == "http://10.0.0.5:5000"
+
+
+def _window(day: int, verdict: Severity, *rules: str, was: str | None = None) -> WindowVerdict:
+    start = datetime(2026, 3, day, tzinfo=UTC)
+    reasons = tuple(f"[{verdict.label}] {rule}: {rule} holds" for rule in rules)
+    return WindowVerdict(start, start + timedelta(days=1), verdict, rules, reasons, was)
+
+
+CURRENT_OK = _window(10, Severity.OK)
+
+
+@pytest.mark.parametrize(
+    ("reevaluated", "expected"),
+    [
+        # No re-evaluation: the window's own verdict and message, as before.
+        ((), RunVerdict(Severity.OK, "credit-risk 2026-03-10: ok — no check raised anything")),
+        # The reported fault: late labels make an earlier window critical while the new one is ok.
+        (
+            (_window(7, Severity.CRITICAL, "concept_drift", "performance_drop", was="warning"),),
+            RunVerdict(
+                Severity.CRITICAL,
+                "credit-risk: Critical — 2026-03-07 re-evaluated with late labels: critical "
+                "(concept_drift, performance_drop), was warning; current window 2026-03-10: ok",
+            ),
+        ),
+        # Re-evaluated but unchanged: an earlier run announced that verdict already.
+        ((_window(7, Severity.CRITICAL, "concept_drift", was="critical"),), None),
+        # Changed for the better: still the worst the run produced, and named.
+        (
+            (_window(7, Severity.WARNING, "data_drift", was="critical"),),
+            RunVerdict(
+                Severity.WARNING,
+                "credit-risk: Warning — 2026-03-07 re-evaluated with late labels: warning (data_drift), "
+                "was critical; current window 2026-03-10: ok",
+            ),
+        ),
+        # Two changed windows, one past the rule list's length: both named, oldest first.
+        (
+            (
+                _window(6, Severity.WARNING, "a", "b", "c", "d", was="ok"),
+                _window(7, Severity.CRITICAL, "concept_drift", was="ok"),
+            ),
+            RunVerdict(
+                Severity.CRITICAL,
+                "credit-risk: Critical — 2026-03-06 re-evaluated with late labels: warning (a, b, c, …), "
+                "was ok; 2026-03-07 re-evaluated with late labels: critical (concept_drift), was ok; "
+                "current window 2026-03-10: ok",
+            ),
+        ),
+    ],
+)
+def test_run_verdict_is_the_worst_the_run_produced(
+    reevaluated: tuple[WindowVerdict, ...], expected: RunVerdict | None
+) -> None:
+    outcome = run_verdict("credit-risk", CURRENT_OK, reevaluated)
+    assert outcome == (expected or run_verdict("credit-risk", CURRENT_OK))
+
+
+def test_run_verdict_keeps_a_worse_current_window_and_fits_a_state_message() -> None:
+    current = _window(10, Severity.CRITICAL, "no_data")
+    outcome = run_verdict("m" * 900, current, [_window(7, Severity.WARNING, "x" * 400, was="ok")])
+    assert outcome.verdict == Severity.CRITICAL and outcome.state_name == "Critical"
+    assert len(outcome.message) == 1000 and outcome.message.startswith("m" * 900 + ": Critical — 2026-03-07")
+
+
+def test_window_verdict_of_a_report() -> None:
+    end = datetime(2026, 3, 8, tzinfo=UTC)
+    report = MonitoringReport(
+        "m", end - timedelta(days=1), end, end, ("1",), "h", errors={"drift": "ValueError: boom"}
+    )
+    window = WindowVerdict.of(report, was="ok")
+    assert window == WindowVerdict(
+        end - timedelta(days=1),
+        end,
+        Severity.WARNING,
+        ("check_failed",),
+        ("[warning] check_failed: drift check failed: ValueError: boom",),
+        "ok",
+    )
+    assert window.changed and window.label == "2026-03-07"
+    assert not WindowVerdict.of(report).changed  # the run's own window
+
+
+def test_reevaluation_note() -> None:
+    window = _window(7, Severity.CRITICAL, "concept_drift", was="warning")
+    when = datetime(2026, 3, 10, 0, 5, tzinfo=UTC)
+    description, markdown = reevaluation_note(
+        window,
+        model="credit-risk",
+        when=when,
+        run_name="credit-risk 2026-03-09",
+        run_url="http://prefect/runs/flow-run/abc",
+        labeled=420,
+        rows=600,
+    )
+    assert description == (
+        "Re-evaluated on 2026-03-10 00:05 UTC by run credit-risk 2026-03-09: verdict now critical "
+        "(was warning), label coverage 70% (420 of 600 rows)"
+    )
+    assert markdown == (
+        "# credit-risk 2026-03-07: re-evaluated with late labels\n\n"
+        "Re-evaluated on 2026-03-10 00:05 UTC by run [credit-risk 2026-03-09](http://prefect/runs/flow-run/abc): "
+        "verdict now **CRITICAL** (was warning), label coverage 70% (420 of 600 rows).\n\n"
+        "- [critical] concept_drift: concept_drift holds\n"
+    )
+    # Unchanged, no UI to link to, an empty window.
+    same = _window(7, Severity.OK, was="ok")
+    description, markdown = reevaluation_note(
+        same, model="m", when=when, run_name="m 2026-03-09", run_url=None, labeled=0, rows=0
+    )
+    assert description.endswith("by run m 2026-03-09: verdict still ok, label coverage no rows")
+    assert "by run **m 2026-03-09**: verdict still **OK**, label coverage no rows.\n" in markdown
+
+
+def test_a_note_that_cannot_be_written_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # Best effort: a window run id the state database holds garbage for costs the note, not the run.
+    from tasks.presentation_tasks import note_reevaluation
+
+    end = datetime(2026, 3, 8, tzinfo=UTC)
+    report = MonitoringReport("m", end - timedelta(days=1), end, end, ("1",), "h")
+    with caplog.at_level("WARNING", logger="watchkeeper.presentation"):
+        written = note_reevaluation(
+            report,
+            WindowVerdict.of(report, was="critical"),
+            window_run_id="not-a-run",
+            run_name="m",
+            run_url=None,
+        )
+    assert written is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not note the re-evaluation on flow run not-a-run: badly formed hexadecimal UUID string"
+    ]
+    # No run to tell (a window recorded before runs were stored): nothing is tried.
+    assert (
+        note_reevaluation(report, WindowVerdict.of(report), window_run_id=None, run_name="m", run_url=None)
+        is False
+    )

@@ -5,6 +5,13 @@ lost alert, so `render_slack` enforces every limit it relies on — at most 50 b
 most 150 characters, section text of at most 3000, at most 10 fields of at most 2000 — whatever the
 report holds (a window with 200 drifted columns, 100 rules firing at once). What does not fit is
 summarised ("… and 12 more alerts") and the full list stays in the window report.
+
+Every channel leads with the window, not with this message's events: the model, the window, the
+window's verdict and how many alerts fire in it (`header`), which say the same as the window's report
+and the Prefect run, whatever subset of the events a run newly announces. What this message carries
+("1 new, 2 resolved") comes after. A message judged in hindsight (with every label known today) says
+so. Messages without a window verdict (rows queued in the outbox before messages carried it, the
+tracking-outage and retraining notices) keep the event title (`title`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
+from watchkeeper.presentation import verdict_state_name
+from watchkeeper.verdict import Severity
 
 MAX_BLOCKS = 50
 MAX_HEADER = 150
@@ -54,7 +63,77 @@ def metric_line(event: AlertEvent) -> str:
     return f"{event.metric} = {_num(event.value)} ({event.op} {_num(event.threshold)})"
 
 
+def _window_short(message: AlertMessage) -> str:
+    """``2026-03-09 → 2026-03-10`` for whole days, else with the times (header-sized)."""
+    start, end = message.window_start, message.window_end
+    if start is None:
+        return f"until {end:%Y-%m-%d %H:%M}"
+    if all(t.hour == t.minute == t.second == 0 and t.microsecond == 0 for t in (start, end)):
+        return f"{start:%Y-%m-%d} → {end:%Y-%m-%d}"
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M} → {end:%H:%M}"
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+
+
+def _verdict_level(message: AlertMessage) -> Severity | None:
+    if message.verdict is None:
+        return None
+    try:
+        return Severity.parse(message.verdict)
+    except ValueError:
+        return None
+
+
+def verdict_name(message: AlertMessage) -> str | None:
+    """The window's verdict as the Prefect run's state names it (``Critical``); None when unknown."""
+    level = _verdict_level(message)
+    if level is not None:
+        return verdict_state_name(level)
+    return message.verdict or None
+
+
+def verdict_label(message: AlertMessage) -> str | None:
+    """The window's verdict for machines (``critical``), as the report and the run tags spell it."""
+    level = _verdict_level(message)
+    return level.label if level is not None else message.verdict or None
+
+
+def contents(message: AlertMessage) -> str:
+    """What this message carries: ``1 new, 1 worse, 1 still firing, 2 resolved``."""
+    new = sum(1 for e in message.firing if not e.repeat and not e.escalated)
+    worse = sum(1 for e in message.firing if e.escalated)
+    again = len(message.firing) - new - worse
+    parts = [f"{n} {what}" for n, what in ((new, "new"), (worse, "worse"), (again, "still firing")) if n]
+    if message.resolved:
+        parts.append(f"{len(message.resolved)} resolved")
+    return ", ".join(parts) or "no events"
+
+
+def header(message: AlertMessage, limit: int | None = None) -> str:
+    """The first line everywhere: ``credit-risk · 2026-03-09 → 2026-03-10 · Critical · 5 firing``.
+
+    The window's verdict and every alert firing in the window (announced in this message or not);
+    ``(hindsight)`` when judged with every label known today. A message that carries neither (an
+    outbox row from before, a tracking-outage or retraining notice) keeps its event title.
+    """
+    verdict = verdict_name(message)
+    if verdict is None and message.window_firing is None:
+        text = title(message)
+    else:
+        parts = [message.model, _window_short(message)]
+        if verdict is not None:
+            parts.append(verdict)
+        if message.window_firing is not None:
+            parts.append(f"{message.window_firing} firing")
+        text = " · ".join(parts)
+    suffix = " (hindsight)" if message.hindsight else ""
+    if limit is not None:
+        text = clip(text, limit - len(suffix))
+    return text + suffix
+
+
 def title(message: AlertMessage) -> str:
+    """This message's events: ``[FIRING:1] [RESOLVED:1] churn: lat``."""
     firing, resolved = message.firing, message.resolved
     parts = []
     if firing:
@@ -66,12 +145,13 @@ def title(message: AlertMessage) -> str:
 
 
 def render_text(message: AlertMessage) -> str:
-    lines = [title(message), f"  window: {_window(message)}"]
+    lines = [header(message), f"  window: {_window(message)}"]
     if message.model_version:
         lines.append(f"  version: {message.model_version}")
+    lines.append(f"  in this message: {contents(message)}")
     for e in message.events:
         label = "RESOLVED" if e.status == "resolved" else e.severity.upper()
-        again = " (still firing)" if e.repeat else ""
+        again = " (still firing)" if e.repeat else " (worse)" if e.escalated else ""
         figure = f" [{metric_line(e)}]" if metric_line(e) else ""
         lines.append(f"  - {label} {e.rule}{again}: {e.summary}{figure}")
         if e.details:
@@ -105,6 +185,8 @@ def _event_section(event: AlertEvent) -> dict[str, Any]:
     head = f"{icon} *{state} · {_esc(event.rule)}*"
     if event.repeat:
         head += " _(still firing)_"
+    elif event.escalated:
+        head += " _(worse since last announced)_"
     lines = [head, _esc(event.summary)]
     if metric_line(event):
         lines.append(f"`{_esc(metric_line(event))}`")
@@ -127,19 +209,30 @@ def _event_section(event: AlertEvent) -> dict[str, Any]:
 def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and Block Kit blocks, within Slack's limits."""
     firing = message.firing
-    icon = _ICON["resolved"] if not firing else _ICON.get(message.severity.label, "")
-    # The header says what happened in words; the severity icon leads the fallback text instead.
-    header = clip(title(message), MAX_HEADER)
+    level = _verdict_level(message)
+    if level is not None:  # the window's verdict, not only this message's events
+        icon = _ICON["resolved"] if level == Severity.OK else _ICON[level.label]
+    else:
+        icon = _ICON["resolved"] if not firing else _ICON.get(message.severity.label, "")
+    # The header says what happened in words; the verdict's icon leads the fallback text instead.
     fields = [
         ("Model", message.model),
         ("Version", message.model_version or "n/a"),
         ("Window", _window(message)),
-        ("Severity", message.severity.label if firing else "resolved"),
-        ("Firing", str(len(firing))),
-        ("Resolved", str(len(message.resolved))),
     ]
+    verdict = verdict_name(message)
+    if verdict is not None:
+        fields.append(("Verdict", f"{verdict} (hindsight)" if message.hindsight else verdict))
+    else:  # an older message: what its events say
+        fields.append(("Severity", message.severity.label if firing else "resolved"))
+    if message.window_firing is not None:
+        fields.append(("Firing in window", str(message.window_firing)))
+    fields.append(("In this message", contents(message)))
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": header(message, MAX_HEADER), "emoji": True},
+        },
         {
             "type": "section",
             "fields": [
@@ -179,12 +272,21 @@ def render_generic(message: AlertMessage) -> dict[str, Any]:
         "version": "1",
         "source": "watchkeeper",
         "status": message.status,
-        "title": title(message),
+        "title": header(message),
         "model": message.model,
         "model_version": message.model_version,
         "window": {
             "start": None if message.window_start is None else message.window_start.isoformat(),
             "end": message.window_end.isoformat(),
+            "verdict": verdict_label(message),
+            "firing": message.window_firing,
+            "hindsight": message.hindsight,
+        },
+        "in_message": {
+            "firing": len(message.firing),
+            "new": sum(1 for e in message.firing if not e.repeat and not e.escalated),
+            "worse": sum(1 for e in message.firing if e.escalated),
+            "resolved": len(message.resolved),
         },
         "links": {"mlflow_run": message.mlflow_run_url, "prefect_flow_run": message.prefect_flow_run_url},
         "alerts": [e.to_dict() for e in message.events],
@@ -200,8 +302,9 @@ def render_pagerduty(event: AlertEvent, message: AlertMessage, routing_key: str)
     }
     if event.status == "resolved":
         return body
+    hindsight = " (hindsight)" if message.hindsight else ""
     body["payload"] = {
-        "summary": clip(f"{message.model}: {event.rule}: {event.summary}", PAGERDUTY_SUMMARY),
+        "summary": clip(f"{message.model}: {event.rule}: {event.summary}{hindsight}", PAGERDUTY_SUMMARY),
         "source": message.model,
         "severity": event.severity if event.severity in ("critical", "warning") else "info",
         "timestamp": event.window_end.isoformat(),
@@ -217,6 +320,9 @@ def render_pagerduty(event: AlertEvent, message: AlertMessage, routing_key: str)
             "model_version": message.model_version,
             "window_start": None if message.window_start is None else message.window_start.isoformat(),
             "window_end": message.window_end.isoformat(),
+            "window_verdict": verdict_label(message),
+            "window_firing": message.window_firing,
+            "hindsight": message.hindsight,
             "labels": dict(event.labels),
             "description": event.description,
             "details": list(event.details[:100]),

@@ -53,6 +53,7 @@ class Harness:
                 window_start=day(n - 1),
                 mlflow_run_url="http://mlflow.local/#/experiments/1/runs/abc",
                 prefect_flow_run_url="http://prefect.local/runs/flow-run/xyz",
+                verdict=kw.get("verdict"),
             ),
             env=self.env,
             now=kw.get("now", NOW),
@@ -143,7 +144,10 @@ def test_receiver_down_for_two_runs(server: RecordingServer, store: StateStore) 
     assert statuses(report) == [("sent", True), ("sent", True)]
     # delivered in order, each exactly once
     texts = [r.body["blocks"][0]["text"]["text"] for r in server.requests]
-    assert texts == ["[FIRING:1] churn: lat", "[RESOLVED:1] churn: lat"]
+    assert texts == [
+        "churn · 2024-02-29 → 2024-03-01 · 1 firing",
+        "churn · 2024-03-01 → 2024-03-02 · 0 firing",
+    ]
     h.run(COOL, 4)
     assert len(server.requests) == 2 and list_outbox(store) == []
 
@@ -275,14 +279,40 @@ def test_generic_webhook_with_headers_from_env(server: RecordingServer, store: S
         {"HOOK": f"{server.url}/alerts", "HOOK_AUTH": "Bearer abc123"},
         rules=[LAT, ERR],
     )
-    h.run({**HOT, "serving.error_rate": 0.2}, 1)
+    h.run({**HOT, "serving.error_rate": 0.2}, 1, verdict="critical")
     (req,) = server.requests
     assert req.headers["Authorization"] == "Bearer abc123"
     body = req.body
     assert body["status"] == "firing" and body["model"] == "churn" and body["model_version"] == "3"
     assert [a["rule"] for a in body["alerts"]] == ["lat", "errors"]
     assert body["links"]["mlflow_run"].startswith("http://mlflow.local")
-    assert body["window"] == {"start": day(0).isoformat(), "end": day(1).isoformat()}
+    assert body["title"] == "churn · 2024-02-29 → 2024-03-01 · Critical · 2 firing"
+    assert body["window"] == {
+        "start": day(0).isoformat(),
+        "end": day(1).isoformat(),
+        "verdict": "critical",
+        "firing": 2,
+        "hindsight": False,
+    }
+    assert body["in_message"] == {"firing": 2, "new": 2, "resolved": 0}
+
+
+def test_slack_header_is_the_windows_verdict_not_the_new_events(
+    server: RecordingServer, store: StateStore
+) -> None:
+    # The reported fault: a critical window with several alerts firing announced "warning, Firing 1"
+    # because the message held only the one alert newly announced in that run.
+    h = slack(server, store, rules=[LAT, ERR])
+    h.run({**COOL, "serving.error_rate": 0.2}, 1, verdict="critical")  # errors fires, announced
+    h.run({**HOT, "serving.error_rate": 0.2}, 2, verdict="critical")  # lat joins; errors not repeated
+    body = server.requests[-1].body
+    assert [e["text"]["text"].split("\n")[0] for e in body["blocks"][2:-1]] == [
+        ":large_orange_circle: *WARNING · lat*"
+    ]
+    assert body["blocks"][0]["text"]["text"] == "churn · 2024-03-01 → 2024-03-02 · Critical · 2 firing"
+    fields = [f["text"] for f in body["blocks"][1]["fields"]]
+    assert fields[3:] == ["*Verdict*\nCritical", "*Firing in window*\n2", "*In this message*\n1 new"]
+    assert body["text"].startswith(":red_circle: churn · 2024-03-01 → 2024-03-02 · Critical · 2 firing\n")
 
 
 def test_webhook_4xx_is_not_retried(server: RecordingServer, store: StateStore) -> None:

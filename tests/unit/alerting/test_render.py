@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from watchkeeper.alerting import AlertContext, AlertsConfig, evaluate_alerts
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
-from watchkeeper.alerting.render import render_pagerduty, render_slack, render_text
+from watchkeeper.alerting.render import header, render_generic, render_pagerduty, render_slack, render_text
 from watchkeeper.state import StateStore
 
 from .conftest import NOW, RecordingServer, day
@@ -89,9 +90,21 @@ _text = st.text(min_size=0, max_size=4000)
     description=_text,
     details=st.lists(st.text(max_size=200), max_size=50),
     n_events=st.integers(1, 80),
+    # The window's verdict and count as the engine fills them, an old outbox row's None, or text
+    # that is no severity at all.
+    verdict=st.one_of(st.none(), st.sampled_from(["ok", "warning", "critical"]), st.text(max_size=300)),
+    window_firing=st.one_of(st.none(), st.integers(0, 10**9)),
+    hindsight=st.booleans(),
 )
 def test_any_message_fits_block_kit(
-    model: str, summary: str, description: str, details: list[str], n_events: int
+    model: str,
+    summary: str,
+    description: str,
+    details: list[str],
+    n_events: int,
+    verdict: str | None,
+    window_firing: int | None,
+    hindsight: bool,
 ) -> None:
     events = tuple(
         AlertEvent(
@@ -113,9 +126,19 @@ def test_any_message_fits_block_kit(
         )
         for i in range(n_events)
     )
-    message = AlertMessage(model=model, window_end=day(1), events=events, model_version=model)
+    message = AlertMessage(
+        model=model,
+        window_end=day(1),
+        events=events,
+        model_version=model,
+        verdict=verdict,
+        window_firing=window_firing,
+        hindsight=hindsight,
+    )
     text, blocks = render_slack(message)
     assert_block_kit_valid({"text": text, "blocks": blocks})
+    if hindsight:  # said, however long the model's name
+        assert blocks[0]["text"]["text"].endswith(" (hindsight)")
 
 
 def _event(status: str = "firing") -> AlertEvent:
@@ -142,38 +165,156 @@ def test_slack_layout_and_escaping() -> None:
         window_end=day(2),
         window_start=day(1),
         model_version="4",
-        events=(_event(), _event("resolved")),
+        events=(_event(), _event("resolved"), replace(_event(), fingerprint="def", repeat=True)),
         mlflow_run_url="http://mlflow/r/1",
         prefect_flow_run_url="http://prefect/fr/2",
+        verdict="critical",
+        window_firing=5,
     )
     text, blocks = render_slack(message)
-    assert blocks[0]["text"]["text"] == "[FIRING:1] [RESOLVED:1] churn: lat"
+    # The window's verdict and every alert firing in it, whatever this message announces.
+    assert blocks[0]["text"]["text"] == "churn · 2024-03-01 → 2024-03-02 · Critical · 5 firing"
     fields = [f["text"] for f in blocks[1]["fields"]]
-    assert fields[:4] == [
+    assert fields == [
         "*Model*\nchurn",
         "*Version*\n4",
         "*Window*\n2024-03-01 00:00 → 2024-03-02 00:00 UTC",
-        "*Severity*\nwarning",
+        "*Verdict*\nCritical",
+        "*Firing in window*\n5",
+        "*In this message*\n1 new, 1 still firing, 1 resolved",
     ]
     firing = blocks[2]["text"]["text"]
     assert "`serving.latency_p95_ms = 300 (&gt; 250)`" in firing  # `>` escaped for mrkdwn
     assert "<https://runbooks.example/lat|Runbook>" in firing
     assert blocks[3]["text"]["text"].startswith(":white_check_mark: *RESOLVED · lat*")
     assert (
-        blocks[4]["elements"][0]["text"]
+        blocks[5]["elements"][0]["text"]
         == "<http://mlflow/r/1|MLflow run> · <http://prefect/fr/2|Prefect flow run>"
     )
-    assert text.startswith(":large_orange_circle: [FIRING:1] [RESOLVED:1] churn: lat")
+    # The fallback leads with the verdict's icon and the same header.
+    assert text.split("\n")[:4] == [
+        ":red_circle: churn · 2024-03-01 → 2024-03-02 · Critical · 5 firing",
+        "  window: 2024-03-01 00:00 → 2024-03-02 00:00 UTC",
+        "  version: 4",
+        "  in this message: 1 new, 1 still firing, 1 resolved",
+    ]
 
 
-def test_text_and_pagerduty_round_trip() -> None:
-    message = AlertMessage(model="churn", window_end=day(2), events=(_event(),))
-    assert AlertMessage.from_dict(message.to_dict()) == message
-    assert render_text(message).splitlines()[2] == (
-        "  - WARNING lat: p95 300 ms > 250 ms [serving.latency_p95_ms = 300 (> 250)]"
+def test_resolutions_of_a_window_still_critical_keep_its_colour() -> None:
+    # Only resolutions in this message, but the window is still critical with 3 alerts firing.
+    message = AlertMessage(
+        model="churn", window_end=day(2), events=(_event("resolved"),), verdict="critical", window_firing=3
     )
-    body = render_pagerduty(_event(), message, "key")
-    assert body["event_action"] == "trigger" and body["dedup_key"] == "abc"
-    assert body["payload"]["class"] == "serving" and body["links"] == [
+    text, blocks = render_slack(message)
+    assert blocks[0]["text"]["text"] == "churn · until 2024-03-02 00:00 · Critical · 3 firing"
+    assert text.startswith(":red_circle: churn · until 2024-03-02 00:00 · Critical · 3 firing\n")
+    # An OK window whose last alert resolved: the check mark.
+    ok = replace(message, verdict="ok", window_firing=0)
+    assert render_slack(ok)[0].startswith(
+        ":white_check_mark: churn · until 2024-03-02 00:00 · OK · 0 firing\n"
+    )
+
+
+def test_hindsight_is_said_in_every_channel() -> None:
+    message = AlertMessage(
+        model="m" * 200,
+        window_end=day(2),
+        window_start=day(1),
+        events=(_event(),),
+        verdict="warning",
+        window_firing=1,
+        hindsight=True,
+    )
+    header = render_slack(message)[1][0]["text"]["text"]
+    # Clipped to Slack's 150 characters, the long model name gives way, the word does not.
+    assert len(header) == 150 and header.endswith("m… (hindsight)")
+    assert render_text(message).splitlines()[0] == (
+        f"{'m' * 200} · 2024-03-01 → 2024-03-02 · Warning · 1 firing (hindsight)"
+    )
+    fields = [f["text"] for f in render_slack(message)[1][1]["fields"]]
+    assert "*Verdict*\nWarning (hindsight)" in fields
+    assert render_generic(message)["window"]["hindsight"] is True
+    payload = render_pagerduty(_event(), message, "key")["payload"]
+    assert payload["summary"] == f"{'m' * 200}: lat: p95 300 ms > 250 ms (hindsight)"
+    assert payload["custom_details"]["hindsight"] is True
+
+
+def test_old_outbox_rows_render_as_before() -> None:
+    # A message queued before messages carried the window's verdict: read back from its JSON, it
+    # has no verdict and no count; it says what its events say, and claims nothing about the window.
+    data = AlertMessage(model="churn", window_end=day(2), window_start=day(1), events=(_event(),)).to_dict()
+    for key in ("verdict", "window_firing", "hindsight"):
+        del data[key]
+    message = AlertMessage.from_dict(data)
+    assert (message.verdict, message.window_firing, message.hindsight) == (None, None, False)
+    text, blocks = render_slack(message)
+    assert blocks[0]["text"]["text"] == "[FIRING:1] churn: lat"
+    assert [f["text"] for f in blocks[1]["fields"]][3:] == ["*Severity*\nwarning", "*In this message*\n1 new"]
+    assert text.startswith(":large_orange_circle: [FIRING:1] churn: lat\n")
+    body = render_generic(message)
+    assert body["title"] == "[FIRING:1] churn: lat"
+    assert body["window"]["verdict"] is None and body["window"]["firing"] is None
+    details = render_pagerduty(_event(), message, "key")["payload"]["custom_details"]
+    assert (details["window_verdict"], details["window_firing"]) == (None, None)
+
+
+def test_text_generic_and_pagerduty_say_the_verdict() -> None:
+    message = AlertMessage(
+        model="churn", window_end=day(2), events=(_event(),), verdict="Critical", window_firing=4
+    )
+    assert AlertMessage.from_dict(message.to_dict()) == message
+    assert render_text(message).splitlines() == [
+        "churn · until 2024-03-02 00:00 · Critical · 4 firing",
+        "  window: until 2024-03-02 00:00 UTC",
+        "  in this message: 1 new",
+        "  - WARNING lat: p95 300 ms > 250 ms [serving.latency_p95_ms = 300 (> 250)]",
+        "      runbook: https://runbooks.example/lat",
+    ]
+    body = render_generic(message)
+    assert body["title"] == "churn · until 2024-03-02 00:00 · Critical · 4 firing"
+    # Machine-readable: the verdict as the report and the run tags spell it.
+    assert body["window"] == {
+        "start": None,
+        "end": day(2).isoformat(),
+        "verdict": "critical",
+        "firing": 4,
+        "hindsight": False,
+    }
+    pd = render_pagerduty(_event(), message, "key")
+    assert pd["event_action"] == "trigger" and pd["dedup_key"] == "abc"
+    assert pd["payload"]["summary"] == "churn: lat: p95 300 ms > 250 ms"
+    details = pd["payload"]["custom_details"]
+    assert (details["window_verdict"], details["window_firing"], details["hindsight"]) == (
+        "critical",
+        4,
+        False,
+    )
+    assert pd["payload"]["class"] == "serving" and pd["links"] == [
         {"href": "https://runbooks.example/lat", "text": "Runbook"}
     ]
+
+
+def test_hourly_windows_show_their_times() -> None:
+    message = AlertMessage(
+        model="churn",
+        window_start=day(2).replace(hour=6),
+        window_end=day(2).replace(hour=12),
+        events=(_event(),),
+        verdict="ok",
+        window_firing=0,
+    )
+    assert header(message) == "churn · 2024-03-02 06:00 → 12:00 · OK · 0 firing"
+
+
+def test_an_escalation_says_it_got_worse() -> None:
+    worse = replace(_event(), value=900.0, summary="p95 900 ms > 250 ms", escalated=True)
+    message = AlertMessage(
+        model="churn", window_end=day(2), events=(worse,), verdict="warning", window_firing=1
+    )
+    lines = render_text(message).splitlines()
+    assert "  in this message: 1 worse" in lines
+    assert "  - WARNING lat (worse): p95 900 ms > 250 ms [serving.latency_p95_ms = 900 (> 250)]" in lines
+    _, blocks = render_slack(message)
+    assert "*In this message*\n1 worse" in [f["text"] for f in blocks[1]["fields"]]
+    assert "*WARNING · lat* _(worse since last announced)_" in blocks[2]["text"]["text"]
+    assert render_generic(message)["in_message"] == {"firing": 1, "new": 0, "worse": 1, "resolved": 0}
