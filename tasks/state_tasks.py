@@ -28,6 +28,9 @@ def record_window(store: StateStore, report: MonitoringReport, *, usable_for_tra
             "figures": report.figures(),
             "reasons": report.reasons,
             "model_versions": list(report.model_versions),
+            # Which labels judged it: as of this time (None: not cut), or every label in hindsight.
+            "labels_as_of": report.labels_as_of.isoformat() if report.labels_as_of else None,
+            "hindsight": report.hindsight,
         },
     )
 
