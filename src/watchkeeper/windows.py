@@ -1,9 +1,10 @@
 """Monitoring windows: their bounds, and loading one window's data with its late labels.
 
 A window is ``[start, end)`` in UTC. The inference logs are read for that range only; ground truth
-(which arrives late, from another source) is joined on the request id. Rows whose label has not
-arrived stay in the window with a missing target and are counted in the label coverage: nothing is
-dropped silently.
+(which arrives late, from another source) is joined on the request id, as of the run's time: only
+labels that had arrived by then (`Labels.as_of`, `read_labels`). Rows whose label has not arrived
+stay in the window with a missing target and are counted in the label coverage: nothing is dropped
+silently.
 """
 
 from __future__ import annotations
@@ -490,11 +491,12 @@ class Labels:
             repeated = _repeated_array(array, keep="last")
         else:
             repeated = pd.Series(ids, dtype=object).duplicated(keep="last").to_numpy()
-        latest = ~repeated
         extra: pd.Series = pd.Series([], dtype="int64")
-        if repeated.any():
-            older = array.filter(pa.array(repeated)).to_pandas() if array is not None else ids[repeated]
-            extra = pd.Series(older).value_counts()
+        if not repeated.any():  # the usual case: the view's own arrays, no copy
+            return _Latest(ids=ids, values=self.values, extra=extra)
+        latest = ~repeated
+        older = array.filter(pa.array(repeated)).to_pandas() if array is not None else ids[repeated]
+        extra = pd.Series(older).value_counts()
         return _Latest(
             ids=array.filter(pa.array(latest)) if array is not None else ids[latest],
             values=self.values[latest],
