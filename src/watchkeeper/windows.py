@@ -430,7 +430,9 @@ class Labels:
         if columns.label_timestamp and columns.label_timestamp in frame.columns:
             stamps = frame[columns.label_timestamp]
             if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
-                stamps = pd.to_datetime(stamps, utc=True, format="mixed")
+                # Text read without a time filter (every label asked for): what does not parse never
+                # counts as arrived, as the filtered read leaves it out.
+                stamps = pd.to_datetime(stamps, utc=True, format="mixed", errors="coerce")
             ns = stamps.dt.as_unit("ns").array.asi8.copy()
             ns[stamps.isna().to_numpy()] = _NOT_ARRIVED
             order = np.argsort(ns, kind="stable")

@@ -268,3 +268,13 @@ def test_sql_ground_truth_is_read_with_the_range_in_the_where_clause(tmp_path: P
     statement, parameters = selects[-1]
     assert "WHERE labels.label_timestamp >= ? AND labels.label_timestamp < ?" in " ".join(statement.split())
     assert [str(p) for p in parameters] == ["2026-03-02 03:00:00.000000", "2026-03-03 12:00:01.000000"]
+
+
+def test_arrival_times_read_as_text_are_parsed_and_garbage_never_arrives() -> None:
+    # A CSV read without a time filter hands the label timestamps over as text.
+    text = LABELS.assign(
+        label_timestamp=["2026-03-02T00:00Z", "2026-03-03T12:00Z", "2026-03-04T00:00Z", "soon"]
+    )
+    labels = Labels.from_frame(text, COLUMNS)
+    assert _lookup(labels.as_of(_at(3, 12))) == [0, None, 1, None]
+    assert _lookup(labels) == [1, 1, 1, None]  # uncut: "b" is still read, as before
