@@ -99,7 +99,6 @@ class MonitoringReport:
         out = self._section_figures()
         out.update(self.judgement.finding_figures)
         out["verdict.level"] = float(self.verdict)
-        out["window.hindsight"] = float(self.hindsight)
         return out
 
     def _section_figures(self) -> dict[str, float]:

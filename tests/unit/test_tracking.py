@@ -49,7 +49,6 @@ def test_metric_keys_use_slashes_and_drop_non_finite() -> None:
         "drift/income/score": 0.2,
         "finding/drift/drift/warning": 1.0,
         "verdict/level": 1.0,
-        "window/hindsight": 0.0,  # every report says whether it was judged in hindsight
     }
 
 
