@@ -28,13 +28,19 @@ from flows.monitor import (
 )
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
-from tasks.presentation_tasks import name_model_run
+from tasks.presentation_tasks import add_flow_run_tags, name_model_run
 from watchkeeper.backfill import BackfillJob, PreparedWindow, WindowItem, prepare_or_skip
 from watchkeeper.config import LoadedConfig
 from watchkeeper.execution import resolve_execution
 from watchkeeper.partitioned.engine import LocalMapper, Mapper, open_mapper, plan_window
+from watchkeeper.presentation import labels_tags
 from watchkeeper.timeutil import format_progress, utcnow
-from watchkeeper.windows import describe_uncovered_tail, read_model_versions, windows_between
+from watchkeeper.windows import (
+    describe_uncovered_tail,
+    read_model_versions,
+    reevaluation_start,
+    windows_between,
+)
 
 # Windows prepared per engine worker before they are folded: bounds the prepared windows held.
 AHEAD_PER_WORKER = 2
@@ -42,14 +48,27 @@ AHEAD_PER_WORKER = 2
 
 @task(name="prepare-windows", cache_policy=NO_CACHE)
 def prepare_windows(
-    loaded: LoadedConfig, windows: Sequence[tuple[datetime, datetime]], mapper: Mapper
+    loaded: LoadedConfig,
+    windows: Sequence[tuple[datetime, datetime]],
+    mapper: Mapper,
+    hindsight: bool = False,
 ) -> dict[datetime, PreparedWindow]:
     """Evaluate `windows` in parallel on the engine, detectors deferred (by window end).
 
     Windows beyond the memory budget, not yet ended, or whose reference cannot be fitted are left
-    for their turn (their own monitor run evaluates them, or says why it cannot).
+    for their turn (their own monitor run evaluates them, or says why it cannot). The labels are
+    read once for the batch, up to its last ended window's end; each window joins those known at
+    its own end (every label on disk in `hindsight`).
     """
-    run = open_monitor_run(loaded)
+    ended = [w for w in windows if w[1] <= utcnow()]
+    if not ended:
+        return {}
+    run = open_monitor_run(
+        loaded,
+        since=reevaluation_start(loaded.config, min(s for s, _ in ended)),
+        as_of=max(e for _, e in ended),
+        hindsight=hindsight,
+    )
     config = run.config
     checks, checks_without_html = monitor_checks(run)
     fits = ReferenceFits(run, checks)
@@ -73,14 +92,22 @@ def prepare_windows(
         fitted={item.reference_key: fits.by_key[item.reference_key] for item in items},
         labels=run.labels,
         evidently_report=True,
+        hindsight=hindsight,
     )
     prepared = mapper.map(prepare_or_skip, job, items)
     return {p.end: p for p in prepared if p is not None}
 
 
 @flow(name="backfill-model", flow_run_name=name_model_run("backfill", "start", "end"))
-def backfill(config_path: str, start: datetime, end: datetime, parallel: bool = True) -> list[dict[str, Any]]:
+def backfill(
+    config_path: str, start: datetime, end: datetime, parallel: bool = True, hindsight: bool = False
+) -> list[dict[str, Any]]:
     """Monitor every complete window whose end falls in (start, end], oldest first.
+
+    The past is replayed as it was: each window is judged as of its end, with the labels that had
+    arrived by then, and re-evaluated as later days' runs would have when its labels landed. So a
+    backfill and the same days monitored one by one give the same reports and alerts. `hindsight`
+    judges every window with every label on disk instead (analysis; tagged `labels:hindsight`).
 
     Re-running a window updates its MLflow run instead of creating another, so a backfill over
     windows already monitored (for example after late labels landed) refreshes them in place. Each
@@ -90,6 +117,8 @@ def backfill(config_path: str, start: datetime, end: datetime, parallel: bool = 
     loaded = open_model_config(config_path)
     config = loaded.config
     log = run_logger("watchkeeper.backfill")
+    if hindsight:
+        add_flow_run_tags(labels_tags(hindsight))
     windows = windows_between(start, end, config.window)
     out: list[dict[str, Any]] = []
     began = time.monotonic()
@@ -98,10 +127,10 @@ def backfill(config_path: str, start: datetime, end: datetime, parallel: bool = 
         batch_size = AHEAD_PER_WORKER * (_engine_width(mapper) if mapper is not None else 1)
         for first in range(0, len(windows), batch_size):
             batch = windows[first : first + batch_size]
-            prepared = prepare_windows(loaded, batch, mapper) if mapper is not None else {}
+            prepared = prepare_windows(loaded, batch, mapper, hindsight) if mapper is not None else {}
             with offer_prepared(prepared) as offer:
                 for _, window_end in batch:
-                    report = monitor(config_path, window_end=window_end)
+                    report = monitor(config_path, window_end=window_end, hindsight=hindsight)
                     ahead = window_end in offer.taken
                     out.append(
                         {

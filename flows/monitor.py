@@ -62,6 +62,7 @@ from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.performance.config import default_primary_metric
 from watchkeeper.presentation import (
     WindowVerdict,
+    labels_tags,
     monitor_run_name,
     reevaluation_tag,
     run_verdict,
@@ -79,6 +80,7 @@ from watchkeeper.windows import (
     count_labels,
     load_window,
     read_model_versions,
+    reevaluation_start,
     window_bounds,
     windows_between,
 )
@@ -98,6 +100,10 @@ class MonitorRun:
     state_dir: Path
     labels: Labels | None
     execution: ExecutionConfig
+    # The run judges as of this time: its labels are those that had arrived by then (unless in
+    # hindsight) and a window's labels are complete once its label lag has passed it.
+    as_of: datetime
+    hindsight: bool = False
 
     @property
     def config(self) -> MonitorConfig:
@@ -182,6 +188,10 @@ def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) 
     the previous window left (now, for a window prepared ahead of its turn), that state saved, and
     the drift-impact ranking over the windows recorded before it."""
     config, store = run.config, run.store
+    labels_as_of = run.labels.cutoff if run.labels is not None else None
+    result = replace(
+        result, report=replace(result.report, labels_as_of=labels_as_of, hindsight=run.hindsight)
+    )
     perf = result.report.section("perf")
     if isinstance(perf, PerformanceReport) and perf.pending is not None:
         perf = feed_pending_detectors(perf, store.get_json(DETECTOR_NAMESPACE, config.model.name))
@@ -261,6 +271,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime)
                 mlflow_run_url=mlflow_run["url"] if mlflow_run else None,
                 prefect_flow_run_url=_flow_run_url(),
                 verdict=report.verdict.label,
+                hindsight=report.hindsight,
             ),
             labels_complete_until=labels_complete_until,
         )
@@ -343,12 +354,19 @@ def attach_human_report(
 
 
 @flow(name="monitor-model", flow_run_name=name_monitor_run)
-def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringReport:
+def monitor(
+    config_path: str, window_end: datetime | None = None, hindsight: bool = False
+) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
 
     Computes drift, performance, data validation and serving health for the window, logs the figures
     to the window's MLflow run (re-runs update it), publishes the verdict here, and re-evaluates recent
     windows whose late labels have arrived. Returns the window's `MonitoringReport`.
+
+    Labels are joined as of the run's time: now for a scheduled run, the window's end for an explicit
+    `window_end` (a replay of that day, as a backfill runs it), so the past is judged with the labels
+    known then. `hindsight` joins every label on disk instead (analysis): the run is tagged
+    `labels:hindsight` and every view of its windows says so.
 
     The run is named after the model and the window (`credit-risk 2026-03-05`), tagged with the
     model and `verdict:<ok|warning|critical>`, and ends `Completed` under the verdict's name (OK,
@@ -367,9 +385,13 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
             f"{config.model.name}: the window {start.isoformat()} → {end.isoformat()} has not ended yet "
             f"(now {utcnow().isoformat(timespec='seconds')}); monitor it after its end"
         )
+    # A scheduled run judges now; a replay of a past window judges as of that window's end.
+    as_of = utcnow() if window_end is None else end
     with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
-        run = open_monitor_run(loaded)
-        add_flow_run_tags([config.model.name])
+        run = open_monitor_run(
+            loaded, since=reevaluation_start(config, start), as_of=as_of, hindsight=hindsight
+        )
+        add_flow_run_tags([config.model.name, *labels_tags(hindsight)])
         report, reevaluated = _monitor(run, start, end)
         outcome = run_verdict(config.model.name, WindowVerdict.of(report), reevaluated)
         add_flow_run_tags(verdict_tags(config.model.name, outcome.verdict))
@@ -378,8 +400,14 @@ def monitor(config_path: str, window_end: datetime | None = None) -> MonitoringR
         return run_final_state(report, run.tracking.outage, outcome)  # type: ignore[return-value]
 
 
-def open_monitor_run(loaded: LoadedConfig) -> MonitorRun:
-    """Open what a run uses: the state store, MLflow, the alert channels, the labels, the engine."""
+def open_monitor_run(
+    loaded: LoadedConfig, *, since: datetime, as_of: datetime, hindsight: bool = False
+) -> MonitorRun:
+    """Open what a run uses: the state store, MLflow, the alert channels, the labels, the engine.
+
+    The labels are those that arrived in ``[since, as_of]`` (`since`: the earliest window the run
+    looks at), every label on disk in `hindsight`.
+    """
     config = loaded.config
     store = open_state()
     return MonitorRun(
@@ -388,8 +416,10 @@ def open_monitor_run(loaded: LoadedConfig) -> MonitorRun:
         tracking=open_tracking(config.tracking, leases=store),
         channels=open_alert_channels(config.alerts),
         state_dir=state_dir(),
-        labels=load_labels(config),
+        labels=load_labels(config, since=since, as_of=as_of, hindsight=hindsight),
         execution=resolve_execution(config.execution),
+        as_of=as_of,
+        hindsight=hindsight,
     )
 
 
@@ -486,9 +516,9 @@ def _take_offered(fits: ReferenceFits, start: datetime, end: datetime) -> Prepar
 def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[MonitoringReport, list[WindowVerdict]]:
     config, store = run.config, run.store
     flush_mlflow_spool(spool_dir(run.state_dir), run.tracking, store)
-    # "Now" for this run is the window's end: scheduled runs start just after it, and backfills and
-    # the demo replay the past as it was then.
-    as_of = end
+    # "Now" for this run (`monitor`): for label completeness and for which labels are joined, to this
+    # window and to the past windows re-evaluated below alike.
+    as_of = run.as_of
     checks, checks_without_html = monitor_checks(run)
     fits = ReferenceFits(run, checks)
 
@@ -520,7 +550,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
     calendar = config.window.calendar
-    lag_start = calendar.shift(start - config.window.label_lag, -1)
+    lag_start = reevaluation_start(config, start)
     candidates = count_labels(config, windows_between(lag_start, start, calendar), labels=run.labels)
     recorded = store.list_windows(config.model.name)
     known = {w["window_end"]: w["n_labeled"] for w in recorded}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -18,6 +20,9 @@ def load_reference_data(config: MonitorConfig) -> ReferenceData:
 
 
 @task(name="load-labels", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def load_labels(config: MonitorConfig) -> Labels | None:
-    """Read the ground truth that has arrived, once per run; each window joins its rows from it."""
-    return read_labels(config)
+def load_labels(
+    config: MonitorConfig, *, since: datetime, as_of: datetime, hindsight: bool = False
+) -> Labels | None:
+    """Read the ground truth that arrived from `since` to `as_of` (every label in `hindsight`), once
+    per run; each window joins its rows from it."""
+    return read_labels(config, since=since, as_of=as_of, hindsight=hindsight)

@@ -37,6 +37,9 @@ def record_window(
             "model_versions": list(report.model_versions),
             "flow_run_id": report.flow_run_id,
             "window_flow_run_id": window_run_id,
+            # Which labels judged it: as of this time (None: not cut), or every label in hindsight.
+            "labels_as_of": report.labels_as_of.isoformat() if report.labels_as_of else None,
+            "hindsight": report.hindsight,
         },
     )
 

@@ -8,7 +8,9 @@ drift-impact ranking, the late-label re-evaluations). So a backfill runs in two 
    from its source and runs every check on it, with the detectors deferred (`DEFER_DETECTORS`: the
    window's error stream is kept, not consumed). It runs the same in a thread and on a Dask worker:
    the job holds the config, the fitted references and the labels, the item only the window's bounds,
-   and the worker reads its window itself; no frame travels.
+   and the worker reads its window itself; no frame travels. The job's labels are read once, up to
+   the last window's end; each window joins those known at its own end (`Labels.as_of`), as its own
+   run does, so a window prepared ahead equals the one evaluated in its turn.
 2. **fold** (in window order): the monitor flow takes each prepared window where it would have
    evaluated it, feeds the detectors from the state the previous window left, ranks drift impact on
    the windows before it, judges alerts, logs to MLflow and decides on retraining, exactly as in a
@@ -32,7 +34,7 @@ from watchkeeper.config import MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.performance import DEFER_DETECTORS
-from watchkeeper.windows import Labels, WindowData, load_window
+from watchkeeper.windows import Labels, WindowData, load_window, reevaluation_start
 
 _log = logging.getLogger("watchkeeper.backfill")
 
@@ -45,8 +47,9 @@ class BackfillJob:
     config_hash: str
     checks: tuple[Check, ...]  # without Evidently's page (rendered in the fold, after publishing)
     fitted: Mapping[str, FittedChecks]  # by reference key
-    labels: Labels | None
+    labels: Labels | None  # those that arrived up to the last window's end (every one in hindsight)
     evidently_report: bool  # take the samples for Evidently's page
+    hindsight: bool = False  # join every label read, not those known at each window's end
 
 
 @dataclass(frozen=True)
@@ -119,15 +122,24 @@ def prepare_or_skip(job: BackfillJob, item: WindowItem) -> PreparedWindow | None
         return None
 
 
+def window_labels(job: BackfillJob, item: WindowItem) -> Labels | None:
+    """The labels the window's own run joins: those that arrived between the earliest window that run
+    looks at and the window's end (its "now"), cut from the job's; all of them in hindsight."""
+    if job.labels is None or job.hindsight:
+        return job.labels
+    return job.labels.as_of(item.end, since=reevaluation_start(job.config, item.start))
+
+
 def prepare_window(job: BackfillJob, item: WindowItem) -> PreparedWindow:
     """Evaluate one window as its own run would ("now" is the window's end), detectors deferred."""
     config = job.config
     fitted = job.fitted[item.reference_key]
     complete = labels_complete(config, item.end, item.end)
     human: list[EvidentlyInputs] = []
+    labels = window_labels(job, item)
 
     def load() -> WindowData:
-        data = load_window(config, item.start, item.end, labels=job.labels)
+        data = load_window(config, item.start, item.end, labels=labels)
         if job.evidently_report:
             window = Window(config, item.start, item.end, data.frame, labels_complete=complete, state={})
             inputs = EvidentlyReportCheck().prepare(fitted.get(EvidentlyReportCheck.name), window)

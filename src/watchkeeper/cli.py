@@ -42,6 +42,10 @@ FLOW_ENTRYPOINTS = {
     "serve": "flows/serve.py:serve_all",
 }
 FLOW_COMMANDS = frozenset(FLOW_ENTRYPOINTS)
+HINDSIGHT_HELP = (
+    "join every label on disk, also those that arrived after each window was judged (analysis); "
+    "by default a window is judged with the labels that had arrived by its run's time"
+)
 
 
 def project_dir(explicit: str | None = None) -> Path:
@@ -219,6 +223,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         "monitor",
         args.config,
         window_end=window_end,
+        hindsight=args.hindsight,
         warm=slow_imports(config),
         page=uses_evidently_page(config),
     )
@@ -251,6 +256,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         start,
         end,
         parallel=not args.sequential,
+        hindsight=args.hindsight,
         warm=slow_imports(config),
         page=uses_evidently_page(config),
     )
@@ -449,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="run the monitor flow once for a model config")
     p.add_argument("--config", required=True)
     p.add_argument("--window-end", help="ISO time; default: the last complete window")
+    p.add_argument("--hindsight", action="store_true", help=HINDSIGHT_HELP)
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("backfill", help="monitor every window between two times")
@@ -461,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate one window after another (default: prepared in parallel on the configured "
         "engine, then folded in window order; same results)",
     )
+    p.add_argument("--hindsight", action="store_true", help=HINDSIGHT_HELP)
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")

@@ -169,6 +169,14 @@ def reevaluation_note(
     return description, "\n".join(lines) + "\n"
 
 
+HINDSIGHT_TAG = "labels:hindsight"
+
+
+def labels_tags(hindsight: bool) -> list[str]:
+    """`labels:hindsight` for a run that joined every label on disk, not the labels known then."""
+    return [HINDSIGHT_TAG] if hindsight else []
+
+
 def reevaluation_tag(start: datetime, end: datetime, before: str, after: Severity) -> str | None:
     """A tag for a monitoring run whose late labels changed an earlier window's verdict
     (``2026-03-10 warning→critical``), so the runs list shows it next to the run that found it;

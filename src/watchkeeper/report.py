@@ -59,6 +59,11 @@ class MonitoringReport:
     flow_run_id: str | None = None
     # The rules that judge the window (the model's alert rules, built-in ones included).
     rules: tuple[RuleConfig, ...] = ()
+    # The time the window's labels were joined as of (those that had arrived by then); None when
+    # they were not cut: in hindsight, or labels without an arrival time (the window's notes say so).
+    labels_as_of: datetime | None = None
+    # Judged with every label on disk, those that arrived after `evaluated_at`'s run time included.
+    hindsight: bool = False
 
     @cached_property
     def judgement(self) -> Judgement:
@@ -119,6 +124,8 @@ class MonitoringReport:
                 "evaluated_at": self.evaluated_at,
                 "model_versions": list(self.model_versions),
                 "config_hash": self.config_hash,
+                "labels_as_of": self.labels_as_of,
+                "hindsight": self.hindsight,
                 "verdict": self.verdict.label,
                 "reasons": self.reasons,
                 "findings": [f.to_dict() for f in self.findings],
@@ -144,6 +151,14 @@ class MonitoringReport:
             f"model version(s): {', '.join(self.model_versions) or 'unknown'}",
             "",
         ]
+        if self.hindsight:
+            lines += [
+                "**Hindsight**: judged with every label on disk, including labels that arrived after "
+                "the window was first judged (not what a run at the time saw).",
+                "",
+            ]
+        elif self.labels_as_of is not None:
+            lines += [f"Labels as of {self.labels_as_of:%Y-%m-%d %H:%M} UTC.", ""]
         if self.reasons:
             lines += ["## Why", "", *[f"- {r}" for r in self.reasons], ""]
         else:

@@ -31,6 +31,8 @@ TAG_CONFIG_HASH = "watchkeeper.config_hash"
 TAG_FLOW_RUN_ID = "prefect.flow_run_id"
 TAG_KIND = "watchkeeper.kind"
 TAG_MODEL_VERSION_URL = "watchkeeper.model_version_url"
+# Which labels judged the window: "as_of <time>", "hindsight", or "all" (no arrival time to cut on).
+TAG_LABELS = "watchkeeper.labels"
 # MLflow's own tags: the run's name and its description (markdown, the run page's "Description").
 TAG_RUN_NAME = "mlflow.runName"
 TAG_NOTE = "mlflow.note.content"
@@ -126,6 +128,8 @@ def presentation_tags(
         f"**{verdict.label.upper()}** — window {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC",
         "",
     ]
+    if report.get("hindsight"):
+        lines += ["**Hindsight**: judged with every label on disk, not the labels known at the time.", ""]
     if version_links:
         lines.append(
             "Scored by " + ", ".join(f"[{registered} version {v}]({url})" for v, url in version_links) + "."
@@ -151,6 +155,13 @@ def presentation_tags(
     return tags
 
 
+def labels_tag(hindsight: bool, labels_as_of: datetime | None) -> str:
+    """The `TAG_LABELS` value: ``hindsight``, ``as_of 2026-03-05T00:00:00Z`` or ``all``."""
+    if hindsight:
+        return "hindsight"
+    return f"as_of {iso_z(labels_as_of)}" if labels_as_of is not None else "all"
+
+
 def run_tags(report: MonitoringReport) -> dict[str, str]:
     tags = {
         TAG_MODEL: report.model,
@@ -161,6 +172,7 @@ def run_tags(report: MonitoringReport) -> dict[str, str]:
         TAG_VERDICT: report.verdict.label,
         TAG_CONFIG_HASH: report.config_hash,
         TAG_KIND: "monitor",
+        TAG_LABELS: labels_tag(report.hindsight, report.labels_as_of),
     }
     if report.flow_run_id:
         tags[TAG_FLOW_RUN_ID] = report.flow_run_id

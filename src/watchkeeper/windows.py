@@ -1,15 +1,17 @@
 """Monitoring windows: their bounds, and loading one window's data with its late labels.
 
 A window is ``[start, end)`` in UTC. The inference logs are read for that range only; ground truth
-(which arrives late, from another source) is joined on the request id. Rows whose label has not
-arrived stay in the window with a missing target and are counted in the label coverage: nothing is
-dropped silently.
+(which arrives late, from another source) is joined on the request id, as of the run's time: only
+labels that had arrived by then (`Labels.as_of`, `read_labels`). Rows whose label has not arrived
+stay in the window with a missing target and are counted in the label coverage: nothing is dropped
+silently.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -345,6 +347,13 @@ def _repeated(ids: pd.Series, *, keep: Literal["first", "last"]) -> np.ndarray:
     array = _arrow(ids)
     if array is None or not len(array):
         return ids.duplicated(keep=keep).to_numpy()
+    return _repeated_array(array, keep=keep)
+
+
+def _repeated_array(array: pa.Array, *, keep: Literal["first", "last"]) -> np.ndarray:
+    """`_repeated` of ids already held as one Arrow array."""
+    if not len(array):
+        return np.zeros(0, dtype=bool)
     if keep == "last":
         array = array.take(pa.array(np.arange(len(array) - 1, -1, -1)))
     codes = pc.dictionary_encode(array, null_encoding="encode").indices.to_numpy()
@@ -363,88 +372,229 @@ def _positions(keys: pa.Array, ids: pa.Array) -> np.ndarray:
     return pc.fill_null(found, -1).to_numpy().astype(np.int64, copy=False)
 
 
-@dataclass(frozen=True)
-class Labels:
-    """The ground truth that has arrived, read once per run and joined to each window from memory.
+# Why a window's labels are not cut at its evaluation time (`Labels.note`, in the window's notes).
+NO_ARRIVAL_TIME_NOTE = (
+    "labels carry no arrival time (columns.label_timestamp): every label on disk was joined, as in hindsight"
+)
+HINDSIGHT_NOTE = (
+    "hindsight: every label on disk was joined, those that arrived after this evaluation's time included"
+)
+_NOT_ARRIVED = np.iinfo(np.int64).max  # a label without an arrival time sorts last and is never "as of"
 
-    `ids` and `values` hold the latest label per request id (by the label timestamp when the
-    source has one, else the last row), `extra` how many older labels each duplicated request id
-    had. `error` says why no labels could be read (the source is unreachable): windows are still
-    evaluated. Plain arrays are kept, not an indexed Series: a lookup builds its hash table for the
-    call and frees it, instead of holding one over every label for the whole run. Ids are held as
-    an Arrow array when Arrow can hold them, so the join hashes them in Arrow, not as Python objects.
+
+def _ns(t: datetime) -> int:
+    return int(pd.Timestamp(as_utc(t)).as_unit("ns").value)
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """The latest label per request id, and how many older labels each duplicated id had."""
+
+    ids: Any  # pa.Array, or a NumPy object array when Arrow cannot hold the ids
+    values: Any
+    extra: pd.Series
+
+
+@dataclass(frozen=True, eq=False)
+class Labels:
+    """The ground truth a run has read, cut at the time it judges as of, joined to windows from memory.
+
+    Every label read is kept in arrival order (`ids`, `values`, `arrived`: the label timestamps as
+    int64 UTC nanoseconds, ascending; None when the labels carry no arrival time). `as_of(t)` is the
+    view of the labels that had arrived by `t` (a zero-copy slice of those arrays): a backfill reads
+    its labels once and judges each window with the labels known at that window's end. Joins use the
+    latest label per request id within the view (duplicates resolved by arrival time, else by row
+    order), built once per view when first needed.
+
+    `cutoff` is the view's time (None: not cut: hindsight, no arrival time, or every label asked
+    for), `since` its first arrival time (None: from the first label). `error` says why no labels
+    could be read (the source is unreachable): windows are still evaluated. `note` is what the
+    window reports about these labels (`NO_ARRIVAL_TIME_NOTE`, `HINDSIGHT_NOTE`). Plain arrays are
+    kept, not an indexed Series: a lookup builds its hash table for the call and frees it. Ids are
+    held as an Arrow array when Arrow can hold them, so the join hashes them in Arrow.
     """
 
     ids: Any  # pa.Array, or a NumPy object array when Arrow cannot hold the ids
     values: Any  # the target column's array (NumPy or pandas extension array)
-    extra: pd.Series
+    arrived: np.ndarray | None = None
+    since: datetime | None = None
+    cutoff: datetime | None = None
     error: str | None = None
+    note: str | None = None
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, columns: ColumnsConfig) -> Labels:
+    def from_frame(cls, frame: pd.DataFrame, columns: ColumnsConfig, *, note: str | None = None) -> Labels:
         """Labels from the ground truth's rows (request id, target, optional label timestamp)."""
         assert columns.target is not None
+        arrived = None
         if columns.label_timestamp and columns.label_timestamp in frame.columns:
-            frame = frame.sort_values(columns.label_timestamp, kind="stable")
+            stamps = frame[columns.label_timestamp]
+            if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
+                # Text read without a time filter (every label asked for): what does not parse never
+                # counts as arrived, as the filtered read leaves it out.
+                stamps = pd.to_datetime(stamps, utc=True, format="mixed", errors="coerce")
+            ns = stamps.dt.as_unit("ns").array.asi8.copy()
+            ns[stamps.isna().to_numpy()] = _NOT_ARRIVED
+            order = np.argsort(ns, kind="stable")
+            arrived = ns[order]
+            frame = frame.take(order)
         rid = frame[columns.request_id]
-        repeated = _repeated(rid, keep="last")
         array = _arrow(rid)
-        latest = ~repeated
         return cls(
-            ids=array.filter(pa.array(latest)) if array is not None else rid.to_numpy()[latest],
-            values=frame[columns.target].array[latest],
-            extra=rid[repeated].value_counts() if repeated.any() else pd.Series([], dtype="int64"),
+            ids=array if array is not None else rid.to_numpy(dtype=object),
+            values=frame[columns.target].array,
+            arrived=arrived,
+            note=note,
         )
 
     @classmethod
     def unavailable(cls, error: str) -> Labels:
         empty = pd.Series([], dtype="float64")
-        return cls(ids=np.array([], dtype=object), values=empty.array, extra=empty, error=error)
+        return cls(ids=np.array([], dtype=object), values=empty.array, error=error)
 
     @property
     def empty(self) -> bool:
         return len(self.ids) == 0
 
+    def as_of(self, t: datetime, *, since: datetime | None = None) -> Labels:
+        """The labels that arrived in ``[since, t]`` (`since` None: from the first one held).
+
+        Labels without an arrival time are returned whole (one cannot know when they arrived; their
+        `note` says so). A view asks only for labels this one holds: `t` after this view's cutoff, or
+        `since` before its start, is an error, not a silently shorter history.
+        """
+        if self.arrived is None or self.error is not None:
+            return self
+        if self.cutoff is not None and t > self.cutoff:
+            raise ValueError(
+                f"labels as of {t.isoformat()} asked of labels read up to {self.cutoff.isoformat()}"
+            )
+        if since is not None and self.since is not None and since < self.since:
+            raise ValueError(
+                f"labels since {since.isoformat()} asked of labels read from {self.since.isoformat()}"
+            )
+        lo = int(np.searchsorted(self.arrived, _ns(since), side="left")) if since is not None else 0
+        hi = int(np.searchsorted(self.arrived, _ns(t), side="right"))
+        hi = max(hi, lo)
+        return replace(
+            self,
+            ids=self.ids[lo:hi],
+            values=self.values[lo:hi],
+            arrived=self.arrived[lo:hi],
+            since=since if since is not None else self.since,
+            cutoff=t,
+        )
+
+    @cached_property
+    def _latest(self) -> _Latest:
+        ids = self.ids
+        array = ids if isinstance(ids, pa.Array) else None
+        if array is not None:
+            repeated = _repeated_array(array, keep="last")
+        else:
+            repeated = pd.Series(ids, dtype=object).duplicated(keep="last").to_numpy()
+        extra: pd.Series = pd.Series([], dtype="int64")
+        if not repeated.any():  # the usual case: the view's own arrays, no copy
+            return _Latest(ids=ids, values=self.values, extra=extra)
+        latest = ~repeated
+        older = array.filter(pa.array(repeated)).to_pandas() if array is not None else ids[repeated]
+        extra = pd.Series(older).value_counts()
+        return _Latest(
+            ids=array.filter(pa.array(latest)) if array is not None else ids[latest],
+            values=self.values[latest],
+            extra=extra,
+        )
+
     def lookup(self, request_ids: pd.Series) -> pd.Series:
         """The latest label of each request id (NaN where none has arrived)."""
-        keys = _arrow(request_ids) if isinstance(self.ids, pa.Array) else None
-        if keys is None or keys.type != self.ids.type:
+        latest = self._latest
+        keys = _arrow(request_ids) if isinstance(latest.ids, pa.Array) else None
+        if keys is None or keys.type != latest.ids.type:
             # Different id types on the two sides (or ids Arrow cannot hold): pandas' own matching.
-            ids = self.ids.to_pandas() if isinstance(self.ids, pa.Array) else self.ids
-            return request_ids.map(pd.Series(self.values, index=pd.Index(ids), copy=False))
-        values = self.values
+            ids = latest.ids.to_pandas() if isinstance(latest.ids, pa.Array) else latest.ids
+            return request_ids.map(pd.Series(latest.values, index=pd.Index(ids), copy=False))
+        values = latest.values
         if isinstance(values, pd.arrays.NumpyExtensionArray):
             values = values.to_numpy()
-        taken = pd.api.extensions.take(values, _positions(keys, self.ids), allow_fill=True)
+        taken = pd.api.extensions.take(values, _positions(keys, latest.ids), allow_fill=True)
         return pd.Series(taken, index=request_ids.index, name=request_ids.name)
 
     def for_window(self, request_ids: pd.Series) -> tuple[pd.Series, int]:
         """The label of each request (NaN where none arrived) and the duplicate labels ignored."""
         mapped = self.lookup(request_ids)
-        if self.extra.empty:
+        extra = self._latest.extra
+        if extra.empty:
             return mapped, 0
-        dups = request_ids.drop_duplicates().map(self.extra)
+        dups = request_ids.drop_duplicates().map(extra)
         return mapped, int(dups.sum()) if len(dups) else 0
 
 
-def read_labels(config: MonitorConfig) -> Labels | None:
-    """Every label that has arrived so far; None when the model has no ground truth configured."""
+def labels_read_end(as_of: datetime) -> datetime:
+    """The exclusive end of a ground-truth read that must hold every label of ``time <= as_of``.
+
+    Sources read ``[start, end)``; the whole second after `as_of` casts exactly to any timestamp
+    unit a file may store (seconds to nanoseconds), and `Labels.as_of` then cuts at `as_of` itself.
+    """
+    return as_utc(as_of).replace(microsecond=0) + timedelta(seconds=1)
+
+
+def reevaluation_start(config: MonitorConfig, start: datetime) -> datetime:
+    """The start of the earliest window a run of the window starting at `start` may look at: the
+    windows within the label lag, re-evaluated when their labels grow (and one more window)."""
+    return config.window.calendar.shift(start - config.window.label_lag, -1)
+
+
+def read_labels(
+    config: MonitorConfig,
+    *,
+    since: datetime | None = None,
+    as_of: datetime | None = None,
+    hindsight: bool = False,
+) -> Labels | None:
+    """The ground truth known at `as_of`; None when the model has no ground truth configured.
+
+    With `as_of` and `columns.label_timestamp`, only labels that arrived in ``[since, as_of]`` are
+    read: the source filters on the label timestamp (Parquet statistics and date partitions, SQL
+    WHERE), reading ``[since, labels_read_end(as_of))``, then the labels are cut at `as_of` exactly.
+    A label arrives after its request, so `since` (the earliest window the run looks at) loses no
+    label a window of the run can join. Without a label timestamp every label on disk is read and
+    the windows say so (`NO_ARRIVAL_TIME_NOTE`); with `hindsight` too (`HINDSIGHT_NOTE`); without
+    `as_of`, every label is read with no note (analyses, training data).
+    """
     cols = config.columns
     if config.sources.ground_truth is None or cols.target is None:
         return None
     wanted = [cols.request_id, cols.target]
     if cols.label_timestamp:
         wanted.append(cols.label_timestamp)
+    cut = as_of is not None and not hindsight and cols.label_timestamp is not None
+    note = None
+    if hindsight:
+        note = HINDSIGHT_NOTE
+    elif as_of is not None and cols.label_timestamp is None:
+        note = NO_ARRIVAL_TIME_NOTE
     try:
-        frame = build_source(config.sources.ground_truth).read(
-            columns=wanted, categorical=categorical_columns(cols)
-        )
+        source = build_source(config.sources.ground_truth)
+        if cut:
+            assert as_of is not None
+            frame = source.read(
+                columns=wanted,
+                time_column=cols.label_timestamp,
+                start=since,
+                end=labels_read_end(as_of),
+                categorical=categorical_columns(cols),
+            )
+        else:
+            frame = source.read(columns=wanted, categorical=categorical_columns(cols))
     except SourceError as exc:
         # Missing ground truth must not stop drift, validation and serving checks.
         return Labels.unavailable(str(exc))
-    labels = Labels.from_frame(frame, cols)
+    labels = Labels.from_frame(frame, cols, note=note)
     del frame
     release_arrow_memory()  # the ground truth's rows are read, sorted and hashed: done with them
+    if cut:
+        assert as_of is not None
+        labels = replace(labels, since=since).as_of(as_of, since=since)
     return labels
 
 
@@ -490,6 +640,8 @@ def load_window(
         labels = read_labels(config)
     if labels is not None and labels.error is not None:
         notes.append(f"labels unavailable: {labels.error}")
+    elif labels is not None and labels.note is not None:
+        notes.append(labels.note)
     joined, labeled, dup_labels = join_labels(frame, labels, cols, repeated=repeated)
     del repeated, frame
     # Hashing the ids (duplicates, the label join) is done: Arrow's freed pages go back before the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -63,13 +63,16 @@ class Scenario:
         _scored(logs).to_parquet(target / "part-0.parquet")
         return labels
 
-    def write_labels(self, day: int, labels: pd.DataFrame) -> None:
+    def write_labels(self, day: int, labels: pd.DataFrame, *, arrived: datetime | None = None) -> None:
+        """Write `day`'s labels as arrived at `arrived` (their `label_timestamp`; default: the end of
+        the day's window, so a run of that window or any later one joins them once written)."""
         target = self.root / "labels" / f"day={day}"
         target.mkdir(parents=True)
-        labels.to_parquet(target / "part-0.parquet")
+        stamp = pd.Timestamp(arrived if arrived is not None else self.window_end(day))
+        labels.assign(label_timestamp=stamp).to_parquet(target / "part-0.parquet")
 
     @staticmethod
-    def window_end(day: int) -> object:
+    def window_end(day: int) -> datetime:
         return demo_data.day_plan(day).start + timedelta(days=1)
 
 

@@ -44,6 +44,7 @@ class DashboardWindow:
     figures: Mapping[str, float]
     mlflow_run_id: str | None = None
     figures_source: str = "state"  # "mlflow" when the figures are the MLflow run's metrics
+    hindsight: bool = False  # judged with every label on disk, not the labels known at the time
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class DashboardWindow:
             "model_versions": list(self.model_versions),
             "mlflow_run_id": self.mlflow_run_id,
             "figures_source": self.figures_source,
+            "hindsight": self.hindsight,
             "figures": dict(self.figures),
         }
 
@@ -132,6 +134,7 @@ def collect_dashboard_data(
                 figures=figures,
                 mlflow_run_id=run_id,
                 figures_source=source,
+                hindsight=bool(summary.get("hindsight")),
             )
         )
     # Events are drawn at the start of the window whose run caused them, like the window's bar.

@@ -19,6 +19,8 @@ from watchkeeper.dashboard.data import ALERT_FIRED, ALERT_RESOLVED, DashboardDat
 from watchkeeper.presentation import round_figure, window_label
 
 VERDICT_COLORS = {"ok": "#2e7d32", "warning": "#f9a825", "critical": "#c62828"}
+# After the verdict of a window judged with every label on disk (`--hindsight`), not those known then.
+HINDSIGHT_MARK = " (hindsight)"
 PANELS = ("verdict", "drift", "performance", "labels", "serving", "alerts")
 # Figures the charts draw, besides drift per column and the primary metric's family.
 _SERVING = ("serving.latency_p50_ms", "serving.latency_p95_ms", "serving.latency_p99_ms")
@@ -124,7 +126,7 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {}
 
     hover = [
-        f"<b>{window_label(w.start, w.end)}</b>: {w.verdict}<br>"
+        f"<b>{window_label(w.start, w.end)}</b>: {w.verdict}{HINDSIGHT_MARK if w.hindsight else ''}<br>"
         + "<br>".join(html.escape(r[:160]) for r in w.reasons[:6])
         for w in ws
     ]
@@ -136,7 +138,11 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
                 "y": [1] * len(ws),
                 "name": "verdict",
                 "marker": {"color": [VERDICT_COLORS.get(w.verdict, "#9e9e9e") for w in ws]},
-                "text": [f"{w.verdict}<br>{','.join('v' + v for v in w.model_versions)}" for w in ws],
+                "text": [
+                    f"{w.verdict}{HINDSIGHT_MARK if w.hindsight else ''}<br>"
+                    f"{','.join('v' + v for v in w.model_versions)}"
+                    for w in ws
+                ],
                 "textposition": "inside",
                 "insidetextanchor": "middle",
                 "hovertext": hover,
@@ -366,7 +372,8 @@ def _reasons_table(data: DashboardData) -> str:
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in w.reasons)
         versions = ", ".join(f"v{v}" for v in w.model_versions) or "-"
         rows.append(
-            f'<tr><td>{window_label(w.start, w.end)}</td><td><span class="badge" style="background:{color}">'
+            f"<tr><td>{window_label(w.start, w.end)}{HINDSIGHT_MARK if w.hindsight else ''}</td>"
+            f'<td><span class="badge" style="background:{color}">'
             f"{w.verdict}</span></td><td>{versions}</td><td><ul>{reasons}</ul></td></tr>"
         )
     if not rows:

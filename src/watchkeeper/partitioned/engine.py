@@ -279,6 +279,9 @@ class MapJob:
     plan: SketchPlan
     labels: Labels | None  # None with `read_labels_on_worker`: the worker reads them once
     read_labels_on_worker: bool = False
+    # The range of arrival times the driver's labels hold, for the worker's own read of them.
+    labels_since: datetime | None = None
+    labels_as_of: datetime | None = None
 
 
 _worker_labels: dict[str, Labels | None] = {}
@@ -288,11 +291,11 @@ _worker_lock = threading.Lock()
 def _labels_for(job: MapJob) -> Labels | None:
     if not job.read_labels_on_worker:
         return job.labels
-    key = job.plan.config.model_dump_json()
+    key = f"{job.plan.config.model_dump_json()}|{job.labels_since}|{job.labels_as_of}"
     with _worker_lock:
         if key not in _worker_labels:
             _worker_labels.clear()  # one model's labels per worker process at a time
-            _worker_labels[key] = read_labels(job.plan.config)
+            _worker_labels[key] = read_labels(job.plan.config, since=job.labels_since, as_of=job.labels_as_of)
         return _worker_labels[key]
 
 
@@ -555,7 +558,14 @@ def evaluate_partitioned(
         seg_plan = plan_segments(seg_fit, config, start=start, end=end, labels_complete=labels_complete)
         plan = replace(plan, segments=seg_plan)
     dask = isinstance(mapper, DaskMapper)
-    job = MapJob(read, plan, None if dask else labels, read_labels_on_worker=dask and labels is not None)
+    job = MapJob(
+        read,
+        plan,
+        None if dask else labels,
+        read_labels_on_worker=dask and labels is not None,
+        labels_since=labels.since if labels is not None else None,
+        labels_as_of=labels.cutoff if labels is not None else None,
+    )
     with footprint.measure("map"):
         merged = merge_states(mapper.map(map_partition, job, source.partitions))
     samples: dict[str, list[Any]] = {}
@@ -565,6 +575,8 @@ def evaluate_partitioned(
     with footprint.measure("finalize"):
         merged = map_deferred(plan, merged, labels)
         notes = [] if labels is None or labels.error is None else [f"labels unavailable: {labels.error}"]
+        if labels is not None and labels.error is None and labels.note is not None and merged.rows:
+            notes.append(labels.note)
         window_report = finalize_window(
             plan, merged, 0 if request_keys is None else request_keys.extra_occurrences, notes
         )
