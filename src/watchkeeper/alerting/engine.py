@@ -163,6 +163,10 @@ class _Eval:
     # whether that run announced a firing here (the receivers were told).
     done: str | None = None
     announced_here: bool = False
+    # A re-run on the same figures of a window whose row a re-evaluation of an earlier window has
+    # carried forward since: its report is reproduced from the memory it started from, and its row —
+    # which holds what is known now — is left as it is (nothing is stored, audited or sent again).
+    replayed: dict[str, Any] | None = None
     muted_by: str | None = None
 
     @property
@@ -171,7 +175,13 @@ class _Eval:
         return self.judged != "awaiting"
 
     def row_state(self) -> dict[str, Any]:
+        if self.replayed is not None:
+            return self.replayed
         return _row_state(self.memory, self.judged, self.transition, self.reason)
+
+
+# Marks a row whose memory a re-evaluation of an earlier window carried forward (`_carry_forward`).
+CARRIED = "carried"
 
 
 def _row_state(
@@ -290,6 +300,22 @@ def _judge(
         base, judged, for_=rule.for_, resolve_after=config.resolve_after_for(rule), window_end=window_end
     )
     memory, transition, reason = result.memory, result.transition, result.reason
+    if here is not None and here.inputs == inputs and here.state.get(CARRIED):
+        return _Eval(
+            rule,
+            labels,
+            fp,
+            outcome,
+            judged,
+            missing,
+            base,
+            memory,
+            transition,
+            reason,
+            inputs,
+            done=transition,
+            replayed=dict(here.state),
+        )
     done = None if here is None else here.state.get("transition")
     announced_here = (
         here is not None
@@ -392,7 +418,7 @@ def evaluate_alerts(
     states_out: list[db.AlertStateRow] = []
     audits: list[dict[str, Any]] = []
     for ev in evals:
-        event = _decide(ev, figures, model, window_end, config, context)
+        event = None if ev.replayed is not None else _decide(ev, figures, model, window_end, config, context)
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
@@ -474,7 +500,7 @@ def _carry_forward(
     alert that this makes resolve as no longer evaluated in a later window is resolved there:
     stored, audited and announced once, like any transition.
     """
-    decided = {ev.fp: ev for ev in evals if ev.decided}
+    decided = {ev.fp: ev for ev in evals if ev.decided and ev.replayed is None}
     later = db.load_later_states(store, model, list(decided), window_end)
     rows: list[db.AlertStateRow] = []
     events: list[AlertEvent] = []
@@ -494,9 +520,12 @@ def _carry_forward(
                 window_end=row.window_end,
             )
             state = _row_state(result.memory, judged, result.transition, result.reason)
-            if state == dict(row.state) and dict(row.previous) == memory.to_dict():
+            stored = {k: v for k, v in row.state.items() if k != CARRIED}
+            if state == stored:
                 break
-            rows.append(replace(row, state=state, previous=memory.to_dict()))
+            # The window's own start (`previous`) stays: a re-run of it on the same figures reproduces
+            # its report (`_Eval.replayed`), while its memory after it is what is known now.
+            rows.append(replace(row, state={**state, CARRIED: True}))
             if result.transition == "resolved" and row.state.get("transition") != "resolved":
                 status = _carried_status(ev, row.window_end, result.reason)
                 audits.append(

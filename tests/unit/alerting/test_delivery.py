@@ -294,7 +294,7 @@ def test_generic_webhook_with_headers_from_env(server: RecordingServer, store: S
         "firing": 2,
         "hindsight": False,
     }
-    assert body["in_message"] == {"firing": 2, "new": 2, "resolved": 0}
+    assert body["in_message"] == {"firing": 2, "new": 2, "worse": 0, "resolved": 0}
 
 
 def test_slack_header_is_the_windows_verdict_not_the_new_events(
