@@ -108,7 +108,7 @@ def deploy(
         )
         return {"decision": "promote", "version": version, "champion": version, "reasons": reasons}
 
-    frame, used = retraining.load_evaluation_data(config, tags, store=store)
+    frame, used = retraining.load_evaluation_data(config, tags, store=store, as_of=window_end)
     if len(frame) < rc.min_evaluation_rows:
         reasons = [
             f"{len(frame)} labeled evaluation row(s) not used for training, fewer than "

@@ -278,3 +278,16 @@ def test_arrival_times_read_as_text_are_parsed_and_garbage_never_arrives() -> No
     labels = Labels.from_frame(text, COLUMNS)
     assert _lookup(labels.as_of(_at(3, 12))) == [0, None, 1, None]
     assert _lookup(labels) == [1, 1, 1, None]  # uncut: "b" is still read, as before
+
+
+def test_training_rows_use_the_labels_known_when_the_retraining_ran(memory_sources: None) -> None:
+    """A retraining during a backfill trains on the labels its run had, not on later ones."""
+    from watchkeeper.retraining.data import _labeled_window_rows  # the rows a retraining trains on
+
+    config = _memory_config()
+    by_day = {
+        day: _labeled_window_rows(config, [_at(2)], as_of=_at(day))["target"].tolist() for day in (2, 3, 4)
+    }
+    # "a" first as 0, corrected to 1 on day 4; "b" by day 3, "c" at noon on day 3
+    assert by_day == {2: [0], 3: [0, 1], 4: [1, 1, 1]}
+    assert _labeled_window_rows(config, [_at(2)], as_of=None)["target"].tolist() == [1, 1, 1]

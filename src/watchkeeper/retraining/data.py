@@ -98,11 +98,16 @@ def labeled_rows(frame: pd.DataFrame, config: MonitorConfig) -> pd.DataFrame:
     return out
 
 
-def _labeled_window_rows(config: MonitorConfig, ends: Sequence[datetime]) -> pd.DataFrame:
-    """The labeled rows of the windows ending at `ends`, in that order (the labels read once)."""
+def _labeled_window_rows(
+    config: MonitorConfig, ends: Sequence[datetime], *, as_of: datetime | None
+) -> pd.DataFrame:
+    """The labeled rows of the windows ending at `ends`, in that order, with the labels known at
+    `as_of` (read once; None: every label on disk), so a retraining during a backfill trains on
+    what it would have had then, not on labels that arrived later."""
     if not ends:
         return pd.DataFrame()
-    labels = read_labels(config)
+    since = config.window.calendar.shift(min(ends), -1)
+    labels = read_labels(config, since=since, as_of=as_of) if as_of is not None else read_labels(config)
     parts = [
         labeled_rows(
             load_window(config, config.window.calendar.shift(end, -1), end, labels=labels).frame, config
@@ -144,7 +149,7 @@ def build_training_data(
         # Judged on its held-out rows, the challenger may train on the newest windows too.
         evaluation=0 if rc.evaluate_on == "holdout" else rc.evaluation_windows,
     )
-    recent = _labeled_window_rows(config, train_ends)
+    recent = _labeled_window_rows(config, train_ends, as_of=window_end)
     reference = pd.DataFrame()
     if rc.include_reference or recent.empty:
         ref = load_reference()
@@ -177,11 +182,15 @@ def build_training_data(
 
 
 def load_evaluation_data(
-    config: MonitorConfig, version_tags: Mapping[str, str], *, store: StateStore
+    config: MonitorConfig,
+    version_tags: Mapping[str, str],
+    *,
+    store: StateStore,
+    as_of: datetime | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Labeled rows of the most recent validated windows newer than the challenger's training data,
-    or (`evaluate_on: holdout`) the rows held out of the challenger's training; with what they are
-    (window ends, or the held-out file)."""
+    """Labeled rows of the most recent validated windows newer than the challenger's training data
+    (with the labels known at `as_of`: the deciding run's time), or (`evaluate_on: holdout`) the rows
+    held out of the challenger's training; with what they are (window ends, or the held-out file)."""
     if config.retraining.evaluate_on == "holdout":
         uri = version_tags.get(TAG_HOLDOUT_URI)
         if not uri:  # a version the retrain flow did not make: nothing held out to judge it on
@@ -195,4 +204,4 @@ def load_evaluation_data(
         data_end=read_time_tag(version_tags, TAG_DATA_END),
         count=config.retraining.evaluation_windows,
     )
-    return _labeled_window_rows(config, chosen), [iso_z(e) for e in chosen]
+    return _labeled_window_rows(config, chosen, as_of=as_of), [iso_z(e) for e in chosen]
