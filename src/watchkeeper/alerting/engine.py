@@ -1,29 +1,30 @@
 """The alert engine: Alertmanager's semantics over monitoring windows, state in window time.
 
-For each rule, one window at a time:
+For each rule, one window at a time, the lifecycle of `lifecycle.py` (drawn in docs/alerts.md):
 
-- The condition holds → the alert is *pending* until it has held `for` consecutive windows, then
-  *firing*. It does not hold → a firing alert is *resolved* (announced if `send_resolved` and its
-  firing was announced), a pending one goes back to *inactive*.
-- The condition is *unknown* (a figure it needs is missing from the window's report, e.g. no drift
-  figures in a no-data window, no realized metrics before labels arrive) → the alert is reported
-  as `unknown` in this window and its memory is carried through unchanged: it neither advances,
-  fires, nor resolves. Only alerts whose condition holds are firing in a window, so every firing
-  alert is one of the window's reasons (`judge.py`).
+- The window judges the rule: it *holds*, is *clear*, *awaits* the window's labels (a label figure
+  is missing and the window is inside its label lag: nothing is decided), or is *unjudged* (any other
+  missing figure, a rule removed from the config, labels that never came). Holding `for` windows in a
+  row fires it; clear resolves it; `resolve_after` unjudged windows in a row resolve it as "no longer
+  evaluated". Only alerts whose condition holds are firing in a window, so every firing alert is one
+  of the window's reasons (`judge.py`).
 - The rules are the model's configured and built-in rules, plus one per check finding that stands
-  as its own rule (`judge.finding_rules`): such an alert resolves once its check runs without it.
+  as its own rule (`judge.finding_rules`): such an alert is clear once its check (or sub-section:
+  `drift.multivariate`) runs without it.
 - Identity is a fingerprint of model, rule name and labels (severity included).
-- State follows window time: evaluating a window reads each alert's state as of the window before
-  it (`store.load_states_as_of`) and writes the state after it, keyed by the window's end, never a
-  later window's. A re-run on the same figures starts from the state that window started from the
-  first time (kept in its row), so it reproduces its report even after an earlier window was
-  re-evaluated; a re-evaluation on new figures (late labels) starts from the state as of the window
-  now, so realized-performance alerts advance window by window as labels land. The delivery ledger
-  (keys carry the window end) makes sure nothing is sent twice. If a re-run no longer fires what the first run announced,
-  a resolved message says so. A window that ends after `now` is refused (`FutureWindowError`): it
-  would be judged on data that does not exist yet.
-- A firing alert is announced once, then again only every `repeat_interval`, measured in *window*
-  time (`window_end`), so a backfill of 30 windows behaves as 30 scheduled runs would have.
+- Every transition (fired, resolved with its reason) is stored in the window's row, audited once
+  and announced once per channel (the delivery ledger's keys carry the window end).
+- State follows window time: evaluating a window reads each alert's memory after the window before
+  it (`store.load_states_as_of`) and writes its own row, keyed by the window's end. A re-evaluation
+  on new figures (late labels) starts from the memory before the window as known now, and what it
+  decides is carried forward into the later windows that did not judge the alert (`_carry_forward`),
+  so the next window starts from it. A re-run on the same figures starts from the memory that window
+  started from the first time (kept in its row) and reproduces its report. A re-run that no longer
+  fires what the first run announced resolves it (retracted). A window that ends after `now` is
+  refused (`FutureWindowError`): it would be judged on data that does not exist yet.
+- A firing alert is announced when it fires, again every `repeat_interval` measured in *window* time
+  (`window_end`, so a backfill of 30 windows behaves as 30 scheduled runs would have), and again when
+  it got `escalate_by` times worse.
 - Muting decides who is notified, never the verdict: a firing critical alert inhibits the warning
   alert of the same rule name; a firing alert on `window.no_data` inhibits the model's alerts on
   drift and performance figures; silences (`store.add_silence`) mute matching alerts until they
