@@ -36,6 +36,7 @@ For each rule, one window at a time, the lifecycle of `lifecycle.py` (drawn in d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -301,22 +302,9 @@ def _judge(
         base, judged, for_=rule.for_, resolve_after=config.resolve_after_for(rule), window_end=window_end
     )
     memory, transition, reason = result.memory, result.transition, result.reason
+    evaluated = functools.partial(_Eval, rule, labels, fp, outcome, judged, missing, base)
     if here is not None and here.inputs == inputs and here.state.get(CARRIED):
-        return _Eval(
-            rule,
-            labels,
-            fp,
-            outcome,
-            judged,
-            missing,
-            base,
-            memory,
-            transition,
-            reason,
-            inputs,
-            done=transition,
-            replayed=dict(here.state),
-        )
+        return evaluated(memory, transition, reason, inputs, done=transition, replayed=dict(here.state))
     done = None if here is None else here.state.get("transition")
     announced_here = (
         here is not None
@@ -330,21 +318,7 @@ def _judge(
         # Its first run resolved it here, its re-evaluation does not: the episode goes on, so it
         # fires again (and is announced again: the receivers were told it was over).
         transition, reason, memory = "fired", None, replace(memory, fired_at=window_end, notified=False)
-    return _Eval(
-        rule,
-        labels,
-        fp,
-        outcome,
-        judged,
-        missing,
-        base,
-        memory,
-        transition,
-        reason,
-        inputs,
-        done=done,
-        announced_here=announced_here,
-    )
+    return evaluated(memory, transition, reason, inputs, done=done, announced_here=announced_here)
 
 
 def evaluate_alerts(

@@ -152,13 +152,22 @@ def test_a_rule_removed_from_the_config_resolves(store: StateStore) -> None:
 _OUTCOMES = st.sampled_from(["holds", "clear", "unjudged", "awaiting"])
 
 
-def _figures(outcome: str) -> tuple[dict[str, float], bool]:
+def _window(store: StateStore, cfg: AlertsConfig, ch: MemoryChannel, n: int, outcome: str) -> Any:
+    """Day `n` judges the realized rule as `outcome` (the latency figure is always there)."""
     figures = {"serving.latency_p95_ms": 100.0}
-    if outcome == "holds":
-        return {**figures, "perf.realized.roc_auc": 0.7}, False
-    if outcome == "clear":
-        return {**figures, "perf.realized.roc_auc": 0.95}, False
-    return figures, outcome == "awaiting"
+    if outcome in ("holds", "clear"):
+        figures["perf.realized.roc_auc"] = 0.7 if outcome == "holds" else 0.95
+    return evaluate_alerts(
+        figures,
+        model="m",
+        window_end=day(n),
+        config=cfg,
+        store=store,
+        channels=[ch],
+        now=NOW,
+        # an awaiting window is inside its label lag; any other has all its labels
+        labels_complete_until=day(n) - LAG if outcome == "awaiting" else None,
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -179,18 +188,8 @@ def test_every_episode_resolves_once_and_nothing_is_sent_twice(
     ch = MemoryChannel()
     last: Any = None
     for n, outcome in enumerate(outcomes, start=1):
-        figures, awaiting = _figures(outcome)
         for _ in range(2 if reruns[n - 1] else 1):
-            last = evaluate_alerts(
-                figures,
-                model="m",
-                window_end=day(n),
-                config=cfg,
-                store=store,
-                channels=[ch],
-                now=NOW,
-                labels_complete_until=day(n) - LAG if awaiting else None,
-            )
+            last = _window(store, cfg, ch, n, outcome)
     events = [e for m in ch.messages for e in m.events]
     keys = [(e.status, e.window_end) for e in events]
     assert len(keys) == len(set(keys)), "a notification was sent twice"
@@ -214,20 +213,10 @@ def test_labels_that_stop_coming_end_the_episode_once_the_lag_has_passed(store: 
     awaits its labels, until the first one it awaited since is past its lag, never judged."""
     ch = MemoryChannel()
     cfg = config(AUC)
-    figures, _ = _figures("holds")
-    evaluate_alerts(figures, model="m", window_end=day(1), config=cfg, store=store, channels=[ch], now=NOW)
+    _window(store, cfg, ch, 1, "holds")
     states = []
     for n in (2, 3, 4):
-        report = evaluate_alerts(
-            {"serving.latency_p95_ms": 100.0},
-            model="m",
-            window_end=day(n),
-            config=cfg,
-            store=store,
-            channels=[ch],
-            now=NOW,
-            labels_complete_until=day(n) - LAG,
-        )
+        report = _window(store, cfg, ch, n, "awaiting")
         states.append((report.alerts[0].state, report.alerts[0].reason))
     # day 2 and 3 await; on day 4, day 2's labels are all in (the lag passed) and never judged it
     assert states == [("unknown", None), ("unknown", None), ("resolved", NOT_EVALUATED)]
@@ -243,17 +232,7 @@ def test_awaiting_then_unjudged_resolves_where_the_lag_ran_out() -> None:
     ch = MemoryChannel()
     cfg = config(AUC)
     for n, outcome in enumerate(["holds", "awaiting", "unjudged"], start=1):
-        figures, awaiting = _figures(outcome)
-        evaluate_alerts(
-            figures,
-            model="m",
-            window_end=day(n),
-            config=cfg,
-            store=store,
-            channels=[ch],
-            now=NOW,
-            labels_complete_until=day(n) - LAG if awaiting else None,
-        )
+        _window(store, cfg, ch, n, outcome)
     assert [(e.status, e.window_end) for m in ch.messages for e in m.events] == [
         ("firing", day(1)),
         ("resolved", day(3)),
