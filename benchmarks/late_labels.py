@@ -11,7 +11,8 @@ that state three ways: (a) `backfill` over all days, (b) `monitor --window-end` 
 artifact URIs stay inside it. Prints one JSON line: when each way first fired `concept_drift` (the
 window, and the day whose run detected it), when that window's labels arrived, whether (a) and (b)
 left the same verdicts, alert transitions and audit events, each window's label coverage (as of
-its runs vs hindsight), the open alert episodes and each way's wall time.
+its runs vs hindsight), the days a retrained challenger was promoted, the open alert episodes and
+each way's wall time.
 """
 
 from __future__ import annotations
@@ -218,9 +219,17 @@ def _summarize(result: dict[str, Any]) -> dict[str, Any]:
             for e in alert_episodes(audit)
             if e.open and e.fired_window is not None
         ],
-        # (b) only: does attributing entries to runs by their `retraining.decision` (how (a) is read)
-        # agree with the day each entry was actually written on?
-        "attribution_checked": (by_decision == run_day) if result["audit_after_day"] else None,
+        "promoted_on_day": [
+            _day(e["window_end"]) for e in audit if e["event"] == "deploy.promoted" and e["window_end"]
+        ],
+        # (b) only: does attributing alert entries to runs by the next `retraining.decision` (how (a)
+        # is read) agree with the day each was actually written on? (A retraining's own entries
+        # follow its run's decision: they are left out.)
+        "attribution_checked": all(
+            by_decision[i] == run_day[i] for i, e in enumerate(audit) if e["event"] in ALERT_EVENTS
+        )
+        if result["audit_after_day"]
+        else None,
     }
 
 
@@ -280,6 +289,7 @@ def main() -> None:
             "hindsight": [h["coverage"].get(d) for d in range(1, args.days + 1)],
         },
         "verdicts": {way: [runs[way]["verdicts"].get(d) for d in range(1, args.days + 1)] for way in WAYS},
+        "promoted_on_day": {way: runs[way]["promoted_on_day"] for way in WAYS},
         "open_episodes": {way: runs[way]["open_episodes"] for way in WAYS},
         "wall_s": {way: runs[way]["wall_s"] for way in WAYS},
     }
