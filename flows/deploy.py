@@ -42,7 +42,10 @@ from watchkeeper.timeutil import as_utc, parse_utc
 
 @flow(name="deploy-model", log_prints=True, flow_run_name=name_model_run("deploy"))
 def deploy(
-    config_path: str, version: str | None = None, window_end: datetime | None = None
+    config_path: str,
+    version: str | None = None,
+    window_end: datetime | None = None,
+    labels_as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Promote model `version` (default: the `challenger`) only if it beats the champion.
 
@@ -51,7 +54,9 @@ def deploy(
     `retraining.guard_tolerance` on each guard metric. Without enough evaluation rows the decision
     is deferred: the version stays `challenger` and a later monitor run tries again, once newer
     labeled windows have arrived. `window_end` is the monitoring window whose run asked (for the
-    audit trail); by default the window that triggered the retraining.
+    audit trail); by default the window that triggered the retraining. `labels_as_of` is the time
+    that run judged as of: the evaluation windows join the labels known then (None: every label, as
+    a run by hand or in hindsight does).
     """
     apply_runtime_defaults()
     log = get_run_logger()
@@ -108,7 +113,9 @@ def deploy(
         )
         return {"decision": "promote", "version": version, "champion": version, "reasons": reasons}
 
-    frame, used = retraining.load_evaluation_data(config, tags, store=store, as_of=window_end)
+    frame, used = retraining.load_evaluation_data(
+        config, tags, store=store, as_of=None if labels_as_of is None else as_utc(labels_as_of)
+    )
     if len(frame) < rc.min_evaluation_rows:
         reasons = [
             f"{len(frame)} labeled evaluation row(s) not used for training, fewer than "
@@ -181,7 +188,12 @@ def trigger_mode(config: MonitorConfig, deployment: str) -> str:
 
 
 def start_deploy(
-    config: MonitorConfig, config_path: str, version: str, *, window_end: datetime | None = None
+    config: MonitorConfig,
+    config_path: str,
+    version: str,
+    *,
+    window_end: datetime | None = None,
+    labels_as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Run the deploy flow for `version`: as a subflow, or through its deployment (see `trigger_mode`)."""
     name = retraining.deploy_deployment_name(config)
@@ -193,13 +205,17 @@ def start_deploy(
                 "config_path": config_path,
                 "version": version,
                 "window_end": None if window_end is None else window_end.isoformat(),
+                "labels_as_of": None if labels_as_of is None else labels_as_of.isoformat(),
             },
             timeout=0,
             idempotency_key=retraining.deploy_key(config.model.name, version),
         )
         return {"mode": mode, "flow_run_id": str(run.id)}
     try:
-        return {"mode": mode, **deploy(config_path, version=version, window_end=window_end)}
+        return {
+            "mode": mode,
+            **deploy(config_path, version=version, window_end=window_end, labels_as_of=labels_as_of),
+        }
     except Exception as exc:
         run_logger("watchkeeper.retraining").error(
             "deploy of %s v%s failed: %s: %s", config.model.name, version, type(exc).__name__, exc

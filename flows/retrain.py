@@ -39,6 +39,7 @@ def retrain(
     window_end: datetime | None = None,
     monitor_flow_run_id: str | None = None,
     lease_holder: str | None = None,
+    labels_as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Train a new version of the model and register it as `challenger`.
 
@@ -47,7 +48,9 @@ def retrain(
     model (signature, input example) and the training data as its dataset input to MLflow; tags the
     version with why (`reason`), on what data, and which monitor run asked. Writes the version's own
     reference data, which monitoring compares against once the version is champion. Then runs the
-    deploy flow unless `retraining.auto_deploy` is off.
+    deploy flow unless `retraining.auto_deploy` is off. `labels_as_of` is the time the monitor run
+    that asked judged as of: the windows train on the labels known then, so a retraining in a
+    backfill trains on what it would have had (None: every label, by hand or in hindsight).
     """
     apply_runtime_defaults()
     log = get_run_logger()
@@ -81,7 +84,8 @@ def retrain(
     try:
         # Opened under the lease: an unreachable tracking store is an audited failure that releases it.
         client = open_tracking(config.tracking).client
-        data = build_training_data(config, window_end, store=store, client=client)
+        as_of = None if labels_as_of is None else as_utc(labels_as_of)
+        data = build_training_data(config, window_end, store=store, client=client, labels_as_of=as_of)
         fitted = train_model(config, data.train)
         metrics = retraining.measure_quality(fitted, data.holdout, config)
         registered = register_model(
@@ -173,7 +177,9 @@ def retrain(
         len(data.train),
     )
     if rc.auto_deploy:
-        result["deploy"] = start_deploy(config, config_path, version, window_end=window_end)
+        result["deploy"] = start_deploy(
+            config, config_path, version, window_end=window_end, labels_as_of=labels_as_of
+        )
     return result
 
 
@@ -203,11 +209,15 @@ def maybe_trigger_retraining(
     )
     result: dict[str, Any] = {"decision": decision.to_dict(), "mode": None}
     model = config.model.name
+    # Training and evaluation data are the labels this run judged with (all of them in hindsight).
+    labels_as_of = None if report.hindsight else report.labels_as_of
     if not decision.retrain:
         if config.retraining.enabled and config.retraining.auto_deploy:
             version = pending_challenger(config, client=client)
             if version is not None:
-                result["deploy"] = start_deploy(config, config_path, version, window_end=report.window_end)
+                result["deploy"] = start_deploy(
+                    config, config_path, version, window_end=report.window_end, labels_as_of=labels_as_of
+                )
         return result
 
     key = retraining.retrain_key(model, report.window_end)
@@ -226,6 +236,7 @@ def maybe_trigger_retraining(
         "window_end": report.window_end.isoformat(),
         "monitor_flow_run_id": report.flow_run_id,
         "lease_holder": key,
+        "labels_as_of": None if labels_as_of is None else labels_as_of.isoformat(),
     }
     try:
         if mode == "deployment":
@@ -239,6 +250,7 @@ def maybe_trigger_retraining(
                 window_end=report.window_end,
                 monitor_flow_run_id=report.flow_run_id,
                 lease_holder=key,
+                labels_as_of=labels_as_of,
             )
         result["started"] = True
     except Exception as exc:

@@ -34,7 +34,12 @@ train_model = task(name="train-model", cache_policy=NO_CACHE)(retraining.train_m
 
 @task(name="build-training-set", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def build_training_data(
-    config: MonitorConfig, window_end: datetime, *, store: StateStore, client: MlflowClient
+    config: MonitorConfig,
+    window_end: datetime,
+    *,
+    store: StateStore,
+    client: MlflowClient,
+    labels_as_of: datetime | None = None,
 ) -> retraining.TrainingData:
     """Reference (the champion's) plus recent labeled windows that passed validation.
 
@@ -48,6 +53,7 @@ def build_training_data(
         history,
         window_end=window_end,
         load_reference=lambda: load_reference(config_for_champion(config, client=client)),
+        labels_as_of=labels_as_of,
     )
 
 

@@ -133,13 +133,15 @@ def build_training_data(
     *,
     window_end: datetime,
     load_reference: Callable[[], pd.DataFrame],
+    labels_as_of: datetime | None = None,
 ) -> TrainingData:
     """Reference (the champion's) plus recent labeled windows that passed validation.
 
     The newest `evaluation_windows` labeled windows are left out for the deploy flow. A seeded
     `holdout_fraction` of the recent windows' rows (of the reference when there are none) is held out:
     it measures the new model and becomes its reference data. `load_reference` reads the champion's
-    reference; it is called only when the training set includes it.
+    reference; it is called only when the training set includes it. The windows join the labels
+    known at `labels_as_of` (the asking run's time; None: every label on disk).
     """
     rc = config.retraining
     train_ends, eval_ends = split_windows(
@@ -149,7 +151,7 @@ def build_training_data(
         # Judged on its held-out rows, the challenger may train on the newest windows too.
         evaluation=0 if rc.evaluate_on == "holdout" else rc.evaluation_windows,
     )
-    recent = _labeled_window_rows(config, train_ends, as_of=window_end)
+    recent = _labeled_window_rows(config, train_ends, as_of=labels_as_of)
     reference = pd.DataFrame()
     if rc.include_reference or recent.empty:
         ref = load_reference()
