@@ -241,17 +241,17 @@ def _health_sections(run: MonitorRun) -> dict[str, Any]:
     return {"health": health} if health is not None else {}
 
 
-def attach_alerts(run: MonitorRun, report: MonitoringReport, *, as_of: datetime) -> MonitoringReport:
+def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport:
     """Evaluate the alert rules on the window and add the `alerts` section (state lives in the DB).
 
-    A window still inside its label lag at `as_of` awaits its labels: rules on realized figures are
+    A window still inside its label lag at the run's `as_of` awaits its labels: rules on realized figures are
     neither cleared nor resolved by it. Notifications link to the window's MLflow run, opened first
     for that; an alerting failure is reported in the window's errors and never loses the rest of the
     report.
     """
     config = run.config
     has_labels = config.sources.ground_truth is not None and config.columns.target is not None
-    labels_complete_until = as_of - config.window.label_lag if has_labels else None
+    labels_complete_until = run.as_of - config.window.label_lag if has_labels else None
     mlflow_run = open_window_run(report, tracking=run.tracking, experiment=config.experiment_name)
     if mlflow_run:
         # report.json carries its own run id (the run is opened before anything is logged to it).
@@ -571,7 +571,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
             as_of=as_of,
         )
         past_report = publish_window(
-            run, past, attach_alerts(run, past.report, as_of=as_of), window_run_id=window_runs.get(past_end)
+            run, past, attach_alerts(run, past.report), window_run_id=window_runs.get(past_end)
         )
         reevaluated.append(WindowVerdict.of(past_report, was=verdict_before[past_end]))
         changed = reevaluation_tag(
@@ -592,7 +592,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
     report = publish_window(
         run,
         current,
-        attach_alerts(run, current.report, as_of=as_of),
+        attach_alerts(run, current.report),
         window_run_id=current.report.flow_run_id,
     )
     push_window(report, config.health.pushgateway)
