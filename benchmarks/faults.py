@@ -8,7 +8,8 @@ keeps metadata), slack-sdk's clients, SQLite state databases tampered with throu
 client against a port where nothing listens, spawned processes released together on a barrier,
 Parquet files with bad content. Prints a table (scenario, expected, observed, ok) and one JSON line
 with every row. Exit status 1 when a scenario does not hold. The tests under tests/ assert the same
-cases; this script is for watching them happen.
+cases; this script is for watching them happen. Scenarios of later issues live in `faults_<area>.py`
+modules beside this one (each a `SCENARIOS` dict of the same shape), run here in one table.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 NOW = datetime(2024, 3, 20, 12, tzinfo=UTC)
@@ -477,17 +479,28 @@ SCENARIOS: dict[str, Callable[[Path], tuple[str, str, bool]]] = {
 }
 
 
+def all_scenarios() -> dict[str, Callable[[Path], tuple[str, str, bool]]]:
+    """This file's scenarios, then those of every `faults_<area>.py` beside it (its `SCENARIOS`)."""
+    import importlib
+
+    scenarios = dict(SCENARIOS)
+    for path in sorted(Path(__file__).parent.glob("faults_*.py")):
+        scenarios.update(importlib.import_module(path.stem).SCENARIOS)
+    return scenarios
+
+
 def main() -> int:
+    scenarios = all_scenarios()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated scenario name fragments")
     args = parser.parse_args()
-    wanted = [n for n in SCENARIOS if not args.only or any(f in n for f in args.only.split(","))]
+    wanted = [n for n in scenarios if not args.only or any(f in n for f in args.only.split(","))]
     rows = []
     with tempfile.TemporaryDirectory(prefix="wk-faults-") as tmp:
         for name in wanted:
             started = time.monotonic()
             try:
-                expected, observed, ok = SCENARIOS[name](Path(tmp))
+                expected, observed, ok = scenarios[name](Path(tmp))
             except Exception as exc:  # a scenario that crashes is a failed scenario, reported as such
                 expected, observed, ok = "-", f"crashed: {type(exc).__name__}: {exc}", False
             rows.append(
