@@ -77,14 +77,15 @@ class DeliveryUnknown(DeliveryError):
     """The request went out but no answer came back: the receiver may have accepted it."""
 
 
-# How a message whose earlier post had an unknown outcome is sent again without a duplicate:
-# "dedup" — the receiver deduplicates (PagerDuty's dedup_key): re-post; "lookup" — ask the receiver
-# (`find_delivered`) first; "once" — it cannot be asked: re-post once, saying it may be a repeat.
+# How a message whose earlier post had an unknown outcome (timed out, or its run stopped before the
+# answer) is sent again without a duplicate: "dedup" — the receiver deduplicates (PagerDuty's
+# dedup_key): re-post; "lookup" — ask the receiver (`find_delivered`) first; "once" — it cannot be
+# asked: re-post once, saying it may be a repeat. Every channel declares one.
 Redelivery = Literal["dedup", "lookup", "once"]
 
 # Slack message metadata event type carrying a notification's idempotency key.
 METADATA_EVENT_TYPE = "watchkeeper_notification"
-REPEAT_NOTE = "This notification may be a repeat: an earlier attempt timed out before Slack answered."
+REPEAT_NOTE = "This notification may be a repeat: an earlier attempt to send it got no answer."
 
 # An answer that never came back after the request was sent (urllib raises these raw from
 # `getresponse`; failures before the request was sent come wrapped in URLError).
@@ -286,7 +287,8 @@ class _SecretSource:
 
 class _BaseChannel:
     grouped = True
-    redelivery: Redelivery = "dedup"
+    # A channel that does not say how its receiver avoids a copy is taken as one that cannot be asked.
+    redelivery: Redelivery = "once"
 
     def __init__(self, name: str, min_severity: str, send_resolved: bool) -> None:
         self.name = name
@@ -468,7 +470,10 @@ class WebhookChannel(_BaseChannel):
 
 
 class ConsoleChannel(_BaseChannel):
-    """Prints the plain-text rendering to stdout, or logs it at WARNING (`stream: log`)."""
+    """Prints the plain-text rendering to stdout, or logs it at WARNING (`stream: log`).
+
+    A run stopped while printing may have printed it: the next prints it once more, saying so.
+    """
 
     def __init__(self, config: ConsoleChannelConfig | None = None) -> None:
         config = config or ConsoleChannelConfig(type="console")
@@ -477,6 +482,8 @@ class ConsoleChannel(_BaseChannel):
 
     def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         text = render_text(message)
+        if maybe_repeat:
+            text = f"{text}\n({REPEAT_NOTE})"
         if self.stream == "log":
             log.warning("%s", text)
         else:

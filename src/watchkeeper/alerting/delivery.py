@@ -10,16 +10,21 @@ Every notification goes through the outbox in the state database:
 3. on success the keys are marked sent and the outbox row deleted; on failure the row stays, its
    claim released, and the next run's `flush_outbox` sends it again — exactly once when it succeeds.
 
-A run that crashes between 1 and 3 leaves a claimed row; the claim expires after
-`delivery.claim_s` and a later run delivers it (at-least-once in that one case, which is what the
-receivers' own dedup — PagerDuty's `dedup_key` — is for).
-
 A post whose answer timed out is `unknown`, not failed: it may have arrived. The row stays in the
 outbox, and the next attempt depends on the channel's `redelivery`: PagerDuty is posted again (it
 deduplicates on `dedup_key`); a Slack bot first looks for its own message by the idempotency key in
 the message metadata and posts only when it is not there; an incoming webhook, which cannot be
 asked, is posted once more with a note that it may be a repeat, and after that given up (ledger
 status `unknown`) — at most two copies, never five.
+
+A run killed in the middle leaves a claimed row; the claim expires after `delivery.claim_s` and a
+later run takes it. Just before each send, the row's `sending_since` is committed (one small write);
+every outcome clears it. A later run that finds it still set knows the killed run may have posted
+and got no answer: the attempt is `unknown` (audited as `alert.delivery_unknown`, reported as an
+`unknown` record), and the row goes the same way as after a timeout. A run killed before its send
+started re-sends plainly. So across a crash: exactly once where the receiver can be asked or
+deduplicates (Slack bot, PagerDuty), at most two copies, the second marked as a possible repeat,
+where it cannot (incoming webhooks, console).
 """
 
 from __future__ import annotations
@@ -46,11 +51,13 @@ MAX_BLIND_POSTS = 2
 
 @dataclass(frozen=True)
 class NotificationRecord:
-    """What happened to one message on one channel in this run."""
+    """What happened to one message on one channel in this run (or, reported first, to the send of
+    an earlier run that stopped before its answer: `unknown`, `error` says so)."""
 
     channel: str
-    # sent | queued (failed, waiting in the outbox) | duplicate (sent before) | unknown (timed out: may
-    # have arrived; waiting in the outbox for a safe retry, or given up when `error` says so)
+    # sent | queued (failed, waiting in the outbox) | duplicate (sent before) | unknown (timed out or
+    # its run stopped: may have arrived; waiting in the outbox for a safe retry, or given up when
+    # `error` says so)
     status: DeliveryStatus
     fingerprints: tuple[str, ...]
     states: tuple[str, ...]
@@ -74,17 +81,30 @@ class NotificationRecord:
         }
 
 
+def _record(
+    channel: Channel,
+    row: db.OutboxRow,
+    message: AlertMessage,
+    status: DeliveryStatus,
+    attempts: int,
+    error: str | None = None,
+    *,
+    from_outbox: bool,
+) -> NotificationRecord:
+    fps = tuple(e.fingerprint for e in message.events)
+    states = tuple(e.status for e in message.events)
+    return NotificationRecord(
+        channel.name, status, fps, states, message.window_end, attempts, error, from_outbox, row.id
+    )
+
+
 def _attempt(
     store: StateStore, channel: Channel, row: db.OutboxRow, *, now: datetime, from_outbox: bool
 ) -> NotificationRecord:
     message = AlertMessage.from_dict(row.payload)
-    fps = tuple(e.fingerprint for e in message.events)
-    states = tuple(e.status for e in message.events)
 
     def record(status: DeliveryStatus, attempts: int, error: str | None = None) -> NotificationRecord:
-        return NotificationRecord(
-            channel.name, status, fps, states, message.window_end, attempts, error, from_outbox, row.id
-        )
+        return _record(channel, row, message, status, attempts, error, from_outbox=from_outbox)
 
     key = row.idempotency_key
     maybe_repeat = False
@@ -96,6 +116,19 @@ def _attempt(
             return record("sent", row.attempts)
         # "dedup" receivers drop the copy themselves; the others might show it twice.
         maybe_repeat = channel.redelivery == "once" or (channel.redelivery == "lookup" and found is None)
+        if maybe_repeat and row.unknown_attempts >= MAX_BLIND_POSTS:
+            # Unanswered posts that cannot be ruled out, the repeat among them (its run stopped
+            # while waiting): a third copy is not safe.
+            error = (
+                f"{row.last_error}; given up after {row.unknown_attempts} unanswered posts (may have arrived)"
+            )
+            cause = "interrupted" if row.interrupted_at is not None else "timeout"
+            db.mark_unknown(store, row, error=error, now=now, give_up=True, posted=False, cause=cause)
+            log.warning("notification to %s: %s", channel.name, error)
+            return record("unknown", row.attempts, error)
+    # Committed before the request goes out: a run killed while waiting for the answer leaves it set,
+    # and the next run treats the post as unanswered instead of sending a plain copy.
+    db.mark_sending(store, row, now=now)
     try:
         channel.send(message, key=key, maybe_repeat=maybe_repeat)
     except DeliveryUnknown as exc:
@@ -123,6 +156,13 @@ def _attempt(
         return record("queued", attempts, error)
     db.mark_sent(store, row, now=now)
     return record("sent", row.attempts + 1)
+
+
+def _interrupted(channel: Channel, row: db.OutboxRow) -> NotificationRecord:
+    """The record of an earlier run's send that never got its answer (that run stopped)."""
+    log.warning("notification to %s: %s", channel.name, row.last_error)
+    message = AlertMessage.from_dict(row.payload)
+    return _record(channel, row, message, "unknown", row.attempts, row.last_error, from_outbox=True)
 
 
 def deliver(
@@ -196,4 +236,10 @@ def flush_outbox(
         now=now,
         claim_until=now + timedelta(seconds=delivery.claim_s),
     )
-    return [_attempt(store, by_name[row.channel], row, now=now, from_outbox=True) for row in rows]
+    records = []
+    for row in rows:
+        channel = by_name[row.channel]
+        if row.interrupted_at is not None:
+            records.append(_interrupted(channel, row))
+        records.append(_attempt(store, channel, row, now=now, from_outbox=True))
+    return records

@@ -15,7 +15,11 @@ stateless; everything the engine remembers between windows lives here:
   A key another run wrote first (a unique-key conflict) means "already delivered or being delivered".
 - `alert_outbox`: every notification waits here until a channel accepted it. A run claims a row,
   sends, and deletes it; a failure leaves it for the next run (the transactional outbox pattern), so a
-  notification is lost neither to a down server nor to a crash between "decide" and "send".
+  notification is lost neither to a down server nor to a crash between "decide" and "send". Before
+  each send the row's `sending_since` is committed (`mark_sending`) and every outcome clears it, so a
+  row whose claim expired with `sending_since` still set was being sent by a run that stopped before
+  the answer (killed, crashed): `claim_pending` counts that attempt as `unknown`, as after a timeout,
+  and audits it (`alert.delivery_unknown`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,6 +101,9 @@ alert_outbox = sa.Table(
     sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("last_error", sa.Text),
     sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    # Set (committed) just before a send goes out, cleared by its outcome: still set once the claim
+    # expired means the sending run stopped before the receiver answered.
+    sa.Column("sending_since", sa.DateTime(timezone=True)),
 )
 
 
@@ -353,18 +360,17 @@ def save_states(
             if updated.rowcount == 0:
                 conn.execute(t.insert().values(fingerprint=row.fingerprint, window_end=window_end, **values))
         if audits:
-            # Same encoding as `StateStore.append_audit`, inside this transaction, on the hash chain.
-            store.chain_audit(
-                conn,
-                [
-                    {
-                        **with_audit_defaults(a),
-                        "reasons": json.dumps(a.get("reasons") or []),
-                        "evidence": json.dumps(a.get("evidence") or {}, default=str),
-                    }
-                    for a in audits
-                ],
-            )
+            store.chain_audit(conn, [_encode_audit(a) for a in audits])
+
+
+def _encode_audit(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """`append_audit`'s fields encoded as `StateStore.append_audit` does, for `chain_audit` inside
+    the caller's transaction."""
+    return {
+        **with_audit_defaults(dict(entry)),
+        "reasons": json.dumps(entry.get("reasons") or []),
+        "evidence": json.dumps(entry.get("evidence") or {}, default=str),
+    }
 
 
 @dataclass(frozen=True)
@@ -377,11 +383,47 @@ class OutboxRow:
     attempts: int
     last_error: str | None
     unknown_attempts: int = 0
+    # When this claim found the row's last send unanswered (its run stopped): that send's start.
+    interrupted_at: datetime | None = None
 
     @property
     def idempotency_key(self) -> str:
         """One key for the whole message (its events' keys), carried to receivers that can be asked."""
         return hashlib.sha256("\n".join(sorted(self.keys)).encode()).hexdigest()[:32]
+
+
+# Audit event of a send whose outcome is unknown (timed out, or its run stopped before the answer).
+DELIVERY_UNKNOWN_EVENT = "alert.delivery_unknown"
+
+
+def _unknown_audit(
+    row: OutboxRow, *, cause: str, error: str, attempts: int, given_up: bool, at: datetime
+) -> dict[str, Any]:
+    window_end = row.payload.get("window_end")
+    return {
+        "at": at,
+        "model": row.model,
+        "event": DELIVERY_UNKNOWN_EVENT,
+        "decision": "given_up" if given_up else "kept_for_safe_retry",
+        "reasons": [error],
+        "evidence": {
+            "channel": row.channel,
+            "outbox_id": row.id,
+            "idempotency_key": row.idempotency_key,
+            "keys": list(row.keys),
+            "attempts": attempts,
+            "cause": cause,
+        },
+        "window_end": datetime.fromisoformat(window_end) if isinstance(window_end, str) else None,
+    }
+
+
+def _interrupted_error(since: datetime) -> str:
+    """The outbox error of a send whose run stopped before the receiver answered."""
+    return (
+        f"no answer: the run sending it at {since.isoformat()} stopped before the receiver answered "
+        "(it may have arrived)"
+    )
 
 
 def enqueue(
@@ -477,7 +519,11 @@ def claim_pending(
     now: datetime,
     claim_until: datetime,
 ) -> list[OutboxRow]:
-    """Claim the outbox rows of these channels that nobody holds, oldest first."""
+    """Claim the outbox rows of these channels that nobody holds, oldest first.
+
+    A row still `sending_since` was being sent by a run that stopped before the answer (its claim
+    expired): it comes back with that send counted as unknown (`interrupted_at` set), audited.
+    """
     free = sa.or_(alert_outbox.c.claimed_until.is_(None), alert_outbox.c.claimed_until < now)
     query = (
         sa.select(alert_outbox)
@@ -487,28 +533,64 @@ def claim_pending(
     if model is not None:
         query = query.where(alert_outbox.c.model == model)
     claimed = []
+    audits = []
     with store.begin() as conn:
         for row in conn.execute(query).mappings().all():
+            item = OutboxRow(
+                id=row["id"],
+                model=row["model"],
+                channel=row["channel"],
+                keys=tuple(json.loads(row["keys"])),
+                payload=json.loads(row["payload"]),
+                attempts=row["attempts"],
+                last_error=row["last_error"],
+                unknown_attempts=row["unknown_attempts"] or 0,
+            )
+            values: dict[str, Any] = {"claimed_until": claim_until}
+            since = as_utc(row["sending_since"])
+            if since is not None:
+                # Its claim expired mid-send: that run stopped before the answer. The send counts as
+                # one whose answer never came, exactly as a timeout (and is audited as one).
+                item = replace(
+                    item,
+                    attempts=item.attempts + 1,
+                    unknown_attempts=item.unknown_attempts + 1,
+                    last_error=_interrupted_error(since),
+                    interrupted_at=since,
+                )
+                values.update(
+                    attempts=item.attempts,
+                    unknown_attempts=item.unknown_attempts,
+                    last_attempt_at=since,
+                    last_error=item.last_error,
+                    sending_since=None,
+                )
             # Conditional update: if another run claimed it in between, rowcount is 0 and we skip it.
             got = conn.execute(
-                alert_outbox.update()
-                .where((alert_outbox.c.id == row["id"]) & free)
-                .values(claimed_until=claim_until)
+                alert_outbox.update().where((alert_outbox.c.id == row["id"]) & free).values(**values)
             )
             if got.rowcount == 1:
-                claimed.append(
-                    OutboxRow(
-                        id=row["id"],
-                        model=row["model"],
-                        channel=row["channel"],
-                        keys=tuple(json.loads(row["keys"])),
-                        payload=json.loads(row["payload"]),
-                        attempts=row["attempts"],
-                        last_error=row["last_error"],
-                        unknown_attempts=row["unknown_attempts"] or 0,
+                claimed.append(item)
+                if since is not None:
+                    audits.append(
+                        _unknown_audit(
+                            item,
+                            cause="interrupted",
+                            error=item.last_error or "",
+                            attempts=item.attempts,
+                            given_up=False,
+                            at=now,
+                        )
                     )
-                )
+        if audits:
+            store.chain_audit(conn, [_encode_audit(a) for a in audits])
     return claimed
+
+
+def mark_sending(store: StateStore, row: OutboxRow, *, now: datetime) -> None:
+    """Commit that a send of `row` starts now, before its request goes out (cleared by its outcome)."""
+    with store.begin() as conn:
+        conn.execute(alert_outbox.update().where(alert_outbox.c.id == row.id).values(sending_since=now))
 
 
 def mark_sent(store: StateStore, row: OutboxRow, *, now: datetime) -> None:
@@ -528,18 +610,36 @@ def mark_failed(store: StateStore, row: OutboxRow, *, error: str, now: datetime)
         conn.execute(
             alert_outbox.update()
             .where(alert_outbox.c.id == row.id)
-            .values(attempts=attempts, last_attempt_at=now, last_error=error[:2000], claimed_until=None)
+            .values(
+                attempts=attempts,
+                last_attempt_at=now,
+                last_error=error[:2000],
+                claimed_until=None,
+                sending_since=None,
+            )
         )
     return attempts
 
 
-def mark_unknown(store: StateStore, row: OutboxRow, *, error: str, now: datetime, give_up: bool) -> int:
+def mark_unknown(
+    store: StateStore,
+    row: OutboxRow,
+    *,
+    error: str,
+    now: datetime,
+    give_up: bool,
+    posted: bool = True,
+    cause: str = "timeout",
+) -> int:
     """Count an attempt whose outcome is unknown; `give_up` ends the row (ledger status `unknown`).
 
+    `posted=False`: nothing was sent now (earlier unanswered posts are given up without another).
+    `cause` (`timeout`, `interrupted`) goes into the audit entry.
     Returns the row's attempts so far. A given-up row leaves the outbox: the receiver cannot be asked
-    and posting it again would risk a third copy.
+    and posting it again would risk a third copy. Audited (`alert.delivery_unknown`) in the same
+    transaction.
     """
-    attempts = row.attempts + 1
+    attempts = row.attempts + 1 if posted else row.attempts
     with store.begin() as conn:
         if give_up:
             conn.execute(
@@ -558,8 +658,18 @@ def mark_unknown(store: StateStore, row: OutboxRow, *, error: str, now: datetime
                     last_attempt_at=now,
                     last_error=error[:2000],
                     claimed_until=None,
+                    sending_since=None,
                 )
             )
+        audit = _unknown_audit(
+            row,
+            cause=cause,
+            error=error[:2000],
+            attempts=attempts,
+            given_up=give_up,
+            at=now,
+        )
+        store.chain_audit(conn, [_encode_audit(audit)])
     return attempts
 
 
@@ -597,6 +707,8 @@ def list_outbox(store: StateStore, model: str | None = None) -> list[dict[str, A
             "created_at": as_utc(r["created_at"]),
             "last_attempt_at": as_utc(r["last_attempt_at"]),
             "last_error": r["last_error"],
+            # Being sent (or, once its claim expired, sent by a run that stopped before the answer).
+            "sending_since": as_utc(r["sending_since"]),
         }
         for r in rows
     ]
