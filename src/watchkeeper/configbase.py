@@ -141,11 +141,6 @@ class YamlDocument:
                 found = node.start_mark
         return None if found is None else (found.line + 1, found.column + 1)
 
-    def where(self, loc: Sequence[str | int]) -> str:
-        """`path:line:column` for `loc` (or the path alone when it is not in the file)."""
-        pos = self.position(loc)
-        return f"{self.path}" if pos is None else f"{self.path}:{pos[0]}:{pos[1]}"
-
 
 def looks_like_name(text: str) -> bool:
     """Whether a word from a config file may be quoted in an error: a key or a registry name
@@ -161,11 +156,11 @@ def format_key_path(loc: Sequence[str | int]) -> str:
 
 
 def _describe_yaml_error(path: Path, exc: yaml.YAMLError) -> str:
-    """`path:line:column: not valid YAML: problem`, without the snippet of the file that PyYAML
+    """`path: line L, column C: not valid YAML: problem`, without the snippet of the file that PyYAML
     appends to its message, and without quoted tokens longer than one character."""
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else f"{path}"
+        where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark is not None else f"{path}"
         problem = exc.problem or exc.context or "parse error"
     elif isinstance(exc, yaml.reader.ReaderError):
         where, problem = f"{path}: character {exc.position}", "unacceptable character"
