@@ -242,8 +242,19 @@ def _scrub(text: str, values: Iterable[str]) -> str:
     return text
 
 
+def _rule_named(data: Any, loc: tuple[int | str, ...]) -> str:
+    """` (rule 'name')` for an error under `alerts.rules.N`, when that rule's name is a name."""
+    if len(loc) < 3 or loc[:2] != ("alerts", "rules") or not isinstance(loc[2], int):
+        return ""
+    try:
+        name = data["alerts"]["rules"][loc[2]]["name"]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return f" (rule {name!r})" if isinstance(name, str) and looks_like_name(name) else ""
+
+
 def _format_errors(
-    path: Path, exc: ValidationError, *, document: YamlDocument | None, secrets: set[str]
+    path: Path, exc: ValidationError, *, data: Any, document: YamlDocument | None, secrets: set[str]
 ) -> str:
     """One line per error: where (file:line:column when the file is known, and the key path) and
     the rule broken. Never the value: it may be a secret from `${VAR}` or, when a config path
@@ -263,7 +274,7 @@ def _format_errors(
         msg = _scrub(msg, secrets | ({got} if isinstance(got, str) else set()))
         pos = document.position(err["loc"]) if document is not None else None
         at = f" (line {pos[0]}, column {pos[1]})" if pos is not None else ""
-        lines.append(f"  - {loc}: {msg}{at}")
+        lines.append(f"  - {loc}{_rule_named(data, err['loc'])}: {msg}{at}")
     if exc.error_count() > MAX_LISTED_ERRORS:
         lines.append(f"  … and {exc.error_count() - MAX_LISTED_ERRORS} more")
     return "\n".join(lines)
@@ -286,7 +297,7 @@ def parse_config(
     try:
         return MonitorConfig.model_validate(expanded, context={"env": os.environ})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc, document=document, secrets=secrets)) from None
+        raise ConfigError(_format_errors(path, exc, data=data, document=document, secrets=secrets)) from None
 
 
 def load_config(path: str | Path) -> MonitorConfig:
