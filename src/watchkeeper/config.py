@@ -325,7 +325,8 @@ class LoadedConfig:
 def load_config_file(path: str | Path) -> LoadedConfig:
     """Load, validate and hash a model config file (`ConfigError` says what is wrong and where)."""
     path = Path(path)
-    return LoadedConfig(path=path, hash=config_hash(path), config=load_config(path))
+    config = load_config(path)  # first: it refuses a file too big to read whole for the hash
+    return LoadedConfig(path=path, hash=config_hash(path), config=config)
 
 
 def find_model_config(model: str, directory: str | Path = "configs/models") -> str:
