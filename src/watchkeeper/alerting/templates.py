@@ -178,14 +178,17 @@ def render_template(text: str, variables: Mapping[str, object], figures: Mapping
     """Fill placeholders; a figure missing from this window renders as `n/a`. A template that
     skipped the load check (built in code) still renders within the caps."""
     out: list[str] = []
+    size = 0
     try:
-        pieces = list(_fields(text[:MAX_TEMPLATE_CHARS]))
+        for literal, name, spec, _ in _fields(text):
+            piece = literal
+            if name is not None:
+                piece += _format(variables[name] if name in variables else figures.get(name), spec)
+            out.append(piece)
+            size += len(piece)
+            if size > MAX_RENDERED_CHARS:  # the rest would be cut anyway
+                break
     except TemplateError:
-        return text[:MAX_RENDERED_CHARS]
-    for literal, name, spec, _ in pieces:
-        out.append(literal)
-        if name is not None:
-            value = variables[name] if name in variables else figures.get(name)
-            out.append(_format(value, spec))
+        out = [text]  # not a template by Python's grammar: the text as written, capped below
     rendered = "".join(out)
     return rendered if len(rendered) <= MAX_RENDERED_CHARS else rendered[: MAX_RENDERED_CHARS - 1] + "…"
