@@ -215,20 +215,28 @@ def expand_env(text: str, *, expanded: set[str] | None = None) -> str:
     return _ENV.sub(repl, text)
 
 
-def _expand_tree(node: Any, expanded: set[str], memo: dict[int, Any] | None = None) -> Any:
+class _UnsetVariable(ConfigError):
+    def __init__(self, message: str, loc: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _expand_tree(node: Any, expanded: set[str], memo: dict[int, Any], loc: tuple[str | int, ...] = ()) -> Any:
     # A node shared through a YAML alias is expanded once and stays shared: the copy is never
     # bigger than what the loader's node budget already admitted.
-    memo = {} if memo is None else memo
     if isinstance(node, str):
-        return expand_env(node, expanded=expanded)
+        try:
+            return expand_env(node, expanded=expanded)
+        except ConfigError as exc:
+            raise _UnsetVariable(str(exc), loc) from None
     if not isinstance(node, dict | list):
         return node
     if id(node) in memo:
         return memo[id(node)]
     if isinstance(node, dict):
-        out: Any = {k: _expand_tree(v, expanded, memo) for k, v in node.items()}
+        out: Any = {k: _expand_tree(v, expanded, memo, (*loc, k)) for k, v in node.items()}
     else:
-        out = [_expand_tree(v, expanded, memo) for v in node]
+        out = [_expand_tree(v, expanded, memo, (*loc, i)) for i, v in enumerate(node)]
     memo[id(node)] = out
     return out
 
@@ -291,9 +299,12 @@ def parse_config(
     secrets: set[str] = set()
     try:
         # Alert texts are never expanded: a secret named there would be sent with every notification.
-        expanded = {k: v if k == "alerts" else _expand_tree(v, secrets) for k, v in data.items()}
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        memo: dict[int, Any] = {}
+        expanded = {k: v if k == "alerts" else _expand_tree(v, secrets, memo, (k,)) for k, v in data.items()}
+    except _UnsetVariable as exc:
+        pos = document.position(exc.loc) if document is not None else None
+        at = f" (line {pos[0]}, column {pos[1]})" if pos is not None else ""
+        raise ConfigError(f"{path}: {format_key_path(exc.loc)}: {exc}{at}") from None
     try:
         return MonitorConfig.model_validate(expanded, context={"env": os.environ})
     except ValidationError as exc:

@@ -212,3 +212,14 @@ def test_a_yaml_error_names_the_position_without_the_snippet(tmp_path: Path) -> 
     text = _error(path)
     assert text.startswith(f"{path}: line ") and "not valid YAML" in text
     assert SECRET not in text and "^" not in text
+
+
+def test_an_unset_variable_names_its_key_and_line(tmp_path: Path) -> None:
+    config = _base()
+    config["tracking"] = {"tracking_uri": "${WK_SURELY_UNSET_VAR}"}
+    path = _write(tmp_path, config)
+    text = _error(path)
+    assert text.startswith(
+        f"{path}: tracking.tracking_uri: environment variable WK_SURELY_UNSET_VAR is not set"
+    )
+    assert "(line " in text
