@@ -103,6 +103,19 @@ class _BoundedLoader(yaml.SafeLoader):
         self._charge(1, mark, alias=False)
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # Python's own limits surface here as plain exceptions (an integer of 5000 digits, the
+        # 13th month): give them the node's position like any other YAML error.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read this value ({type(exc).__name__}: {str(exc)[:200]})",
+                node.start_mark,
+            ) from None
+
     def _charge(self, size: int, mark: yaml.Mark, *, alias: bool) -> None:
         self._total += size
         if self._total > MAX_YAML_NODES:

@@ -105,9 +105,12 @@ def test_aliases_within_the_budget_still_load_and_expand_once(
         ),
         # Deep nesting would hit Python's recursion limit in the composer.
         ("[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1), f"nested deeper than {MAX_YAML_DEPTH}"),
+        # Python's own limits raise plain ValueErrors inside PyYAML: still a config error, placed.
+        ("a: " + "1" * 5000, "line 1, column 4: not valid YAML: cannot read this value (ValueError"),
+        ("a: 2024-13-45", "line 1, column 4: not valid YAML: cannot read this value (ValueError"),
     ],
 )
-def test_endless_or_deep_documents_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+def test_endless_deep_or_unreadable_documents_are_refused(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in _error(_write(tmp_path, text))
 
 
