@@ -52,8 +52,9 @@ MAX_YAML_DEPTH = 64
 # as a key) is shown as "?" — the line and column say where it is.
 _SHOWN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,39}$")
 # A quoted token in a parser's problem text ("found character '\\t' ..."): kept when it is one
-# character or one escape (at most 4 with its quotes), since longer ones would be file content.
+# character or one escape (`\\t`, `\\x00`), since longer ones would be file content.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_ONE_CHARACTER = re.compile(r"^(?:.|\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.))$", re.DOTALL)
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -179,7 +180,7 @@ def _describe_yaml_error(path: Path, exc: yaml.YAMLError) -> str:
         where, problem = f"{path}: character {exc.position}", "unacceptable character"
     else:
         where, problem = f"{path}", type(exc).__name__
-    problem = _QUOTED.sub(lambda m: m.group() if len(m.group()) <= 4 else "'…'", problem)
+    problem = _QUOTED.sub(lambda m: m.group() if _ONE_CHARACTER.match(m.group()[1:-1]) else "'…'", problem)
     return f"{where}: not valid YAML: {' '.join(problem.split())}"
 
 
