@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainSerializer, PlainValidator, ValidationError, field_validator, model_validator
 
 from watchkeeper.alerting.config import AlertsConfig
-from watchkeeper.configbase import StrictModel, parse_duration, read_yaml_file
+from watchkeeper.configbase import (
+    StrictModel,
+    YamlDocument,
+    format_key_path,
+    load_yaml_file,
+    looks_like_name,
+    parse_duration,
+)
 from watchkeeper.drift.config import DriftConfig
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.guards import DEFAULT_MIN_REFERENCE_ROWS, check_rule_columns
@@ -183,10 +191,15 @@ class MonitorConfig(StrictModel):
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Errors listed for one file; the rest are counted.
+MAX_LISTED_ERRORS = 20
 
 
-def expand_env(text: str) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
+def expand_env(text: str, *, expanded: set[str] | None = None) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error.
+
+    Values taken from the environment are added to `expanded` (they may be secrets: an error
+    message about the config must not show them)."""
 
     def repl(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -195,54 +208,114 @@ def expand_env(text: str) -> str:
             if default is None:
                 raise ConfigError(f"environment variable {name} is not set (used as ${{{name}}})")
             return default
+        if expanded is not None and value:
+            expanded.add(value)
         return value
 
     return _ENV.sub(repl, text)
 
 
-def _expand_tree(node: Any) -> Any:
+class _UnsetVariable(ConfigError):
+    def __init__(self, message: str, loc: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _expand_tree(node: Any, expanded: set[str], memo: dict[int, Any], loc: tuple[str | int, ...] = ()) -> Any:
+    # A node shared through a YAML alias is expanded once and stays shared: the copy is never
+    # bigger than what the loader's node budget already admitted.
     if isinstance(node, str):
-        return expand_env(node)
+        try:
+            return expand_env(node, expanded=expanded)
+        except ConfigError as exc:
+            raise _UnsetVariable(str(exc), loc) from None
+    if not isinstance(node, dict | list):
+        return node
+    if id(node) in memo:
+        return memo[id(node)]
     if isinstance(node, dict):
-        return {k: _expand_tree(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_expand_tree(v) for v in node]
-    return node
+        out: Any = {k: _expand_tree(v, expanded, memo, (*loc, k)) for k, v in node.items()}
+    else:
+        out = [_expand_tree(v, expanded, memo, (*loc, i)) for i, v in enumerate(node)]
+    memo[id(node)] = out
+    return out
 
 
-def _format_errors(path: Path, exc: ValidationError) -> str:
+def _scrub(text: str, values: Iterable[str]) -> str:
+    """`text` without any of `values` (quoted or bare): an input or an expanded env value."""
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(repr(value), "<value>")
+        if len(value) >= 4:  # shorter ones are words of the message itself as often as not
+            text = text.replace(value, "<value>")
+    return text
+
+
+def _rule_named(data: Any, loc: tuple[int | str, ...]) -> str:
+    """` (rule 'name')` for an error under `alerts.rules.N`, when that rule's name is a name."""
+    if len(loc) < 3 or loc[:2] != ("alerts", "rules") or not isinstance(loc[2], int):
+        return ""
+    try:
+        name = data["alerts"]["rules"][loc[2]]["name"]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return f" (rule {name!r})" if isinstance(name, str) and looks_like_name(name) else ""
+
+
+def _format_errors(
+    path: Path, exc: ValidationError, *, data: Any, document: YamlDocument | None, secrets: set[str]
+) -> str:
+    """One line per error: where (file:line:column when the file is known, and the key path) and
+    the rule broken. Never the value: it may be a secret from `${VAR}` or, when a config path
+    points at some other file, a line of that file."""
     lines = [f"{path}: invalid configuration ({exc.error_count()} error(s))"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+    for err in exc.errors()[:MAX_LISTED_ERRORS]:
+        loc = format_key_path(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")  # pydantic's wrapper says nothing to a person
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check for a typo)"
         elif err["type"] == "union_tag_invalid":
             ctx = err.get("ctx", {})
-            msg = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            tag = ctx.get("tag")
+            named = f" {tag!r}" if isinstance(tag, str) and looks_like_name(tag) else ""
+            msg = f"unknown type{named}; expected one of {ctx.get('expected_tags')}"
         got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        lines.append(f"  - {loc}: {msg}{shown}")
+        msg = _scrub(msg, secrets | ({got} if isinstance(got, str) else set()))
+        pos = document.position(err["loc"]) if document is not None else None
+        at = f" (line {pos[0]}, column {pos[1]})" if pos is not None else ""
+        lines.append(f"  - {loc}{_rule_named(data, err['loc'])}: {msg}{at}")
+    if exc.error_count() > MAX_LISTED_ERRORS:
+        lines.append(f"  … and {exc.error_count() - MAX_LISTED_ERRORS} more")
     return "\n".join(lines)
 
 
-def parse_config(data: Any, *, source: str | Path = "<config>") -> MonitorConfig:
-    """Validate an already-parsed mapping; `source` is used in error messages."""
+def parse_config(
+    data: Any, *, source: str | Path = "<config>", document: YamlDocument | None = None
+) -> MonitorConfig:
+    """Validate an already-parsed mapping; `source` is used in error messages (and `document`, the
+    parsed file, for the line and column of each error)."""
     path = Path(source)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    secrets: set[str] = set()
     try:
         # Alert texts are never expanded: a secret named there would be sent with every notification.
-        expanded = {k: v if k == "alerts" else _expand_tree(v) for k, v in data.items()}
-        return MonitorConfig.model_validate(expanded)
+        memo: dict[int, Any] = {}
+        expanded = {k: v if k == "alerts" else _expand_tree(v, secrets, memo, (k,)) for k, v in data.items()}
+    except _UnsetVariable as exc:
+        pos = document.position(exc.loc) if document is not None else None
+        at = f" (line {pos[0]}, column {pos[1]})" if pos is not None else ""
+        raise ConfigError(f"{path}: {format_key_path(exc.loc)}: {exc}{at}") from None
+    try:
+        return MonitorConfig.model_validate(expanded, context={"env": os.environ})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from None
+        raise ConfigError(_format_errors(path, exc, data=data, document=document, secrets=secrets)) from None
 
 
 def load_config(path: str | Path) -> MonitorConfig:
     """Load and validate a model config file; `ConfigError` says what is wrong and where."""
     path = Path(path)
-    return parse_config(read_yaml_file(path, what="config", error=ConfigError), source=path)
+    document = load_yaml_file(path, what="config", error=ConfigError)
+    return parse_config(document.data, source=path, document=document)
 
 
 def config_hash(path: str | Path) -> str:
@@ -263,7 +336,8 @@ class LoadedConfig:
 def load_config_file(path: str | Path) -> LoadedConfig:
     """Load, validate and hash a model config file (`ConfigError` says what is wrong and where)."""
     path = Path(path)
-    return LoadedConfig(path=path, hash=config_hash(path), config=load_config(path))
+    config = load_config(path)  # first: it refuses a file too big to read whole for the hash
+    return LoadedConfig(path=path, hash=config_hash(path), config=config)
 
 
 def find_model_config(model: str, directory: str | Path = "configs/models") -> str:

@@ -31,20 +31,62 @@ Conditions are parsed at load (`watchkeeper.alerting.expr`) and their figures ch
 field registry; an error names the rule. Secrets are never in YAML: each channel names the env var
 (`*_env`) or the Prefect Secret block (`*_secret`, resolved by the caller) that holds them.
 
+Every URL a channel posts to is http or https with a host (`url_problem`), checked at load: those
+written here (`base_url`) and those in the env vars a channel names, when the loader passes the
+environment as validation context (`load_config` does). A URL in a Secret block is read only when
+sending; slack-sdk refuses any other scheme there before a request is made.
+
 Two rules may share a name when their severities differ (a warning and a critical threshold of the
 same figure); the critical one, while firing, inhibits the warning one.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from watchkeeper.alerting.defaults import DEFAULT_RULES
 from watchkeeper.alerting.rules import NAME_PATTERN, RuleConfig, SeverityName
 from watchkeeper.configbase import StrictModel, parse_duration
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}$")
+
+
+def url_problem(url: str) -> str | None:
+    """What makes `url` unfit to post alerts to (None when it is an http or https URL with a host).
+
+    The answer never quotes the URL: a webhook URL is a secret. It names the scheme, which is not.
+    """
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "the URL holds whitespace or control characters"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a URL"
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        named = f"scheme {scheme!r}" if _SCHEME.match(scheme) else "no scheme"
+        return f"{named} is not allowed: alert URLs are http or https only"
+    if not parts.hostname:
+        return "the URL has no host"
+    return None
+
+
+def _env_url_problem(info: ValidationInfo, env_name: str | None, field: str) -> None:
+    """Check the URL in the env var `env_name` when the loader passed the environment."""
+    env = info.context.get("env") if isinstance(info.context, dict) else None
+    if env_name is None or not isinstance(env, Mapping):
+        return
+    value = env.get(env_name)
+    if value:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(f"`{field}`: environment variable {env_name}: {problem}")
 
 
 class _ChannelBase(StrictModel):
@@ -100,6 +142,19 @@ class SlackChannelConfig(_ChannelBase):
             raise ValueError("slack channel: `base_url` must end with '/'")
         return self
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        problem = None if value is None else url_problem(value)
+        if problem is not None:
+            raise ValueError(f"slack channel: `base_url`: {problem}")
+        return value
+
+    @model_validator(mode="after")
+    def _env_url(self, info: ValidationInfo) -> SlackChannelConfig:
+        _env_url_problem(info, self.webhook_url_env, "webhook_url_env")
+        return self
+
 
 class WebhookChannelConfig(_ChannelBase):
     """A JSON POST: a generic Alertmanager-like payload, or PagerDuty Events v2."""
@@ -120,6 +175,11 @@ class WebhookChannelConfig(_ChannelBase):
         _one_secret(self.url_env, self.url_secret, "url", required=self.format == "generic")
         if self.format == "pagerduty":
             _one_secret(self.routing_key_env, self.routing_key_secret, "routing_key")
+        return self
+
+    @model_validator(mode="after")
+    def _env_url(self, info: ValidationInfo) -> WebhookChannelConfig:
+        _env_url_problem(info, self.url_env, "url_env")
         return self
 
 
