@@ -54,6 +54,7 @@ from watchkeeper.alerting.config import (
     DeliveryConfig,
     SlackChannelConfig,
     WebhookChannelConfig,
+    url_problem,
 )
 from watchkeeper.alerting.messages import AlertMessage
 from watchkeeper.alerting.render import render_generic, render_pagerduty, render_slack, render_text
@@ -75,6 +76,25 @@ class DeliveryError(Exception):
 
 class DeliveryUnknown(DeliveryError):
     """The request went out but no answer came back: the receiver may have accepted it."""
+
+
+class DeliveryRefused(DeliveryError):
+    """The channel's own settings make delivery impossible (a `file://` URL in a Secret block):
+    no request went out, and no retry can help until the settings change."""
+
+
+def _postable(url: str, what: str) -> str:
+    """`url` when alerts may be posted to it, else `DeliveryRefused` naming the channel, not the URL.
+
+    URLs from env vars are checked at load; a Prefect Secret block is read only when sending, so its
+    URL is checked here, before any request.
+    """
+    problem = url_problem(url)
+    if problem is not None:
+        raise DeliveryRefused(
+            f"{what}: {problem}; not retried (fix the Secret block; later notifications use it)"
+        )
+    return url
 
 
 # How a message whose earlier post had an unknown outcome (timed out, or its run stopped before the
@@ -346,7 +366,10 @@ class SlackChannel(_BaseChannel):
         timeout = max(1, math.ceil(self.policy.timeout_s))
         try:
             if self.redelivery == "once":
-                url = self._secrets.get(cfg.webhook_url_env, cfg.webhook_url_secret, f"slack:{self.name}")
+                url = _postable(
+                    self._secrets.get(cfg.webhook_url_env, cfg.webhook_url_secret, f"slack:{self.name}"),
+                    f"slack:{self.name}",
+                )
                 client = WebhookClient(
                     url, timeout=timeout, logger=self._logger, retry_handlers=self.policy.handlers()
                 )
@@ -436,7 +459,7 @@ class WebhookChannel(_BaseChannel):
         if cfg.url_env is None and cfg.url_secret is None:
             url = PAGERDUTY_EVENTS_URL
         else:
-            url = self._secrets.get(cfg.url_env, cfg.url_secret, what)
+            url = _postable(self._secrets.get(cfg.url_env, cfg.url_secret, what), what)
         headers = self._headers()
         if cfg.format == "pagerduty":
             key = self._secrets.get(cfg.routing_key_env, cfg.routing_key_secret, f"{what} routing key")

@@ -36,14 +36,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from watchkeeper.alerting import store as db
-from watchkeeper.alerting.channels import Channel, DeliveryError, DeliveryUnknown
+from watchkeeper.alerting.channels import Channel, DeliveryError, DeliveryRefused, DeliveryUnknown
 from watchkeeper.alerting.config import DeliveryConfig
 from watchkeeper.alerting.messages import AlertMessage
 from watchkeeper.state import StateStore
 
 log = logging.getLogger("watchkeeper.alerting")
 
-DeliveryStatus = Literal["sent", "queued", "duplicate", "unknown"]
+DeliveryStatus = Literal["sent", "queued", "duplicate", "unknown", "refused"]
 
 # Posts with an unknown outcome a channel that cannot be asked gets before it is given up.
 MAX_BLIND_POSTS = 2
@@ -141,6 +141,11 @@ def _attempt(
             return record("unknown", attempts, error)
         log.warning("notification to %s: outcome unknown, kept for a safe retry: %s", channel.name, exc)
         return record("unknown", attempts, str(exc))
+    except DeliveryRefused as exc:
+        # Nothing went out and retrying cannot help: ended (ledger status `refused`), audited, said.
+        db.mark_refused(store, row, error=str(exc), now=now)
+        log.error("notification to %s refused by its own settings: %s", channel.name, exc)
+        return record("refused", row.attempts + 1, str(exc))
     except DeliveryError as exc:
         attempts = db.mark_failed(store, row, error=str(exc), now=now)
         log.warning(

@@ -394,6 +394,8 @@ class OutboxRow:
 
 # Audit event of a send whose outcome is unknown (timed out, or its run stopped before the answer).
 DELIVERY_UNKNOWN_EVENT = "alert.delivery_unknown"
+# Audit event of a notification its channel's own settings cannot deliver (never retried).
+DELIVERY_REFUSED_EVENT = "alert.delivery_refused"
 
 
 def _unknown_audit(
@@ -619,6 +621,33 @@ def mark_failed(store: StateStore, row: OutboxRow, *, error: str, now: datetime)
             )
         )
     return attempts
+
+
+def mark_refused(store: StateStore, row: OutboxRow, *, error: str, now: datetime) -> None:
+    """End a row its channel's settings cannot deliver (ledger status `refused`), audited with why."""
+    with store.begin() as conn:
+        conn.execute(
+            alert_deliveries.update()
+            .where(alert_deliveries.c.key.in_(list(row.keys)))
+            .values(status="refused", sent_at=now)
+        )
+        conn.execute(alert_outbox.delete().where(alert_outbox.c.id == row.id))
+        window_end = row.payload.get("window_end")
+        entry = {
+            "at": now,
+            "model": row.model,
+            "event": DELIVERY_REFUSED_EVENT,
+            "decision": "refused",
+            "reasons": [error[:2000]],
+            "evidence": {
+                "channel": row.channel,
+                "outbox_id": row.id,
+                "idempotency_key": row.idempotency_key,
+                "keys": list(row.keys),
+            },
+            "window_end": datetime.fromisoformat(window_end) if isinstance(window_end, str) else None,
+        }
+        store.chain_audit(conn, [_encode_audit(entry)])
 
 
 def mark_unknown(

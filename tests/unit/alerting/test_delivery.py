@@ -367,3 +367,29 @@ def test_claimed_row_is_left_to_its_run(server: RecordingServer, store: StateSto
     later = datetime.fromisoformat("2024-03-20T12:06:00+00:00")
     assert [r.status for r in flush_outbox(store, [channel], now=later)] == ["sent"]
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("bad", ["file:///etc/passwd", "ftp://hooks.example/x"])
+def test_a_secret_block_url_that_cannot_be_posted_to_is_refused_once_not_retried_every_run(
+    server: RecordingServer, store: StateStore, bad: str
+) -> None:
+    # Env-var URLs are checked at load; a Secret block is read only when sending.
+    cfg = AlertsConfig.model_validate(
+        {
+            "default_rules": False,
+            "rules": [LAT],
+            "channels": [{"type": "slack", "webhook_url_secret": "hook"}],
+        }
+    )
+    blocks = {"hook": bad}
+    first = evaluate_alerts(
+        HOT, model="churn", window_end=day(1), config=cfg, store=store, secret_resolver=blocks.get, now=NOW
+    )
+    [record] = first.notifications
+    assert record.status == "refused" and "not allowed" in (record.error or "")
+    assert bad not in (record.error or "")  # names the scheme, never the URL
+    assert list_outbox(store) == []  # ended, not queued for every later run
+    refused = [e for e in store.read_audit(model="churn") if e["event"] == "alert.delivery_refused"]
+    assert len(refused) == 1 and refused[0]["evidence"]["channel"] == record.channel
+    assert flush_outbox(store, build_channels(cfg.channels, secret_resolver=blocks.get), now=NOW) == []
+    assert server.requests == []
