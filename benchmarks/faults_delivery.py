@@ -160,7 +160,43 @@ def killed_mid_pagerduty_post(tmp: Path) -> tuple[str, str, bool]:
     )
 
 
+def secret_block_file_url(tmp: Path) -> tuple[str, str, bool]:
+    """A Slack webhook URL read from a Secret block (so not checkable at load) that is `file://`."""
+    from watchkeeper.alerting import AlertsConfig, evaluate_alerts
+    from watchkeeper.alerting.store import list_outbox
+
+    store = _store(tmp, "secret-file-url")
+    config = AlertsConfig.model_validate(
+        {
+            "default_rules": False,
+            "rules": [{"name": "lat", "condition": "serving.latency_p95_ms > 250"}],
+            "channels": [{"type": "slack", "webhook_url_secret": "hook"}],
+        }
+    )
+    blocks = {"hook": "file:///etc/passwd"}
+    statuses = []
+    for day in (1, 2, 3):
+        report = evaluate_alerts(
+            HOT,
+            model="churn",
+            window_end=T0 + timedelta(days=day),
+            config=config,
+            store=store,
+            secret_resolver=blocks.get,
+            now=NOW,
+        )
+        statuses.append([n.status for n in report.notifications])
+    refused = [a for a in store.read_audit(model="churn") if a["event"] == "alert.delivery_refused"]
+    waiting = len(list_outbox(store))
+    return (
+        "file:// in a Secret block: refused on day 1, audited; days 2-3 retry nothing",
+        f"statuses per run {statuses}, {len(refused)} refused audits, outbox {waiting}",
+        statuses == [["refused"], [], []] and len(refused) == 1 and waiting == 0,
+    )
+
+
 SCENARIOS: dict[str, Callable[[Path], tuple[str, str, bool]]] = {
+    "config_secret_block_file_url": secret_block_file_url,
     "killed_mid_post_webhook": killed_mid_webhook_post,
     "killed_mid_post_slack_bot": killed_mid_slack_bot_post,
     "killed_mid_post_pagerduty": killed_mid_pagerduty_post,
