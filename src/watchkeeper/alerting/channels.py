@@ -506,6 +506,11 @@ class MemoryChannel(_BaseChannel):
         self.messages.append(message)
 
 
+# Channels implemented in their own module, by config class; each registers itself there
+# (`alertmanager.py`), and the package's __init__ imports it, so they are here before any build.
+CHANNEL_TYPES: dict[type[Any], Callable[..., Channel]] = {}
+
+
 def build_channels(
     configs: Iterable[ChannelConfig],
     *,
@@ -526,6 +531,8 @@ def build_channels(
             channels.append(SlackChannel(cfg, policy, secret_resolver=secret_resolver, env=env))
         elif isinstance(cfg, WebhookChannelConfig):
             channels.append(WebhookChannel(cfg, policy, secret_resolver=secret_resolver, env=env))
-        else:
+        elif isinstance(cfg, ConsoleChannelConfig):
             channels.append(ConsoleChannel(cfg))
+        else:
+            channels.append(CHANNEL_TYPES[type(cfg)](cfg, policy, secret_resolver=secret_resolver, env=env))
     return channels or [ConsoleChannel()]
