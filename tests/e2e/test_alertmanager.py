@@ -10,6 +10,7 @@ the default rules on serving figures. Skipped where the binary is absent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -29,6 +30,9 @@ from watchkeeper.alerting import AlertContext, AlertsConfig, AlertsReport, evalu
 from watchkeeper.state import StateStore, open_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "deployments" / "alertmanager" / "alertmanager.yml"
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 WARNING_LATENCY = {"serving.latency_p95_ms": 800.0, "serving.error_rate": 0.0}  # high_latency warning
@@ -88,32 +92,17 @@ class Alertmanager:
         return [r.body for r in self.hook.requests if r.body["groupLabels"].get("model") == model]
 
 
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
-    binary = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
-    if not Path(binary).exists():
-        pytest.skip("prometheus-alertmanager is not installed (Debian package; .ci/run installs it)")
-    hook = RecordingServer()
-    hook.start()
-    config = {
-        "route": {
-            "receiver": "hook",
-            "group_by": ["model"],
-            "group_wait": "2s",
-            "group_interval": "1s",
-            "repeat_interval": "1h",
-        },
-        "receivers": [
-            {"name": "hook", "webhook_configs": [{"url": f"{hook.url}/hook", "send_resolved": True}]}
-        ],
-        "inhibit_rules": [
-            {
-                "source_matchers": ['severity="critical"'],
-                "target_matchers": ['severity="warning"'],
-                "equal": ["alertname", "model"],
-            }
-        ],
-    }
+def _binary(name: str) -> str:
+    path = shutil.which(name) or f"/usr/bin/{name}"
+    if not Path(path).exists():
+        pytest.skip(f"{name} is not installed (Debian package prometheus-alertmanager; .ci/run installs it)")
+    return path
+
+
+@contextlib.contextmanager
+def _running(tmp_path: Path, config: dict[str, Any], hook: RecordingServer) -> Iterator[Alertmanager]:
+    """Alertmanager with `config` on a free loopback port, clustering off, data in `tmp_path`."""
+    binary = _binary("prometheus-alertmanager")
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
     port = _free_port()
     log = (tmp_path / "alertmanager.log").open("wb")
@@ -140,9 +129,39 @@ def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
-        hook.stop()
-        if proc.returncode not in (0, -15):
-            print((tmp_path / "alertmanager.log").read_text())
+
+
+@pytest.fixture
+def hook() -> Iterator[RecordingServer]:
+    server = RecordingServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, hook: RecordingServer) -> Iterator[Alertmanager]:
+    config = {
+        "route": {
+            "receiver": "hook",
+            "group_by": ["model"],
+            "group_wait": "2s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {"name": "hook", "webhook_configs": [{"url": f"{hook.url}/hook", "send_resolved": True}]}
+        ],
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity="warning"'],
+                "equal": ["alertname", "model"],
+            }
+        ],
+    }
+    with _running(tmp_path, config, hook) as am:
+        yield am
 
 
 @pytest.fixture
@@ -153,7 +172,7 @@ def store(tmp_path: Path) -> StateStore:
 class Monitor:
     """Windows of models judged by the default rules and sent through the `alertmanager` channel."""
 
-    def __init__(self, store: StateStore, am: Alertmanager) -> None:
+    def __init__(self, store: StateStore, am: Alertmanager, **channel: Any) -> None:
         self.store = store
         self.env = {"AM_URL": am.url}
         self.config = AlertsConfig.model_validate(
@@ -176,6 +195,7 @@ class Monitor:
                         "labels": {"source": "watchkeeper", "team": "ml"},
                         "runbook_base_url": "https://git.example/watchkeeper/blob/main/",
                         "dashboard_url": "https://grafana.example/d/watchkeeper?var-model={model}",
+                        **channel,
                     }
                 ],
             }
@@ -304,3 +324,50 @@ def test_a_silence_in_alertmanager_holds_back_the_notification(
     held = alertmanager.alerts("fraud")[("high_latency", "warning")]
     assert held["status"]["state"] == "suppressed"
     assert held["status"]["silencedBy"] == [silence["silenceID"]]
+
+
+def _shorten(route: dict[str, Any]) -> None:
+    for key in ("group_wait", "group_interval"):
+        if key in route:
+            route[key] = "1s"
+    for child in route.get("routes", []):
+        _shorten(child)
+
+
+def test_the_example_configuration(tmp_path: Path, hook: RecordingServer, store: StateStore) -> None:
+    """deployments/alertmanager/: valid for amtool, and in a real Alertmanager its route, its
+    template (the runbook made absolute) and its critical route work on the channel's alerts."""
+    check = subprocess.run(
+        [_binary("amtool"), "check-config", str(EXAMPLE)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    config = yaml.safe_load(EXAMPLE.read_text())
+    # the same routes, inhibitions and template; receivers on the local hook, waits of a second
+    for receiver in config["receivers"]:
+        for slack in receiver.get("slack_configs", []):
+            del slack["api_url_file"]
+            slack["api_url"] = f"{hook.url}/slack"
+        for webhook in receiver.get("webhook_configs", []):
+            webhook["url"] = f"{hook.url}/pager"
+    config["templates"] = [str(EXAMPLE.parent / t) for t in config["templates"]]
+    _shorten(config["route"])
+    with _running(tmp_path, config, hook) as am:
+        monitor = Monitor(store, am, runbook_base_url=None)  # the template makes the link absolute
+        monitor.run("churn", 1, WARNING_LATENCY)
+        monitor.run("fraud", 1, CRITICAL_LATENCY)
+        slack = _wait(lambda: [r.body for r in hook.requests if r.path == "/slack"], "the Slack post")
+        pager = _wait(lambda: [r.body for r in hook.requests if r.path == "/pager"], "the page")
+    (attachment,) = slack[0]["attachments"]
+    assert slack[0]["channel"] == "#ml-alerts"
+    assert attachment["title"] == "[FIRING:1] churn"
+    text = attachment["text"]
+    assert "*high_latency* (warning): p95 latency 800 ms above 500 ms" in text
+    assert "Runbook: https://git.example/watchkeeper/blob/main/docs/runbooks/high_latency.md" in text
+    assert "MLflow run: http://mlflow.local/#/experiments/1/runs/abc" in text
+    # the critical alert took the paging route, and only it
+    assert [(a["labels"]["model"], a["labels"]["severity"]) for a in pager[0]["alerts"]] == [
+        ("fraud", "critical")
+    ]
+    assert all(
+        r.body["attachments"][0]["title"].endswith("churn") for r in hook.requests if r.path == "/slack"
+    )
