@@ -32,16 +32,17 @@ only posts JSON objects, and the v2 API takes an array.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
 import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from http.client import HTTPException
+from http.client import BadStatusLine, IncompleteRead, InvalidURL
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from watchkeeper.alerting.channels import (
     CHANNEL_TYPES,
@@ -62,7 +63,7 @@ ALERTS_PATH = "api/v2/alerts"
 # Statuses worth another try within the run; any other 4xx is a payload Alertmanager refuses.
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # The request went out and no answer came back: it may have arrived.
-_UNANSWERED = (TimeoutError, ConnectionError, HTTPException)
+_UNANSWERED = (TimeoutError, ConnectionError, BadStatusLine, IncompleteRead)
 
 
 def _rfc3339(value: datetime) -> str:
@@ -82,7 +83,6 @@ def alertmanager_alerts(
     *,
     now: datetime,
     config: AlertmanagerChannelConfig,
-    maybe_repeat: bool = False,
 ) -> list[dict[str, Any]]:
     """The v2 API's postable alerts for the message's events (pure: `now` is given)."""
     generator = message.prefect_flow_run_url or message.mlflow_run_url
@@ -96,7 +96,6 @@ def alertmanager_alerts(
         "prefect_flow_run_url": message.prefect_flow_run_url,
         "dashboard_url": dashboard,
         "hindsight": "judged with every label known today" if message.hindsight else None,
-        "possible_repeat": "an earlier post timed out; this may repeat it" if maybe_repeat else None,
     }
     return [_alert(event, window, generator, now=now, config=config) for event in message.events]
 
@@ -154,10 +153,21 @@ class AlertmanagerChannel(_BaseChannel):
         self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def _endpoint(self) -> str:
+    def _endpoint(self) -> tuple[str, dict[str, str]]:
+        """The alerts URL, and an Authorization header for credentials in the URL (`https://user:pw@…`)."""
         cfg = self.config
         base = self._secrets.get(cfg.url_env, cfg.url_secret, f"alertmanager:{self.name}")
-        return urljoin(base if base.endswith("/") else base + "/", ALERTS_PATH)
+        parts = urlsplit(base if base.endswith("/") else base + "/")
+        auth: dict[str, str] = {}
+        if parts.username is not None:
+            password = unquote(parts.password or "")
+            pair = f"{unquote(parts.username)}:{password}".encode()
+            auth["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            self.redact.add(password)
+            self.redact.add(auth["Authorization"])
+            host = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=host)
+        return urljoin(urlunsplit(parts), ALERTS_PATH), auth
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -170,10 +180,9 @@ class AlertmanagerChannel(_BaseChannel):
 
     def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         what = f"alertmanager:{self.name}"
-        url, headers = self._endpoint(), self._headers()
-        alerts = alertmanager_alerts(
-            message, now=self._clock(), config=self.config, maybe_repeat=maybe_repeat
-        )
+        url, auth = self._endpoint()
+        headers = {**self._headers(), **auth}
+        alerts = alertmanager_alerts(message, now=self._clock(), config=self.config)
         body = json.dumps(alerts).encode()
         unanswered = ""
         last = self.policy.max_retries
@@ -194,6 +203,8 @@ class AlertmanagerChannel(_BaseChannel):
             except URLError as exc:  # urllib wraps what fails before the request is sent (refused, DNS)
                 if attempt == last:
                     raise DeliveryError(f"{what}: {self.redact(str(exc.reason))}") from None
+            except (InvalidURL, ValueError) as exc:  # not a URL: no retry will help
+                raise DeliveryError(f"{what}: {type(exc).__name__}: {self.redact(str(exc))}") from None
             if attempt < last:
                 self.policy.wait(self.policy.backoff(attempt))
         raise DeliveryUnknown(f"{what}: no answer ({unanswered}): it may have arrived")

@@ -5,6 +5,7 @@ receiver, a post whose answer never came). Alertmanager itself is in tests/e2e/t
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,3 +198,14 @@ def test_an_unanswered_post_is_posted_again(server: RecordingServer, store: Stat
     # the same alert (labels, annotations, start); only endsAt moves with the clock
     posts = [{k: v for k, v in r.body[0].items() if k != "endsAt"} for r in server.requests]
     assert posts[0] == posts[1]
+
+
+def test_credentials_in_the_url_become_basic_auth(server: RecordingServer, store: StateStore) -> None:
+    run = Run(store, server)
+    run.env = {"AM": f"http://wk:s3cr%40t@127.0.0.1:{server.port}/prefix"}
+    server.always(Answer(400, "refused for wk:s3cr@t"))
+    (record,) = run(HOT, 1).notifications
+    (request,) = server.requests
+    assert request.path == "/prefix/api/v2/alerts"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"wk:s3cr@t").decode()
+    assert "s3cr" not in (record.error or "") and record.status == "queued"
