@@ -4,7 +4,12 @@ The monitor flow pushes its current window to the Pushgateway configured under
 `health.pushgateway` (job ``watchkeeper_window``, grouped by model), so Grafana
 (`deployments/grafana/watchkeeper.json`) draws the fleet and Prometheus can alert with
 `deployments/grafana/alert-rules.yml`, the built-in rules written in PromQL. Metric names are part of
-that contract: a test runs real Prometheus and Pushgateway against them.
+that contract: `tests/e2e/test_prometheus.py` pushes real windows to a real Pushgateway, reads back the
+names it holds, fires every rule on them with `promtool test rules` and checks every dashboard query.
+
+A figure ``section.name`` becomes ``watchkeeper_window_section_name``; the window's own figures
+(``window.no_data``) are ``watchkeeper_window_no_data``, not ``…_window_window_no_data``
+(`metric_name`).
 """
 
 from __future__ import annotations
@@ -39,15 +44,19 @@ _PERF = re.compile(r"^perf\.(estimated|realized)\.([a-z0-9_]+)$")
 _BAND = re.compile(r"^perf\.band\.([a-z0-9_]+)\.(lower|upper)$")
 
 
+def metric_name(figure: str) -> str:
+    """The gauge of a plain figure: ``drift.share`` → ``watchkeeper_window_drift_share``,
+    ``window.label_coverage`` → ``watchkeeper_window_label_coverage`` (the prefix already says window)."""
+    return WINDOW_PREFIX + figure.removeprefix("window.").replace(".", "_")
+
+
 def window_samples(report: MonitoringReport) -> list[tuple[str, dict[str, str], float]]:
     """(metric name, labels, value) for the window: the plain figures, performance per metric
     (``watchkeeper_window_perf_estimated{metric="roc_auc"}``, `_realized`, `_band_lower`,
     `_band_upper`), the verdict level and the window's end time. Every sample has the `model` label."""
     figures = report.figures()
     model = {"model": report.model}
-    out = [
-        (WINDOW_PREFIX + name.replace(".", "_"), model, figures[name]) for name in _PLAIN if name in figures
-    ]
+    out = [(metric_name(name), model, figures[name]) for name in _PLAIN if name in figures]
     for name, value in figures.items():
         if match := _PERF.match(name):
             out.append((f"{WINDOW_PREFIX}perf_{match[1]}", {**model, "metric": match[2]}, value))

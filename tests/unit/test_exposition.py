@@ -28,15 +28,20 @@ def test_window_samples() -> None:
         sections={
             "perf": SnapshotSection("test", END, perf),
             "validation": SnapshotSection("test", END, {"critical_failures": 2.0, "evaluated": 40.0}),
+            # the window's own figures: one "window" in the name, as the rules and dashboard query them
+            "window": SnapshotSection("test", END, {"rows": 0.0, "no_data": 1.0, "label_coverage": 0.7}),
         },
     )
     model = {"model": "credit-risk"}
     assert sorted(window_samples(report), key=lambda s: (s[0], sorted(s[1].items()))) == [
         ("watchkeeper_window_end_timestamp_seconds", model, END.timestamp()),
+        ("watchkeeper_window_label_coverage", model, 0.7),
+        ("watchkeeper_window_no_data", model, 1.0),
         ("watchkeeper_window_perf_band_lower", {**model, "metric": "roc_auc"}, 0.8),
         ("watchkeeper_window_perf_concept_drift", model, 0.0),
         ("watchkeeper_window_perf_estimated", {**model, "metric": "roc_auc"}, 0.83),
         ("watchkeeper_window_perf_realized", {**model, "metric": "roc_auc"}, 0.79),
+        ("watchkeeper_window_rows", model, 0.0),
         ("watchkeeper_window_validation_critical_failures", model, 2.0),
         ("watchkeeper_window_verdict_level", model, 0.0),  # snapshot sections raise no finding
     ]

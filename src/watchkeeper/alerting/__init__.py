@@ -5,6 +5,7 @@ its alerts. The flow calls `evaluate_alerts(...)` once per model and window; the
 `add_silence` / `list_silences` / `expire_silence` and retries the outbox with `flush_outbox`.
 """
 
+from watchkeeper.alerting.alertmanager import AlertmanagerChannel
 from watchkeeper.alerting.channels import (
     Channel,
     ConsoleChannel,
@@ -17,6 +18,7 @@ from watchkeeper.alerting.channels import (
     build_channels,
 )
 from watchkeeper.alerting.config import (
+    AlertmanagerChannelConfig,
     AlertsConfig,
     ConsoleChannelConfig,
     DeliveryConfig,
@@ -40,6 +42,8 @@ from watchkeeper.alerting.store import (
 __all__ = [
     "AlertContext",
     "AlertStatus",
+    "AlertmanagerChannel",
+    "AlertmanagerChannelConfig",
     "AlertsConfig",
     "AlertsReport",
     "Channel",

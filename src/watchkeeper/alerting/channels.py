@@ -83,7 +83,7 @@ class DeliveryRefused(DeliveryError):
     no request went out, and no retry can help until the settings change."""
 
 
-def _postable(url: str, what: str) -> str:
+def postable_url(url: str, what: str) -> str:
     """`url` when alerts may be posted to it, else `DeliveryRefused` naming the channel, not the URL.
 
     URLs from env vars are checked at load; a Prefect Secret block is read only when sending, so its
@@ -276,7 +276,7 @@ class Channel(Protocol):
         ...
 
 
-class _SecretSource:
+class SecretSource:
     def __init__(self, resolver: SecretResolver | None, env: Mapping[str, str], redact: Redactor) -> None:
         self.resolver = resolver
         self.env = env
@@ -305,7 +305,7 @@ class _SecretSource:
         return value
 
 
-class _BaseChannel:
+class BaseChannel:
     grouped = True
     # A channel that does not say how its receiver avoids a copy is taken as one that cannot be asked.
     redelivery: Redelivery = "once"
@@ -324,7 +324,7 @@ def _with_repeat_note(text: str, blocks: list[dict[str, Any]]) -> tuple[str, lis
     return f"{text}\n({REPEAT_NOTE})", [*blocks[:49], note]
 
 
-class SlackChannel(_BaseChannel):
+class SlackChannel(BaseChannel):
     """Slack incoming webhook or Web API (`chat.postMessage`), Block Kit with fallback text."""
 
     def __init__(
@@ -341,7 +341,7 @@ class SlackChannel(_BaseChannel):
         webhook = config.webhook_url_env is not None or config.webhook_url_secret is not None
         self.redelivery = "once" if webhook else "lookup"
         self.redact = Redactor()
-        self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
+        self._secrets = SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
         self._logger = _client_logger(self.name, self.redact)
 
     def _web_client(self) -> WebClient:
@@ -366,7 +366,7 @@ class SlackChannel(_BaseChannel):
         timeout = max(1, math.ceil(self.policy.timeout_s))
         try:
             if self.redelivery == "once":
-                url = _postable(
+                url = postable_url(
                     self._secrets.get(cfg.webhook_url_env, cfg.webhook_url_secret, f"slack:{self.name}"),
                     f"slack:{self.name}",
                 )
@@ -423,7 +423,7 @@ class SlackChannel(_BaseChannel):
         return False
 
 
-class WebhookChannel(_BaseChannel):
+class WebhookChannel(BaseChannel):
     """JSON POST: a generic payload per message, or one PagerDuty Events v2 event per alert."""
 
     def __init__(
@@ -442,7 +442,7 @@ class WebhookChannel(_BaseChannel):
         self.grouped = config.format == "generic"
         self.redelivery = "once" if config.format == "generic" else "dedup"
         self.redact = Redactor()
-        self._secrets = _SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
+        self._secrets = SecretSource(secret_resolver, os.environ if env is None else env, self.redact)
         self._logger = _client_logger(self.name, self.redact)
 
     def _headers(self) -> dict[str, str]:
@@ -459,7 +459,7 @@ class WebhookChannel(_BaseChannel):
         if cfg.url_env is None and cfg.url_secret is None:
             url = PAGERDUTY_EVENTS_URL
         else:
-            url = _postable(self._secrets.get(cfg.url_env, cfg.url_secret, what), what)
+            url = postable_url(self._secrets.get(cfg.url_env, cfg.url_secret, what), what)
         headers = self._headers()
         if cfg.format == "pagerduty":
             key = self._secrets.get(cfg.routing_key_env, cfg.routing_key_secret, f"{what} routing key")
@@ -492,7 +492,7 @@ class WebhookChannel(_BaseChannel):
                 )
 
 
-class ConsoleChannel(_BaseChannel):
+class ConsoleChannel(BaseChannel):
     """Prints the plain-text rendering to stdout, or logs it at WARNING (`stream: log`).
 
     A run stopped while printing may have printed it: the next prints it once more, saying so.
@@ -513,7 +513,7 @@ class ConsoleChannel(_BaseChannel):
             print(text, file=sys.stdout, flush=True)
 
 
-class MemoryChannel(_BaseChannel):
+class MemoryChannel(BaseChannel):
     """Keeps messages in a list; `fail` makes it refuse them (tests, dry runs)."""
 
     def __init__(
@@ -536,6 +536,11 @@ class MemoryChannel(_BaseChannel):
         self.messages.append(message)
 
 
+# Channels implemented in their own module, by config class; each registers itself there
+# (`alertmanager.py`), and the package's __init__ imports it, so they are here before any build.
+CHANNEL_TYPES: dict[type[Any], Callable[..., Channel]] = {}
+
+
 def build_channels(
     configs: Iterable[ChannelConfig],
     *,
@@ -556,6 +561,8 @@ def build_channels(
             channels.append(SlackChannel(cfg, policy, secret_resolver=secret_resolver, env=env))
         elif isinstance(cfg, WebhookChannelConfig):
             channels.append(WebhookChannel(cfg, policy, secret_resolver=secret_resolver, env=env))
-        else:
+        elif isinstance(cfg, ConsoleChannelConfig):
             channels.append(ConsoleChannel(cfg))
+        else:
+            channels.append(CHANNEL_TYPES[type(cfg)](cfg, policy, secret_resolver=secret_resolver, env=env))
     return channels or [ConsoleChannel()]

@@ -34,7 +34,8 @@ field registry; an error names the rule. Secrets are never in YAML: each channel
 Every URL a channel posts to is http or https with a host (`url_problem`), checked at load: those
 written here (`base_url`) and those in the env vars a channel names, when the loader passes the
 environment as validation context (`load_config` does). A URL in a Secret block is read only when
-sending; slack-sdk refuses any other scheme there before a request is made.
+sending; the channel checks it there, before any request, and refuses the notification for good
+(`DeliveryRefused`: ledger status `refused`, audited) instead of queueing it for every later run.
 
 Two rules may share a name when their severities differ (a warning and a critical threshold of the
 same figure); the critical one, while firing, inhibits the warning one.
@@ -51,7 +52,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from watchkeeper.alerting.defaults import DEFAULT_RULES
-from watchkeeper.alerting.rules import NAME_PATTERN, RuleConfig, SeverityName
+from watchkeeper.alerting.rules import (
+    LABEL_NAME_PATTERN,
+    NAME_PATTERN,
+    RESERVED_LABELS,
+    RuleConfig,
+    SeverityName,
+)
 from watchkeeper.configbase import StrictModel, parse_duration
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}$")
@@ -190,8 +197,58 @@ class ConsoleChannelConfig(_ChannelBase):
     stream: Literal["stdout", "log"] = "stdout"
 
 
+class AlertmanagerChannelConfig(_ChannelBase):
+    """Prometheus Alertmanager: every alert posted to its v2 API (`POST /api/v2/alerts`).
+
+    Alertmanager then groups, inhibits, silences and routes them with the team's own configuration
+    (`watchkeeper.alerting.alertmanager`). An alert's identity there is its label set: the rule's
+    labels, `alertname`, `severity` and `model`, plus `labels` below, the same from firing to
+    resolved; the window and the figures travel as annotations.
+    """
+
+    type: Literal["alertmanager"]
+    url_env: str | None = None  # Alertmanager's base URL, e.g. http://alertmanager:9093
+    url_secret: str | None = None
+    # Header name → env var (or Secret block) holding its value (an Alertmanager behind a proxy).
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    headers_secret: dict[str, str] = Field(default_factory=dict)
+    # Static labels on every alert, for routing (`source="watchkeeper"` in a route's matchers).
+    labels: dict[str, str] = Field(default_factory=lambda: {"source": "watchkeeper"})
+    # A firing alert is posted with endsAt = now + expires_after; Watchkeeper re-posts it every
+    # `alerts.repeat_interval` (window time) while it fires and resolves it explicitly, so keep this
+    # longer than the repeat interval. If monitoring stops, the alert expires on its own.
+    expires_after: timedelta = timedelta(days=4)
+    # A relative runbook_url (`docs/runbooks/no_data.md`) is joined to this base in annotations.
+    runbook_base_url: str | None = None
+    # A dashboard link for the annotations; "{model}" is replaced by the alert's model.
+    dashboard_url: str | None = None
+
+    @field_validator("expires_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertmanagerChannelConfig:
+        _one_secret(self.url_env, self.url_secret, "url")
+        for key in self.labels:
+            if key in RESERVED_LABELS or not re.match(LABEL_NAME_PATTERN, key):
+                raise ValueError(
+                    f"alertmanager channel: label {key!r} is reserved or not a Prometheus label name"
+                )
+        if self.expires_after <= timedelta(0):
+            raise ValueError("alertmanager channel: `expires_after` must be positive")
+        return self
+
+    @model_validator(mode="after")
+    def _env_url(self, info: ValidationInfo) -> AlertmanagerChannelConfig:
+        _env_url_problem(info, self.url_env, "url_env")
+        return self
+
+
 ChannelConfig = Annotated[
-    SlackChannelConfig | WebhookChannelConfig | ConsoleChannelConfig, Field(discriminator="type")
+    SlackChannelConfig | WebhookChannelConfig | ConsoleChannelConfig | AlertmanagerChannelConfig,
+    Field(discriminator="type"),
 ]
 
 

@@ -18,7 +18,7 @@ from watchkeeper.verdict import Severity
 
 SeverityName = Literal["warning", "critical"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-_LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+LABEL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Labels the engine sets itself; a rule may not override them.
 RESERVED_LABELS = frozenset({"alertname", "severity", "model"})
 
@@ -77,7 +77,7 @@ class RuleConfig(StrictModel):
         for key in value:
             if key in RESERVED_LABELS:
                 raise ValueError(f"rule {name!r}: label {key!r} is set by the engine")
-            if not re.match(_LABEL_NAME, key):
+            if not re.match(LABEL_NAME_PATTERN, key):
                 raise ValueError(f"rule {name!r}: invalid label name {key!r}")
         return value
 
