@@ -4,8 +4,9 @@ The only place (with `tasks/registry_tasks.py`) that imports mlflow. A flow open
 (client, URI, UI address) once and passes it down. Key names come from `watchkeeper.tracking`.
 When MLflow cannot be reached after the task's retries, the report is spooled under the state
 directory and logged by the next run, so nothing computed is lost; the window's row in the state
-database gets its run id then. A spool file that cannot be read is moved to `spool/quarantine/` and
-named, never blocking a run. The outage itself is bounded and reported by `tasks/outage_tasks.py`.
+database gets its run id then. A spool file is written whole or not at all (a full disk is an error
+naming it); a temporary left by a crash is adopted when complete, removed otherwise, at the next
+run. A spool file that cannot be read is moved to `spool/quarantine/` and named, never blocking a run. The outage itself is bounded and reported by `tasks/outage_tasks.py`.
 Create-or-update of a window's run holds the window's lease in the state database
 (`watchkeeper.retraining.lease.hold_lease`), so concurrent runs of one window make one MLflow run.
 """

@@ -150,11 +150,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact_value(plain), ensure_ascii=False)
 
 
+@contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """An exclusive advisory lock on the open file (where the platform has ``flock``)."""
+    if sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class WholeLineFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating file handler whose lines are whole or absent, and whose failures are named.
 
     The file is opened unbuffered in append mode and each record goes out as one ``write`` of its
-    whole line, so a crash never leaves half a record glued to the next one. When the disk fills
+    whole line, under an advisory lock (``flock``), so a crash never leaves half a record glued to
+    the next one. When the disk fills
     half-way through a line, what was written of it is cut back (``ftruncate``) and the record is
     dropped. A failure prints one line to stderr naming the file and the problem, once until a
     write succeeds again (a full disk would otherwise print a traceback per record).
@@ -176,8 +192,11 @@ class WholeLineFileHandler(logging.handlers.RotatingFileHandler):
                 self.doRollover()
                 if self.stream is None:
                     self.stream = self._open()
-                size = os.fstat(self.stream.fileno()).st_size
-            self._write_whole(self.stream.fileno(), data, size)
+            fd = self.stream.fileno()
+            # Held from the size to the end of the write: a cut-back or another process's repair
+            # (`truncate_partial_line`) never takes a line that another writer appended meanwhile.
+            with _locked(fd):
+                self._write_whole(fd, data, os.fstat(fd).st_size)
             self._failing = None
         except RecursionError:
             raise
@@ -213,7 +232,7 @@ def truncate_partial_line(path: Path) -> int:
     """Cut a partial last line (no final newline: a crash or a full disk mid-write) back to the
     last newline; returns the number of bytes removed (0: the file ends with a whole line)."""
     try:
-        with open(path, "r+b") as f:
+        with open(path, "r+b") as f, _locked(f.fileno()):
             end = f.seek(0, os.SEEK_END)
             if end == 0:
                 return 0
