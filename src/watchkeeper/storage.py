@@ -396,6 +396,17 @@ def write_atomically(path: Path, text: str, *, what: str, durable: bool = False)
     return path
 
 
+def _invalid(path: Path, validate: Callable[[Path], Any]) -> str | None:
+    """Why `validate` refuses the file (None: it accepts it); I/O errors are raised, not reasons."""
+    try:
+        validate(path)
+    except OSError:
+        raise
+    except Exception as exc:
+        return f"incomplete or invalid ({type(exc).__name__}: {exc})"
+    return None
+
+
 @dataclass(frozen=True)
 class Settled:
     """What `settle_temporaries` did with one temporary file: ``adopted`` (renamed to `target`) or
@@ -419,12 +430,38 @@ def settle_temporaries(
 
     A temporary older than `older_than_s` (younger ones may still be being written) whose content
     `validate` accepts (it raises on a bad file) is complete: it is renamed to its final name (with
-    `final_suffix`), replacing an older file there, since it was written after it. Otherwise it is
-    removed. Each is logged.
+    `final_suffix`), replacing a file there written before it. Otherwise (incomplete, invalid, or
+    older than the file in its place) it is removed. Each is logged. A temporary that cannot be
+    read (an I/O error) is left in place and the error names it.
     """
     done: list[Settled] = []
     if not directory.is_dir():
         return done
+    now = time.time()
+    for tmp in sorted(directory.glob("*.tmp")):
+        target = tmp.with_suffix(final_suffix)
+        try:
+            written = tmp.stat().st_mtime
+            if now - written < older_than_s:
+                continue
+            problem = _invalid(tmp, validate)
+            if problem is None and target.exists() and target.stat().st_mtime > written:
+                problem = f"older than {target.name}, written since"
+        except FileNotFoundError:
+            continue  # its writer finished meanwhile
+        except OSError as exc:
+            raise storage_error(f"reading a temporary of {what}", tmp, exc) from exc
+        if problem is not None:
+            with naming_errors(f"removing a stray temporary of {what}", tmp):
+                tmp.unlink(missing_ok=True)
+            log.warning("removed %s, a temporary of %s left by a crash: %s", tmp, what, problem)
+            done.append(Settled(tmp, "removed", reason=problem))
+            continue
+        with naming_errors(f"adopting a temporary of {what}", tmp):
+            tmp.replace(target)
+        log.warning("adopted %s, a complete temporary of %s left by a crash, as %s", tmp, what, target)
+        done.append(Settled(tmp, "adopted", target=target))
+    return done
     now = time.time()
     for tmp in sorted(directory.glob("*.tmp")):
         try:

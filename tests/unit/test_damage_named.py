@@ -357,11 +357,20 @@ def test_stray_spool_temporaries_are_adopted_when_complete_and_removed_otherwise
     # One being written right now by a concurrent run: left to its writer.
     fresh = spool / "churn@2026-03-03_2026-03-04.tmp"
     fresh.write_text("{")
+    # A complete one older than the report in its place (say, restored from a backup): that wins.
+    later = {**payload, "tags": {**payload["tags"], "watchkeeper.window_key": "churn@2026-03-04/2026-03-05"}}
+    first = spool_report(later, spool=spool, tracking=tracking, experiment="damage", artifacts={})
+    earlier_text = first.read_text()
+    later["metrics"] = {"perf/accuracy": 0.5}
+    spool_report(later, spool=spool, tracking=tracking, experiment="damage", artifacts={})
+    stale = first.with_suffix(".tmp")
+    stale.write_text(earlier_text)
     old = time.time() - STRAY_AFTER_S - 5
-    for path in (complete, truncated):
+    for path in (complete, truncated, stale):
         os.utime(path, (old, old))
     logged = flush_mlflow_spool.fn(spool, tracking)
-    assert len(logged) == 1  # the adopted report, logged to MLflow like any spooled one
-    run = tracking.client.get_run(logged[0])
-    assert run.data.tags["watchkeeper.window_key"] == "churn@2026-03-01/2026-03-02"
+    # The adopted report and the newer one, logged to MLflow like any spooled report.
+    runs = {(r := tracking.client.get_run(i)).data.tags["watchkeeper.window_key"]: r for i in logged}
+    assert sorted(runs) == ["churn@2026-03-01/2026-03-02", "churn@2026-03-04/2026-03-05"]
+    assert runs["churn@2026-03-04/2026-03-05"].data.metrics == {"perf/accuracy": 0.5}
     assert sorted(p.name for p in spool.iterdir()) == [fresh.name]
