@@ -83,10 +83,12 @@ _DISK_FAILED = (
 def restore_advice(path: Path | str) -> str:
     """What to do with a damaged SQLite file: stop its writers, restore a backup, or salvage it."""
     recovered = Path(path).with_suffix(".recovered.db")
+    # `.recover` needs a sqlite3 built with the dbpage table (Debian 12's 3.40 is not: "SQL logic
+    # error"); `.dump` reads table by table and rebuilds the indexes, enough for a damaged index.
     return (
         "stop the runs that use it, then restore it from a backup, or salvage what is readable with "
-        f"`sqlite3 {path} .recover | sqlite3 {recovered}` and move the recovered file into its place "
-        "(keep the damaged one)"
+        f"`sqlite3 {path} .recover | sqlite3 {recovered}` (`.dump` where .recover fails) and put the "
+        "recovered file in its place (move the damaged one and its -wal and -shm files aside first)"
     )
 
 

@@ -228,7 +228,8 @@ def test_state_database_that_is_not_a_database_is_named_with_what_to_do(tmp_path
         f"checking the state database {path}: the file is damaged, PRAGMA quick_check found: "
         "file is not a database (SQLITE_NOTADB); stop the runs that use it, then restore it from a "
         f"backup, or salvage what is readable with `sqlite3 {path} .recover | sqlite3 "
-        f"{tmp_path / 'state.recovered.db'}` and move the recovered file into its place (keep the damaged one)"
+        f"{tmp_path / 'state.recovered.db'}` (`.dump` where .recover fails) and put the recovered file "
+        "in its place (move the damaged one and its -wal and -shm files aside first)"
     )
 
 
@@ -244,6 +245,19 @@ def test_damaged_index_page_of_the_state_database_is_found_at_open(tmp_path: Pat
     assert raised.value.findings[0] == "damaged pages belong to index ix_audit_log_model"
     assert "btreeInitPage() returns error code 11" in raised.value.findings[1]
     assert ".recover" in str(raised.value) and "restore it from a backup" in str(raised.value)
+    # What the message says to do works: salvaged (`.dump`, as Debian 12's sqlite3 has no working
+    # `.recover`), put in place with the damaged file moved aside, every entry is back.
+    recovered = tmp_path / "state.recovered.db"
+    cli = shutil.which("sqlite3")
+    if cli is not None:
+        dump = subprocess.run([cli, str(path), ".dump"], capture_output=True, text=True, check=True).stdout
+        subprocess.run([cli, str(recovered)], input=dump, text=True, check=True)
+    else:
+        with sqlite3.connect(path) as damaged, sqlite3.connect(recovered) as salvaged:
+            salvaged.executescript("\n".join(damaged.iterdump()))
+    path.rename(tmp_path / "state.damaged.db")
+    recovered.rename(path)
+    assert len(open_state(f"sqlite:///{path}").read_audit()) == 40
 
 
 def test_a_file_is_checked_once_per_version(tmp_path: Path) -> None:
