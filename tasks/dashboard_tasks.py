@@ -21,6 +21,7 @@ from watchkeeper import tracking as wk_tracking
 from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.dashboard import collect_dashboard_data, render_dashboard
 from watchkeeper.state import StateStore, open_state, state_dir
+from watchkeeper.storage import naming_errors, write_atomically
 from watchkeeper.timeutil import utcnow
 
 log = logging.getLogger("watchkeeper.dashboard")
@@ -106,10 +107,9 @@ def refresh_dashboard(
     """
     page = build_dashboard(config, store, tracking)
     path = dashboard_path(config.model.name, root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    with naming_errors("creating the dashboard directory", path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, page, what="the dashboard")
     url = None
     try:
         url = log_dashboard(tracking, config.experiment_name, config.model.name, page)["url"]
@@ -125,6 +125,6 @@ def write_dashboard_file(
     config = load_config(config_path)
     page = build_dashboard(config, open_state(), open_tracking(config.tracking), since=since)
     path = Path(out) if out else dashboard_path(config.model.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path.resolve()
+    with naming_errors("creating the dashboard directory", path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomically(path, page, what="the dashboard").resolve()

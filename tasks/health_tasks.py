@@ -19,6 +19,7 @@ from tasks.tracking_tasks import ensure_experiment
 from watchkeeper import health, tracking
 from watchkeeper.health import latest
 from watchkeeper.state import StateStore
+from watchkeeper.storage import check_sqlite_url
 from watchkeeper.timeutil import utcnow
 
 HEALTH_EXPERIMENT = "watchkeeper/system-health"
@@ -29,6 +30,7 @@ sample_health = task(name="sample-health", cache_policy=NO_CACHE)(health.sample_
 @task(name="log-health-to-mlflow", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def log_health_to_mlflow(report: health.HealthReport, *, tracking_uri: str) -> str:
     """Append the sample to the host's run in the system-health experiment (one run per host)."""
+    check_sqlite_url(tracking_uri, what="the MLflow store")
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment_id = ensure_experiment(client, HEALTH_EXPERIMENT)
     runs = client.search_runs(

@@ -4,8 +4,9 @@ The only place (with `tasks/registry_tasks.py`) that imports mlflow. A flow open
 (client, URI, UI address) once and passes it down. Key names come from `watchkeeper.tracking`.
 When MLflow cannot be reached after the task's retries, the report is spooled under the state
 directory and logged by the next run, so nothing computed is lost; the window's row in the state
-database gets its run id then. A spool file that cannot be read is moved to `spool/quarantine/` and
-named, never blocking a run. The outage itself is bounded and reported by `tasks/outage_tasks.py`.
+database gets its run id then. A spool file is written whole or not at all (a full disk is an error
+naming it); a temporary left by a crash is adopted when complete, removed otherwise, at the next
+run. A spool file that cannot be read is moved to `spool/quarantine/` and named, never blocking a run. The outage itself is bounded and reported by `tasks/outage_tasks.py`.
 Create-or-update of a window's run holds the window's lease in the state database
 (`watchkeeper.retraining.lease.hold_lease`), so concurrent runs of one window make one MLflow run.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ from watchkeeper.config import TrackingConfig
 from watchkeeper.redaction import redact
 from watchkeeper.retraining.lease import hold_lease
 from watchkeeper.state import StateStore, state_dir
+from watchkeeper.storage import check_sqlite_url, naming_errors, settle_temporaries, write_atomically
 from watchkeeper.timeutil import parse_utc, utcnow
 
 log = logging.getLogger("watchkeeper.tracking")
@@ -47,6 +50,8 @@ _window_runs: dict[tuple[str, str, str], str] = {}
 _cache_lock = threading.Lock()
 
 WINDOW_RUN_LEASE = "mlflow.window-run"
+# MLflow's own variable for a model registry kept apart from the tracking store.
+REGISTRY_URI_ENV = "MLFLOW_REGISTRY_URI"
 # Long enough for a slow create-or-update; a holder that crashed frees the window after the TTL.
 _LEASE_TTL = timedelta(minutes=5)
 _LEASE_WAIT = timedelta(minutes=5)
@@ -83,13 +88,18 @@ def open_tracking(configured: str | TrackingConfig | None, *, leases: StateStore
     the UI address for links (`tracking.ui_url`, see `watchkeeper.tracking.ui_base_url`).
 
     Given the `tracking:` config, MLflow's HTTP timeout and retries are set from it first; the
-    client stops calling an unreachable server for the rest of the run (`GuardedClient`).
+    client stops calling an unreachable server for the rest of the run (`GuardedClient`). A SQLite
+    store gets ``PRAGMA quick_check`` first (`watchkeeper.storage.check_sqlite_file`): a damaged one
+    stops the run with an error naming the file.
     """
     ui_url = None
     if isinstance(configured, TrackingConfig):
         apply_mlflow_http_settings(configured)
         configured, ui_url = configured.tracking_uri, configured.ui_url
     uri = resolve_tracking_uri(configured)
+    # A SQLite store (tracking, and registry when set apart) is checked before MLflow opens it.
+    for store_uri in {uri, os.environ.get(REGISTRY_URI_ENV) or uri}:
+        check_sqlite_url(store_uri, what="the MLflow store")
     outage = TrackingOutage()
     client: Any = GuardedClient(MlflowClient(tracking_uri=uri), outage)
     return Tracking(client, uri, wk_tracking.ui_base_url(ui_url, uri), outage, leases)
@@ -338,8 +348,13 @@ def spool_dir(state: Path) -> Path:
 def spool_report(
     payload: dict[str, Any], *, spool: Path, tracking: Tracking, experiment: str, artifacts: dict[str, str]
 ) -> Path:
-    """Keep a report that could not be logged, to be logged by the next run."""
-    spool.mkdir(parents=True, exist_ok=True)
+    """Keep a report that could not be logged, to be logged by the next run.
+
+    Written whole or not at all (`write_atomically`, synced): a full disk raises a `StorageError`
+    naming the spool file and leaves no temporary behind.
+    """
+    with naming_errors("creating the report spool", spool):
+        spool.mkdir(parents=True, exist_ok=True)
     key = (
         wk_tracking.metric_key(payload["tags"][wk_tracking.TAG_WINDOW_KEY])
         .replace("/", "_")
@@ -354,9 +369,7 @@ def spool_report(
         "experiment": experiment,
         "artifacts": artifacts,
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(redact(json.dumps(record)))
-    tmp.replace(path)
+    write_atomically(path, redact(json.dumps(record)), what="the report spool", durable=True)
     tracking.outage.spooled.append(str(path))
     return path
 
@@ -367,17 +380,19 @@ def quarantine_dir(spool: Path) -> Path:
 
 def _quarantine(path: Path, spool: Path, reason: str, tracking: Tracking) -> Path:
     target_dir = quarantine_dir(spool)
-    target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / path.name
     if target.exists():
         target = target_dir / f"{path.stem}.{utcnow():%Y%m%dT%H%M%S%f}{path.suffix}"
-    path.replace(target)
+    with naming_errors("moving an unreadable spool file to", target):
+        target_dir.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
     log.error("spool file %s cannot be read (%s): moved to %s", path, reason, target)
     tracking.outage.quarantined.append(str(target))
     return target
 
 
-def _read_spooled(path: Path) -> dict[str, Any]:
+def read_spooled(path: Path) -> dict[str, Any]:
+    """A spool file's record; raises on one that is incomplete or not a spooled report."""
     record = json.loads(path.read_text())
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
@@ -417,13 +432,16 @@ def flush_mlflow_spool(spool: Path, tracking: Tracking, store: StateStore | None
 
     Each logged window's row in the state database gets its MLflow run id. A file that cannot be
     read is quarantined (`spool/quarantine/`) and named in the log; the others are still logged.
+    Temporaries left by a crash while spooling are adopted when complete, removed otherwise.
     """
     done: list[str] = []
     if not spool.exists():
         return done
+    # A crash while spooling leaves a temporary: adopted when complete, removed otherwise.
+    settle_temporaries(spool, final_suffix=".json", validate=read_spooled, what="the report spool")
     for path in sorted(spool.glob("*.json")):
         try:
-            record = _read_spooled(path)
+            record = read_spooled(path)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
             _quarantine(path, spool, f"{type(exc).__name__}: {exc}", tracking)
             continue
@@ -445,7 +463,8 @@ def flush_mlflow_spool(spool: Path, tracking: Tracking, store: StateStore | None
         except Exception as exc:  # still down: keep it for the next run
             log.warning("MLflow still unavailable for spooled report %s: %s", path.name, redact(str(exc)))
             break
-        path.unlink()
+        with naming_errors("removing a logged report from the spool", path):
+            path.unlink()
         done.append(result["run_id"])
         if store is not None:
             _record_run_id(store, record["payload"]["tags"], result["run_id"])

@@ -21,7 +21,12 @@ with `watchkeeper.redaction`: Slack/Discord/Teams webhook URLs, the password of 
 ``scheme://user:password@host`` URL, Slack tokens, ``Bearer`` tokens, ``password=``-style parameters,
 values under sensitive field names, and every value given to `register_secret` become ``***``.
 
-Stdlib only: importing this module configures nothing (configuration is `configure_json_logging`).
+Lines are whole or absent (`WholeLineFileHandler`): each record is one write of its full line, a
+write that fails half-way (a full disk) is cut back, and a partial last line left by a crash is
+truncated back to the last newline when the next process configures logging, with a note.
+
+Stdlib only (and `watchkeeper.storage` for error messages): importing this module configures
+nothing (configuration is `configure_json_logging`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import contextvars
 import json
 import logging
 import logging.handlers
+import os
+import sys
 import threading
 import traceback
 from collections.abc import Iterator, Mapping
@@ -42,6 +49,7 @@ from watchkeeper.redaction import (
     RedactingFilter,
     redact_value,
 )
+from watchkeeper.storage import describe_os_error, storage_error
 
 LOG_FILE_NAME = "watchkeeper.jsonl"
 ROOT_LOGGER = "watchkeeper"
@@ -142,6 +150,112 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact_value(plain), ensure_ascii=False)
 
 
+@contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """An exclusive advisory lock on the open file (where the platform has ``flock``)."""
+    if sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class WholeLineFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file handler whose lines are whole or absent, and whose failures are named.
+
+    The file is opened unbuffered in append mode and each record goes out as one ``write`` of its
+    whole line, under an advisory lock (``flock``), so a crash never leaves half a record glued to
+    the next one. When the disk fills
+    half-way through a line, what was written of it is cut back (``ftruncate``) and the record is
+    dropped. A failure prints one line to stderr naming the file and the problem, once until a
+    write succeeds again (a full disk would otherwise print a traceback per record).
+    """
+
+    # The problem last reported on stderr (None: the last write succeeded).
+    _failing: str | None = None
+
+    def _open(self) -> Any:
+        return open(self.baseFilename, "ab", buffering=0)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = (self.format(record) + "\n").encode("utf-8")
+            if self.stream is None:
+                self.stream = self._open()
+            size = os.fstat(self.stream.fileno()).st_size
+            if self.maxBytes > 0 and size > 0 and size + len(data) >= self.maxBytes:
+                self.doRollover()
+                if self.stream is None:
+                    self.stream = self._open()
+            fd = self.stream.fileno()
+            # Held from the size to the end of the write: a cut-back or another process's repair
+            # (`truncate_partial_line`) never takes a line that another writer appended meanwhile.
+            with _locked(fd):
+                self._write_whole(fd, data, os.fstat(fd).st_size)
+            self._failing = None
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    @staticmethod
+    def _write_whole(fd: int, data: bytes, size: int) -> None:
+        done = 0
+        try:
+            # One write in practice; a short one (the disk filled up meanwhile) is followed by a
+            # write of the rest, which reports the error.
+            while done < len(data):
+                done += os.write(fd, data[done:])
+        except OSError:
+            if done:
+                os.ftruncate(fd, size)
+            raise
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        problem = describe_os_error(exc)
+        if problem != self._failing:
+            self._failing = problem
+            error = storage_error("writing the JSON log", self.baseFilename, exc)
+            print(f"watchkeeper: {error} (log records are dropped until it can be written)", file=sys.stderr)
+
+
+def truncate_partial_line(path: Path) -> int:
+    """Cut a partial last line (no final newline: a crash or a full disk mid-write) back to the
+    last newline; returns the number of bytes removed (0: the file ends with a whole line)."""
+    try:
+        with open(path, "r+b") as f, _locked(f.fileno()):
+            end = f.seek(0, os.SEEK_END)
+            if end == 0:
+                return 0
+            f.seek(end - 1)
+            if f.read(1) == b"\n":
+                return 0
+            keep, position = 0, end
+            while position > 0:
+                step = min(64 * 1024, position)
+                position -= step
+                f.seek(position)
+                found = f.read(step).rfind(b"\n")
+                if found >= 0:
+                    keep = position + found + 1
+                    break
+            f.truncate(keep)
+            return end - keep
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise storage_error("repairing the JSON log", path, exc) from exc
+
+
 def install_redaction(*logger_names: str) -> None:
     """Redact the records of these loggers for every handler, Prefect's UI handler included.
 
@@ -181,7 +295,8 @@ def configure_json_logging(
     Other handlers are left alone. The logger's level is set to `level` only when it has none, so
     INFO records reach the file without overriding a level someone chose.
 
-    The file rotates at `max_bytes` keeping `backups` old files. Rotation is per process: run one
+    A partial last line in the file (a crash or a full disk mid-write) is truncated back to the last
+    newline first, and a warning says so. The file rotates at `max_bytes` keeping `backups` old files. Rotation is per process: run one
     writing process per log directory (one flow-run process per host), as concurrent writers to the
     same file may interleave rotations.
     """
@@ -195,14 +310,21 @@ def configure_json_logging(
                 return existing
             _detach(existing, logger)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
-        )
+        cut = truncate_partial_line(path)
+        handler = WholeLineFileHandler(path, maxBytes=max_bytes, backupCount=backups, delay=True)
         handler.setFormatter(JsonFormatter())
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
         if logger.level == logging.NOTSET:
             logger.setLevel(level)
+    if cut:
+        logging.getLogger(f"{logger_name}.logs").warning(
+            "the JSON log %s ended with a partial line (%d bytes, left by a crash or a full disk): "
+            "truncated back to the last whole line",
+            path,
+            cut,
+            extra={"event": "log_partial_line_truncated", "bytes": cut},
+        )
     return handler
 
 

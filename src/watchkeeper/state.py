@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 # Instants are stored and returned as UTC (`as_utc`): SQLite keeps wall-clock text and drops the zone,
 # so 12:00+02:00 must become 10:00 before it is written, and what comes back is read as UTC.
 from watchkeeper import audit
+from watchkeeper.storage import guard_sqlite_engine
 from watchkeeper.timeutil import as_utc, utcnow
 
 metadata = sa.MetaData()
@@ -336,6 +337,7 @@ def open_state(url: str | None = None, *, audit_key: str | None = None) -> State
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _on_sqlite_connect)
+    guard_sqlite_engine(engine, what="the state database")  # quick_check; errors name the file
     for name in _TABLE_MODULES:
         try:
             importlib.import_module(name)
