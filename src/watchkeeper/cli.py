@@ -184,13 +184,15 @@ def parse_time_option(option: str, text: str | None) -> datetime | None:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The errors that are the user's to fix (config, input, window): one message, exit 2."""
+    """The errors that are the user's to fix (config, input, window, a damaged or full file of
+    theirs: each message names the file and what to do): one message, exit 2."""
     from watchkeeper.config import ConfigError
     from watchkeeper.sources import SourceError
+    from watchkeeper.storage import StorageError
     from watchkeeper.timegrid import FutureWindowError
     from watchkeeper.windows import DataError
 
-    return (UsageError, ConfigError, SourceError, DataError, FutureWindowError)
+    return (UsageError, ConfigError, SourceError, DataError, FutureWindowError, StorageError)
 
 
 def check_window(config_path: str, window_end: datetime | None) -> MonitorConfig:

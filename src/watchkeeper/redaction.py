@@ -35,7 +35,10 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"(https?://[\w.-]*\.webhook\.office\.com/)[^\s\"'<>]+", re.I), r"\1" + REDACTED),
     # scheme://user:password@host — database URLs, Pushgateway with basic auth, proxies.
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@\"']*:)[^\s@/\"']+(@)", re.I), r"\1" + REDACTED + r"\2"),
+    (
+        re.compile(r"(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://[^\s:/@\"']*:)[^\s@/\"']+(@)", re.I),
+        r"\1" + REDACTED + r"\2",
+    ),
     # Slack tokens: bot, user, app-level, refresh, legacy workspace.
     (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]+"), REDACTED),
     (re.compile(r"\bxapp-[A-Za-z0-9-]+"), REDACTED),

@@ -114,3 +114,16 @@ def test_prefect_log_lines_about_user_errors_lose_their_traceback_only() -> None
     assert quiet.filter(user) and user.exc_info is None and user.getMessage() == "failed"
     bug = record_for(KeyError("a bug keeps its traceback"))
     assert quiet.filter(bug) and bug.exc_info is not None
+
+
+def test_a_damaged_state_database_is_one_message_naming_the_file_and_the_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.db").write_bytes(b"\x07" * 8192)  # not a database
+    monkeypatch.setenv("WATCHKEEPER_STATE_DIR", str(state))
+    assert main(["audit", "verify"]) == 2
+    err = capsys.readouterr().err
+    assert str(state / "state.db") in err and "quick_check" in err and ".recover" in err
+    assert "Traceback" not in err
