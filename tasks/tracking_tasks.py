@@ -521,8 +521,7 @@ def check_history(
     if check.ok:
         return check
     if not new_history:
-        files = [check.state] + ([anchor.tracking_location(tracking.uri)] if mlflow is not None else [])
-        raise check.error(files)
+        raise check.error()
     anchor.start_new_history(store, model, check, mlflow)
     log.warning("starting a new history (%s): %s", anchor.NEW_HISTORY_FLAG, "; ".join(check.problems))
     return check

@@ -233,6 +233,8 @@ class HistoryCheck:
     state: str
     state_id: str
     problems: tuple[str, ...]
+    # The files or URLs that lost history (what to restore).
+    lost: tuple[str, ...] = ()
     anchors: tuple[Anchor, ...] = ()
     mlflow_record: dict[str, Any] | None = None
     notes: tuple[str, ...] = field(default=())
@@ -241,8 +243,8 @@ class HistoryCheck:
     def ok(self) -> bool:
         return not self.problems
 
-    def error(self, files: Sequence[str]) -> HistoryError:
-        restore = " and ".join(files)
+    def error(self) -> HistoryError:
+        restore = " and ".join(self.lost or (self.state,))
         return HistoryError(
             "history check failed: "
             + "; ".join(self.problems)
@@ -261,6 +263,7 @@ def history_problems(
     seq, _, entries = head_of(store)
     windows = count_windows(store, model)
     problems: list[str] = []
+    lost: list[str] = []
     notes: list[str] = []
     kept = [a for a in anchors if a.checkpoint.state_id not in superseded]
     for anchor in kept:
@@ -270,6 +273,7 @@ def history_problems(
                 f"the anchor in {anchor.source} ({cp.describe()}) is not signed with this audit key "
                 "(altered, or written with another key)"
             )
+            lost.append(state)
             continue
         if cp.state_id != state_id:
             empty = entries == 0 and windows == 0
@@ -279,22 +283,26 @@ def history_problems(
                 f"{cp.windows if cp.windows is not None else '?'} windows, at {cp.at}), but the state "
                 f"database {state} {what}"
             )
+            lost.append(state)
             continue
         if seq < cp.seq:
             problems.append(
                 f"the audit trail of {state} ends at seq {seq}, behind the anchor in {anchor.source} "
                 f"(seq {cp.seq} at {cp.at}): its last entries were removed"
             )
+            lost.append(state)
         elif entry_hash_at(store, cp.seq) != cp.entry_hash:
             problems.append(
                 f"the audit entry at seq {cp.seq} of {state} differs from the anchor in {anchor.source} "
                 f"({cp.at}): the trail was rewritten"
             )
+            lost.append(state)
         if cp.model == model and cp.windows is not None and windows < cp.windows:
             problems.append(
                 f"{state} holds {windows} evaluated windows of {model}, fewer than the {cp.windows} "
                 f"anchored in {anchor.source} at {cp.at}"
             )
+            lost.append(state)
     record = None
     if mlflow is not None:
         record = read_mlflow_record(store, mlflow.experiment)
@@ -306,6 +314,7 @@ def history_problems(
                     f"recorded window runs logged to it in {record.get('tracking')} (the last: run "
                     f"{record.get('run_id')} at {record.get('at')}): the store was emptied or removed"
                 )
+                lost.append(where)
             elif mlflow.latest is None or mlflow.latest.at < str(record.get("at") or ""):
                 latest = (
                     f"its latest anchored run is {mlflow.run_id} ({mlflow.latest.at})"
@@ -317,13 +326,16 @@ def history_problems(
                     f"{state} recorded run {record.get('run_id')} anchored at {record.get('at')}, "
                     f"but {latest}"
                 )
+                lost.append(where)
     missing = missing_triggers(store.engine)
     if missing:
         notes.append(
             f"audit triggers missing in {state}: {', '.join(missing)} (run `watchkeeper audit verify`, "
             "then `watchkeeper audit repair`)"
         )
-    return HistoryCheck(state, state_id, tuple(problems), tuple(kept), record, tuple(notes))
+    return HistoryCheck(
+        state, state_id, tuple(problems), tuple(dict.fromkeys(lost)), tuple(kept), record, tuple(notes)
+    )
 
 
 def start_new_history(
