@@ -43,13 +43,12 @@ from watchkeeper.audit import ChainProblem, Checkpoint, compare_with_checkpoint,
 from watchkeeper.logs import LOG_FILE_NAME
 from watchkeeper.redaction import redact
 from watchkeeper.state import StateStore, audit_head, audit_log, describe_state_url, window_evaluations
-from watchkeeper.timeutil import utcnow
+from watchkeeper.timeutil import as_utc, utcnow
 
 log = logging.getLogger("watchkeeper.audit")
 
 HISTORY_NAMESPACE = "history"
 IDENTITY_KEY = "identity"
-SUPERSEDED_KEY = "superseded"
 CHECKPOINT_ENV = "WATCHKEEPER_AUDIT_CHECKPOINT"
 CHECKPOINT_EVENT = "audit_checkpoint"
 NEW_HISTORY_EVENT = "history.new"
@@ -96,9 +95,35 @@ def ensure_identity(store: StateStore) -> str:
     return read_identity(store) or ""
 
 
-def superseded_ids(store: StateStore) -> set[str]:
-    """State databases whose history a `--new-history` run of this one deliberately replaced."""
-    return set(store.get_json(HISTORY_NAMESPACE, SUPERSEDED_KEY) or [])
+@dataclass(frozen=True)
+class NewHistories:
+    """What the `history.new` entries of the audit trail superseded: other state databases' anchors,
+    and every anchor taken before the latest of them (read from the hash-chained trail itself, so
+    that with a key nobody can silence a checkpoint by writing a row elsewhere)."""
+
+    superseded: frozenset[str] = frozenset()
+    since: str | None = None
+
+    def covers(self, checkpoint: Checkpoint) -> bool:
+        if checkpoint.state_id in self.superseded:
+            return True
+        return self.since is not None and checkpoint.at < self.since
+
+
+def new_histories(store: StateStore) -> NewHistories:
+    query = sa.select(audit_log.c.at, audit_log.c.evidence).where(audit_log.c.event == NEW_HISTORY_EVENT)
+    with store.begin() as conn:
+        rows = conn.execute(query).all()
+    superseded: set[str] = set()
+    since = None
+    for at, evidence in rows:
+        try:
+            superseded.update(json.loads(evidence or "{}").get("superseded_state_ids") or [])
+        except (ValueError, AttributeError):
+            continue
+        when = (as_utc(at) or at).isoformat(timespec="microseconds")
+        since = max(since or when, when)
+    return NewHistories(frozenset(superseded), since)
 
 
 def head_of(store: StateStore) -> tuple[int, str, int]:
@@ -259,13 +284,13 @@ def history_problems(
     """Compare the state database with its anchors (see the module docstring); cheap: a few queries."""
     state = state_location(store)
     state_id = ensure_identity(store)
-    superseded = superseded_ids(store)
+    replaced = new_histories(store)
     seq, _, entries = head_of(store)
     windows = count_windows(store, model)
     problems: list[str] = []
     lost: list[str] = []
     notes: list[str] = []
-    kept = [a for a in anchors if a.checkpoint.state_id not in superseded]
+    kept = [a for a in anchors if not replaced.covers(a.checkpoint)]
     for anchor in kept:
         cp = anchor.checkpoint
         if cp.mac_ok(store.audit_key) is False:
@@ -341,12 +366,11 @@ def history_problems(
 def start_new_history(
     store: StateStore, model: str, check: HistoryCheck, mlflow: MlflowHistory | None
 ) -> None:
-    """`--new-history`: the anchors found are superseded, deliberately, and the audit trail says so."""
+    """`--new-history`: the anchors found are superseded, deliberately, by an entry of the audit trail
+    (`new_histories` reads it back: the other state databases' anchors, and every earlier one)."""
     superseded = sorted(
-        superseded_ids(store)
-        | {a.checkpoint.state_id for a in check.anchors if a.checkpoint.state_id != check.state_id}
+        {a.checkpoint.state_id for a in check.anchors if a.checkpoint.state_id != check.state_id}
     )
-    store.put_json(HISTORY_NAMESPACE, SUPERSEDED_KEY, superseded)
     if mlflow is not None:
         store.put_json(HISTORY_NAMESPACE, _mlflow_record_key(mlflow.experiment), None)
     store.append_audit(
@@ -496,15 +520,22 @@ def verify_trail(store: StateStore, sources: Mapping[str, Sequence[Checkpoint]])
     notes: list[str] = []
     state = state_location(store)
     state_id = read_identity(store)
-    superseded = superseded_ids(store)
+    replaced = new_histories(store)
     seq, _, entries = head_of(store)
     own: list[Anchor] = []
     foreign: list[Anchor] = []
+    superseded = 0
     for source, checkpoints in sources.items():
         for cp in checkpoints:
-            if cp.state_id in superseded:
+            if replaced.covers(cp):
+                superseded += 1
                 continue
             (own if cp.state_id == state_id else foreign).append(Anchor(source, cp))
+    if superseded:
+        notes.append(
+            f"{superseded} checkpoint(s) from before the latest new history (audited "
+            f"{NEW_HISTORY_EVENT} at {replaced.since}) ignored"
+        )
     if state_id is None and foreign:
         newest = max(foreign, key=lambda a: (a.checkpoint.seq, a.checkpoint.at))
         problem = (

@@ -206,6 +206,11 @@ def test_audit_head_behind_the_anchor_is_an_error(world: World) -> None:
     conn.close()
     with pytest.raises(anchor.HistoryError, match="ends at seq 2, behind the anchor"):
         world.check()
+    # Accepting it (a state database restored from an older backup, say) is deliberate and audited;
+    # the run after passes even before a new anchor is written.
+    world.check(new_history=True)
+    assert [e["event"] for e in world.store.read_audit()][-1] == anchor.NEW_HISTORY_EVENT
+    assert world.check().ok
 
 
 def test_new_history_proceeds_and_is_audited(world: World) -> None:
