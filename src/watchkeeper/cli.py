@@ -290,7 +290,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def checkpoint_sources(args: argparse.Namespace, state_url: str) -> dict[str, list[Any]]:
     """Where `audit verify` looks for checkpoints: the JSON log beside the state database (or
-    `--log-dir`), and `--checkpoint` / `$WATCHKEEPER_AUDIT_CHECKPOINT` (a file or an http(s) URL)."""
+    `--log-dir`), `--checkpoint` / `$WATCHKEEPER_AUDIT_CHECKPOINT` (a file or an http(s) URL), and
+    with `--config` the model's latest anchored MLflow run."""
     import sqlalchemy as sa
 
     from watchkeeper import anchor
@@ -306,6 +307,23 @@ def checkpoint_sources(args: argparse.Namespace, state_url: str) -> dict[str, li
     target = args.checkpoint or os.environ.get(anchor.CHECKPOINT_ENV)
     if target:
         sources[target] = anchor.read_checkpoints(target)
+    for config_path in args.config or []:
+        from watchkeeper.anchor import CheckpointError
+        from watchkeeper.config import load_config
+
+        config = load_config(config_path)
+        root = project_dir(args.project_dir)
+        tracking = load_entrypoint("tasks/tracking_tasks.py:open_tracking", root)(config.tracking)
+        read = load_entrypoint("tasks/tracking_tasks.py:read_mlflow_history", root)
+        try:
+            history = read(tracking, config.experiment_name, config.model.name)
+        except Exception as exc:  # MLflow unreachable, or refusing: the user's to fix, named
+            raise CheckpointError(
+                f"audit checkpoint: cannot read the MLflow anchors of {config_path} from "
+                f"{anchor.tracking_location(tracking.uri)}: {type(exc).__name__}: {exc}"
+            ) from None
+        where = f"MLflow ({anchor.tracking_location(tracking.uri)}, {config.experiment_name})"
+        sources[where] = [history.latest] if history.latest is not None else []
     return sources
 
 
@@ -607,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--log-dir", help="verify: the JSON log directory (default: logs/ beside a SQLite state database)"
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        help="verify: also compare with this model's latest anchored MLflow run (repeatable)",
     )
     p.set_defaults(func=cmd_audit)
     return parser

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tasks.tracking_tasks import (
     Tracking,
@@ -33,6 +34,7 @@ from tasks.tracking_tasks import (
     open_tracking,
 )
 from watchkeeper import anchor
+from watchkeeper.cli import main
 from watchkeeper.config import TrackingConfig
 from watchkeeper.state import StateStore, open_state
 
@@ -192,8 +194,9 @@ def test_mlflow_runs_deleted_is_an_error(world: World) -> None:
         world.check()
 
 
-def test_audit_head_behind_the_anchor_is_an_error(world: World) -> None:
-    conn = sqlite3.connect(world.state_db)
+def _move_head_back(state_db: Path) -> None:
+    """The last audit entry deleted and the head moved back to the one before, through sqlite3."""
+    conn = sqlite3.connect(state_db)
     (hash_2,) = conn.execute("SELECT entry_hash FROM audit_log WHERE seq = 2").fetchone()
     for statement in (
         "DROP TRIGGER audit_log_no_delete",
@@ -204,6 +207,10 @@ def test_audit_head_behind_the_anchor_is_an_error(world: World) -> None:
         conn.execute(statement)
     conn.commit()
     conn.close()
+
+
+def test_audit_head_behind_the_anchor_is_an_error(world: World) -> None:
+    _move_head_back(world.state_db)
     with pytest.raises(anchor.HistoryError, match="ends at seq 2, behind the anchor"):
         world.check()
     # Accepting it (a state database restored from an older backup, say) is deliberate and audited;
@@ -268,3 +275,25 @@ def test_checkpoint_file_anchors_without_mlflow(world: World, tmp_path: Path) ->
             model=MODEL,
             checkpoint_target=str(target),
         )
+
+
+def test_audit_verify_compares_with_the_models_mlflow_anchor(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `--config`, `audit verify` also reads the model's latest anchored MLflow run: a trail cut
+    short is reported even where no JSON log or checkpoint file survived."""
+    repo = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((repo / "configs/models/credit-risk.yaml").read_text())
+    config["model"]["name"] = MODEL
+    config["tracking"] = {"tracking_uri": f"sqlite:///{world.mlflow_db}"}
+    config["expectations"]["suite"] = str(repo / "configs/expectations/credit-risk.yaml")
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["audit", "verify", "--state-url", f"sqlite:///{world.state_db}", "--config", str(path)]
+    args += ["--log-dir", str(tmp_path / "no-logs")]
+    assert main(args) == 0
+    assert "latest checkpoint (seq 3" in capsys.readouterr().out
+    _move_head_back(world.state_db)
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "audit trail SHORTENED against MLflow" in out and "audit triggers MISSING" in out
