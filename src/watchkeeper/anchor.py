@@ -536,21 +536,20 @@ def verify_trail(store: StateStore, sources: Mapping[str, Sequence[Checkpoint]])
             f"{superseded} checkpoint(s) from before the latest new history (audited "
             f"{NEW_HISTORY_EVENT} at {replaced.since}) ignored"
         )
-    if state_id is None and foreign:
-        newest = max(foreign, key=lambda a: (a.checkpoint.seq, a.checkpoint.at))
+    if foreign:
+        # Another state database's checkpoints, not superseded by a `history.new` entry of this one:
+        # this database replaced it without saying so (removed, emptied, swapped), or two state
+        # databases write to one checkpoint target (give each its own).
+        newest = max(foreign, key=lambda a: (a.checkpoint.at, a.checkpoint.seq))
+        this = f"(id {state_id})" if state_id is not None else "(no history identity)"
         problem = (
-            f"{state} has no history identity, but {newest.source} holds checkpoints of state "
-            f"database {newest.checkpoint.state_id} ({newest.checkpoint.describe()}): this database "
-            "was emptied or replaced"
+            f"{newest.source} holds checkpoints of another state database {newest.checkpoint.state_id} "
+            f"({newest.checkpoint.describe()}) than {state} {this}, and no {NEW_HISTORY_EVENT} entry "
+            "supersedes them: the database was emptied or replaced (restore it, or start over with "
+            f"{NEW_HISTORY_FLAG})"
         )
         problems.append(problem)
         lines.append(f"audit trail REPLACED: {problem}")
-    elif foreign:
-        ids = sorted({a.checkpoint.state_id for a in foreign})
-        notes.append(
-            f"checkpoints of other state databases ignored ({', '.join(ids)}): another database "
-            "logged to the same place, or this one replaced it without --new-history"
-        )
     forged = [a for a in own if a.checkpoint.mac_ok(store.audit_key) is False]
     for anchor in forged:
         problem = (

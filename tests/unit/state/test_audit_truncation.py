@@ -14,7 +14,10 @@ through Watchkeeper's code; `audit verify` runs as the CLI's `main`.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,15 +128,27 @@ def test_emptied_trail_is_reported_from_the_json_log(
     assert "audit trail EMPTIED" in out and "the trail holds no entries" in out
 
 
-def test_verify_on_a_missing_state_dir_is_an_error_and_creates_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    missing = tmp_path / "no-such-dir" / "state.db"
-    code = main(["audit", "verify", "--state-url", f"sqlite:///{missing}"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert f"state database {missing} does not exist (nothing was created)" in err
-    assert not missing.parent.exists()
+def test_verify_on_a_missing_state_dir_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    # The command as a user runs it (a process of its own), pointed at the state directory by env.
+    missing = tmp_path / "no-such-dir"
+    root = Path(__file__).resolve().parents[3]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)]),
+        "WATCHKEEPER_STATE_DIR": str(missing),
+    }
+    env.pop("WATCHKEEPER_STATE_DB_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "watchkeeper.cli", "audit", "verify"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"state database {missing / 'state.db'} does not exist (nothing was created)" in done.stderr
+    assert not missing.exists()
 
 
 def test_verify_without_a_checkpoint_says_what_it_cannot_see(
@@ -283,3 +298,19 @@ def test_verify_on_a_postgres_database_without_state_creates_nothing(
     assert main(["audit", "verify", "--state-url", pg_url]) == 2
     assert "holds no audit trail" in capsys.readouterr().err
     assert sa.inspect(sa.create_engine(pg_url)).get_table_names() == []
+
+
+def test_a_replaced_state_database_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """state.db removed and created afresh (by the next run's open): its checkpoints name another
+    database, and no `history.new` entry supersedes them."""
+    db = tmp_path / "state.db"
+    store = _trail(f"sqlite:///{db}")
+    target = tmp_path / "checkpoints.jsonl"
+    anchor.write_checkpoint(str(target), anchor.take_checkpoint(store, "churn"))
+    store.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    fresh = open_state(f"sqlite:///{db}")
+    anchor.ensure_identity(fresh)
+    code, out, _ = _verify(capsys, "--state-url", f"sqlite:///{db}", "--checkpoint", str(target))
+    assert code == 1 and "audit trail intact: 0 entries" in out and "audit trail REPLACED" in out
