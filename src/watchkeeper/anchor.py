@@ -269,12 +269,13 @@ class HistoryCheck:
         return not self.problems
 
     def error(self) -> HistoryError:
-        restore = " and ".join(self.lost or (self.state,))
+        lost = self.lost or (self.state,)
+        right = "the right one" if len(lost) == 1 else "the right ones"
         return HistoryError(
             "history check failed: "
             + "; ".join(self.problems)
-            + f". Restore {restore} from a backup (or point the run at the right ones), or start a new "
-            f"history deliberately with {NEW_HISTORY_FLAG} (recorded in the audit trail)"
+            + f". Restore {' and '.join(lost)} from a backup (or point the run at {right}), or start a "
+            f"new history deliberately with {NEW_HISTORY_FLAG} (recorded in the audit trail)"
         )
 
 
@@ -305,7 +306,7 @@ def history_problems(
             what = "holds no history (emptied or removed?)" if empty else f"is another one (id {state_id})"
             problems.append(
                 f"{anchor.source} is anchored to state database {cp.state_id} (audit seq {cp.seq}, "
-                f"{cp.windows if cp.windows is not None else '?'} windows, at {cp.at}), but the state "
+                f"windows {cp.windows if cp.windows is not None else '?'}, at {cp.at}), but the state "
                 f"database {state} {what}"
             )
             lost.append(state)

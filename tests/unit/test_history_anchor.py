@@ -145,7 +145,7 @@ def test_state_db_lost_is_an_error_naming_the_file(world: World, damage: str) ->
         world.check()
     message = str(caught.value)
     assert str(world.state_db) in message
-    assert "holds no history" in message and "audit seq 3, 3 windows" in message
+    assert "holds no history" in message and "audit seq 3, windows 3" in message
     assert "--new-history" in message and "Restore" in message
 
 
