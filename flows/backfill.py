@@ -100,7 +100,12 @@ def prepare_windows(
 
 @flow(name="backfill-model", flow_run_name=name_model_run("backfill", "start", "end"))
 def backfill(
-    config_path: str, start: datetime, end: datetime, parallel: bool = True, hindsight: bool = False
+    config_path: str,
+    start: datetime,
+    end: datetime,
+    parallel: bool = True,
+    hindsight: bool = False,
+    new_history: bool = False,
 ) -> list[dict[str, Any]]:
     """Monitor every complete window whose end falls in (start, end], oldest first.
 
@@ -113,6 +118,9 @@ def backfill(
     windows already monitored (for example after late labels landed) refreshes them in place. Each
     window logs the progress (done / total, rate, ETA); rows after the last complete window are
     left for that window's own run, and one line says how many and why.
+
+    A window's run stops the backfill when the history is missing or shorter than its anchors
+    (`monitor`); `new_history` lets the first window start a new history deliberately (audited).
     """
     loaded = open_model_config(config_path)
     config = loaded.config
@@ -130,7 +138,12 @@ def backfill(
             prepared = prepare_windows(loaded, batch, mapper, hindsight) if mapper is not None else {}
             with offer_prepared(prepared) as offer:
                 for _, window_end in batch:
-                    report = monitor(config_path, window_end=window_end, hindsight=hindsight)
+                    report = monitor(
+                        config_path,
+                        window_end=window_end,
+                        hindsight=hindsight,
+                        new_history=new_history and not out,
+                    )
                     ahead = window_end in offer.taken
                     out.append(
                         {

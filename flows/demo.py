@@ -124,7 +124,9 @@ def demo(
         arrived = pending_labels.pop(day - 3, None)
         if arrived is not None:
             _write_partition(arrived, data_dir / "ground_truth", "arrived", f"{plan.start:%Y-%m-%d}")
-        report = monitor(str(DEMO_CONFIG), window_end=plan.start + timedelta(days=1))
+        # The demo replaced its state directory: its first day starts a new history (audited only
+        # where a tracking server kept the anchors of an earlier demo).
+        report = monitor(str(DEMO_CONFIG), window_end=plan.start + timedelta(days=1), new_history=not reports)
         reports[day] = report
         reason = report.reasons[0].split("] ", 1)[-1] if report.reasons else ""
         reason = reason if len(reason) <= 90 else reason[:89] + "…"
@@ -222,7 +224,7 @@ def run_house_prices(days: int, base: Path, seed: int, rows_per_day: int = 2_000
         arrived = pending.pop(day - lag, None)
         if arrived is not None:
             _write_partition(arrived, base / "ground_truth", "arrived", f"{plan.start:%Y-%m-%d}")
-        report = monitor(str(HOUSE_CONFIG), window_end=plan.start + timedelta(days=1))
+        report = monitor(str(HOUSE_CONFIG), window_end=plan.start + timedelta(days=1), new_history=day == 1)
         reason = report.reasons[0].split("] ", 1)[-1] if report.reasons else ""
         reason = reason if len(reason) <= 90 else reason[:89] + "…"
         print(f"day {day:2d} {plan.start:%Y-%m-%d}  {report.verdict.label:<8} {reason}", flush=True)

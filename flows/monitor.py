@@ -10,6 +10,7 @@ artifacts and records the evaluation in the state database.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,6 +40,8 @@ from tasks.state_tasks import record_window, windows_with_new_labels
 from tasks.tracking_tasks import (
     Tracking,
     attach_to_window_run,
+    check_history,
+    checkpoint_history,
     flush_mlflow_spool,
     log_to_mlflow,
     open_tracking,
@@ -48,6 +51,7 @@ from tasks.tracking_tasks import (
     spool_report,
 )
 from watchkeeper.alerting import AlertContext, Channel
+from watchkeeper.anchor import CHECKPOINT_ENV
 from watchkeeper.backfill import PreparedWindow
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
@@ -104,6 +108,8 @@ class MonitorRun:
     # hindsight) and a window's labels are complete once its label lag has passed it.
     as_of: datetime
     hindsight: bool = False
+    # Where the audit checkpoint also goes (`$WATCHKEEPER_AUDIT_CHECKPOINT`: a file or an http(s) URL).
+    checkpoint_target: str | None = None
 
     @property
     def config(self) -> MonitorConfig:
@@ -355,7 +361,7 @@ def attach_human_report(
 
 @flow(name="monitor-model", flow_run_name=name_monitor_run)
 def monitor(
-    config_path: str, window_end: datetime | None = None, hindsight: bool = False
+    config_path: str, window_end: datetime | None = None, hindsight: bool = False, new_history: bool = False
 ) -> MonitoringReport:
     """Monitor one model over one window (the last complete one by default).
 
@@ -373,6 +379,11 @@ def monitor(
     Warning, Critical), so the runs list shows which windows need a look. That verdict is the worst
     the run produced: the window's, or a re-evaluated window's whose late labels changed its verdict
     (the state's message names it; the re-evaluated window's own run gets a note).
+
+    Before anything is written the run checks its history against its anchors (MLflow and the state
+    database each record what the other holds) and stops, naming the file, when either lost its
+    history; `new_history` starts over deliberately, recorded in the audit trail. At its end it
+    checkpoints the audit trail's head (the window's MLflow run, the JSON log, the configured file).
     """
     apply_runtime_defaults()
     loaded = open_model_config(config_path)
@@ -392,7 +403,7 @@ def monitor(
             loaded, since=reevaluation_start(config, start), as_of=as_of, hindsight=hindsight
         )
         add_flow_run_tags([config.model.name, *labels_tags(hindsight)])
-        report, reevaluated = _monitor(run, start, end)
+        report, reevaluated = _monitor(run, start, end, new_history=new_history)
         outcome = run_verdict(config.model.name, WindowVerdict.of(report), reevaluated)
         add_flow_run_tags(verdict_tags(config.model.name, outcome.verdict))
         # The run ends in a `Completed` state named after the run's verdict (or TrackingUnavailable);
@@ -420,6 +431,7 @@ def open_monitor_run(
         execution=resolve_execution(config.execution),
         as_of=as_of,
         hindsight=hindsight,
+        checkpoint_target=os.environ.get(CHECKPOINT_ENV) or None,
     )
 
 
@@ -513,8 +525,19 @@ def _take_offered(fits: ReferenceFits, start: datetime, end: datetime) -> Prepar
     return prepared
 
 
-def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[MonitoringReport, list[WindowVerdict]]:
+def _monitor(
+    run: MonitorRun, start: datetime, end: datetime, *, new_history: bool = False
+) -> tuple[MonitoringReport, list[WindowVerdict]]:
     config, store = run.config, run.store
+    # Before anything is written or logged: a run on an emptied or replaced store stops here.
+    check_history(
+        store,
+        run.tracking,
+        experiment=config.experiment_name,
+        model=config.model.name,
+        checkpoint_target=run.checkpoint_target,
+        new_history=new_history,
+    )
     flush_mlflow_spool(spool_dir(run.state_dir), run.tracking, store)
     # "Now" for this run (`monitor`): for label completeness and for which labels are joined, to this
     # window and to the past windows re-evaluated below alike.
@@ -616,4 +639,13 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
             "; ".join(report.reasons),
         )
     notify_tracking_unavailable(config, report, run.tracking.outage, store=store, channels=run.channels)
+    # Last: the head after every decision of this run, kept outside the state database.
+    checkpoint_history(
+        store,
+        run.tracking,
+        experiment=config.experiment_name,
+        model=config.model.name,
+        run_id=report.mlflow_run_id,
+        checkpoint_target=run.checkpoint_target,
+    )
     return report, reevaluated

@@ -32,8 +32,16 @@ from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATC
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.outage_tasks import GuardedClient, TrackingOutage, apply_mlflow_http_settings, should_retry_logging
+from tasks.outage_tasks import (
+    GuardedClient,
+    TrackingOutage,
+    TrackingUnavailable,
+    apply_mlflow_http_settings,
+    should_retry_logging,
+)
+from watchkeeper import anchor
 from watchkeeper import tracking as wk_tracking
+from watchkeeper.audit import Checkpoint
 from watchkeeper.config import TrackingConfig
 from watchkeeper.redaction import redact
 from watchkeeper.retraining.lease import hold_lease
@@ -478,3 +486,92 @@ def _record_run_id(store: StateStore, tags: dict[str, str], run_id: str) -> None
         return
     if not store.set_mlflow_run_id(model=str(model), window_end=window_end, run_id=run_id):
         log.warning("no state row for %s %s to record MLflow run %s", model, window_end, run_id)
+
+
+def read_mlflow_history(tracking: Tracking, experiment: str, model: str) -> anchor.MlflowHistory:
+    """The experiment's latest history anchor: one lookup and one search with `max_results=1`."""
+    client = tracking.client
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return anchor.MlflowHistory(tracking.uri, experiment, experiment_exists=False)
+    runs = client.search_runs([exp.experiment_id], order_by=[anchor.ANCHOR_ORDER], max_results=1)
+    latest = anchor.checkpoint_from_tags(runs[0].data.tags, model) if runs else None
+    run_id = runs[0].info.run_id if runs and latest is not None else None
+    return anchor.MlflowHistory(tracking.uri, experiment, True, latest, run_id)
+
+
+@task(name="check-history", cache_policy=NO_CACHE)
+def check_history(
+    store: StateStore,
+    tracking: Tracking,
+    *,
+    experiment: str,
+    model: str,
+    checkpoint_target: str | None = None,
+    new_history: bool = False,
+) -> anchor.HistoryCheck:
+    """Stop the run when its history is missing or shorter than its anchors (`watchkeeper.anchor`).
+
+    The state database is compared with the latest anchor in MLflow and in the configured checkpoint
+    file or URL, and MLflow with what the state database recorded of it. MLflow unreachable: that
+    side is skipped, and the log says so. `new_history` starts over deliberately (audited).
+    """
+    mlflow: anchor.MlflowHistory | None = None
+    anchors: list[anchor.Anchor] = []
+    try:
+        mlflow = read_mlflow_history(tracking, experiment, model)
+    except TrackingUnavailable as exc:
+        log.warning("history not checked against MLflow (%s): %s", redact(tracking.uri), exc)
+    if mlflow is not None and mlflow.latest is not None:
+        where = f"MLflow run {mlflow.run_id} of {anchor.tracking_location(tracking.uri)}"
+        anchors.append(anchor.Anchor(where, mlflow.latest))
+    if checkpoint_target:
+        try:
+            found = anchor.read_checkpoints(checkpoint_target)
+        except anchor.CheckpointError as exc:
+            log.warning("history not checked against the audit checkpoint: %s", exc)
+            found = []
+        newest = max(found, key=lambda c: c.at, default=None)
+        if newest is not None:
+            anchors.append(anchor.Anchor(redact(checkpoint_target), newest))
+    check = anchor.history_problems(store, model, anchors=anchors, mlflow=mlflow)
+    for note in check.notes:
+        log.error(note)
+    if check.ok:
+        return check
+    if not new_history:
+        raise check.error()
+    anchor.start_new_history(store, model, check, mlflow)
+    log.warning("starting a new history (%s): %s", anchor.NEW_HISTORY_FLAG, "; ".join(check.problems))
+    return check
+
+
+@task(name="checkpoint-history", cache_policy=NO_CACHE)
+def checkpoint_history(
+    store: StateStore,
+    tracking: Tracking,
+    *,
+    experiment: str,
+    model: str,
+    run_id: str | None,
+    checkpoint_target: str | None = None,
+) -> Checkpoint:
+    """Checkpoint the audit trail's head outside the state database: as tags on the window's MLflow
+    run (recorded in the state database too), in the JSON log and in the configured file or URL."""
+    checkpoint = anchor.take_checkpoint(store, model)
+    if run_id is None or tracking.outage.down:
+        log.warning("history anchor not written to MLflow: the window's run was not logged")
+    else:
+        try:
+            tags = [RunTag(k, v) for k, v in anchor.checkpoint_tags(checkpoint).items()]
+            tracking.client.log_batch(run_id, tags=tags)
+            anchor.record_mlflow_anchor(store, tracking.uri, experiment, run_id=run_id, checkpoint=checkpoint)
+        except Exception as exc:
+            log.warning("history anchor not written to MLflow run %s: %s", run_id, redact(str(exc)))
+    anchor.log_checkpoint(checkpoint)
+    if checkpoint_target:
+        try:
+            anchor.write_checkpoint(checkpoint_target, checkpoint)
+        except anchor.CheckpointError as exc:
+            log.error("%s", exc)
+    return checkpoint

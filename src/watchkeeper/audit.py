@@ -14,6 +14,15 @@ the UPDATE trigger). Whoever can drop triggers can still rewrite rows — `verif
 (`watchkeeper audit verify`) names the first entry that was changed, removed or forged. On
 PostgreSQL, own the tables by a role the monitoring runs do not use (`grant_writer`), so the
 writer cannot drop the triggers at all.
+
+The triggers are created with a new chain only (`ensure_head` says when): opening a database never
+re-creates dropped ones, which would erase the evidence. `missing_triggers` names them for
+`audit verify`; `audit repair` re-creates them (`protect(force=True)`) and audits that.
+
+A chain cannot tell on its own that its last entries were removed together with the head moved back
+(or that it was emptied): each run checkpoints the head outside the database (`Checkpoint`: MLflow
+tags, the JSON log, a file or URL — `watchkeeper.anchor`), HMAC'd with the key when one is set, and
+`compare_with_checkpoint` reports a trail shorter than its latest checkpoint, or rewritten since.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ HASHED_FIELDS = (
     "code_version",
 )
 
-ProblemKind = Literal["changed", "removed", "forged"]
+ProblemKind = Literal["changed", "removed", "forged", "shortened", "emptied", "rewritten"]
 
 
 def _canonical(value: Any) -> Any:
@@ -94,16 +103,20 @@ def chain_rows(
     conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
 
 
-def ensure_head(engine: Engine, head: sa.Table) -> None:
-    """Create the chain's head row once (two processes creating it at once: one insert wins)."""
+def ensure_head(engine: Engine, head: sa.Table) -> bool:
+    """Create the chain's head row once (two processes creating it at once: one insert wins).
+
+    True when this call created it: a new chain, to be protected from its first entry.
+    """
     with engine.begin() as conn:
         if conn.execute(sa.select(head.c.id).where(head.c.id == 1)).first() is not None:
-            return
+            return False
     try:
         with engine.begin() as conn:
             conn.execute(head.insert().values(id=1, seq=0, entry_hash=GENESIS))
     except sa.exc.IntegrityError:
-        pass
+        return False
+    return True
 
 
 _SQLITE_TRIGGERS = (
@@ -139,12 +152,55 @@ _PG_STATEMENTS = (
     "FOR EACH STATEMENT EXECUTE FUNCTION watchkeeper_audit_refuse()",
 )
 
+# The triggers each dialect protects the trail with (`protect` creates them, `missing_triggers` checks).
+TRIGGERS = {
+    "sqlite": (
+        "audit_log_no_update",
+        "audit_log_no_delete",
+        "audit_log_no_replace",
+        "audit_head_forward_only",
+        "audit_head_no_delete",
+    ),
+    "postgresql": (
+        "audit_log_append_only",
+        "audit_log_no_truncate",
+        "audit_head_forward_only",
+        "audit_head_no_truncate",
+    ),
+}
+
 # Any constant: serializes concurrent schema set-ups on one PostgreSQL database.
 _PG_LOCK_ID = 7_715_017
 
 
-def protect(engine: Engine) -> None:
-    """Create the triggers that make the audit trail append-only in the database itself."""
+def missing_triggers(engine: Engine) -> list[str]:
+    """The protecting triggers absent from the database (none expected on other dialects)."""
+    dialect = engine.dialect.name
+    expected = TRIGGERS.get(dialect, ())
+    if not expected:
+        return []
+    with engine.begin() as conn:
+        if dialect == "sqlite":
+            present = {
+                r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            }
+        else:
+            present = {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "WHERE NOT t.tgisinternal AND c.relname IN ('audit_log', 'audit_head') "
+                    "AND pg_table_is_visible(c.oid)"
+                )
+            }
+    return [name for name in expected if name not in present]
+
+
+def protect(engine: Engine, *, force: bool = False) -> None:
+    """Create the triggers that make the audit trail append-only in the database itself.
+
+    On PostgreSQL, triggers already installed are left alone unless `force` (`audit repair`).
+    """
     dialect = engine.dialect.name
     if dialect == "sqlite":
         with engine.begin() as conn:
@@ -158,7 +214,7 @@ def protect(engine: Engine) -> None:
                 "('audit_log_append_only', 'audit_log_no_truncate', 'audit_head_forward_only', "
                 "'audit_head_no_truncate')"
             ).scalar_one()
-            if installed == 4:
+            if installed == 4 and not force:
                 return  # a writer without ownership (grant_writer) cannot replace them, nor needs to
             for statement in _PG_STATEMENTS:
                 conn.exec_driver_sql(statement)
@@ -203,6 +259,8 @@ class ChainProblem:
     detail: str
 
     def describe(self) -> str:
+        if self.kind in ("shortened", "emptied"):
+            return f"the trail's end ({self.kind}): {self.detail}"
         where = f"entry seq={self.seq}" if self.seq is not None else "an entry"
         if self.id is not None:
             where += f" (id {self.id})"
@@ -289,3 +347,99 @@ def verify_chain(
                 ChainProblem("forged", last, None, "the last entries do not match the chain's head"),
             )
     return AuditVerificationReport(len(entries), None)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain's head at one moment, kept outside the database it describes.
+
+    `state_id` names the state database (`watchkeeper.anchor`), `windows` the evaluated windows of
+    `model` then. `mac` is an HMAC-SHA256 over the other fields with the audit key (None without
+    one): without the key nobody can write a checkpoint that verifies.
+    """
+
+    state_id: str
+    seq: int
+    entry_hash: str
+    at: str
+    model: str | None = None
+    windows: int | None = None
+    mac: str | None = None
+
+    def _text(self) -> str:
+        fields = [self.state_id, self.seq, self.entry_hash, self.at, self.model, self.windows]
+        return json.dumps(fields, separators=(",", ":"))
+
+    def signed(self, key: bytes | None) -> Checkpoint:
+        mac = hmac.new(key, self._text().encode(), hashlib.sha256).hexdigest() if key else None
+        return Checkpoint(**{**self.to_dict(), "mac": mac})
+
+    def mac_ok(self, key: bytes | None) -> bool | None:
+        """True/False: the MAC matches the key or not; None: nothing to check (no key or no MAC)."""
+        if not key or self.mac is None:
+            return None
+        expected = hmac.new(key, self._text().encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, self.mac)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state_id": self.state_id,
+            "seq": self.seq,
+            "entry_hash": self.entry_hash,
+            "at": self.at,
+            "model": self.model,
+            "windows": self.windows,
+            "mac": self.mac,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
+        """Raises ValueError (KeyError, TypeError included) on anything that is not a checkpoint."""
+        windows = data.get("windows")
+        return cls(
+            state_id=str(data["state_id"]),
+            seq=int(data["seq"]),
+            entry_hash=str(data["entry_hash"]),
+            at=str(data["at"]),
+            model=None if data.get("model") is None else str(data["model"]),
+            windows=None if windows is None else int(windows),
+            mac=None if data.get("mac") is None else str(data["mac"]),
+        )
+
+    def describe(self) -> str:
+        return f"seq {self.seq} at {self.at}"
+
+
+def compare_with_checkpoint(
+    *, head_seq: int, entries: int, hash_at_seq: str | None, checkpoint: Checkpoint
+) -> ChainProblem | None:
+    """What a trail whose head is at `head_seq` (holding `entries`) lacks against `checkpoint`.
+
+    `hash_at_seq` is the hash of the trail's entry at the checkpoint's position (None: absent).
+    """
+    if head_seq < checkpoint.seq:
+        if entries == 0:
+            return ChainProblem(
+                "emptied",
+                None,
+                None,
+                f"the trail holds no entries, but a checkpoint ({checkpoint.describe()}) recorded "
+                f"{checkpoint.seq}: it was emptied",
+            )
+        return ChainProblem(
+            "shortened",
+            head_seq + 1,
+            None,
+            f"the trail ends at seq {head_seq}, but a checkpoint ({checkpoint.describe()}) recorded "
+            f"seq {checkpoint.seq}: entries {head_seq + 1}–{checkpoint.seq} were removed and the "
+            "head moved back",
+        )
+    if hash_at_seq != checkpoint.entry_hash:
+        return ChainProblem(
+            "rewritten",
+            checkpoint.seq,
+            None,
+            f"its hash differs from the checkpoint's ({checkpoint.describe()}): the trail was "
+            "rewritten up to here since",
+        )
+    return None

@@ -42,6 +42,10 @@ FLOW_ENTRYPOINTS = {
     "serve": "flows/serve.py:serve_all",
 }
 FLOW_COMMANDS = frozenset(FLOW_ENTRYPOINTS)
+NEW_HISTORY_HELP = (
+    "start a new history deliberately when the state database or the MLflow store lost theirs "
+    "(emptied, removed, restored from an older backup); recorded in the audit trail"
+)
 HINDSIGHT_HELP = (
     "join every label on disk, also those that arrived after each window was judged (analysis); "
     "by default a window is judged with the labels that had arrived by its run's time"
@@ -184,15 +188,28 @@ def parse_time_option(option: str, text: str | None) -> datetime | None:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The errors that are the user's to fix (config, input, window, a damaged or full file of
-    theirs: each message names the file and what to do): one message, exit 2."""
+    """The errors that are the user's to fix (config, input, window, a history that does not match
+    its anchor, a damaged or full file of theirs: each message names the file and what to do): one
+    message, exit 2."""
+    from watchkeeper.anchor import CheckpointError, HistoryError
     from watchkeeper.config import ConfigError
     from watchkeeper.sources import SourceError
+    from watchkeeper.state import StateMissingError
     from watchkeeper.storage import StorageError
     from watchkeeper.timegrid import FutureWindowError
     from watchkeeper.windows import DataError
 
-    return (UsageError, ConfigError, SourceError, DataError, FutureWindowError, StorageError)
+    return (
+        UsageError,
+        ConfigError,
+        SourceError,
+        DataError,
+        FutureWindowError,
+        HistoryError,
+        StateMissingError,
+        CheckpointError,
+        StorageError,
+    )
 
 
 def check_window(config_path: str, window_end: datetime | None) -> MonitorConfig:
@@ -226,6 +243,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         args.config,
         window_end=window_end,
         hindsight=args.hindsight,
+        new_history=args.new_history,
         warm=slow_imports(config),
         page=uses_evidently_page(config),
     )
@@ -259,6 +277,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         end,
         parallel=not args.sequential,
         hindsight=args.hindsight,
+        new_history=args.new_history,
         warm=slow_imports(config),
         page=uses_evidently_page(config),
     )
@@ -273,14 +292,72 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    from watchkeeper.state import open_state
+def checkpoint_sources(args: argparse.Namespace, state_url: str) -> dict[str, list[Any]]:
+    """Where `audit verify` looks for checkpoints: the JSON log beside the state database (or
+    `--log-dir`), `--checkpoint` / `$WATCHKEEPER_AUDIT_CHECKPOINT` (a file or an http(s) URL), and
+    with `--config` the model's latest anchored MLflow run."""
+    import sqlalchemy as sa
 
-    if args.action == "verify":
-        # Exit 1 names the first entry changed, removed or forged (the hash chain, watchkeeper.audit).
-        report = open_state(args.state_url).verify_audit()
-        print(report.to_text())
-        return 0 if report.ok else 1
+    from watchkeeper import anchor
+    from watchkeeper.state import state_dir
+
+    if args.log_dir:
+        log_dir = Path(args.log_dir)
+    else:
+        parsed = sa.engine.make_url(state_url)
+        local = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        log_dir = (Path(parsed.database or "").resolve().parent if local else state_dir()) / "logs"
+    sources: dict[str, list[Any]] = {f"the JSON log {log_dir}": anchor.read_log_checkpoints(log_dir)}
+    target = args.checkpoint or os.environ.get(anchor.CHECKPOINT_ENV)
+    if target:
+        sources[target] = anchor.read_checkpoints(target)
+    for config_path in args.config or []:
+        from watchkeeper.anchor import CheckpointError
+        from watchkeeper.config import load_config
+
+        config = load_config(config_path)
+        root = project_dir(args.project_dir)
+        tracking = load_entrypoint("tasks/tracking_tasks.py:open_tracking", root)(config.tracking)
+        read = load_entrypoint("tasks/tracking_tasks.py:read_mlflow_history", root)
+        try:
+            history = read(tracking, config.experiment_name, config.model.name)
+        except Exception as exc:  # MLflow unreachable, or refusing: the user's to fix, named
+            raise CheckpointError(
+                f"audit checkpoint: cannot read the MLflow anchors of {config_path} from "
+                f"{anchor.tracking_location(tracking.uri)}: {type(exc).__name__}: {exc}"
+            ) from None
+        where = f"MLflow ({anchor.tracking_location(tracking.uri)}, {config.experiment_name})"
+        sources[where] = [history.latest] if history.latest is not None else []
+    return sources
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from watchkeeper.state import default_state_url, open_existing_state, open_state
+
+    if args.action in ("verify", "repair"):
+        from watchkeeper import anchor
+
+        # Never creates a database: a missing one is an error naming the file (exit 2).
+        url = args.state_url or default_state_url()
+        store = open_existing_state(url)
+        if args.action == "repair":
+            recreated = anchor.repair_triggers(store, actor=os.environ.get("USER", "unknown"))
+            where = anchor.state_location(store)
+            if recreated:
+                print(
+                    f"re-created audit triggers in {where}: {', '.join(recreated)} (recorded in the audit trail)"
+                )
+            else:
+                print(f"audit triggers of {where} are all present; nothing to repair")
+            return 0
+        # Exit 1: the first entry changed, removed or forged (the hash chain, watchkeeper.audit), a
+        # trail shorter than its latest checkpoint, or missing triggers.
+        trail = anchor.verify_trail(store, checkpoint_sources(args, url))
+        for line in trail.lines:
+            print(line)
+        for note in trail.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return 0 if trail.ok else 1
     since = parse_since(args.since) if args.since else None
     rows = open_state(args.state_url).read_audit(model=args.model, since=since)
     if args.json:
@@ -458,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.add_argument("--window-end", help="ISO time; default: the last complete window")
     p.add_argument("--hindsight", action="store_true", help=HINDSIGHT_HELP)
+    p.add_argument("--new-history", action="store_true", help=NEW_HISTORY_HELP)
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("backfill", help="monitor every window between two times")
@@ -471,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
         "engine, then folded in window order; same results)",
     )
     p.add_argument("--hindsight", action="store_true", help=HINDSIGHT_HELP)
+    p.add_argument("--new-history", action="store_true", help=NEW_HISTORY_HELP)
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
@@ -532,14 +611,30 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("id")
     ex.set_defaults(func=cmd_silence_expire)
 
-    p = sub.add_parser("audit", help="print the audit trail, or verify its hash chain (`audit verify`)")
-    p.add_argument("action", nargs="?", choices=["list", "verify"], default="list")
+    p = sub.add_parser(
+        "audit",
+        help="print the audit trail, verify it (`audit verify`: hash chain, latest checkpoint, "
+        "triggers), or re-create missing triggers (`audit repair`, audited)",
+    )
+    p.add_argument("action", nargs="?", choices=["list", "verify", "repair"], default="list")
     p.add_argument(
         "--state-url", help="state database URL (default: $WATCHKEEPER_STATE_DB_URL or the state dir)"
     )
     p.add_argument("--model")
     p.add_argument("--since", help="e.g. 7d, 12h, or an ISO time")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--checkpoint",
+        help="verify: an audit checkpoint file or http(s) URL (default: $WATCHKEEPER_AUDIT_CHECKPOINT)",
+    )
+    p.add_argument(
+        "--log-dir", help="verify: the JSON log directory (default: logs/ beside a SQLite state database)"
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        help="verify: also compare with this model's latest anchored MLflow run (repeatable)",
+    )
     p.set_defaults(func=cmd_audit)
     return parser
 

@@ -355,8 +355,59 @@ def open_state(url: str | None = None, *, audit_key: str | None = None) -> State
                 raise
             time.sleep(0.1 * (attempt + 1))
     _add_missing_columns(engine)
-    # The audit trail is append-only in the database too, not only in this code.
-    audit.ensure_head(engine, audit_head)
-    audit.protect(engine)
+    # The audit trail is append-only in the database too, not only in this code. Protected with a
+    # new chain only: opening never re-creates dropped triggers (`audit verify` names them).
+    if audit.ensure_head(engine, audit_head):
+        audit.protect(engine)
+    key = audit_key if audit_key is not None else os.environ.get(audit.AUDIT_KEY_ENV)
+    return StateStore(engine, key.encode() if key else None)
+
+
+class StateMissingError(FileNotFoundError):
+    """The state database to read does not exist (or holds no Watchkeeper state); nothing was created."""
+
+
+def describe_state_url(url: str) -> str:
+    """The state database as a person finds it: the SQLite file's path, else the URL without password."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)
+
+
+def open_existing_state(url: str | None = None, *, audit_key: str | None = None) -> StateStore:
+    """Open a state database that must exist already, creating and changing nothing (for reading and
+    verifying it: `audit verify`). Raises `StateMissingError` naming the file or URL otherwise."""
+    url = url or default_state_url()
+    parsed = sa.engine.make_url(url)
+    where = describe_state_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise StateMissingError(
+                f"{url}: an in-memory state database cannot be opened from another process"
+            )
+        if not Path(database).is_file():
+            raise StateMissingError(
+                f"state database {where} does not exist (nothing was created): check --state-url, "
+                f"${STATE_DB_ENV} or ${STATE_DIR_ENV}, or restore the file from a backup"
+            )
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+    guard_sqlite_engine(engine, what="the state database")  # a damaged file: named, with the remedy
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise StateMissingError(
+            f"state database {where} cannot be read ({type(exc).__name__}: {exc.orig if hasattr(exc, 'orig') else exc})"
+        ) from None
+    if not {audit_log.name, audit_head.name} <= tables:
+        engine.dispose()
+        raise StateMissingError(
+            f"state database {where} holds no audit trail (no {audit_log.name}/{audit_head.name} tables): "
+            "not a Watchkeeper state database, or an empty one; nothing was created"
+        )
     key = audit_key if audit_key is not None else os.environ.get(audit.AUDIT_KEY_ENV)
     return StateStore(engine, key.encode() if key else None)

@@ -55,6 +55,13 @@ _VOLATILE_KEYS = {
     "seq",
     "model_uri",  # MLflow logged-model ids (m-<uuid>)
     "footprint",
+    # The history anchor (`watchkeeper.anchor`): each state database's identity, its chain's hash
+    # (over times), when it was taken, and which MLflow store the state database records.
+    "watchkeeper.anchor.state_id",
+    "watchkeeper.anchor.audit_hash",
+    "watchkeeper.anchor.at",
+    "watchkeeper.anchor.mac",
+    "tracking",
 }
 
 
