@@ -49,6 +49,7 @@ from tasks.tracking_tasks import (
 )
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.backfill import PreparedWindow
+from watchkeeper.bad_data import LabelsReport, assess_labels
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
@@ -56,7 +57,14 @@ from watchkeeper.drift.impact import order_drift_rows, rank_drift_impact
 from watchkeeper.drift.reset_impact import ResetImpactCheck
 from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
-from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks, with_sections
+from watchkeeper.monitoring import (
+    FittedChecks,
+    WindowEvaluation,
+    add_data_findings,
+    evaluate_window,
+    fit_checks,
+    with_sections,
+)
 from watchkeeper.partitioned.engine import plan_window
 from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.performance.config import default_primary_metric
@@ -200,6 +208,20 @@ def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) 
     if perf is not None and perf.detectors_fed:
         store.put_json(DETECTOR_NAMESPACE, config.model.name, perf.detector_state)
     return _with_drift_impact(run, result, end)
+
+
+def with_data_findings(
+    run: MonitorRun, result: WindowEvaluation, labels: LabelsReport | None
+) -> WindowEvaluation:
+    """The window with what the run knows of its data beyond the window's rows
+    (`watchkeeper.monitoring.add_data_findings`: rows stamped after the evaluation time, the run's
+    labels). A failure here is the window's error, never the window's loss."""
+    try:
+        return add_data_findings(result, run.config, as_of=run.as_of, now=utcnow(), labels=labels)
+    except Exception as exc:
+        run_logger("watchkeeper.monitor").exception("counting the rows stamped after the evaluation failed")
+        errors = {**result.report.errors, "window": f"{type(exc).__name__}: {exc}"}
+        return replace(result, report=replace(result.report, errors=errors))
 
 
 def take_prepared(run: MonitorRun, prepared: PreparedWindow) -> WindowEvaluation:
@@ -423,6 +445,19 @@ def open_monitor_run(
     )
 
 
+def assess_run_labels(run: MonitorRun) -> LabelsReport | None:
+    """The run's labels as the `labels` section (None without ground truth); a failure to count the
+    unmatched ones is logged and leaves them uncounted."""
+    try:
+        return assess_labels(run.config, run.labels)
+    except Exception as exc:
+        run_logger("watchkeeper.monitor").exception("counting the labels that match no request failed")
+        if run.labels is None or run.config.sources.ground_truth is None:
+            return None
+        note = f"unmatched labels not counted: {type(exc).__name__}: {exc}"
+        return LabelsReport("ground truth", len(run.labels.ids), note=note)
+
+
 def monitor_checks(run: MonitorRun) -> tuple[tuple[Check, ...], tuple[Check, ...]]:
     """The checks fitted on a reference, and those a window runs (all but Evidently's page, which is
     rendered after the window is published)."""
@@ -541,6 +576,7 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
             as_of=as_of,
             human_report=human_report,
         )
+    current = with_data_findings(run, current, assess_run_labels(run))
     page = (
         submit_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, human_report[0])
         if human_report

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
 from watchkeeper.sources.arrow import release_arrow_memory
-from watchkeeper.sources.perfile import SkippedFile
+from watchkeeper.sources.perfile import SkippedFile, TypeChange
 from watchkeeper.timegrid import WindowCalendar, as_calendar
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
@@ -229,6 +229,12 @@ class WindowReport:
     notes: tuple[str, ...] = ()
     # Files of the window that could not be read ("path (N rows): why"): the window is incomplete.
     skipped_files: tuple[str, ...] = ()
+    # Columns whose type differed between the window's files (`TypeChange.describe`): read as one.
+    type_changes: tuple[str, ...] = ()
+    # Rows of the inference logs stamped after the evaluation time (None: not counted; see
+    # `watchkeeper.bad_data.count_rows_after_evaluation`), and where they are.
+    rows_after_evaluation: int | None = None
+    after_evaluation: str | None = None
 
     @property
     def label_coverage(self) -> float | None:
@@ -242,7 +248,10 @@ class WindowReport:
             "duplicate_request_ids": float(self.duplicate_request_ids),
             "incomplete": float(bool(self.skipped_files)),
             "skipped_files": float(len(self.skipped_files)),
+            "type_changed_columns": float(len(self.type_changes)),
         }
+        if self.rows_after_evaluation is not None:
+            out["rows_after_evaluation"] = float(self.rows_after_evaluation)
         if self.label_coverage is not None:
             out["label_coverage"] = self.label_coverage
         return out
@@ -266,6 +275,12 @@ class WindowReport:
                     f"window incomplete: skipped {skipped}",
                     rule="incomplete_window",
                 )
+            )
+        for change in self.type_changes:
+            out.append(Finding("window", Severity.WARNING, change, rule="column_type_changed"))
+        if self.rows_after_evaluation and self.after_evaluation:
+            out.append(
+                Finding("window", Severity.WARNING, self.after_evaluation, rule="rows_after_evaluation")
             )
         if self.duplicate_request_ids:
             out.append(
@@ -292,6 +307,8 @@ class WindowReport:
             "duplicate_labels": self.duplicate_labels,
             "notes": list(self.notes),
             "skipped_files": list(self.skipped_files),
+            "type_changes": list(self.type_changes),
+            "rows_after_evaluation": self.rows_after_evaluation,
         }
 
 
@@ -630,6 +647,7 @@ def load_window(
         categorical=categorical_columns(cols),
     )
     skipped = tuple(SkippedFile(**s).describe() for s in frame.attrs.get("skipped_files", ()))
+    changes = tuple(TypeChange.from_dict(c).describe() for c in frame.attrs.get("type_changes", ()))
     frame = normalize_logs(frame, cols, source=logs.description)
     repeated = _repeated(frame[cols.request_id], keep="first")
     duplicates = int(repeated.sum())
@@ -661,8 +679,9 @@ def load_window(
         labeled=labeled,
         duplicate_request_ids=duplicates,
         duplicate_labels=dup_labels,
-        notes=tuple(notes),
+        notes=tuple([*notes, *changes]),
         skipped_files=skipped,
+        type_changes=changes,
     )
     return WindowData(frame=joined, report=report)
 
