@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 MAX_QUOTED_CHARS = 200
+# A sentence that may quote several values (a finding, a note, an error): the report's own cap.
+MAX_TEXT_CHARS = 2000
 # A name built from a value (a segment of a figure name, an MLflow key) stays short enough for a key.
 MAX_LABEL_CHARS = 64
 # Lists in a document (GX's observed distinct values, a suite's value sets): beyond this, a count.
