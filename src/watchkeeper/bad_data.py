@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchkeeper.quoting import cap_label, cap_text
-from watchkeeper.sources import build_source
+from watchkeeper.sources import FileSource, build_source
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
 from watchkeeper.windows import Labels, labels_read_end
@@ -48,46 +48,79 @@ IDS_QUOTED = 3
 
 @dataclass(frozen=True)
 class RowsAfterEvaluation:
-    """Rows of the inference logs stamped after `after` (the evaluation time plus the allowance)."""
+    """Rows of the inference logs stamped after the evaluation time: `in_window_files` in the files
+    of the window (its date partitions) stamped after `as_of` (plus the allowance), `ahead` in the
+    other files, stamped after the run's clock (plus the allowance)."""
 
-    rows: int
-    after: datetime
     source: str
+    as_of: datetime
+    clock: datetime
+    in_window_files: int = 0
+    ahead: int = 0
     first: datetime | None = None
     last: datetime | None = None
 
+    @property
+    def rows(self) -> int:
+        return self.in_window_files + self.ahead
+
     def describe(self) -> str:
+        parts = []
+        if self.in_window_files:
+            parts.append(
+                f"{self.in_window_files} in this window's files, after {self.as_of:%Y-%m-%d %H:%M} UTC"
+            )
+        if self.ahead:
+            parts.append(f"{self.ahead} elsewhere, after the run's clock {self.clock:%Y-%m-%d %H:%M} UTC")
         span = (
-            f" ({self.first:%Y-%m-%d %H:%M} to {self.last:%Y-%m-%d %H:%M} UTC)"
+            f"; stamped from {self.first:%Y-%m-%d %H:%M} to {self.last:%Y-%m-%d %H:%M} UTC"
             if self.first and self.last
             else ""
         )
         return (
             f"{self.rows} row(s) of the inference logs ({self.source}) are stamped after the evaluation "
-            f"time {self.after:%Y-%m-%d %H:%M} UTC{span}: no window judged so far holds them; check "
-            "the clock of the host that writes the logs"
+            f"time ({'; '.join(parts)}{span}): no window judged so far holds them; check the clock of "
+            "the host that writes the logs"
         )
 
 
-def evaluation_cutoff(as_of: datetime, now: datetime) -> datetime:
-    """The time after which a logged row cannot be real: the run's `as_of`, or its wall-clock time
-    for a replay of a past window (whose `as_of` is the window's end: the rows of later windows are
-    there legitimately), plus `CLOCK_SKEW_ALLOWANCE`."""
-    return max(as_utc(as_of), as_utc(now)) + CLOCK_SKEW_ALLOWANCE
+def count_rows_after_evaluation(
+    config: MonitorConfig, start: datetime, end: datetime, *, as_of: datetime, now: datetime
+) -> RowsAfterEvaluation:
+    """Count the inference rows stamped after the evaluation time (the time column only is read,
+    with the filters pushed down):
 
-
-def count_rows_after_evaluation(config: MonitorConfig, as_of: datetime, now: datetime) -> RowsAfterEvaluation:
-    """Count the inference rows stamped after `evaluation_cutoff(as_of, now)` (the time column only
-    is read, with the filter pushed down: date partitions after the cutoff are the only ones opened)."""
-    after = evaluation_cutoff(as_of, now)
+    - anywhere in the logs, after the run's clock: `max(as_of, now)` plus `CLOCK_SKEW_ALLOWANCE`
+      (a replay of a past window judges as of its end, and the rows of later windows are there
+      legitimately: only the wall clock bounds what can exist);
+    - in the window's own files (date partitions), after `as_of` plus the allowance: each window
+      opens only its own days, so those rows are in no window's read.
+    """
+    clock = max(as_utc(as_of), as_utc(now)) + CLOCK_SKEW_ALLOWANCE
+    cutoff = as_utc(as_of) + CLOCK_SKEW_ALLOWANCE
     source = build_source(config.sources.inference_logs)
     ts = config.columns.timestamp
-    frame = source.read(columns=[ts], time_column=ts, start=after)
-    if frame.empty:
-        return RowsAfterEvaluation(0, after, source.description)
-    stamps = frame[ts]
+    stamps = [source.read(columns=[ts], time_column=ts, start=clock)[ts]]
+    in_files = 0
+    if isinstance(source, FileSource):
+        own = source.read_window_partitions(time_column=ts, window=(start, end), start=cutoff)
+        if own is not None:
+            # Disjoint from the rows above: the read after the clock opens only the days from the
+            # clock on, and the window's days end before it.
+            in_files = len(own)
+            stamps.append(own[ts])
+    every = pd.concat(stamps)
+    ahead = len(stamps[0])
+    if every.empty:
+        return RowsAfterEvaluation(source.description, cutoff, clock)
     return RowsAfterEvaluation(
-        len(frame), after, source.description, stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
+        source.description,
+        cutoff,
+        clock,
+        in_window_files=in_files,
+        ahead=ahead,
+        first=every.min().to_pydatetime(),
+        last=every.max().to_pydatetime(),
     )
 
 

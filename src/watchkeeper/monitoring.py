@@ -214,7 +214,7 @@ def add_data_findings(
     extra: dict[str, SectionReport] = {}
     window = result.report.section("window")
     if isinstance(window, WindowReport):
-        after = count_rows_after_evaluation(config, as_of, now)
+        after = count_rows_after_evaluation(config, window.start, window.end, as_of=as_of, now=now)
         said = after.describe() if after.rows else None
         notes = (*window.notes, said) if said else window.notes
         extra["window"] = replace(

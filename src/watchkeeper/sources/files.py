@@ -135,6 +135,32 @@ class FileSource:
             digest.update(f"{path}|{info.get('size')}|{mtime}".encode())
         return digest.hexdigest()[:32]
 
+    def read_window_partitions(
+        self,
+        *,
+        time_column: str,
+        window: tuple[datetime, datetime],
+        start: datetime,
+    ) -> pd.DataFrame | None:
+        """The time column of the rows in the date partitions of `window` stamped from `start` on:
+        rows a window's files hold but no window's read ever returns (each window opens only its
+        own days). None when the source has no date partitions (its files do not say which window
+        their rows belong to)."""
+        dataset = self._dataset()
+        partitions = partition_window_filter(dataset, *window)
+        if partitions is None:
+            return None
+        columns_to_read(dataset.schema.names, [time_column], None, source=self.description)
+        expr = self._time_filter(dataset.schema, time_column, start, None)
+        try:
+            table = dataset.to_table(
+                columns=[time_column], filter=partitions if expr is None else partitions & expr
+            )
+        except ARROW_READ_ERRORS as exc:
+            raise SourceError(f"{self.description}: cannot read: {describe_read_error(exc)}") from None
+        frame = table_to_frame(table)
+        return filter_time_range(frame, time_column, start, None, source=self.description)
+
     def read(
         self,
         *,
