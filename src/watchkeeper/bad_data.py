@@ -223,11 +223,11 @@ def assess_labels(config: MonitorConfig, labels: Labels | None) -> LabelsReport 
     if labels.error is not None:
         return LabelsReport(source, 0, error=labels.error)
     read = len(labels.ids)
+    if read == 0:
+        return LabelsReport(source, 0, unmatched=0)
     if labels.cutoff is None or labels.since is None:
         why = "labels without an arrival time (or in hindsight) could belong to any window"
         return LabelsReport(source, read, note=f"unmatched labels not counted: {why}")
-    if read == 0:
-        return LabelsReport(source, 0, unmatched=0)
     cols = config.columns
     lo, hi = as_utc(labels.since) - config.window.label_lag, as_utc(labels.cutoff)
     logs = build_source(config.sources.inference_logs)

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
 from watchkeeper.sources.arrow import release_arrow_memory
+from watchkeeper.sources.base import NoDataFilesError
 from watchkeeper.sources.perfile import SkippedFile, TypeChange
 from watchkeeper.timegrid import WindowCalendar, as_calendar
 from watchkeeper.timeutil import as_utc
@@ -465,6 +466,12 @@ class Labels:
         )
 
     @classmethod
+    def none_yet(cls) -> Labels:
+        """No label has arrived: the source exists and holds no file yet."""
+        empty = pd.Series([], dtype="float64")
+        return cls(ids=np.array([], dtype=object), values=empty.array)
+
+    @classmethod
     def unavailable(cls, error: str) -> Labels:
         empty = pd.Series([], dtype="float64")
         return cls(ids=np.array([], dtype=object), values=empty.array, error=error)
@@ -603,8 +610,12 @@ def read_labels(
             )
         else:
             frame = source.read(columns=wanted, categorical=categorical_columns(cols))
+    except NoDataFilesError:
+        # The directory is there and holds no file yet: no label has arrived (a new model).
+        return Labels.none_yet()
     except SourceError as exc:
-        # Missing ground truth must not stop drift, validation and serving checks.
+        # Missing ground truth must not stop drift, validation and serving checks (the run's
+        # `labels` section makes it a finding: `watchkeeper.bad_data`).
         return Labels.unavailable(str(exc))
     labels = Labels.from_frame(frame, cols, note=note)
     del frame

@@ -225,6 +225,13 @@ def test_an_unreadable_label_source_is_critical_and_named(tmp_path: Path) -> Non
     assert report.figures()["window.rows"] == ROWS and "drift.share" in report.figures()
 
 
+def test_an_empty_label_directory_is_no_labels_yet_not_unreadable(tmp_path: Path) -> None:
+    # A new model: the ground truth's directory exists and no label has arrived.
+    report = World(tmp_path).judge()
+    assert report.figures()["labels.unreadable"] == 0 and report.figures()["labels.read"] == 0
+    assert "label_source_unreadable" not in _fired(report)
+
+
 def test_a_column_that_changed_type_between_files_is_named_not_cast_silently(tmp_path: Path) -> None:
     world = World(tmp_path)
     world.write_labels([f"r{i}" for i in range(0, ROWS, 2)])

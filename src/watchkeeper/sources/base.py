@@ -20,6 +20,11 @@ class SourceError(RuntimeError):
     """A source is missing, unreadable, or lacks what was asked of it; the message names the source."""
 
 
+class NoDataFilesError(SourceError):
+    """The source's directory exists and holds no data file yet (labels that have not arrived): not
+    a source that cannot be read, as a path that does not exist is."""
+
+
 @runtime_checkable
 class Source(Protocol):
     """Reads a slice of a table: some columns, rows whose `time_column` is in ``[start, end)``.

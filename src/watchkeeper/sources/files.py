@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
 from watchkeeper.sources.arrow import dictionary_columns, release_arrow_memory, table_to_frame
-from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
+from watchkeeper.sources.base import NoDataFilesError, SourceError, columns_to_read, filter_time_range
 from watchkeeper.sources.errors import describe_read_error
 from watchkeeper.sources.perfile import (
     ARROW_READ_ERRORS,
@@ -107,7 +107,7 @@ class FileSource:
         except (OSError, pa.ArrowInvalid) as exc:
             raise SourceError(f"{self.description}: cannot read: {describe_read_error(exc)}") from None
         if not dataset.files:
-            raise SourceError(f"{self.description}: no data files found")
+            raise NoDataFilesError(f"{self.description}: no data files found")
         return dataset
 
     def _time_filter(
