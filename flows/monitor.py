@@ -112,6 +112,9 @@ class MonitorRun:
     # hindsight) and a window's labels are complete once its label lag has passed it.
     as_of: datetime
     hindsight: bool = False
+    # What the run's labels say of themselves (an unreadable source, labels matching no request):
+    # the `labels` section of every window the run evaluates.
+    labels_report: LabelsReport | None = None
 
     @property
     def config(self) -> MonitorConfig:
@@ -196,6 +199,9 @@ def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) 
     the previous window left (now, for a window prepared ahead of its turn), that state saved, and
     the drift-impact ranking over the windows recorded before it."""
     config, store = run.config, run.store
+    # Every window the run evaluates (re-evaluations too: without the figures they would retract
+    # what the window's first run fired) carries what the run knows of its data.
+    result = with_data_findings(run, result)
     labels_as_of = run.labels.cutoff if run.labels is not None else None
     result = replace(
         result, report=replace(result.report, labels_as_of=labels_as_of, hindsight=run.hindsight)
@@ -210,18 +216,18 @@ def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) 
     return _with_drift_impact(run, result, end)
 
 
-def with_data_findings(
-    run: MonitorRun, result: WindowEvaluation, labels: LabelsReport | None
-) -> WindowEvaluation:
+def with_data_findings(run: MonitorRun, result: WindowEvaluation) -> WindowEvaluation:
     """The window with what the run knows of its data beyond the window's rows
     (`watchkeeper.monitoring.add_data_findings`: rows stamped after the evaluation time, the run's
-    labels). A failure here is the window's error, never the window's loss."""
+    `labels` section). A failure to count the rows is the window's error, never the window's loss."""
     try:
-        return add_data_findings(result, run.config, as_of=run.as_of, now=utcnow(), labels=labels)
+        return add_data_findings(result, run.config, as_of=run.as_of, now=utcnow(), labels=run.labels_report)
     except Exception as exc:
         run_logger("watchkeeper.monitor").exception("counting the rows stamped after the evaluation failed")
         errors = {**result.report.errors, "window": f"{type(exc).__name__}: {exc}"}
-        return replace(result, report=replace(result.report, errors=errors))
+        result = replace(result, report=replace(result.report, errors=errors))
+        labels = run.labels_report
+        return with_sections(result, {"labels": labels}) if labels is not None else result
 
 
 def take_prepared(run: MonitorRun, prepared: PreparedWindow) -> WindowEvaluation:
@@ -432,30 +438,32 @@ def open_monitor_run(
     """
     config = loaded.config
     store = open_state()
+    labels = load_labels(config, since=since, as_of=as_of, hindsight=hindsight)
     return MonitorRun(
         loaded=loaded,
         store=store,
         tracking=open_tracking(config.tracking, leases=store),
         channels=open_alert_channels(config.alerts),
         state_dir=state_dir(),
-        labels=load_labels(config, since=since, as_of=as_of, hindsight=hindsight),
+        labels=labels,
         execution=resolve_execution(config.execution),
         as_of=as_of,
         hindsight=hindsight,
+        labels_report=assess_run_labels(config, labels),
     )
 
 
-def assess_run_labels(run: MonitorRun) -> LabelsReport | None:
+def assess_run_labels(config: MonitorConfig, labels: Labels | None) -> LabelsReport | None:
     """The run's labels as the `labels` section (None without ground truth); a failure to count the
     unmatched ones is logged and leaves them uncounted."""
     try:
-        return assess_labels(run.config, run.labels)
+        return assess_labels(config, labels)
     except Exception as exc:
         run_logger("watchkeeper.monitor").exception("counting the labels that match no request failed")
-        if run.labels is None or run.config.sources.ground_truth is None:
+        if labels is None or config.sources.ground_truth is None:
             return None
         note = f"unmatched labels not counted: {type(exc).__name__}: {exc}"
-        return LabelsReport("ground truth", len(run.labels.ids), note=note)
+        return LabelsReport("ground truth", len(labels.ids), note=note)
 
 
 def monitor_checks(run: MonitorRun) -> tuple[tuple[Check, ...], tuple[Check, ...]]:
@@ -576,7 +584,6 @@ def _monitor(run: MonitorRun, start: datetime, end: datetime) -> tuple[Monitorin
             as_of=as_of,
             human_report=human_report,
         )
-    current = with_data_findings(run, current, assess_run_labels(run))
     page = (
         submit_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, human_report[0])
         if human_report
