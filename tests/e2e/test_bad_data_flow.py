@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.monitor import monitor
 from watchkeeper import demo_data
+from watchkeeper.state import open_state
 from watchkeeper.timeutil import utcnow
 
 pytestmark = pytest.mark.slow
@@ -44,9 +45,10 @@ def test_rows_ahead_unmatched_labels_and_a_type_change_fire_with_runbooks(scenar
     target = scenario.root / "inference" / f"date={ahead:%Y-%m-%d}"
     target.mkdir(parents=True)
     rows.to_parquet(target / "part-0.parquet")
-    # Labels of day 1, and 300 for request ids that no inference row has.
+    # Half the labels of day 1, and 300 for request ids that no inference row has.
     ghosts = labels.head(300).assign(request_id=[f"ghost-{i}" for i in range(300)])
-    scenario.write_labels(1, pd.concat([labels, ghosts]))
+    half = len(labels) // 2
+    scenario.write_labels(1, pd.concat([labels.iloc[:half], ghosts]))
 
     report = monitor(str(scenario.config_path), window_end=scenario.window_end(1))
     figures = report.figures()
@@ -68,6 +70,21 @@ def test_rows_ahead_unmatched_labels_and_a_type_change_fire_with_runbooks(scenar
     assert metrics["window/rows_after_evaluation"] == 30
     assert metrics["labels/unmatched"] == 300
     assert metrics["window/type_changed_columns"] == 1
+
+    # The rest of day 1's labels land during day 2: day 2's run re-evaluates day 1, which keeps its
+    # figures (a re-evaluation without them would retract what day 1's run fired).
+    scenario.write_day(2)
+    late = scenario.root / "labels" / "day=1-late"
+    late.mkdir()
+    arrived = pd.Timestamp(scenario.window_end(1)) + pd.Timedelta(hours=1)
+    labels.iloc[half:].assign(label_timestamp=arrived).to_parquet(late / "part-0.parquet")
+    second = monitor(str(scenario.config_path), window_end=scenario.window_end(2))
+    assert _firing(second)["rows_after_evaluation"] == "warning"
+    windows = {w["window_end"]: w for w in open_state().list_windows("e2e-model")}
+    day1 = windows[scenario.window_end(1)]
+    assert day1["n_labeled"] > figures["window.labeled"]  # re-evaluated with the late labels
+    assert day1["summary"]["figures"]["window.rows_after_evaluation"] == 30
+    assert day1["summary"]["figures"]["labels.unmatched"] == 300
 
 
 def test_a_label_path_typo_is_critical(scenario) -> None:
