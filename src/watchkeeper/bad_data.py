@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from watchkeeper.quoting import cap_label, cap_text
+from watchkeeper.quoting import cap_label
 from watchkeeper.sources import FileSource, build_source
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
@@ -239,5 +239,5 @@ def assess_labels(config: MonitorConfig, labels: Labels | None) -> LabelsReport 
     )[cols.request_id]
     unmatched = ~_matched(labels.ids, requests)
     ids = labels.ids.to_pandas() if isinstance(labels.ids, pa.Array) else pd.Series(labels.ids)
-    examples = tuple(cap_label(cap_text(str(v))) for v in ids[unmatched].head(IDS_QUOTED))
+    examples = tuple(cap_label(str(v)) for v in ids[unmatched].head(IDS_QUOTED))
     return LabelsReport(source, read, unmatched=int(unmatched.sum()), searched=(lo, hi), examples=examples)

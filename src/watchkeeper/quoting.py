@@ -1,22 +1,22 @@
 """Quoting data in what a run writes: one huge value must not grow a run's artifacts without bound.
 
 A value read from the data (a category, a segment, an unexpected value in a GX result, a message that
-quotes one) may be any size: a 10 MB category once grew a run's artifacts from 4.4 MB to 264 MB
+quotes one) may be any size: a 10 MB category once grew what a window's run writes from 4.3 MB to 264 MB
 (report JSON, GX's result, its HTML page, Evidently's page, tables, figure names). Every place that
-quotes data caps it here:
+quotes data caps it with these:
 
 - `cap_text`: at most `MAX_QUOTED_CHARS` characters, then ``… (N more characters)``;
 - `cap_label`: a value used as a *name* (a segment in a figure name) keeps its first characters and a
   short hash of the whole, so two long values stay two names;
-- `cap_examples`: lists of examples keep `MAX_EXAMPLES` items and say how many more there were;
-- `cap_strings`: all of that, through a JSON-like document.
+- lists of examples keep `MAX_EXAMPLES` items and say how many more there were (GX's result:
+  `watchkeeper.validation.report.make_json_safe`);
+- a sentence that quotes values (a finding, a note, an alert's summary) stops at `MAX_TEXT_CHARS`
+  (the report's JSON, alert payloads).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import Any
 
 MAX_QUOTED_CHARS = 200
 # A sentence that may quote several values (a finding, a note, an error): the report's own cap.
@@ -40,26 +40,5 @@ def cap_label(text: str, limit: int = MAX_LABEL_CHARS) -> str:
     if len(text) <= limit:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{text[: limit - 24]}…[{len(text)} chars #{digest}]"
-
-
-def cap_examples(items: Sequence[Any], limit: int = MAX_EXAMPLES) -> list[Any]:
-    """The first `limit` items (strings capped), and a last one saying how many were left out."""
-    shown = [cap_strings(v) for v in items[:limit]]
-    if len(items) > limit:
-        shown.append(f"… ({len(items) - limit} more)")
-    return shown
-
-
-def cap_strings(value: Any, limit: int = MAX_QUOTED_CHARS) -> Any:
-    """A JSON-like document with every string (and key) capped and every list capped to
-    `MAX_EXAMPLES` items; other values unchanged."""
-    if isinstance(value, str):
-        return cap_text(value, limit)
-    if isinstance(value, dict):
-        return {
-            (cap_text(k, limit) if isinstance(k, str) else k): cap_strings(v, limit) for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return cap_examples(list(value))
-    return value
+    suffix = f"…[{len(text)} chars #{digest}]"
+    return text[: max(limit - len(suffix), 0)] + suffix
