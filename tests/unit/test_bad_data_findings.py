@@ -297,6 +297,20 @@ def test_a_reference_pointing_at_a_system_file_never_quotes_it(tmp_path: Path) -
         assert part not in message
 
 
+def test_a_one_line_system_file_is_not_quoted_as_its_column_names(tmp_path: Path) -> None:
+    # A CSV's column names are its first line: the "missing column(s)" error lists plain names only.
+    system = tmp_path / "hostname"
+    system.write_text("db-primary:5432:replica-secret\n")
+    world = World(tmp_path)
+    update = {"reference": parse_config_source({"type": "csv", "path": str(system)})}
+    config = world.config.model_copy(update={"sources": world.config.sources.model_copy(update=update)})
+    with pytest.raises(SourceError) as raised:
+        read_reference(config)
+    message = str(raised.value)
+    assert "missing column(s)" in message and "1 column name(s) not shown" in message
+    assert "replica-secret" not in message
+
+
 def parse_config_source(data: dict[str, Any]) -> Any:
     from pydantic import TypeAdapter
 
