@@ -107,14 +107,14 @@ class MonitorRun:
     channels: list[Channel]
     state_dir: Path
     labels: Labels | None
+    # What the run's labels say of themselves (an unreadable source, labels matching no request):
+    # the `labels` section of every window the run evaluates.
+    labels_report: LabelsReport | None
     execution: ExecutionConfig
     # The run judges as of this time: its labels are those that had arrived by then (unless in
     # hindsight) and a window's labels are complete once its label lag has passed it.
     as_of: datetime
     hindsight: bool = False
-    # What the run's labels say of themselves (an unreadable source, labels matching no request):
-    # the `labels` section of every window the run evaluates.
-    labels_report: LabelsReport | None = None
 
     @property
     def config(self) -> MonitorConfig:
@@ -446,10 +446,10 @@ def open_monitor_run(
         channels=open_alert_channels(config.alerts),
         state_dir=state_dir(),
         labels=labels,
+        labels_report=assess_run_labels(config, labels),
         execution=resolve_execution(config.execution),
         as_of=as_of,
         hindsight=hindsight,
-        labels_report=assess_run_labels(config, labels),
     )
 
 
