@@ -4,7 +4,8 @@ A window's read keeps only its own rows, so some damage is invisible from inside
 
 - rows of the inference logs stamped after the evaluation time (a producer's clock a month ahead):
   no window the run judges holds them, so they vanished without a word. `count_rows_after_evaluation`
-  counts them into the window's `rows_after_evaluation` (rule `rows_after_evaluation`);
+  counts those in the window's own files (after the run's `as_of`) and those anywhere after the
+  run's wall clock into the window's `rows_after_evaluation` (rule `rows_after_evaluation`);
 - labels whose request id matches no logged request (a join key renamed upstream, labels of another
   model): they joined nothing, and `unmatched_labels` read 0. `assess_labels` counts them against
   the requests of every window that could hold them (rule `unmatched_labels`);
@@ -13,7 +14,10 @@ A window's read keeps only its own rows, so some damage is invisible from inside
   `label_source_unreadable`, critical).
 
 The figures live in the `window` and `labels` sections of the run's window report; each finding's
-sentence names what and where (the source, the time range, a few of the ids).
+sentence names what and where (the source, the time range, a few of the ids). The other two kinds
+of bad data are found where they are met: a column whose type changed between files by the file
+sources (`sources.perfile.TypeChange`, rule `column_type_changed`), a check that could not fit by
+the check runner (`checks.ChecksReport`, rule `check_not_fitted`).
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ class RowsAfterEvaluation:
     other files, stamped after the run's clock (plus the allowance)."""
 
     source: str
-    as_of: datetime
-    clock: datetime
+    cutoff: datetime  # as_of plus the allowance
+    clock: datetime  # the run's wall clock (or as_of, if later) plus the allowance
     in_window_files: int = 0
     ahead: int = 0
     first: datetime | None = None
@@ -68,7 +72,7 @@ class RowsAfterEvaluation:
         parts = []
         if self.in_window_files:
             parts.append(
-                f"{self.in_window_files} in this window's files, after {self.as_of:%Y-%m-%d %H:%M} UTC"
+                f"{self.in_window_files} in this window's files, after {self.cutoff:%Y-%m-%d %H:%M} UTC"
             )
         if self.ahead:
             parts.append(f"{self.ahead} elsewhere, after the run's clock {self.clock:%Y-%m-%d %H:%M} UTC")
