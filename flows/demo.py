@@ -109,6 +109,8 @@ def demo(
 
     models: dict[str, Any] = {}
     pending_labels: dict[int, pd.DataFrame] = {}
+    # Labels arrive from day 4: their directory exists, empty, before (a missing one is a finding).
+    (data_dir / "ground_truth").mkdir(parents=True, exist_ok=True)
     reports = {}
     for day in range(1, days + 1):
         plan = demo_data.day_plan(day)
@@ -210,6 +212,7 @@ def run_house_prices(days: int, base: Path, seed: int, rows_per_day: int = 2_000
         model, history[history["timestamp"] >= cutoff].reset_index(drop=True), config
     )
     base.mkdir(parents=True, exist_ok=True)
+    (base / "ground_truth").mkdir(exist_ok=True)  # sale prices arrive later: the directory is there
     reference.to_parquet(base / "reference.parquet", index=False)
     print(f"\nhouse-prices: a regression model, sale prices {demo_data.HOUSE_LABEL_DELAY.days} days late")
     pending: dict[int, pd.DataFrame] = {}

@@ -53,6 +53,7 @@ from tasks.tracking_tasks import (
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.anchor import CHECKPOINT_ENV
 from watchkeeper.backfill import PreparedWindow
+from watchkeeper.bad_data import LabelsReport, assess_labels
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
@@ -60,7 +61,14 @@ from watchkeeper.drift.impact import order_drift_rows, rank_drift_impact
 from watchkeeper.drift.reset_impact import ResetImpactCheck
 from watchkeeper.execution import ExecutionConfig, resolve_execution
 from watchkeeper.health.latest import read_latest_health
-from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window, fit_checks, with_sections
+from watchkeeper.monitoring import (
+    FittedChecks,
+    WindowEvaluation,
+    add_data_findings,
+    evaluate_window,
+    fit_checks,
+    with_sections,
+)
 from watchkeeper.partitioned.engine import plan_window
 from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.performance.config import default_primary_metric
@@ -103,6 +111,9 @@ class MonitorRun:
     channels: list[Channel]
     state_dir: Path
     labels: Labels | None
+    # What the run's labels say of themselves (an unreadable source, labels matching no request):
+    # the `labels` section of every window the run evaluates.
+    labels_report: LabelsReport | None
     execution: ExecutionConfig
     # The run judges as of this time: its labels are those that had arrived by then (unless in
     # hindsight) and a window's labels are complete once its label lag has passed it.
@@ -194,6 +205,9 @@ def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) 
     the previous window left (now, for a window prepared ahead of its turn), that state saved, and
     the drift-impact ranking over the windows recorded before it."""
     config, store = run.config, run.store
+    # Every window the run evaluates (re-evaluations too: without the figures they would retract
+    # what the window's first run fired) carries what the run knows of its data.
+    result = with_data_findings(run, result)
     labels_as_of = run.labels.cutoff if run.labels is not None else None
     result = replace(
         result, report=replace(result.report, labels_as_of=labels_as_of, hindsight=run.hindsight)
@@ -206,6 +220,20 @@ def finish_evaluation(run: MonitorRun, result: WindowEvaluation, end: datetime) 
     if perf is not None and perf.detectors_fed:
         store.put_json(DETECTOR_NAMESPACE, config.model.name, perf.detector_state)
     return _with_drift_impact(run, result, end)
+
+
+def with_data_findings(run: MonitorRun, result: WindowEvaluation) -> WindowEvaluation:
+    """The window with what the run knows of its data beyond the window's rows
+    (`watchkeeper.monitoring.add_data_findings`: rows stamped after the evaluation time, the run's
+    `labels` section). A failure to count the rows is the window's error, never the window's loss."""
+    try:
+        return add_data_findings(result, run.config, as_of=run.as_of, now=utcnow(), labels=run.labels_report)
+    except Exception as exc:
+        run_logger("watchkeeper.monitor").exception("counting the rows stamped after the evaluation failed")
+        errors = {**result.report.errors, "window": f"{type(exc).__name__}: {exc}"}
+        result = replace(result, report=replace(result.report, errors=errors))
+        labels = run.labels_report
+        return with_sections(result, {"labels": labels}) if labels is not None else result
 
 
 def take_prepared(run: MonitorRun, prepared: PreparedWindow) -> WindowEvaluation:
@@ -421,18 +449,33 @@ def open_monitor_run(
     """
     config = loaded.config
     store = open_state()
+    labels = load_labels(config, since=since, as_of=as_of, hindsight=hindsight)
     return MonitorRun(
         loaded=loaded,
         store=store,
         tracking=open_tracking(config.tracking, leases=store),
         channels=open_alert_channels(config.alerts),
         state_dir=state_dir(),
-        labels=load_labels(config, since=since, as_of=as_of, hindsight=hindsight),
+        labels=labels,
+        labels_report=assess_run_labels(config, labels),
         execution=resolve_execution(config.execution),
         as_of=as_of,
         hindsight=hindsight,
         checkpoint_target=os.environ.get(CHECKPOINT_ENV) or None,
     )
+
+
+def assess_run_labels(config: MonitorConfig, labels: Labels | None) -> LabelsReport | None:
+    """The run's labels as the `labels` section (None without ground truth); a failure to count the
+    unmatched ones is logged and leaves them uncounted."""
+    try:
+        return assess_labels(config, labels)
+    except Exception as exc:
+        run_logger("watchkeeper.monitor").exception("counting the labels that match no request failed")
+        if labels is None or config.sources.ground_truth is None:
+            return None
+        note = f"unmatched labels not counted: {type(exc).__name__}: {exc}"
+        return LabelsReport("ground truth", len(labels.ids), note=note)
 
 
 def monitor_checks(run: MonitorRun) -> tuple[tuple[Check, ...], tuple[Check, ...]]:

@@ -41,8 +41,9 @@ from watchkeeper.performance import (
     fit_performance_baseline,
 )
 from watchkeeper.performance.baseline import chunk_reference
+from watchkeeper.quoting import cap_text
 from watchkeeper.validation import ExpectationSuiteSpec, ValidationReport, load_suite, validate_window
-from watchkeeper.verdict import Publication, Publishes
+from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Publishes, Severity
 from watchkeeper.windows import ReferenceData
 
 
@@ -77,6 +78,56 @@ class Check(Protocol):
     def fit(self, reference: ReferenceData, config: MonitorConfig) -> Any: ...
 
     def evaluate(self, fitted: Any, window: Window) -> Publishes | None: ...
+
+
+@runtime_checkable
+class ReportsUnfitted(Protocol):
+    """Optional for what a check fitted: the parts it could not fit on this reference, and why
+    (`PerformanceBaseline`: CBPE on a one-class reference). Those parts judge nothing in any window."""
+
+    def unfitted_parts(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ChecksReport:
+    """Section "checks": the parts of checks that could not be fitted on the reference, and why.
+
+    A part that could not fit is not a window without findings: the `check_not_fitted` rule makes
+    the verdict say so (the estimates it would give are missing from every window).
+    """
+
+    not_fitted: Mapping[str, str] = field(default_factory=dict)  # "<check>.<part>" → why
+
+    def figures(self) -> dict[str, float]:
+        return {"not_fitted": float(len(self.not_fitted))}
+
+    def findings(self) -> list[Finding]:
+        return [
+            Finding(
+                "checks",
+                Severity.CRITICAL,
+                f"{part} could not be fitted on the reference: {why}",
+                rule="check_not_fitted",
+            )
+            for part, why in self.not_fitted.items()
+        ]
+
+    def publish(self) -> Publication:
+        return NOTHING_TO_PUBLISH
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"not_fitted": dict(self.not_fitted)}
+
+
+def assess_fits(fitted: Mapping[str, Any]) -> ChecksReport:
+    """The `checks` section for what each check fitted (by check name)."""
+    not_fitted = {
+        f"{name}.{part}": cap_text(why)
+        for name, fit in fitted.items()
+        if isinstance(fit, ReportsUnfitted)
+        for part, why in fit.unfitted_parts().items()
+    }
+    return ChecksReport(not_fitted)
 
 
 def model_versions(config: MonitorConfig, frame: pd.DataFrame) -> tuple[str, ...]:

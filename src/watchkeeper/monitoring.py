@@ -25,15 +25,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from watchkeeper.checks import Check, Window, model_versions
+from watchkeeper.bad_data import LabelsReport, count_rows_after_evaluation
+from watchkeeper.checks import Check, Window, assess_fits, model_versions
 from watchkeeper.config import MonitorConfig
 from watchkeeper.footprint import StepFootprint
 from watchkeeper.guards import ReferenceTooSmall, reference_too_small
+from watchkeeper.performance import PerformanceReport
 from watchkeeper.report import MonitoringReport
 from watchkeeper.sources.arrow import release_arrow_memory
 from watchkeeper.timeutil import utcnow
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Publication, Publishes, SectionReport
-from watchkeeper.windows import ReferenceData, WindowData
+from watchkeeper.windows import ReferenceData, WindowData, WindowReport
 
 T = TypeVar("T")
 Runner = Callable[..., Any]
@@ -116,7 +118,7 @@ def evaluate_window(
         data: WindowData = run("load_window", load)
     window = Window(config, start, end, data.frame, labels_complete=labels_complete, state=state or {})
 
-    sections: dict[str, SectionReport] = {"window": data.report}
+    sections: dict[str, SectionReport] = {"window": data.report, "checks": assess_fits(fitted.fitted)}
     errors: dict[str, str] = {}
     publication = NOTHING_TO_PUBLISH
     for check in checks:
@@ -195,3 +197,32 @@ def with_sections(result: WindowEvaluation, extra: Mapping[str, SectionReport]) 
         sections["footprint"] = footprint
     usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
     return replace(result, report=replace(result.report, sections=sections), usable_for_training=usable)
+
+
+def add_data_findings(
+    result: WindowEvaluation,
+    config: MonitorConfig,
+    *,
+    as_of: datetime,
+    now: datetime,
+    labels: LabelsReport | None,
+) -> WindowEvaluation:
+    """`result` with what a run knows of its data beyond the window's rows (`watchkeeper.bad_data`):
+    the rows of the logs stamped after the evaluation time (`window.rows_after_evaluation`, a note
+    naming the source and the time range), and the run's `labels` section (an unreadable source,
+    labels that match no request; the performance section's `unmatched_labels` with it)."""
+    extra: dict[str, SectionReport] = {}
+    window = result.report.section("window")
+    if isinstance(window, WindowReport):
+        after = count_rows_after_evaluation(config, window.start, window.end, as_of=as_of, now=now)
+        said = after.describe() if after.rows else None
+        notes = (*window.notes, said) if said else window.notes
+        extra["window"] = replace(
+            window, rows_after_evaluation=after.rows, after_evaluation=said, notes=notes
+        )
+    if labels is not None:
+        extra["labels"] = labels
+        perf = result.report.section("perf")
+        if isinstance(perf, PerformanceReport) and labels.unmatched is not None:
+            extra["perf"] = replace(perf, unmatched_labels=labels.unmatched)
+    return with_sections(result, extra)

@@ -17,6 +17,7 @@ from typing import Any
 
 from watchkeeper.alerting.judge import Judgement, judge_window
 from watchkeeper.alerting.rules import RuleConfig
+from watchkeeper.quoting import MAX_TEXT_CHARS, cap_label, cap_text
 from watchkeeper.verdict import (
     NOTHING_TO_PUBLISH,
     Finding,
@@ -30,9 +31,13 @@ SCHEMA_VERSION = 1
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
+    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers; every string and key is
+    capped at `MAX_TEXT_CHARS` (values quoted from the data are capped shorter where they are
+    quoted: `watchkeeper.quoting`), so no value grows the report past a bound."""
+    if isinstance(value, str):
+        return cap_text(value, MAX_TEXT_CHARS)
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {cap_label(str(k), MAX_TEXT_CHARS): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, str | bytes):

@@ -39,6 +39,7 @@ from watchkeeper.performance import PerformanceBaseline, PerformanceReport, eval
 from watchkeeper.performance.baseline import fit_performance_baseline
 from watchkeeper.performance.config import PerformanceConfig
 from watchkeeper.performance.metrics import format_figure as _fmt
+from watchkeeper.quoting import cap_label
 from watchkeeper.schema import ColumnsConfig, TaskType
 from watchkeeper.verdict import Finding, Publication, Severity
 
@@ -60,10 +61,11 @@ class SegmentsConfig(StrictModel):
 
 
 def segment_label(value: Any) -> str:
-    """A segment value as text (figure names, tables): integers stay integers, floats lose ``.0``."""
+    """A segment value as text (figure names, tables): integers stay integers, floats lose ``.0``;
+    a long value keeps its start and a hash (`quoting.cap_label`: a figure name stays a name)."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
-    return str(value)
+    return cap_label(str(value))
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 from watchkeeper.schema import ColumnsConfig
 from watchkeeper.sources import SourceError, build_source
 from watchkeeper.sources.arrow import release_arrow_memory
-from watchkeeper.sources.perfile import SkippedFile
+from watchkeeper.sources.base import NoDataFilesError
+from watchkeeper.sources.perfile import SkippedFile, TypeChange
 from watchkeeper.timegrid import WindowCalendar, as_calendar
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import NOTHING_TO_PUBLISH, Finding, Publication, Severity
@@ -229,6 +230,12 @@ class WindowReport:
     notes: tuple[str, ...] = ()
     # Files of the window that could not be read ("path (N rows): why"): the window is incomplete.
     skipped_files: tuple[str, ...] = ()
+    # Columns whose type differed between the window's files (`TypeChange.describe`): read as one.
+    type_changes: tuple[str, ...] = ()
+    # Rows of the inference logs stamped after the evaluation time (None: not counted; see
+    # `watchkeeper.bad_data.count_rows_after_evaluation`), and where they are.
+    rows_after_evaluation: int | None = None
+    after_evaluation: str | None = None
 
     @property
     def label_coverage(self) -> float | None:
@@ -242,7 +249,10 @@ class WindowReport:
             "duplicate_request_ids": float(self.duplicate_request_ids),
             "incomplete": float(bool(self.skipped_files)),
             "skipped_files": float(len(self.skipped_files)),
+            "type_changed_columns": float(len(self.type_changes)),
         }
+        if self.rows_after_evaluation is not None:
+            out["rows_after_evaluation"] = float(self.rows_after_evaluation)
         if self.label_coverage is not None:
             out["label_coverage"] = self.label_coverage
         return out
@@ -266,6 +276,12 @@ class WindowReport:
                     f"window incomplete: skipped {skipped}",
                     rule="incomplete_window",
                 )
+            )
+        for change in self.type_changes:
+            out.append(Finding("window", Severity.WARNING, change, rule="column_type_changed"))
+        if self.rows_after_evaluation and self.after_evaluation:
+            out.append(
+                Finding("window", Severity.WARNING, self.after_evaluation, rule="rows_after_evaluation")
             )
         if self.duplicate_request_ids:
             out.append(
@@ -292,6 +308,8 @@ class WindowReport:
             "duplicate_labels": self.duplicate_labels,
             "notes": list(self.notes),
             "skipped_files": list(self.skipped_files),
+            "type_changes": list(self.type_changes),
+            "rows_after_evaluation": self.rows_after_evaluation,
         }
 
 
@@ -448,6 +466,12 @@ class Labels:
         )
 
     @classmethod
+    def none_yet(cls) -> Labels:
+        """No label has arrived: the source exists and holds no file yet."""
+        empty = pd.Series([], dtype="float64")
+        return cls(ids=np.array([], dtype=object), values=empty.array)
+
+    @classmethod
     def unavailable(cls, error: str) -> Labels:
         empty = pd.Series([], dtype="float64")
         return cls(ids=np.array([], dtype=object), values=empty.array, error=error)
@@ -586,8 +610,12 @@ def read_labels(
             )
         else:
             frame = source.read(columns=wanted, categorical=categorical_columns(cols))
+    except NoDataFilesError:
+        # The directory is there and holds no file yet: no label has arrived (a new model).
+        return Labels.none_yet()
     except SourceError as exc:
-        # Missing ground truth must not stop drift, validation and serving checks.
+        # Missing ground truth must not stop drift, validation and serving checks (the run's
+        # `labels` section makes it a finding: `watchkeeper.bad_data`).
         return Labels.unavailable(str(exc))
     labels = Labels.from_frame(frame, cols, note=note)
     del frame
@@ -630,6 +658,7 @@ def load_window(
         categorical=categorical_columns(cols),
     )
     skipped = tuple(SkippedFile(**s).describe() for s in frame.attrs.get("skipped_files", ()))
+    changes = tuple(TypeChange.from_dict(c).describe() for c in frame.attrs.get("type_changes", ()))
     frame = normalize_logs(frame, cols, source=logs.description)
     repeated = _repeated(frame[cols.request_id], keep="first")
     duplicates = int(repeated.sum())
@@ -661,8 +690,9 @@ def load_window(
         labeled=labeled,
         duplicate_request_ids=duplicates,
         duplicate_labels=dup_labels,
-        notes=tuple(notes),
+        notes=tuple([*notes, *changes]),
         skipped_files=skipped,
+        type_changes=changes,
     )
     return WindowData(frame=joined, report=report)
 

@@ -44,6 +44,9 @@ class Scenario:
         reference = demo_data.make_reference(3, rows=3_000, days=6)
         (root / "reference").mkdir(parents=True)
         _scored(reference).to_parquet(root / "reference" / "ref.parquet")
+        # The ground truth's directory exists before any label arrives (a path that does not exist
+        # is the critical `label_source_unreadable`, a typo).
+        (root / "labels").mkdir()
         self.config_path = root / "model.yaml"
         repo = Path(__file__).resolve().parents[2]
         config = yaml.safe_load((repo / "configs/models/credit-risk.yaml").read_text())

@@ -11,6 +11,10 @@ model-specific and worth overriding.
 from __future__ import annotations
 
 from watchkeeper.alerting.rules import AnnotationsConfig, RuleConfig
+from watchkeeper.bad_data import UNMATCHED_LABELS_SHARE
+
+# Where the runbooks of the built-in rules live, relative to the repository (docs/runbooks/<rule>.md).
+RUNBOOKS = "docs/runbooks"
 
 
 def _rule(name: str, condition: str, severity: str, summary: str, description: str) -> RuleConfig:
@@ -128,3 +132,70 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
         "Share of requests whose status is not one of `columns.ok_statuses`.",
     ),
 )
+
+
+def _data_rule(name: str, condition: str, severity: str, summary: str, description: str) -> RuleConfig:
+    """A bad-data rule (issue 30): its runbook is docs/runbooks/<name>.md; the window report's notes
+    name what and where (the section's own finding of the same name, judged by this rule)."""
+    return RuleConfig.model_validate(
+        {
+            "name": name,
+            "condition": condition,
+            "severity": severity,
+            "annotations": AnnotationsConfig(
+                summary=summary, description=description, runbook_url=f"{RUNBOOKS}/{name}.md"
+            ),
+        }
+    )
+
+
+# Bad data is a finding, never silence. Critical where the window's judgement is missing a part
+# (no labels at all, an estimator that could not fit): its verdict cannot be trusted as ok. Warning
+# where the data is damaged but the window is still judged on what it holds.
+DATA_RULES: tuple[RuleConfig, ...] = (
+    _data_rule(
+        # Any row: real traffic is never stamped in the future (beyond the clock-skew allowance).
+        "rows_after_evaluation",
+        "window.rows_after_evaluation > 0",
+        "warning",
+        "{value:.0f} logged row(s) stamped after the evaluation time",
+        "Rows of the inference logs carry a time after the run's evaluation time: no window holds "
+        "them. The window report's notes name the source and the time range.",
+    ),
+    _data_rule(
+        # A few stray labels are normal (a lost log line, a label later than the label lag).
+        "unmatched_labels",
+        f"labels.unmatched_share > {UNMATCHED_LABELS_SHARE}",
+        "warning",
+        "{labels.unmatched:.0f} label(s) ({value:.1%}) match no logged request",
+        "Labels whose request id is in no inference row of the windows that could hold them joined "
+        "nothing. The window report's notes name the source, the range searched and a few ids.",
+    ),
+    _data_rule(
+        "label_source_unreadable",
+        "labels.unreadable == 1",
+        "critical",
+        "The configured label source cannot be read",
+        "The windows were judged without labels: realized performance, concept drift and the "
+        "target's drift are missing. The window report names the source and the error.",
+    ),
+    _data_rule(
+        # Any column: the cast hides a producer that changed what it writes.
+        "column_type_changed",
+        "window.type_changed_columns > 0",
+        "warning",
+        "{value:.0f} column(s) changed type between the window's files",
+        "A column holds one type in some files and another in others (ints, then numeric strings); "
+        "the window read it as one. The window report names the column, both types and the files.",
+    ),
+    _data_rule(
+        "check_not_fitted",
+        "checks.not_fitted > 0",
+        "critical",
+        "{value:.0f} check part(s) could not be fitted on the reference",
+        "A check could not fit on the reference (CBPE on a one-class reference): what it would "
+        "estimate is missing from every window. The window report names the check and why.",
+    ),
+)
+
+DEFAULT_RULES += DATA_RULES

@@ -159,6 +159,15 @@ FIELD_PATTERNS: tuple[str, ...] = (
     "window.duplicate_request_ids",
     "window.incomplete",
     "window.skipped_files",
+    "window.type_changed_columns",
+    "window.rows_after_evaluation",
+    # the run's labels (`watchkeeper.bad_data.LabelsReport`)
+    "labels.read",
+    "labels.unreadable",
+    "labels.unmatched",
+    "labels.unmatched_share",
+    # checks that could not fit on the reference
+    "checks.not_fitted",
     # the monitoring job's own cost per step (footprint.<step>.wall_s, …) and the window's verdict
     "footprint.*.wall_s",
     "footprint.*.cpu_s",

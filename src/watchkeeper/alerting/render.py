@@ -20,6 +20,7 @@ from typing import Any
 
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 from watchkeeper.presentation import verdict_state_name
+from watchkeeper.quoting import MAX_EXAMPLES, MAX_QUOTED_CHARS, MAX_TEXT_CHARS, cap_text
 from watchkeeper.verdict import Severity
 
 MAX_BLOCKS = 50
@@ -153,9 +154,9 @@ def render_text(message: AlertMessage) -> str:
         label = "RESOLVED" if e.status == "resolved" else e.severity.upper()
         again = " (still firing)" if e.repeat else " (worse)" if e.escalated else ""
         figure = f" [{metric_line(e)}]" if metric_line(e) else ""
-        lines.append(f"  - {label} {e.rule}{again}: {e.summary}{figure}")
+        lines.append(f"  - {label} {e.rule}{again}: {cap_text(e.summary, MAX_TEXT_CHARS)}{figure}")
         if e.details:
-            lines.append(f"      {details_text(e.details)}")
+            lines.append(f"      {cap_text(details_text(e.details), MAX_TEXT_CHARS)}")
         if e.runbook_url:
             lines.append(f"      runbook: {e.runbook_url}")
     for name, url in (
@@ -289,8 +290,16 @@ def render_generic(message: AlertMessage) -> dict[str, Any]:
             "resolved": len(message.resolved),
         },
         "links": {"mlflow_run": message.mlflow_run_url, "prefect_flow_run": message.prefect_flow_run_url},
-        "alerts": [e.to_dict() for e in message.events],
+        # Texts capped (`quoting`): a finding's sentence may quote the data.
+        "alerts": [_capped(e.to_dict()) for e in message.events],
     }
+
+
+def _capped(event: dict[str, Any]) -> dict[str, Any]:
+    out = dict(event)
+    out["summary"] = cap_text(str(out.get("summary") or ""), MAX_TEXT_CHARS)
+    out["details"] = [cap_text(str(d), MAX_QUOTED_CHARS) for d in out.get("details") or []][:MAX_EXAMPLES]
+    return out
 
 
 def render_pagerduty(event: AlertEvent, message: AlertMessage, routing_key: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from watchkeeper.quoting import MAX_LABEL_CHARS, cap_label
+
 
 def _sample(frame: pd.DataFrame, columns: list[str], cap: int, seed: int, rows: Any = None) -> pd.DataFrame:
     """At most `cap` of the frame's rows (positions `rows` when given, else all), seeded, in order.
@@ -121,12 +123,19 @@ class EvidentlyInputs:
 
 
 def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Typed string columns (category, Arrow strings) as Python objects, as Evidently expects them."""
+    """Typed string columns (category, Arrow strings) as Python objects, as Evidently expects them.
+
+    Long values are shortened (`quoting.cap_label`: distinct values stay distinct): the page quotes
+    every category, and one 10 MB value made it 64 MB."""
     out = frame.copy()
     for name in out.columns:
         dtype = out[name].dtype
         if isinstance(dtype, pd.CategoricalDtype | pd.StringDtype):
             values = out[name].astype(object)
+            long = values.map(lambda v: isinstance(v, str) and len(v) > MAX_LABEL_CHARS).to_numpy(dtype=bool)
+            if long.any():
+                values = values.copy()
+                values[long] = [cap_label(v) for v in values[long]]
             out[name] = values.where(values.notna(), None)  # type: ignore[call-overload]  # stubs: None as `other`
     return out
 

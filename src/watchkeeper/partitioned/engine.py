@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from watchkeeper.checks import assess_fits
 from watchkeeper.config import MonitorConfig
 from watchkeeper.execution import ExecutionConfig
 from watchkeeper.footprint import StepFootprint
@@ -646,6 +647,7 @@ def evaluate_partitioned(
         tuple(approximate),
         missing,
     )
+    sections["checks"] = assess_fits(fitted.fitted)
     sections.update(extra_sections or {})
     sections["footprint"] = footprint.report()
     publication = NOTHING_TO_PUBLISH

@@ -32,6 +32,7 @@ from watchkeeper.sources import SourceError, build_source
 from watchkeeper.sources.arrow import table_to_frame
 from watchkeeper.sources.base import filter_time_range
 from watchkeeper.sources.config import ParquetSourceConfig, SourceConfig
+from watchkeeper.sources.errors import describe_read_error
 from watchkeeper.sources.files import FileSource
 
 
@@ -175,7 +176,9 @@ def read_partition(
     try:
         table = fragment.to_table(columns=list(dict.fromkeys([*columns, time_column])))
     except (OSError, pa.ArrowInvalid) as exc:
-        raise SourceError(f"parquet file {partition.path!r}: cannot read: {exc}") from None
+        raise SourceError(
+            f"parquet file {partition.path!r}: cannot read: {describe_read_error(exc)}"
+        ) from None
     part = table_to_frame(table, wanted)  # the sources' own typing: categories, Arrow strings
     del table
     part = filter_time_range(part, time_column, start, end, source=f"parquet file {partition.path!r}")

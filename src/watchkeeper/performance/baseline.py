@@ -83,6 +83,15 @@ class PerformanceBaseline:
     dle: DLEEstimator | None = None
     dle_status: str = "not applicable: classification"
 
+    def unfitted_parts(self) -> dict[str, str]:
+        """The estimators this reference could not fit, and why (`checks.ReportsUnfitted`): CBPE on a
+        one-class reference, DLE on too few labeled rows. Disabled or not applicable ones are not."""
+        out = {}
+        for part, status in (("cbpe", self.cbpe_status), ("dle", self.dle_status)):
+            if status.startswith("not fitted"):
+                out[part] = status.removeprefix("not fitted: ")
+        return out
+
     def fingerprint(self) -> str:
         """A short hash of the baseline; detector state fed under another baseline is discarded."""
         text = json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)

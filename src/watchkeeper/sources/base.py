@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -10,11 +11,18 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from watchkeeper.quoting import MAX_QUOTED_CHARS, cap_text
+from watchkeeper.sources.errors import describe_read_error
 from watchkeeper.timeutil import as_utc
 
 
 class SourceError(RuntimeError):
     """A source is missing, unreadable, or lacks what was asked of it; the message names the source."""
+
+
+class NoDataFilesError(SourceError):
+    """The source's directory exists and holds no data file yet (labels that have not arrived): not
+    a source that cannot be read, as a path that does not exist is."""
 
 
 @runtime_checkable
@@ -48,7 +56,7 @@ def normalize_timestamps(frame: pd.DataFrame, column: str, *, source: str) -> pd
 
     Strings and epoch-free datetimes are parsed; naive values are assumed UTC (with a warning, since a
     producer writing local time without a zone would shift every window). Unparseable values are an
-    error naming the source, the column and an example.
+    error naming the source, the column and the position of the first (its text is not quoted).
     """
     if column not in frame.columns:
         return frame
@@ -69,7 +77,7 @@ def normalize_timestamps(frame: pd.DataFrame, column: str, *, source: str) -> pd
         parsed = pd.to_datetime(series, utc=True, format="mixed")
     except (ValueError, TypeError) as exc:
         raise SourceError(
-            f"{source}: column {column!r} holds values that are not timestamps ({exc})"
+            f"{source}: column {column!r} holds values that are not timestamps ({describe_read_error(exc)})"
         ) from None
     if _has_naive_text(series):
         # Text without a zone ("2026-03-01 12:00") is as naive as a naive datetime column.
@@ -95,12 +103,27 @@ def _has_naive_text(series: pd.Series) -> bool:
     return not bool(text.astype("string").str.contains(_ZONE_SUFFIX, regex=True).all())
 
 
+# A column name as people write them. A CSV's "columns" are its first line: a file that is not the
+# data (a reference path pointing at a system file) would have that line quoted back otherwise.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .\-]{0,63}$")
+
+
+def describe_available(available: Sequence[str]) -> str:
+    """The columns a source has, for an error: plain names listed, any other counted (not quoted)."""
+    plain = sorted(c for c in available if _PLAIN_NAME.match(c))
+    other = len(available) - len(plain)
+    listed = cap_text(f"{plain}", MAX_QUOTED_CHARS * 5)
+    return listed + (f" and {other} column name(s) not shown (not plain names)" if other else "")
+
+
 def check_columns(available: Sequence[str], wanted: Sequence[str] | None, *, source: str) -> None:
     if wanted is None:
         return
     missing = [c for c in wanted if c not in set(available)]
     if missing:
-        raise SourceError(f"{source}: missing column(s) {missing}; available: {sorted(available)}")
+        raise SourceError(
+            f"{source}: missing column(s) {missing}; available: {describe_available(available)}"
+        )
 
 
 def columns_to_read(

@@ -5,12 +5,15 @@
 columns are read and the time filter is pushed down (Parquet row groups whose statistics fall outside
 the window are skipped). Daily date partitions outside the window are never opened, and when the
 one-call read fails the files are read one by one, so one bad file loses only itself
-(`watchkeeper.sources.perfile`); the skipped files are in the frame's `attrs["skipped_files"]`.
+(`watchkeeper.sources.perfile`); the skipped files are in the frame's `attrs["skipped_files"]`. A
+column whose type differs between the files read is cast to one type and listed in
+`attrs["type_changes"]` (`TypeChange.to_dict`). Errors name the file, never quote its contents.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,10 +26,12 @@ import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
 from watchkeeper.sources.arrow import dictionary_columns, release_arrow_memory, table_to_frame
-from watchkeeper.sources.base import SourceError, columns_to_read, filter_time_range
+from watchkeeper.sources.base import NoDataFilesError, SourceError, columns_to_read, filter_time_range
+from watchkeeper.sources.errors import describe_read_error
 from watchkeeper.sources.perfile import (
     ARROW_READ_ERRORS,
     SkippedFile,
+    find_type_changes,
     partition_window_filter,
     read_file_by_file,
     time_filter,
@@ -71,7 +76,9 @@ class FileSource:
         try:
             fs, root = fsspec.core.url_to_fs(self.path, **self.storage_options)
         except (ImportError, ValueError) as exc:
-            raise SourceError(f"{self.description}: cannot open filesystem: {exc}") from None
+            raise SourceError(
+                f"{self.description}: cannot open filesystem: {describe_read_error(exc)}"
+            ) from None
         # pyarrow's own local filesystem is faster than going through fsspec's handler.
         arrow_fs: pafs.FileSystem = (
             pafs.LocalFileSystem()
@@ -98,9 +105,9 @@ class FileSource:
         except SourceError:
             raise
         except (OSError, pa.ArrowInvalid) as exc:
-            raise SourceError(f"{self.description}: cannot read: {exc}") from None
+            raise SourceError(f"{self.description}: cannot read: {describe_read_error(exc)}") from None
         if not dataset.files:
-            raise SourceError(f"{self.description}: no data files found")
+            raise NoDataFilesError(f"{self.description}: no data files found")
         return dataset
 
     def _time_filter(
@@ -128,6 +135,32 @@ class FileSource:
             digest.update(f"{path}|{info.get('size')}|{mtime}".encode())
         return digest.hexdigest()[:32]
 
+    def read_window_partitions(
+        self,
+        *,
+        time_column: str,
+        window: tuple[datetime, datetime],
+        start: datetime,
+    ) -> pd.DataFrame | None:
+        """The time column of the rows in the date partitions of `window` stamped from `start` on:
+        rows a window's files hold but no window's read ever returns (each window opens only its
+        own days). None when the source has no date partitions (its files do not say which window
+        their rows belong to)."""
+        dataset = self._dataset()
+        partitions = partition_window_filter(dataset, *window)
+        if partitions is None:
+            return None
+        columns_to_read(dataset.schema.names, [time_column], None, source=self.description)
+        expr = self._time_filter(dataset.schema, time_column, start, None)
+        try:
+            table = dataset.to_table(
+                columns=[time_column], filter=partitions if expr is None else partitions & expr
+            )
+        except ARROW_READ_ERRORS as exc:
+            raise SourceError(f"{self.description}: cannot read: {describe_read_error(exc)}") from None
+        frame = table_to_frame(table)
+        return filter_time_range(frame, time_column, start, None, source=self.description)
+
     def read(
         self,
         *,
@@ -147,6 +180,13 @@ class FileSource:
         if time_column is not None and (start is not None or end is not None):
             expr = self._time_filter(dataset.schema, time_column, start, end)
         partitions = partition_window_filter(dataset, start, end)
+        changes = find_type_changes(
+            list(dataset.get_fragments(filter=partitions)) if len(dataset.files) > 1 else [],
+            [c for c in wanted if c in dataset.schema.names],
+            time_column=time_column,
+            start=start,
+            end=end,
+        )
         skipped: list[SkippedFile] = []
         try:
             both = partitions if expr is None else (expr if partitions is None else expr & partitions)
@@ -165,6 +205,7 @@ class FileSource:
                 raise SourceError(
                     f"{self.description}: no file could be read: " + "; ".join(s.describe() for s in skipped)
                 ) from None
+        read_as = {name: str(table.schema.field(name).type) for name in table.column_names}
         frame = table_to_frame(table, categorical)
         del table
         release_arrow_memory()  # a window's read is large and done
@@ -173,6 +214,10 @@ class FileSource:
         frame = filter_time_range(frame, time_column, start, end, source=self.description)
         if skipped:
             frame.attrs["skipped_files"] = [s.to_dict() for s in skipped]
+        if changes:
+            frame.attrs["type_changes"] = [
+                replace(c, read_as=read_as.get(c.column)).to_dict() for c in changes
+            ]
         if columns is None or list(frame.columns) == list(columns):
             return frame  # `.loc` would copy every column
         return frame.loc[:, list(columns)]

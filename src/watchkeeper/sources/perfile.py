@@ -10,7 +10,11 @@ naive timestamps among aware ones, a truncated Parquet file). So:
   naive time column compares as UTC), its columns cast to the type most files have, its naive
   timestamps taken as UTC; a file that still fails is skipped and described (`SkippedFile`: path,
   its row count from the Parquet footer when readable, the column and the error), so the window is
-  reported `incomplete` instead of lost.
+  reported `incomplete` instead of lost;
+- a column whose type differs between the files read (ints in one file, numeric strings in another)
+  is read as one type, and said so (`TypeChange`: the column, each type with its files).
+
+Errors quote no content of a file (`watchkeeper.sources.errors`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from watchkeeper.quoting import cap_text
 from watchkeeper.sources.base import NaiveTimestampWarning
+from watchkeeper.sources.errors import describe_read_error
 from watchkeeper.timeutil import as_utc
 
 DATE_PARTITION_KEYS = ("date", "day", "dt", "ds")
@@ -51,6 +57,109 @@ class SkippedFile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "rows": self.rows, "reason": self.reason}
+
+
+# Files named per type in a `TypeChange` description; the rest are counted.
+FILES_NAMED = 3
+
+
+@dataclass(frozen=True)
+class TypeChange:
+    """A column whose type differs between the files of one read: each type with the files that
+    hold it, and the type the read gave the column (the others were cast to it)."""
+
+    column: str
+    types: tuple[tuple[str, tuple[str, ...]], ...]  # (type, files), the most files first
+    read_as: str | None = None
+
+    def describe(self) -> str:
+        def files(paths: tuple[str, ...]) -> str:
+            named = ", ".join(cap_text(p) for p in paths[:FILES_NAMED])
+            more = len(paths) - FILES_NAMED
+            return named + (f" and {more} more file(s)" if more > 0 else "")
+
+        held = "; ".join(f"{kind} in {files(paths)}" for kind, paths in self.types)
+        read = f": read as {self.read_as}" if self.read_as else ""
+        return f"column {self.column!r} changed type between files ({held}){read}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "types": {kind: list(paths) for kind, paths in self.types},
+            "read_as": self.read_as,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TypeChange:
+        types = tuple((kind, tuple(paths)) for kind, paths in data["types"].items())
+        return cls(data["column"], types, data.get("read_as"))
+
+
+def type_kind(arrow_type: pa.DataType) -> str | None:
+    """What a type means for a column's values: widths, units, zones and dictionary encoding aside
+    (int32 and int64, ints and floats — pandas writes ints with a null as floats — are one kind).
+    None for the null type: an all-null column in one file changes nothing."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_null(arrow_type):
+        return None
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "number"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    return str(arrow_type)
+
+
+def find_type_changes(
+    fragments: list[ds.Fragment],
+    columns: list[str],
+    *,
+    time_column: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[TypeChange]:
+    """The columns whose kind of type (`type_kind`) differs between the files that hold rows of
+    ``[start, end)``. Reads footers and schemas only; rows are counted (from Parquet statistics) only
+    where the types differ, so a stray file outside the range is not reported with every read."""
+    if len(fragments) < 2:
+        return []
+    schemas: list[tuple[ds.Fragment, pa.Schema]] = []
+    for fragment in fragments:
+        try:
+            schemas.append((fragment, fragment.physical_schema))
+        except ARROW_READ_ERRORS:
+            continue  # an unreadable file is reported by the read itself
+    differing = [
+        col
+        for col in columns
+        if len({type_kind(s.field(col).type) for _, s in schemas if col in s.names} - {None}) > 1
+    ]
+    if not differing:
+        return []
+    holding = []
+    for fragment, schema in schemas:
+        try:
+            rows = fragment.count_rows(filter=time_filter(schema, time_column, start, end))
+        except ARROW_READ_ERRORS:
+            continue
+        if rows:
+            holding.append((fragment, schema))
+    out = []
+    for col in differing:
+        by_type: dict[str, list[str]] = {}
+        kinds = set()
+        for fragment, schema in holding:
+            if col in schema.names and type_kind(schema.field(col).type) is not None:
+                kinds.add(type_kind(schema.field(col).type))
+                by_type.setdefault(str(schema.field(col).type), []).append(fragment.path)
+        if len(kinds) > 1:
+            ranked = sorted(by_type.items(), key=lambda item: (-len(item[1]), item[0]))
+            out.append(TypeChange(col, tuple((kind, tuple(paths)) for kind, paths in ranked)))
+    return out
 
 
 def _is_iso_date(text: str) -> bool:
@@ -153,7 +262,8 @@ def read_file_by_file(
         try:
             readable.append((fragment, fragment.physical_schema))
         except ARROW_READ_ERRORS as exc:
-            skipped.append(SkippedFile(fragment.path, _rows(fragment), f"cannot read: {exc}"))
+            reason = f"cannot read: {describe_read_error(exc)}"
+            skipped.append(SkippedFile(fragment.path, _rows(fragment), reason))
     targets = _target_types([s for _, s in readable], columns, time_column)
     tables: list[pa.Table] = []
     for fragment, schema in readable:
@@ -166,7 +276,9 @@ def read_file_by_file(
         try:
             table = fragment.to_table(columns=physical, filter=time_filter(schema, time_column, start, end))
         except ARROW_READ_ERRORS as exc:
-            skipped.append(SkippedFile(fragment.path, _rows(fragment), f"cannot read: {exc}"))
+            skipped.append(
+                SkippedFile(fragment.path, _rows(fragment), f"cannot read: {describe_read_error(exc)}")
+            )
             continue
         problem = None
         for col in physical:
@@ -183,7 +295,7 @@ def read_file_by_file(
             try:
                 table = table.set_column(table.schema.get_field_index(col), col, pc.cast(table[col], target))
             except ARROW_READ_ERRORS as exc:
-                problem = f"column {col!r} cannot be read as {target}: {exc}"
+                problem = f"column {col!r} cannot be read as {target}: {describe_read_error(exc)}"
                 break
         if problem is not None:
             skipped.append(SkippedFile(fragment.path, _rows(fragment), problem))

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from watchkeeper.quoting import cap_text
 from watchkeeper.validation.report import ExpectationResult, ValidationReport, make_json_safe
 from watchkeeper.validation.spec import ExpectationSpec, ExpectationSuiteSpec, SuiteError, encode_canonical
 
@@ -257,7 +258,9 @@ def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> Expe
     res = gx_res.result or {}
     info = gx_res.exception_info or {}
     if info.get("raised_exception"):
-        error = " ".join(str(info.get("exception_message") or "Great Expectations raised an error").split())
+        error = cap_text(
+            " ".join(str(info.get("exception_message") or "Great Expectations raised an error").split())
+        )
         return ExpectationResult(
             index,
             exp.type,

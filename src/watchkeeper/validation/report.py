@@ -13,26 +13,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from watchkeeper.quoting import MAX_EXAMPLES, cap_text
 from watchkeeper.verdict import Finding, Publication, Severity
 
 CHECK = "validation"
 
 
 def make_json_safe(value: Any) -> Any:
-    """`value` with only JSON types: numpy scalars unwrapped, NaN/inf/NaT/NA as None, others as text."""
+    """`value` with only JSON types: numpy scalars unwrapped, NaN/inf/NaT/NA as None, others as text.
+
+    Strings are capped (`quoting.cap_text`) and lists keep `quoting.MAX_EXAMPLES` items and a count:
+    GX quotes the data (unexpected values, observed distinct values), and one 10 MB value grew GX's
+    result to 60 MB."""
     if isinstance(value, dict):
-        return {str(k): make_json_safe(v) for k, v in value.items()}
+        return {cap_text(str(k)): make_json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [make_json_safe(v) for v in value]
+        items = list(value)
+        safe = [make_json_safe(v) for v in items[:MAX_EXAMPLES]]
+        if len(items) > MAX_EXAMPLES:
+            safe.append(f"… ({len(items) - MAX_EXAMPLES} more)")
+        return safe
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
+    if isinstance(value, str):
+        return cap_text(value)
+    if value is None or isinstance(value, int | bool):
         return value
     if value is pd.NaT or value is pd.NA:
         return None
-    return str(value)
+    return cap_text(str(value))
 
 
 @dataclass(frozen=True)
