@@ -332,7 +332,7 @@ def checkpoint_sources(args: argparse.Namespace, state_url: str) -> dict[str, li
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from watchkeeper.state import default_state_url, open_existing_state, open_state
+    from watchkeeper.state import default_state_url, open_existing_state
 
     if args.action in ("verify", "repair"):
         from watchkeeper import anchor
@@ -359,7 +359,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
         return 0 if trail.ok else 1
     since = parse_since(args.since) if args.since else None
-    rows = open_state(args.state_url).read_audit(model=args.model, since=since)
+    rows = open_existing_state(args.state_url).read_audit(model=args.model, since=since)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
         return 0
