@@ -363,6 +363,11 @@ def _comparison(inputs: EvidentlyInputs, scores: dict[str, PageScore], notes: li
             if window[1] < window[0]:
                 parts.append(f"window sampled: {window[1]:,} of {window[0]:,} rows")
             why = "differs: " + ("; ".join(parts) or "same rows and method (please report)")
+            why += (
+                "; same decision"
+                if page.drifted == c.drifted
+                else "; the decision differs: Watchkeeper's counts"
+            )
         rows.append(
             "<tr>"
             + "".join(
