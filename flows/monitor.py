@@ -56,6 +56,7 @@ from watchkeeper.backfill import PreparedWindow
 from watchkeeper.bad_data import LabelsReport, assess_labels
 from watchkeeper.checks import Check, EvidentlyReportCheck, HtmlAttachment, Window, standard_checks
 from watchkeeper.config import LoadedConfig, MonitorConfig
+from watchkeeper.drift import DriftReport
 from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.drift.impact import order_drift_rows, rank_drift_impact
 from watchkeeper.drift.reset_impact import ResetImpactCheck
@@ -361,6 +362,22 @@ def publish_window(
     return report
 
 
+def submit_page(
+    samples: list[EvidentlyInputs], evaluation: WindowEvaluation
+) -> PrefectFuture[HtmlAttachment] | None:
+    """Start rendering Evidently's page of a window concurrently, with the window's drift table (its
+    methods and thresholds, and the scores the page compares with); None without samples."""
+    if not samples:
+        return None
+    drift = evaluation.report.section("drift")
+    return submit_step(
+        EvidentlyReportCheck.name,
+        EvidentlyReportCheck.render,
+        samples[0],
+        drift if isinstance(drift, DriftReport) else None,
+    )
+
+
 def attach_human_report(
     run: MonitorRun, report: MonitoringReport, page: PrefectFuture[HtmlAttachment] | None
 ) -> None:
@@ -607,11 +624,7 @@ def _monitor(
             as_of=as_of,
             human_report=human_report,
         )
-    page = (
-        submit_step(EvidentlyReportCheck.name, EvidentlyReportCheck.render, human_report[0])
-        if human_report
-        else None
-    )
+    page = submit_page(human_report, current)
 
     # Late labels: windows within the label lag whose label count grew are evaluated again, so their
     # realized performance (and the MLflow run) reflects the labels known now.
@@ -625,20 +638,24 @@ def _monitor(
     # The flow run that monitored each window as its own (None: recorded before runs were stored).
     window_runs = {w["window_end"]: w["summary"].get("window_flow_run_id") for w in recorded}
     reevaluated: list[WindowVerdict] = []
+    past_pages: list[tuple[MonitoringReport, PrefectFuture[HtmlAttachment] | None]] = []
     for past_end in windows_with_new_labels(known, candidates, limit=config.window.reevaluate_windows):
         versions = scored_by.get(past_end, [])
+        past_samples: list[EvidentlyInputs] = []
         past = evaluate(
             run,
-            # The human report was built when the window was first monitored.
             checks_without_html,
             fits.for_version(scored_by_one(versions)),
             calendar.shift(past_end, -1),
             past_end,
             as_of=as_of,
+            human_report=past_samples,  # its page is rebuilt with the labels known now
         )
+        past_page = submit_page(past_samples, past)
         past_report = publish_window(
             run, past, attach_alerts(run, past.report), window_run_id=window_runs.get(past_end)
         )
+        past_pages.append((past_report, past_page))
         reevaluated.append(WindowVerdict.of(past_report, was=verdict_before[past_end]))
         changed = reevaluation_tag(
             past_report.window_start, past_report.window_end, verdict_before[past_end], past_report.verdict
@@ -671,7 +688,9 @@ def _monitor(
     publish_window_link(
         report, "dashboard", dashboard["mlflow_url"] or Path(dashboard["path"]).as_uri(), "Dashboard"
     )
-    # Evidently's page last: the retraining decision and the dashboard do not wait for it.
+    # Evidently's pages last: the retraining decision and the dashboard do not wait for them.
+    for past_report, past_page in past_pages:
+        attach_human_report(run, past_report, past_page)
     attach_human_report(run, report, page)
     if report.verdict >= Severity.WARNING:
         run_logger("watchkeeper.monitor").info(

@@ -22,13 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 import pandas as pd
 
 from watchkeeper.analysis_checks import EmbeddingDriftCheck, MultivariateDriftCheck, SegmentsCheck
 from watchkeeper.config import MonitorConfig, TaskType
 from watchkeeper.drift import DriftReport, ReferenceProfile, evaluate_drift, fit_drift
-from watchkeeper.drift.html import EvidentlyInputs, sample_evidently_inputs
+from watchkeeper.drift.html import EvidentlyInputs, sample_evidently_inputs, with_drift
 from watchkeeper.drift.learned import learn_thresholds, with_learned_thresholds
 from watchkeeper.drift.page_process import render_page
 from watchkeeper.guards import check_window_labels
@@ -218,7 +217,7 @@ class EvidentlyReportCheck:
 
     def evaluate(self, fitted: pd.DataFrame | None, window: Window) -> HtmlAttachment | None:
         inputs = self.prepare(fitted, window)
-        return None if inputs is None else self.render(inputs)
+        return None if inputs is None else self.render(inputs)  # no drift table: Evidently's own methods
 
     def prepare(self, fitted: pd.DataFrame | None, window: Window) -> EvidentlyInputs | None:
         """The samples the page is built from (cheap): the monitor flow renders them after publishing."""
@@ -235,7 +234,6 @@ class EvidentlyReportCheck:
         return sample_evidently_inputs(
             fitted,
             frame,
-            current_rows=np.flatnonzero(frame[cols.target].notna().to_numpy()) if labeled else None,
             numerical=list(cols.numerical_features),
             categorical=list(cols.categorical_features),
             target=cols.target if labeled else None,
@@ -245,9 +243,10 @@ class EvidentlyReportCheck:
         )
 
     @staticmethod
-    def render(inputs: EvidentlyInputs) -> HtmlAttachment:
-        """Evidently's page from the samples (seconds: Evidently's own pipeline)."""
-        return HtmlAttachment("drift/evidently_report.html", render_page(inputs))
+    def render(inputs: EvidentlyInputs, drift: DriftReport | None = None) -> HtmlAttachment:
+        """Evidently's page from the samples (seconds: Evidently's own pipeline), with `drift`, the
+        window's drift table, for the methods Evidently uses and the scores it is compared with."""
+        return HtmlAttachment("drift/evidently_report.html", render_page(with_drift(inputs, drift)))
 
 
 @dataclass(frozen=True)

@@ -188,8 +188,11 @@ class MonitoringReport:
         rows = [(k, figures[k]) for k in key_figures if k in figures]
         if rows:
             lines += ["## Key figures", "", "| figure | value |", "|---|---|"]
-            lines += [f"| `{k}` | {v:.4g} |" for k, v in rows]
+            lines += [f"| `{k}` | {_with_band_flag(k, v, figures)} |" for k, v in rows]
             lines.append("")
+        outside = _outside_band(figures)
+        if outside:
+            lines += ["## Outside the reference band", "", *[f"- {text}" for text in outside], ""]
         if self.judgement.unknown:
             lines += ["## Not judged (a figure is missing)", ""]
             lines += [
@@ -200,6 +203,33 @@ class MonitoringReport:
         if self.mlflow_run_id:
             lines.append(f"MLflow run: `{self.mlflow_run_id}`")
         return "\n".join(lines)
+
+
+def _outside_band(figures: dict[str, float]) -> list[str]:
+    """Every realized or estimated metric outside its reference band, e.g.
+    "estimated recall 0.847 ▲ above band 0.35–0.53"."""
+    from watchkeeper.performance.metrics import band_flag, format_figure
+
+    out = []
+    for key, value in figures.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "perf" and parts[1] in ("realized", "estimated"):
+            band = f"perf.band.{parts[2]}"
+            flag = band_flag(value, figures.get(f"{band}.lower"), figures.get(f"{band}.upper"))
+            if flag:
+                out.append(f"{parts[1]} {parts[2]} {format_figure(value)} {flag}")
+    return out
+
+
+def _with_band_flag(key: str, value: float, figures: dict[str, float]) -> str:
+    """A key figure; a realized or estimated metric outside its reference band says so beside it."""
+    from watchkeeper.performance.metrics import flagged_figure
+
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "perf" and parts[1] in ("realized", "estimated"):
+        band = f"perf.band.{parts[2]}"
+        return flagged_figure(value, figures.get(f"{band}.lower"), figures.get(f"{band}.upper"))
+    return f"{value:.4g}"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     assert "alerts/firing" in metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     assert {"drift/columns.csv", "drift/evidently_report.html"} <= artifacts
+    evidently = Path(client.download_artifacts(run.info.run_id, "drift/evidently_report.html")).read_text()
+    assert "no labels yet: no target drift or quality section" in evidently
+    assert 'id="watchkeeper-drift-comparison"' in evidently  # Watchkeeper's scores beside Evidently's
     validation = {a.path for a in client.list_artifacts(run.info.run_id, "validation")}
     assert validation == {"validation/gx_result.json", "validation/gx_result.html"}
     page = Path(client.download_artifacts(run.info.run_id, "validation/gx_result.html")).read_text()
@@ -71,6 +74,10 @@ def test_monitor_logs_one_run_per_window_and_updates_it(scenario) -> None:
     assert set(runs) == {"2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z"}
     day1 = runs["2026-03-02T00:00:00Z"]
     assert day1.info.run_id == run.info.run_id
+    # Its Evidently page is rebuilt with the labels: target drift and the classification preset.
+    evidently = Path(client.download_artifacts(run.info.run_id, "drift/evidently_report.html")).read_text()
+    assert "Target drift and classification quality: a sample of the window's labeled rows" in evidently
+    assert f"current {len(labels_day1):,} of {len(labels_day1):,}." in evidently
     assert day1.data.metrics["window/label_coverage"] == pytest.approx(len(labels_day1) / 600)
     # Realized performance appears once the labels are there; the history keeps the earlier
     # evaluations (one point per evaluation, all at the window's end).

@@ -89,6 +89,35 @@ def format_figure(value: float | None) -> str:
     return "–" if value is None else f"{value:.4g}"
 
 
+def band_flag(value: float | None, lower: float | None, upper: float | None) -> str:
+    """How `value` sits against its reference band: "▲ above band 0.35–0.53", "▼ below band …", or ""
+    (inside, or nothing to compare). The tables print it beside the figure, so an estimate far outside
+    its band is flagged, not only listed.
+
+    >>> band_flag(0.847, 0.35, 0.53)
+    '▲ above band 0.35–0.53'
+    >>> band_flag(0.399, 0.71, None)
+    '▼ below band ≥ 0.71'
+    """
+    if value is None or (lower is None and upper is None) or not math.isfinite(value):
+        return ""
+    if lower is not None and upper is not None:
+        band = f"{lower:.4g}–{upper:.4g}"
+    else:
+        band = f"≥ {lower:.4g}" if lower is not None else f"≤ {upper:.4g}"
+    if upper is not None and value > upper:
+        return f"▲ above band {band}"
+    if lower is not None and value < lower:
+        return f"▼ below band {band}"
+    return ""
+
+
+def flagged_figure(value: float | None, lower: float | None, upper: float | None) -> str:
+    """The figure as the tables show it, with its band flag when outside: "0.847 ▲ above band 0.35–0.53"."""
+    flag = band_flag(value, lower, upper)
+    return format_figure(value) + (f" {flag}" if flag else "")
+
+
 def canonical_label(value: Any) -> str:
     """Labels compared as text: ``1``, ``1.0`` and ``"1"`` are the same class, ``True`` is ``"True"``."""
     if isinstance(value, bool | np.bool_):

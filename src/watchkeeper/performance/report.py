@@ -15,7 +15,13 @@ from watchkeeper.performance.cbpe import Estimate
 from watchkeeper.performance.concept import DetectorResult
 from watchkeeper.performance.config import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from watchkeeper.performance.gap import GapResult
-from watchkeeper.performance.metrics import ConfusionMatrix, MetricValue, format_figure
+from watchkeeper.performance.metrics import (
+    ConfusionMatrix,
+    MetricValue,
+    band_flag,
+    flagged_figure,
+    format_figure,
+)
 from watchkeeper.performance.streams import PendingDetectors
 from watchkeeper.schema import TaskType
 from watchkeeper.verdict import Finding, Publication
@@ -153,7 +159,11 @@ class PerformanceReport:
         }
 
     def table_rows(self) -> list[dict[str, Any]]:
-        """One row per metric, for a Prefect table artifact (`create_table_artifact(table=...)`)."""
+        """One row per metric, for a Prefect table artifact (`create_table_artifact(table=...)`).
+
+        `vs_band` flags a realized or estimated figure outside the metric's reference band
+        ("estimated 0.847 ▲ above band 0.35–0.53"); empty when both are inside or unknown.
+        """
         rows = []
         names = [
             m
@@ -165,6 +175,15 @@ class PerformanceReport:
             e = self.estimated.get(m)
             b = self.bands.get(m)
             g = self.gaps.get(m)
+            lower, upper = (None, None) if b is None else (b.lower, b.upper)
+            flags = [
+                f"{what} {format_figure(v)} {flag}"
+                for what, v in (
+                    ("realized", None if r is None else r.value),
+                    ("estimated", None if e is None else e.value),
+                )
+                if (flag := band_flag(v, lower, upper))
+            ]
             rows.append(
                 {
                     "metric": m,
@@ -174,6 +193,7 @@ class PerformanceReport:
                     "estimated_upper": None if e is None else e.upper,
                     "band_lower": None if b is None else b.lower,
                     "band_upper": None if b is None else b.upper,
+                    "vs_band": "; ".join(flags),
                     "gap": None if g is None else g.gap,
                     "status": "; ".join(
                         s
@@ -198,10 +218,14 @@ class PerformanceReport:
             "|---|---|---|---|---|",
         ]
         for row in self.table_rows():
+            lower, upper = row["band_lower"], row["band_upper"]
             est = (
                 "–"
                 if row["estimated"] is None
-                else (f"{row['estimated']:.4g} [{row['estimated_lower']:.4g}, {row['estimated_upper']:.4g}]")
+                else (
+                    f"{flagged_figure(row['estimated'], lower, upper)} "
+                    f"[{row['estimated_lower']:.4g}, {row['estimated_upper']:.4g}]"
+                )
             )
             band = (
                 "–"
@@ -209,7 +233,8 @@ class PerformanceReport:
                 else (f"[{format_figure(row['band_lower'])}, {format_figure(row['band_upper'])}]")
             )
             lines.append(
-                f"| {row['metric']} | {format_figure(row['realized'])} | {est} | {band} | {row['status']} |"
+                f"| {row['metric']} | {flagged_figure(row['realized'], lower, upper)} | {est} | {band} | "
+                f"{row['status']} |"
             )
         lines += ["", f"Sequential detectors: {self.detector_status}"]
         for d in self.detectors.values():

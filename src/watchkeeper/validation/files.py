@@ -120,7 +120,11 @@ def load_suite(path: str | Path) -> ExpectationSuiteSpec:
 
 
 class _SuiteDumper(yaml.SafeDumper):
-    """Block style for structure, flow style for lists of scalars (value sets stay on few lines)."""
+    """Block style for structure, flow style for lists of scalars (value sets stay on few lines) and
+    for row conditions (one line each); no anchors, so every entry reads on its own."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
@@ -128,7 +132,13 @@ def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
 
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[Any, Any]) -> yaml.Node:
+    flow = "operator" in data  # a GX row condition
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=flow)
+
+
 _SuiteDumper.add_representer(list, _represent_list)
+_SuiteDumper.add_representer(dict, _represent_dict)
 
 _HEADER = """\
 # Great Expectations suite for model {name!r}, used by Watchkeeper on every monitoring window.

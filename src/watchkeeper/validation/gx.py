@@ -228,30 +228,43 @@ def _describe_failure(
     sample: list[Any],
     observed: Any,
     details: dict[str, Any],
+    denominator: int | None = None,
 ) -> str:
+    """What failed, on which rows, and its unexpected share: the expectation's type and column lead."""
     col = f"{exp.column!r}" if exp.column else "table"
+    scope = exp.scope
+    head = exp.type + (f" on {col}" if exp.column else "") + (f" (rows where {scope})" if scope else "")
     kw = exp.kwargs
-    rows = f"{count} rows ({percent:.2f}%)" if count is not None and percent is not None else "rows"
+    of = f" of {denominator}" if denominator is not None else ""
+    rows = f"{count}{of} rows ({percent:.2f}%)" if count is not None and percent is not None else "rows"
     eg = f", e.g. {', '.join(_fmt(v) for v in sample[:3])}" if sample else ""
+    mostly = kw.get("mostly")
+    allowed = "" if mostly is None else f"; at most {100.0 * (1.0 - float(mostly)):.2f}% allowed"
     if exp.type == "expect_column_values_to_not_be_null":
-        allowed = 100.0 * (1.0 - float(kw.get("mostly", 1.0)))
-        return f"{col}: {rows} are null (at most {allowed:.2f}% allowed)"
+        return f"{head}: {rows} are null{allowed or '; none allowed'}"
     if exp.type == "expect_column_values_to_be_between":
-        return f"{col}: {rows} outside [{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]{eg}"
+        bounds = f"[{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]"
+        return f"{head}: {rows} outside {bounds}{eg}{allowed}"
     if exp.type == "expect_column_values_to_be_in_set":
-        return f"{col}: {rows} with values outside the expected set{eg}"
+        return f"{head}: {rows} with values outside the expected set{eg}{allowed}"
     if exp.type == "expect_column_values_to_be_unique":
-        return f"{col}: {rows} with duplicated values{eg}"
+        return f"{head}: {rows} with duplicated values{eg}"
     if exp.type == "expect_column_values_to_be_in_type_list":
-        return f"{col}: dtype {_fmt(observed)} is not one of the expected types{eg}"
+        return f"{head}: dtype {_fmt(observed)} is not one of the expected types{eg}"
     if exp.type == "expect_table_row_count_to_be_between":
-        return f"row count {observed} outside [{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]"
+        return (
+            f"{head}: row count {observed} outside [{_fmt(kw.get('min_value'))}, {_fmt(kw.get('max_value'))}]"
+        )
     if exp.type == "expect_table_columns_to_match_set":
         missing = ", ".join(repr(c) for c in details.get("mismatched", {}).get("missing", []))
-        return f"column(s) {missing} missing from the window" if missing else "columns do not match the set"
+        return (
+            f"{head}: column(s) {missing} missing from the window"
+            if missing
+            else f"{head}: columns do not match the set"
+        )
     if count is not None:
-        return f"{exp.type} on {col}: {rows} unexpected{eg}"
-    return f"{exp.type} on {col} failed (observed {_fmt(observed)})"
+        return f"{head}: {rows} unexpected{eg}{allowed}"
+    return f"{head} failed (observed {_fmt(observed)})"
 
 
 def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> ExpectationResult:
@@ -272,8 +285,12 @@ def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> Expe
         )
     count = res.get("unexpected_count")
     count = None if count is None else int(count)
-    # Over all rows: GX's `unexpected_percent` divides by non-null values for most expectations.
-    percent = None if count is None or rows == 0 else 100.0 * count / rows
+    # Over all rows: GX's `unexpected_percent` divides by non-null values for most expectations. With a
+    # row condition, over the rows it selects (GX's `element_count` of the expectation's domain).
+    denominator = rows
+    if exp.scope and res.get("element_count") is not None:
+        denominator = int(res["element_count"])
+    percent = None if count is None or denominator == 0 else 100.0 * count / denominator
     sample: list[Any] = []
     if exp.type != "expect_column_values_to_not_be_null":  # the sample of a null check is all nulls
         seen: dict[str, None] = {}
@@ -289,7 +306,9 @@ def _to_result(exp: ExpectationSpec, index: int, gx_res: Any, rows: int) -> Expe
     success = bool(gx_res.success)
     raw_details = res.get("details")
     details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
-    message = "" if success else _describe_failure(exp, count, percent, sample, observed, details)
+    message = (
+        "" if success else _describe_failure(exp, count, percent, sample, observed, details, denominator)
+    )
     return ExpectationResult(
         index,
         exp.type,

@@ -52,7 +52,8 @@ class ExpectationResult:
 
     `success` is None when the expectation was not evaluated (a window with no rows).
     `unexpected_percent` is over all rows of the window, nulls included, unlike GX's own
-    `unexpected_percent` (over non-null values).
+    `unexpected_percent` (over non-null values); for an expectation with a row condition (model
+    outputs: successful requests only), over the rows the condition selects.
     """
 
     index: int

@@ -20,6 +20,30 @@ _COLUMN_KEYS = ("column", "column_A", "column_B")
 _COLUMN_LIST_KEYS = ("column_list",)
 
 
+def condition_columns(condition: Any) -> list[str]:
+    """The columns a GX row condition (a Condition object's mapping) reads."""
+    if not isinstance(condition, Mapping):
+        return []
+    column = condition.get("column")
+    found = [column["name"]] if isinstance(column, Mapping) and isinstance(column.get("name"), str) else []
+    for part in condition.get("conditions") or []:  # and / or conditions
+        found.extend(c for c in condition_columns(part) if c not in found)
+    return found
+
+
+def describe_condition(condition: Any) -> str:
+    """A row condition in words: "status in ok, 200" (for messages); "" when there is none."""
+    if not condition:
+        return ""
+    if isinstance(condition, Mapping) and condition.get("type") == "comparison":
+        column = (condition.get("column") or {}).get("name", "?")
+        op = str(condition.get("operator", "")).lower().replace("_", " ")
+        value = condition.get("parameter")
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        return f"{column} {op} {shown}"
+    return encode_canonical(condition)
+
+
 class SuiteError(ValueError):
     """A suite file is missing, unreadable or invalid; the message names the file and the entry."""
 
@@ -49,13 +73,19 @@ class ExpectationSpec:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Columns the window must have for this expectation to be evaluated."""
+        """Columns the window must have for this expectation to be evaluated (the row condition's too)."""
         found = [self.kwargs[k] for k in _COLUMN_KEYS if isinstance(self.kwargs.get(k), str)]
         for key in _COLUMN_LIST_KEYS:
             listed = self.kwargs.get(key)
             if isinstance(listed, list | tuple):
                 found.extend(str(c) for c in listed)
+        found.extend(c for c in condition_columns(self.kwargs.get("row_condition")) if c not in found)
         return tuple(found)
+
+    @property
+    def scope(self) -> str:
+        """Which rows the expectation judges, in words: "" for all rows."""
+        return describe_condition(self.kwargs.get("row_condition"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

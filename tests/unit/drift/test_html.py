@@ -95,6 +95,6 @@ def test_html_report_classification_on_joined_float_labels_and_a_score() -> None
         categorical=[],
         target="label",
         prediction="score",
-        current_rows=np.flatnonzero(current["label"].notna().to_numpy()),  # as the monitor passes
+        labeled_rows=np.flatnonzero(current["label"].notna().to_numpy()),  # the labeled rows
     )
     assert "preset was left out" not in page

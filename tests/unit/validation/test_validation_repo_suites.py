@@ -81,6 +81,12 @@ def conforming_window(spec: ExpectationSuiteSpec) -> pd.DataFrame:
         else:
             values = np.array([f"{col}-{i}" for i in range(n)], dtype=object)  # unique, never null
         data[col] = values
+    # A column read only by row conditions (the status of successful requests): every row selected.
+    for exp in spec.expectations:
+        condition = exp.kwargs.get("row_condition") or {}
+        name = (condition.get("column") or {}).get("name")
+        if name and name not in data and condition.get("operator") == "IN":
+            data[name] = np.full(n, condition["parameter"][0], dtype=object)
     return pd.DataFrame(data)
 
 

@@ -70,7 +70,7 @@ def test_report_is_a_section_report_with_project_figure_names() -> None:
     ]
     assert findings[0].message == (
         "1 critical expectation(s) of suite 'tiny' failed on 4 rows (not usable for retraining): "
-        "'a': 1 rows (25.00%) outside [0, 10], e.g. 50."
+        "expect_column_values_to_be_between on 'a': 1 of 4 rows (25.00%) outside [0, 10], e.g. 50."
     )
     assert not report.usable_for_training
     json.dumps(report.to_dict(), allow_nan=False)  # no NaN, no numpy scalars
@@ -99,7 +99,10 @@ def test_table_lists_failures_first() -> None:
         "unexpected_count": 1,
         "unexpected_percent": 33.3333,
         "sample": "'new'",
-        "details": "'c': 1 rows (33.33%) with values outside the expected set, e.g. 'new'",
+        "details": (
+            "expect_column_values_to_be_in_set on 'c': 1 of 3 rows (33.33%) with values outside the "
+            "expected set, e.g. 'new'"
+        ),
     }
 
 
@@ -109,7 +112,9 @@ def test_missing_column_is_a_failed_expectation_not_a_crash(
     report = validate_window(reference.drop(columns=["score"]), suite)
     failed = {(r.type, r.column): r.message for r in report.failures}
     assert failed == {
-        ("expect_table_columns_to_match_set", None): "column(s) 'score' missing from the window",
+        ("expect_table_columns_to_match_set", None): (
+            "expect_table_columns_to_match_set: column(s) 'score' missing from the window"
+        ),
         (
             "expect_column_values_to_not_be_null",
             "score",
