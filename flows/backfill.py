@@ -33,7 +33,7 @@ from watchkeeper.backfill import BackfillJob, PreparedWindow, WindowItem, prepar
 from watchkeeper.config import LoadedConfig
 from watchkeeper.execution import resolve_execution
 from watchkeeper.partitioned.engine import LocalMapper, Mapper, open_mapper, plan_window
-from watchkeeper.presentation import labels_tags
+from watchkeeper.presentation import labels_tags, window_name
 from watchkeeper.timeutil import format_progress, utcnow
 from watchkeeper.windows import (
     describe_uncovered_tail,
@@ -82,7 +82,8 @@ def prepare_windows(
             key = fits.key(version)
             fits.fitted(key)
         except Exception as exc:
-            log.warning("window %s not prepared ahead (%s); it is evaluated in its turn", end, exc)
+            name = window_name(config.model.name, start, end, config.window.timezone)
+            log.warning("window %s not prepared ahead (%s); it is evaluated in its turn", name, exc)
             continue
         items.append(WindowItem(start, end, version, key))
     job = BackfillJob(
@@ -98,7 +99,7 @@ def prepare_windows(
     return {p.end: p for p in prepared if p is not None}
 
 
-@flow(name="backfill-model", flow_run_name=name_model_run("backfill", "start", "end"))
+@flow(name="backfill-model", flow_run_name=name_model_run("backfill", span=("start", "end")))
 def backfill(
     config_path: str,
     start: datetime,
@@ -147,6 +148,7 @@ def backfill(
                     ahead = window_end in offer.taken
                     out.append(
                         {
+                            "window": report.window_name,
                             "window_end": window_end.isoformat(),
                             "verdict": report.verdict.label,
                             "mlflow_run_id": report.mlflow_run_id,
@@ -155,7 +157,7 @@ def backfill(
                     )
                     log.info(
                         "backfill %s: %s (%s)",
-                        config.model.name,
+                        report.window_name,
                         format_progress(len(out), len(windows), time.monotonic() - began),
                         "prepared ahead" if ahead else "evaluated in its turn",
                     )

@@ -32,7 +32,7 @@ from watchkeeper.state import StateStore, open_state, state_dir
 from watchkeeper.timeutil import as_utc, iso_z, utcnow
 
 
-@flow(name="retrain-model", log_prints=True, flow_run_name=name_model_run("retrain"))
+@flow(name="retrain-model", log_prints=True, flow_run_name=name_model_run("retrain", window="window_end"))
 def retrain(
     config_path: str,
     reason: str = "manual",
