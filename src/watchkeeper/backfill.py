@@ -34,6 +34,7 @@ from watchkeeper.config import MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.performance import DEFER_DETECTORS
+from watchkeeper.presentation import window_name
 from watchkeeper.windows import Labels, WindowData, load_window, reevaluation_start
 
 _log = logging.getLogger("watchkeeper.backfill")
@@ -113,9 +114,8 @@ def prepare_or_skip(job: BackfillJob, item: WindowItem) -> PreparedWindow | None
         return prepare_window(job, item)
     except Exception as exc:
         _log.warning(
-            "window %s → %s not prepared ahead (%s: %s); it is evaluated in its turn",
-            item.start.isoformat(),
-            item.end.isoformat(),
+            "window %s not prepared ahead (%s: %s); it is evaluated in its turn",
+            window_name(job.config.model.name, item.start, item.end, job.config.window.timezone),
             type(exc).__name__,
             exc,
         )
