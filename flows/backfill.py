@@ -29,7 +29,7 @@ from flows.monitor import (
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
 from tasks.presentation_tasks import add_flow_run_tags, name_model_run
-from watchkeeper.backfill import BackfillJob, PreparedWindow, WindowItem, prepare_or_skip
+from watchkeeper.backfill import BackfillJob, PreparedWindow, WindowItem, backfill_row, prepare_or_skip
 from watchkeeper.config import LoadedConfig
 from watchkeeper.execution import resolve_execution
 from watchkeeper.partitioned.engine import LocalMapper, Mapper, open_mapper, plan_window
@@ -146,15 +146,7 @@ def backfill(
                         new_history=new_history and not out,
                     )
                     ahead = window_end in offer.taken
-                    out.append(
-                        {
-                            "window": report.window_name,
-                            "window_end": window_end.isoformat(),
-                            "verdict": report.verdict.label,
-                            "mlflow_run_id": report.mlflow_run_id,
-                            "prepared_ahead": ahead,
-                        }
-                    )
+                    out.append(backfill_row(report, prepared_ahead=ahead))
                     log.info(
                         "backfill %s: %s (%s)",
                         report.window_name,

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from watchkeeper.checks import Check, EvidentlyReportCheck, Window
 from watchkeeper.config import MonitorConfig
@@ -35,6 +36,7 @@ from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.performance import DEFER_DETECTORS
 from watchkeeper.presentation import window_name
+from watchkeeper.report import MonitoringReport
 from watchkeeper.windows import Labels, WindowData, load_window, reevaluation_start
 
 _log = logging.getLogger("watchkeeper.backfill")
@@ -100,6 +102,18 @@ class PreparedWindow:
             self.evaluation,
             self.human_report,
         )
+
+
+def backfill_row(report: MonitoringReport, *, prepared_ahead: bool) -> dict[str, Any]:
+    """One window of a backfill's result (the CLI prints its name and verdict): the window's name
+    beside its ISO end."""
+    return {
+        "window": report.window_name,
+        "window_end": report.window_end.isoformat(),
+        "verdict": report.verdict.label,
+        "mlflow_run_id": report.mlflow_run_id,
+        "prepared_ahead": prepared_ahead,
+    }
 
 
 def labels_complete(config: MonitorConfig, end: datetime, as_of: datetime) -> bool:
