@@ -272,6 +272,7 @@ def render_generic(message: AlertMessage) -> dict[str, Any]:
         "model": message.model,
         "model_version": message.model_version,
         "window": {
+            "name": None if message.window_start is None else _window_name(message),
             "start": None if message.window_start is None else message.window_start.isoformat(),
             "end": message.window_end.isoformat(),
             "verdict": verdict_label(message),

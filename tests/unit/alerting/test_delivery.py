@@ -288,6 +288,7 @@ def test_generic_webhook_with_headers_from_env(server: RecordingServer, store: S
     assert body["links"]["mlflow_run"].startswith("http://mlflow.local")
     assert body["title"] == "churn 2024-02-29 → 03-01 · Critical · 2 firing"
     assert body["window"] == {
+        "name": "churn 2024-02-29 → 03-01",
         "start": day(0).isoformat(),
         "end": day(1).isoformat(),
         "verdict": "critical",

@@ -274,6 +274,7 @@ def test_text_generic_and_pagerduty_say_the_verdict() -> None:
     assert body["title"] == "churn · until 2024-03-02 00:00 · Critical · 4 firing"
     # Machine-readable: the verdict as the report and the run tags spell it.
     assert body["window"] == {
+        "name": None,
         "start": None,
         "end": day(2).isoformat(),
         "verdict": "critical",
