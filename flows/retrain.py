@@ -203,7 +203,8 @@ def maybe_trigger_retraining(
     log = run_logger("watchkeeper.retraining")
     decision = decide_and_audit(store, config, report, config_hash=report.config_hash, now=utcnow())
     log.info(
-        "retraining decision: %s (%s)",
+        "retraining decision for %s: %s (%s)",
+        report.window_name,
         decision.label,
         "; ".join(decision.reasons + decision.blocked_by) or "no trigger",
     )

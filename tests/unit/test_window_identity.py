@@ -80,6 +80,8 @@ def _prefect_run_names(monkeypatch: pytest.MonkeyPatch, config_path: Path) -> li
         named(name_monitor_run, window_end=END.isoformat()),
         named(name_model_run("retrain", window="window_end"), window_end=END),
         named(name_model_run("deploy", window="window_end"), window_end=END, version="1"),
+        # a backfill covers a range of windows: the same span, after the action
+        named(name_model_run("backfill", span=("start", "end")), start=START.isoformat(), end=END),
     ]
 
 
@@ -187,6 +189,7 @@ def test_every_view_names_the_window_and_its_version_alike(
         NAME,
         f"{NAME} retrain",
         f"{NAME} deploy {VERSION}",
+        "credit-risk backfill 2026-03-10 → 03-11",
     ]
     # The Prefect cards: the verdict card's title and the alerts card.
     assert report.to_markdown().startswith(f"# {NAME}: OK\n")
