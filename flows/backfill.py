@@ -29,11 +29,11 @@ from flows.monitor import (
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
 from tasks.presentation_tasks import add_flow_run_tags, name_model_run
-from watchkeeper.backfill import BackfillJob, PreparedWindow, WindowItem, prepare_or_skip
+from watchkeeper.backfill import BackfillJob, PreparedWindow, WindowItem, backfill_row, prepare_or_skip
 from watchkeeper.config import LoadedConfig
 from watchkeeper.execution import resolve_execution
 from watchkeeper.partitioned.engine import LocalMapper, Mapper, open_mapper, plan_window
-from watchkeeper.presentation import labels_tags
+from watchkeeper.presentation import labels_tags, window_name
 from watchkeeper.timeutil import format_progress, utcnow
 from watchkeeper.windows import (
     describe_uncovered_tail,
@@ -82,7 +82,8 @@ def prepare_windows(
             key = fits.key(version)
             fits.fitted(key)
         except Exception as exc:
-            log.warning("window %s not prepared ahead (%s); it is evaluated in its turn", end, exc)
+            name = window_name(config.model.name, start, end, config.window.timezone)
+            log.warning("window %s not prepared ahead (%s); it is evaluated in its turn", name, exc)
             continue
         items.append(WindowItem(start, end, version, key))
     job = BackfillJob(
@@ -98,7 +99,7 @@ def prepare_windows(
     return {p.end: p for p in prepared if p is not None}
 
 
-@flow(name="backfill-model", flow_run_name=name_model_run("backfill", "start", "end"))
+@flow(name="backfill-model", flow_run_name=name_model_run("backfill", span=("start", "end")))
 def backfill(
     config_path: str,
     start: datetime,
@@ -145,17 +146,10 @@ def backfill(
                         new_history=new_history and not out,
                     )
                     ahead = window_end in offer.taken
-                    out.append(
-                        {
-                            "window_end": window_end.isoformat(),
-                            "verdict": report.verdict.label,
-                            "mlflow_run_id": report.mlflow_run_id,
-                            "prepared_ahead": ahead,
-                        }
-                    )
+                    out.append(backfill_row(report, prepared_ahead=ahead))
                     log.info(
                         "backfill %s: %s (%s)",
-                        config.model.name,
+                        report.window_name,
                         format_progress(len(out), len(windows), time.monotonic() - began),
                         "prepared ahead" if ahead else "evaluated in its turn",
                     )

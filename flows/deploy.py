@@ -40,7 +40,7 @@ from watchkeeper.state import open_state
 from watchkeeper.timeutil import as_utc, parse_utc
 
 
-@flow(name="deploy-model", log_prints=True, flow_run_name=name_model_run("deploy"))
+@flow(name="deploy-model", log_prints=True, flow_run_name=name_model_run("deploy", window="window_end"))
 def deploy(
     config_path: str,
     version: str | None = None,

@@ -307,6 +307,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
                 prefect_flow_run_url=_flow_run_url(),
                 verdict=report.verdict.label,
                 hindsight=report.hindsight,
+                timezone=report.timezone,
             ),
             labels_complete_until=labels_complete_until,
         )
@@ -358,7 +359,7 @@ def publish_window(
     record_window(
         run.store, report, usable_for_training=result.usable_for_training, window_run_id=window_run_id
     )
-    log.info("window %s → %s: %s", report.window_start, report.window_end, report.verdict.label)
+    log.info("%s: %s", report.window_name, report.verdict.label)
     return report
 
 
@@ -443,7 +444,8 @@ def monitor(
         )
     # A scheduled run judges now; a replay of a past window judges as of that window's end.
     as_of = utcnow() if window_end is None else end
-    with run_logging(config.model.name, (start, end), config_hash=loaded.hash):
+    name = monitor_run_name(config.model.name, start, end, config.window.timezone)
+    with run_logging(config.model.name, (start, end), config_hash=loaded.hash, window_name=name):
         run = open_monitor_run(
             loaded, since=reevaluation_start(config, start), as_of=as_of, hindsight=hindsight
         )
@@ -658,7 +660,11 @@ def _monitor(
         past_pages.append((past_report, past_page))
         reevaluated.append(WindowVerdict.of(past_report, was=verdict_before[past_end]))
         changed = reevaluation_tag(
-            past_report.window_start, past_report.window_end, verdict_before[past_end], past_report.verdict
+            past_report.window_start,
+            past_report.window_end,
+            verdict_before[past_end],
+            past_report.verdict,
+            config.window.timezone,
         )
         if changed:
             add_flow_run_tags([changed])
@@ -666,7 +672,8 @@ def _monitor(
             past_report,
             reevaluated[-1],
             window_run_id=window_runs.get(past_end),
-            run_name=flow_run.get_name() or monitor_run_name(config.model.name, start, end),
+            run_name=flow_run.get_name()
+            or monitor_run_name(config.model.name, start, end, config.window.timezone),
             run_url=_flow_run_url(),
         )
 
@@ -694,9 +701,8 @@ def _monitor(
     attach_human_report(run, report, page)
     if report.verdict >= Severity.WARNING:
         run_logger("watchkeeper.monitor").info(
-            "%s %s: %s — %s",
-            config.model.name,
-            f"{end:%Y-%m-%d %H:%M}",
+            "%s: %s — %s",
+            report.window_name,
             report.verdict.label,
             "; ".join(report.reasons),
         )

@@ -32,7 +32,7 @@ from watchkeeper.state import StateStore, open_state, state_dir
 from watchkeeper.timeutil import as_utc, iso_z, utcnow
 
 
-@flow(name="retrain-model", log_prints=True, flow_run_name=name_model_run("retrain"))
+@flow(name="retrain-model", log_prints=True, flow_run_name=name_model_run("retrain", window="window_end"))
 def retrain(
     config_path: str,
     reason: str = "manual",
@@ -203,7 +203,8 @@ def maybe_trigger_retraining(
     log = run_logger("watchkeeper.retraining")
     decision = decide_and_audit(store, config, report, config_hash=report.config_hash, now=utcnow())
     log.info(
-        "retraining decision: %s (%s)",
+        "retraining decision for %s: %s (%s)",
+        report.window_name,
         decision.label,
         "; ".join(decision.reasons + decision.blocked_by) or "no trigger",
     )

@@ -1,7 +1,7 @@
 """Prefect UI artifacts for a monitoring window: the verdict card, tables and links to MLflow.
 
 Artifacts are created from the flow body, not from a task, so they belong to the flow run (the
-run's Artifacts tab, "Flow run: credit-risk 2026-03-05"). Keys name the model and the window
+run's Artifacts tab, "Flow run: credit-risk 2026-03-05 → 03-06"). Keys name the model and the window
 (`watchkeeper.presentation.window_artifact_key`): a window re-evaluated by a later run adds a version
 to its own cards instead of overwriting the current window's, and the verdict card comes first.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from watchkeeper.presentation import round_table, window_artifact_key, window_label
+from watchkeeper.presentation import round_table, window_artifact_key
 from watchkeeper.report import MonitoringReport
 
 
@@ -34,9 +34,11 @@ def publish_window_artifacts(
     per-check tables (rounded) and markdown to the current flow run; returns the keys used."""
 
     def key(name: str) -> str:
-        return window_artifact_key(report.model, report.window_start, report.window_end, name)
+        return window_artifact_key(
+            report.model, report.window_start, report.window_end, name, report.timezone
+        )
 
-    label = f"{report.model} {window_label(report.window_start, report.window_end)}"
+    label = report.window_name
     reasons = "; ".join(r.split("] ", 1)[-1] for r in report.reasons[:2])
     more = f" (+{len(report.reasons) - 2} more)" if len(report.reasons) > 2 else ""
     description = f"{report.verdict.label.upper()} — {label}" + (f": {reasons}{more}" if reasons else "")
@@ -62,6 +64,6 @@ def publish_window_artifacts(
 
 def publish_window_link(report: MonitoringReport, name: str, url: str, text: str) -> str:
     """One more link card of the window (e.g. the model's dashboard, regenerated after the window)."""
-    key = window_artifact_key(report.model, report.window_start, report.window_end, name)
+    key = window_artifact_key(report.model, report.window_start, report.window_end, name, report.timezone)
     create_link_artifact(key=key, link=url, link_text=text, description=text)
     return key

@@ -70,7 +70,14 @@ def build_dashboard(
             metrics = read_window_metrics(tracking, config.experiment_name)
         except Exception as exc:  # the state database keeps the same figures: draw from those
             log.warning("MLflow unavailable for the dashboard, using the state database: %s", exc)
-    data = collect_dashboard_data(store, config.model.name, now=utcnow(), since=since, run_metrics=metrics)
+    data = collect_dashboard_data(
+        store,
+        config.model.name,
+        now=utcnow(),
+        since=since,
+        run_metrics=metrics,
+        timezone=config.window.timezone,
+    )
     return render_dashboard(data)
 
 

@@ -48,9 +48,14 @@ def code_version() -> str:
 
 @contextmanager
 def run_logging(
-    model: str, window: tuple[datetime, datetime] | None = None, *, config_hash: str | None = None
+    model: str,
+    window: tuple[datetime, datetime] | None = None,
+    *,
+    config_hash: str | None = None,
+    window_name: str | None = None,
 ) -> Iterator[None]:
-    """Every Watchkeeper and Prefect run log line also goes, as JSON, to `<state dir>/logs/`; every
+    """Every Watchkeeper and Prefect run log line also goes, as JSON, to `<state dir>/logs/` (with
+    the window's name, `presentation.window_name`, in its fields beside the ISO interval); every
     decision audited in the block records the config hash (of the run's loaded config) and the code
     version."""
     handler = configure_json_logging(state_dir() / "logs")
@@ -61,7 +66,7 @@ def run_logging(
         if key.endswith(_SECRET_ENV_SUFFIXES) and value:
             register_secret(value)
     with (
-        log_context(model=model, window=window, flow_run_id=flow_run.get_id()),
+        log_context(model=model, window=window, flow_run_id=flow_run.get_id(), window_name=window_name),
         audit_context(config_hash=config_hash, code_version=code_version()),
     ):
         yield

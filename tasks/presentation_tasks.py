@@ -5,6 +5,7 @@ The names and strings come from `watchkeeper.presentation`; this module only tal
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -17,14 +18,16 @@ from prefect.client.schemas.actions import ArtifactCreate
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
-from watchkeeper.config import load_config
+from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.presentation import (
     RunVerdict,
     WindowVerdict,
     monitor_run_name,
     reevaluation_note,
     run_verdict,
+    version_label,
     window_artifact_key,
+    window_span,
 )
 from watchkeeper.report import MonitoringReport
 from watchkeeper.timeutil import parse_utc
@@ -33,43 +36,59 @@ from watchkeeper.windows import window_bounds
 log = logging.getLogger("watchkeeper.presentation")
 
 
-def _model_name(config_path: Any) -> str:
+def _config(config_path: Any) -> MonitorConfig | None:
     # A config that does not load fails the run with its own clear error right after; the name
     # falls back to the file's stem so the run is still findable.
     try:
-        return load_config(str(config_path)).model.name
+        return load_config(str(config_path))
     except Exception:
-        return Path(str(config_path)).stem
+        return None
 
 
-def _window_end(value: Any) -> datetime | None:
+def _time(value: Any) -> datetime | None:
     return parse_utc(value) if isinstance(value, str) else value
 
 
 def name_monitor_run() -> str:
-    """`flow_run_name` of the monitor flow: ``credit-risk 2026-03-05`` (model and window)."""
+    """`flow_run_name` of the monitor flow: the window's name, ``credit-risk 2026-03-10 → 03-11``."""
     params = flow_run.parameters
     config_path = params.get("config_path", "?")
-    try:
-        config = load_config(str(config_path))
-    except Exception:
-        return f"{_model_name(config_path)} {params.get('window_end') or 'latest'}"
-    start, end = window_bounds(_window_end(params.get("window_end")), config.window.size)
-    return monitor_run_name(config.model.name, start, end)
+    config = _config(config_path)
+    if config is None:
+        return f"{Path(str(config_path)).stem} {params.get('window_end') or 'latest'}"
+    start, end = window_bounds(_time(params.get("window_end")), config.window)
+    return monitor_run_name(config.model.name, start, end, config.window.timezone)
 
 
-def name_model_run(action: str, *time_params: str) -> Callable[[], str]:
-    """`flow_run_name` for the other per-model flows: ``credit-risk retrain`` or, with time
-    parameters, ``credit-risk backfill 2026-03-01–2026-03-15``."""
+def name_model_run(
+    action: str, *, window: str | None = None, span: tuple[str, str] | None = None
+) -> Callable[[], str]:
+    """`flow_run_name` for the other per-model flows, in the names the monitor run uses:
+
+    - `window`, the parameter holding the end of the window whose run asked: the window's name, then
+      the action and any `version` parameter (``credit-risk 2026-03-10 → 03-11 retrain``,
+      ``credit-risk 2026-03-10 → 03-11 deploy v3``), so searching the runs list for a window's name
+      finds its retraining and deployment too; without a window, ``credit-risk retrain``;
+    - `span`, the parameters holding a time range: ``credit-risk backfill 2026-03-01 → 03-15``.
+    """
 
     def name() -> str:
         params = flow_run.parameters
-        parts = [_model_name(params.get("config_path", "?")), action]
-        times = [_window_end(params.get(p)) for p in time_params if params.get(p) is not None]
-        if len(times) == 2:
-            parts.append(f"{times[0]:%Y-%m-%d}–{times[1]:%Y-%m-%d}")
-        elif len(times) == 1:
-            parts.append(f"{times[0]:%Y-%m-%d %H:%M}")
+        config_path = params.get("config_path", "?")
+        config = _config(config_path)
+        model = config.model.name if config is not None else Path(str(config_path)).stem
+        zone = config.window.timezone if config is not None else "UTC"
+        parts = [model]
+        end = _time(params.get(window)) if window else None
+        if end is not None and config is not None:
+            with contextlib.suppress(ValueError):  # not a window boundary: the flow says so
+                parts[0] = monitor_run_name(model, *window_bounds(end, config.window), zone)
+        parts.append(action)
+        if params.get("version") is not None:
+            parts.append(version_label(str(params["version"])))
+        times = [_time(params.get(p)) for p in span or ()]
+        if len(times) == 2 and times[0] is not None and times[1] is not None:
+            parts.append(window_span(times[0], times[1], zone))
         return " ".join(parts)
 
     return name
@@ -134,7 +153,9 @@ def note_reevaluation(
         labeled=window.labeled if window else 0,
         rows=window.rows if window else 0,
     )
-    key = window_artifact_key(report.model, report.window_start, report.window_end, "reevaluated")
+    key = window_artifact_key(
+        report.model, report.window_start, report.window_end, "reevaluated", report.timezone
+    )
     try:
         note = ArtifactCreate(
             flow_run_id=UUID(window_run_id), type="markdown", key=key, data=markdown, description=description

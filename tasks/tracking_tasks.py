@@ -321,7 +321,7 @@ def open_window_run(report: Any, *, tracking: Tracking, experiment: str) -> dict
             if run is None:
                 run = client.create_run(
                     experiment_id,
-                    run_name=wk_tracking.run_name(report.model, report.window_start, report.window_end),
+                    run_name=wk_tracking.run_name(report),
                     tags=tags,
                 )
                 remember_window_run(client, experiment_id, tags[wk_tracking.TAG_WINDOW_KEY], run.info.run_id)
@@ -343,7 +343,7 @@ def report_payload(report: Any, links: dict[str, Any] | None = None) -> dict[str
         "tags": wk_tracking.run_tags(report),
         "metrics": wk_tracking.metrics_for(report),
         "timestamp_ms": wk_tracking.metric_timestamp_ms(report),
-        "run_name": wk_tracking.run_name(report.model, report.window_start, report.window_end),
+        "run_name": wk_tracking.run_name(report),
         "report": report.to_dict(),
     }
 

@@ -28,12 +28,15 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from watchkeeper.checks import Check, EvidentlyReportCheck, Window
 from watchkeeper.config import MonitorConfig
 from watchkeeper.drift.html import EvidentlyInputs
 from watchkeeper.monitoring import FittedChecks, WindowEvaluation, evaluate_window
 from watchkeeper.performance import DEFER_DETECTORS
+from watchkeeper.presentation import window_name
+from watchkeeper.report import MonitoringReport
 from watchkeeper.windows import Labels, WindowData, load_window, reevaluation_start
 
 _log = logging.getLogger("watchkeeper.backfill")
@@ -101,6 +104,18 @@ class PreparedWindow:
         )
 
 
+def backfill_row(report: MonitoringReport, *, prepared_ahead: bool) -> dict[str, Any]:
+    """One window of a backfill's result (the CLI prints its name and verdict): the window's name
+    beside its ISO end."""
+    return {
+        "window": report.window_name,
+        "window_end": report.window_end.isoformat(),
+        "verdict": report.verdict.label,
+        "mlflow_run_id": report.mlflow_run_id,
+        "prepared_ahead": prepared_ahead,
+    }
+
+
 def labels_complete(config: MonitorConfig, end: datetime, as_of: datetime) -> bool:
     """Whether a window's labels are all in at `as_of` (its label lag has passed)."""
     return end + config.window.label_lag <= as_of
@@ -113,9 +128,8 @@ def prepare_or_skip(job: BackfillJob, item: WindowItem) -> PreparedWindow | None
         return prepare_window(job, item)
     except Exception as exc:
         _log.warning(
-            "window %s → %s not prepared ahead (%s: %s); it is evaluated in its turn",
-            item.start.isoformat(),
-            item.end.isoformat(),
+            "window %s not prepared ahead (%s: %s); it is evaluated in its turn",
+            window_name(job.config.model.name, item.start, item.end, job.config.window.timezone),
             type(exc).__name__,
             exc,
         )

@@ -247,16 +247,21 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         warm=slow_imports(config),
         page=uses_evidently_page(config),
     )
-    print(
-        json.dumps(
-            {
-                "verdict": report.verdict.label,
-                "reasons": report.reasons,
-                "mlflow_run_id": report.mlflow_run_id,
-            },
-            indent=2,
-        )
-    )
+    from watchkeeper.presentation import versions_label
+    from watchkeeper.timeutil import iso_z
+
+    # The window's name for people beside the ISO bounds and the versions as recorded.
+    summary = {
+        "window": report.window_name,
+        "window_start": iso_z(report.window_start),
+        "window_end": iso_z(report.window_end),
+        "version": versions_label(report.model_versions),
+        "model_versions": list(report.model_versions),
+        "verdict": report.verdict.label,
+        "reasons": report.reasons,
+        "mlflow_run_id": report.mlflow_run_id,
+    }
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -282,7 +287,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         page=uses_evidently_page(config),
     )
     for row in results:
-        print(f"{row['window_end']}  {row['verdict']}")
+        print(f"{row.get('window') or row['window_end']}  {row['verdict']}")
     if not args.sequential:
         ahead = sum(row["prepared_ahead"] for row in results)
         print(f"{ahead} of {len(results)} window(s) prepared in parallel, the rest evaluated in their turn")
@@ -331,6 +336,40 @@ def checkpoint_sources(args: argparse.Namespace, state_url: str) -> dict[str, li
     return sources
 
 
+def model_windows(args: argparse.Namespace, models: set[str]) -> dict[str, Any]:
+    """The `window:` config of each of `models`, from `--config` files and the project's
+    configs/models/ (best effort: a model without a config that loads is named in UTC)."""
+    from watchkeeper.config import load_config
+
+    paths = [Path(p) for p in args.config or []]
+    with contextlib.suppress(SystemExit):  # not in a checkout: --config files only
+        paths += sorted((project_dir(args.project_dir) / "configs" / "models").glob("*.y*ml"))
+    found: dict[str, Any] = {}
+    for path in paths:
+        try:
+            config = load_config(path)
+        except Exception:
+            continue
+        if config.model.name in models:
+            found.setdefault(config.model.name, config.window)
+    return found
+
+
+def audit_window_name(model: str, start: datetime | None, end: datetime | None, window: Any) -> str:
+    """An audit entry's window by its name (`presentation.window_name`, in the model's calendar when
+    its config is found); the model alone for an entry without a window."""
+    from watchkeeper.presentation import window_name
+
+    if end is None:
+        return model
+    if start is None and window is not None:
+        with contextlib.suppress(ValueError):
+            start, _ = window.calendar.window_ending(end)
+    if start is None:
+        return f"{model} window ending {end:%Y-%m-%d %H:%M} UTC"
+    return window_name(model, start, end, window.timezone if window is not None else "UTC")
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from watchkeeper.state import default_state_url, open_existing_state
 
@@ -366,8 +405,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not rows:
         print("no audit entries")
         return 0
-    for row in rows:
-        window = f"{row['window_end']:%Y-%m-%d %H:%M}" if row["window_end"] else "-"
+    windows = model_windows(args, {row["model"] for row in rows})
+    names = [
+        audit_window_name(row["model"], row["window_start"], row["window_end"], windows.get(row["model"]))
+        for row in rows
+    ]
+    width = max(16, *(len(n) for n in names))
+    for row, name in zip(rows, names, strict=True):
         reasons = "; ".join(row["reasons"])
         evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
         # An alert's entry says which rule at which severity: a warning and a critical of one rule
@@ -378,7 +422,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             else ""
         )
         print(
-            f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['model']:<16} {row['event']:<22} {row['decision'] or '-':<12} window={window}  {rule}{reasons}"
+            f"{row['at']:%Y-%m-%d %H:%M:%S}  {name:<{width}}  {row['event']:<22} {row['decision'] or '-':<12} {rule}{reasons}"
         )
     return 0
 
@@ -633,7 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         action="append",
-        help="verify: also compare with this model's latest anchored MLflow run (repeatable)",
+        help="verify: also compare with this model's latest anchored MLflow run; list: name windows in "
+        "its calendar, as configs/models/ does for the project's models (repeatable)",
     )
     p.set_defaults(func=cmd_audit)
     return parser

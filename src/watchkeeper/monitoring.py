@@ -180,6 +180,7 @@ def assemble_window(
         flow_run_id=flow_run_id,
         # The rules judge the window (its verdict) and drive its alerts: one judge.
         rules=tuple(config.alerts.effective_rules()),
+        timezone=config.window.timezone,
     )
     usable = all(getattr(section, "usable_for_training", True) for section in sections.values())
     return WindowEvaluation(report, publication, usable)

@@ -4,6 +4,12 @@ Prefect's runs list and MLflow's run table show a name and little else, so names
 the window, and the Prefect state carries the verdict. Everything here is plain formatting so the
 Prefect and MLflow wiring (`tasks/presentation_tasks.py`, `tasks/tracking_tasks.py`) stays one line
 per use, and a unit test pins the exact strings.
+
+A window has one name everywhere (`window_name`: ``credit-risk 2026-03-10 → 03-11``, in the model's
+calendar) and a model version one label (`version_label`: ``v1``): Prefect run names and log lines,
+MLflow run names and tags, Slack and console alerts, the Prefect cards, `watchkeeper audit`, the CLI's
+summaries, the dashboard and Prometheus' `watchkeeper_window_info`. `tests/unit/test_window_identity.py`
+renders each view of one window and compares.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from watchkeeper.timegrid import parse_timezone
 from watchkeeper.timeutil import as_utc
 from watchkeeper.verdict import Severity
 
@@ -26,23 +34,79 @@ if TYPE_CHECKING:  # the report imports the alerting package, whose rendering im
 # and the name is what the runs list shows and what automations match (`prefect.flow-run.Critical`).
 VERDICT_STATE_NAMES = {Severity.OK: "OK", Severity.WARNING: "Warning", Severity.CRITICAL: "Critical"}
 
-_DAY = timedelta(days=1)
+# The arrow between a window's start and end, in every view (Prefect forbids ">" in names).
+SPAN_ARROW = " → "
+# A window scored by no known version (logs without a version column).
+UNKNOWN_VERSION = "unknown"
 
 
-def window_label(start: datetime, end: datetime) -> str:
-    """``2026-03-05`` for a calendar day, else ``2026-03-05 06:00–12:00`` (or with both dates)."""
-    start, end = as_utc(start) or start, as_utc(end) or end
-    midnight = start.hour == start.minute == start.second == 0 and start.microsecond == 0
-    if end - start == _DAY and midnight:
-        return f"{start:%Y-%m-%d}"
-    if start.date() == end.date() or (end - start < _DAY and end.time() == datetime.min.time()):
-        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}"
-    return f"{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}"
+def _local(value: datetime, zone: ZoneInfo) -> datetime:
+    return (as_utc(value) or value).astimezone(zone)
 
 
-def monitor_run_name(model: str, start: datetime, end: datetime) -> str:
-    """The Prefect flow run name of a monitoring run: ``credit-risk 2026-03-05``."""
-    return f"{model} {window_label(start, end)}"
+def _clock(value: datetime) -> str:
+    return f"{value:%H:%M:%S}" if value.second or value.microsecond else f"{value:%H:%M}"
+
+
+def window_span(start: datetime, end: datetime, timezone: str = "UTC") -> str:
+    """A window's start → end in the model's calendar (`window.timezone`), as short as it stays
+    unambiguous; the end is exclusive, and it drops what it shares with the start:
+
+    - whole local days (a day, a week, a month): ``2026-03-10 → 03-11``, ``2026-03-01 → 04-01``,
+      ``2025-12-31 → 2026-01-01``;
+    - with times (hours, minutes, days from 06:00): ``2026-03-10 06:00 → 07:00``,
+      ``2026-03-10 23:00 → 03-11 00:00``, ``2026-03-10 06:00 → 03-11 06:00``.
+
+    Times outside UTC carry the zone's abbreviation (``2026-03-10 06:00 → 07:00 CET``), the
+    start's too when a clock change falls inside (``2026-10-25 02:00 CEST → 02:00 CET``), so an hour
+    repeated by daylight saving still has a name of its own.
+    """
+    zone = parse_timezone(timezone)
+    a, b = _local(start, zone), _local(end, zone)
+    if all(t.time() == time() for t in (a, b)):
+        return (
+            f"{a:%Y-%m-%d}{SPAN_ARROW}{b:%m-%d}"
+            if a.year == b.year
+            else f"{a:%Y-%m-%d}{SPAN_ARROW}{b:%Y-%m-%d}"
+        )
+    if a.date() == b.date():
+        tail = _clock(b)
+    elif a.year == b.year:
+        tail = f"{b:%m-%d} {_clock(b)}"
+    else:
+        tail = f"{b:%Y-%m-%d} {_clock(b)}"
+    head = f"{a:%Y-%m-%d} {_clock(a)}"
+    if timezone != "UTC":
+        if a.tzname() != b.tzname():
+            head += f" {a.tzname()}"
+        tail += f" {b.tzname()}"
+    return f"{head}{SPAN_ARROW}{tail}"
+
+
+def window_name(model: str, start: datetime, end: datetime, timezone: str = "UTC") -> str:
+    """A window's one name in every view: the model and its span, ``credit-risk 2026-03-10 → 03-11``
+    (`window_span`). Machine-readable fields beside it stay ISO-8601 UTC."""
+    return f"{model} {window_span(start, end, timezone)}"
+
+
+def version_label(version: str | None) -> str:
+    """A model version for people: ``v1`` (a version that does not start with a digit, such as
+    ``v2`` or ``canary``, as written). Tags, JSON and the registry keep the version itself (``1``)."""
+    if not version:
+        return UNKNOWN_VERSION
+    return f"v{version}" if version[0].isdigit() else version
+
+
+def versions_label(versions: Sequence[str] | str | None) -> str:
+    """The versions that scored a window: ``v1``, ``v1, v2`` (a comma-joined ``"1,2"`` too)."""
+    if isinstance(versions, str):
+        versions = [v for v in versions.split(",") if v]
+    return ", ".join(version_label(v) for v in versions or ()) or UNKNOWN_VERSION
+
+
+def monitor_run_name(model: str, start: datetime, end: datetime, timezone: str = "UTC") -> str:
+    """The Prefect flow run name of a monitoring run: the window's name (`window_name`)."""
+    return window_name(model, start, end, timezone)
 
 
 def verdict_state_name(verdict: Severity) -> str:
@@ -74,6 +138,7 @@ class WindowVerdict:
     rules: tuple[str, ...] = ()  # the rules that hold, worst first
     reasons: tuple[str, ...] = ()
     was: str | None = None
+    timezone: str = "UTC"  # the model's calendar, which the window's name is written in
 
     @classmethod
     def of(cls, report: MonitoringReport, *, was: str | None = None) -> WindowVerdict:
@@ -86,6 +151,7 @@ class WindowVerdict:
             rules=tuple(rules),
             reasons=tuple(report.reasons),
             was=was,
+            timezone=report.timezone,
         )
 
     @property
@@ -95,7 +161,8 @@ class WindowVerdict:
 
     @property
     def label(self) -> str:
-        return window_label(self.start, self.end)
+        """The window's span (`window_span`); with the model in front, its name."""
+        return window_span(self.start, self.end, self.timezone)
 
     def says(self) -> str:
         """``critical (concept_drift, performance_drop)``, ``ok``."""
@@ -122,9 +189,10 @@ def run_verdict(model: str, current: WindowVerdict, reevaluated: Sequence[Window
     """The worst verdict a monitoring run produced: its own window's, and every re-evaluated window's
     whose verdict the late labels changed (an unchanged one was announced by an earlier run).
 
-    The message names the windows behind it: ``credit-risk: Critical — 2026-03-07 re-evaluated with
-    late labels: critical (concept_drift), was warning; current window 2026-03-10: ok``. Without a
-    changed window it is the window's own: ``credit-risk 2026-03-10: ok — no check raised anything``.
+    The message names the windows behind it: ``credit-risk: Critical — 2026-03-07 → 03-08
+    re-evaluated with late labels: critical (concept_drift), was warning; current window
+    2026-03-10 → 03-11: ok``. Without a changed window it is the window's own, led by its name:
+    ``credit-risk 2026-03-10 → 03-11: ok — no check raised anything``.
     """
     changed = [w for w in reevaluated if w.changed]
     verdict = max([current.verdict, *(w.verdict for w in changed)])
@@ -149,7 +217,7 @@ def reevaluation_note(
     rows: int,
 ) -> tuple[str, str]:
     """What a re-evaluated window's own Prefect run shows of its newest evaluation, as
-    (description, markdown): ``re-evaluated on 2026-03-10 00:05 UTC by run credit-risk 2026-03-10:
+    (description, markdown): ``re-evaluated on 2026-03-11 00:05 UTC by run credit-risk 2026-03-10 → 03-11:
     verdict now critical (was warning), label coverage 70% (420 of 600 rows)``."""
     when_text = f"{as_utc(when) or when:%Y-%m-%d %H:%M} UTC"
     now = "now" if window.changed else "still"
@@ -177,22 +245,25 @@ def labels_tags(hindsight: bool) -> list[str]:
     return [HINDSIGHT_TAG] if hindsight else []
 
 
-def reevaluation_tag(start: datetime, end: datetime, before: str, after: Severity) -> str | None:
+def reevaluation_tag(
+    start: datetime, end: datetime, before: str, after: Severity, timezone: str = "UTC"
+) -> str | None:
     """A tag for a monitoring run whose late labels changed an earlier window's verdict
-    (``2026-03-10 warning→critical``), so the runs list shows it next to the run that found it;
-    None when the verdict stayed."""
+    (``2026-03-07 → 03-08: warning→critical``), so the runs list shows it next to the run that
+    found it; None when the verdict stayed."""
     if before == after.label:
         return None
-    return f"{window_label(start, end)} {before}→{after.label}"
+    return f"{window_span(start, end, timezone)}: {before}→{after.label}"
 
 
-def window_artifact_key(model: str, start: datetime, end: datetime, name: str) -> str:
-    """A Prefect artifact key per model, window and card: ``credit-risk-2026-03-05-verdict``.
+def window_artifact_key(model: str, start: datetime, end: datetime, name: str, timezone: str = "UTC") -> str:
+    """A Prefect artifact key per window and card, the window's name as a key:
+    ``credit-risk-2026-03-05-03-06-verdict``.
 
     Keys allow lowercase letters, digits and dashes only; the same key across runs makes one card
     with a history (a re-evaluated window's card gets a new version, not a second card).
     """
-    text = f"{model}-{window_label(start, end)}-{name}".lower()
+    text = f"{window_name(model, start, end, timezone)}-{name}".lower()
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text)).strip("-")
 
 
@@ -213,17 +284,9 @@ def round_table(rows: list[dict[str, Any]], digits: int = 4) -> list[dict[str, A
     return [{k: round_figure(v, digits) for k, v in row.items()} for row in rows]
 
 
-def window_range(start: datetime, end: datetime) -> str:
-    """Start–end, short: ``2026-03-05–03-06`` for whole days, else with the times."""
-    start, end = as_utc(start) or start, as_utc(end) or end
-    if all(t.time() == datetime.min.time() for t in (start, end)):
-        return (
-            f"{start:%Y-%m-%d}–{end:%m-%d}" if start.year == end.year else f"{start:%Y-%m-%d}–{end:%Y-%m-%d}"
-        )
-    return f"{start:%Y-%m-%d %H:%M}–{end:%m-%d %H:%M}"
-
-
-def mlflow_run_name(start: datetime, end: datetime, verdict: Severity) -> str:
-    """The MLflow run name: the window (start–end) and its verdict, which the run table shows by
-    default (figures and tags need a column chosen by hand)."""
-    return f"{window_range(start, end)} {verdict.label}"
+def mlflow_run_name(
+    model: str, start: datetime, end: datetime, verdict: Severity, timezone: str = "UTC"
+) -> str:
+    """The MLflow run name: the window's name and its verdict, which the run table shows by default
+    (figures and tags need a column chosen by hand): ``credit-risk 2026-03-10 → 03-11 · critical``."""
+    return f"{window_name(model, start, end, timezone)} · {verdict.label}"

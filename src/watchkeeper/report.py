@@ -17,7 +17,9 @@ from typing import Any
 
 from watchkeeper.alerting.judge import Judgement, judge_window
 from watchkeeper.alerting.rules import RuleConfig
+from watchkeeper.presentation import versions_label, window_name
 from watchkeeper.quoting import MAX_TEXT_CHARS, cap_label, cap_text
+from watchkeeper.timeutil import iso_z
 from watchkeeper.verdict import (
     NOTHING_TO_PUBLISH,
     Finding,
@@ -69,6 +71,13 @@ class MonitoringReport:
     labels_as_of: datetime | None = None
     # Judged with every label on disk, those that arrived after `evaluated_at`'s run time included.
     hindsight: bool = False
+    # The model's calendar (`window.timezone`), which the window's name is written in.
+    timezone: str = "UTC"
+
+    @property
+    def window_name(self) -> str:
+        """The window's one name in every view: ``credit-risk 2026-03-10 → 03-11``."""
+        return window_name(self.model, self.window_start, self.window_end, self.timezone)
 
     @cached_property
     def judgement(self) -> Judgement:
@@ -125,7 +134,12 @@ class MonitoringReport:
             {
                 "schema_version": SCHEMA_VERSION,
                 "model": self.model,
-                "window": {"start": self.window_start, "end": self.window_end},
+                "window": {
+                    "start": self.window_start,
+                    "end": self.window_end,
+                    "timezone": self.timezone,
+                    "name": self.window_name,
+                },
                 "evaluated_at": self.evaluated_at,
                 "model_versions": list(self.model_versions),
                 "config_hash": self.config_hash,
@@ -150,10 +164,10 @@ class MonitoringReport:
         """The summary a person reads first in the Prefect UI."""
         icon = {Severity.OK: "OK", Severity.WARNING: "WARNING", Severity.CRITICAL: "CRITICAL"}[self.verdict]
         lines = [
-            f"# {self.model}: {icon}",
+            f"# {self.window_name}: {icon}",
             "",
-            f"Window **{self.window_start:%Y-%m-%d %H:%M}** → **{self.window_end:%Y-%m-%d %H:%M}** UTC, "
-            f"model version(s): {', '.join(self.model_versions) or 'unknown'}",
+            f"Scored by {versions_label(self.model_versions)} · "
+            f"{iso_z(self.window_start)} → {iso_z(self.window_end)}",
             "",
         ]
         if self.hindsight:

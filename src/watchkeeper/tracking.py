@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from watchkeeper.presentation import mlflow_run_name, window_range
+from watchkeeper.presentation import mlflow_run_name, version_label, versions_label, window_name
 from watchkeeper.report import MonitoringReport
 from watchkeeper.timeutil import iso_z, parse_utc
 from watchkeeper.verdict import Severity
@@ -25,6 +25,8 @@ TAG_MODEL_VERSION = "watchkeeper.model_version"
 TAG_WINDOW_START = "watchkeeper.window_start"
 TAG_WINDOW_END = "watchkeeper.window_end"
 TAG_WINDOW_KEY = "watchkeeper.window_key"
+# The window's name for people (`presentation.window_name`), beside the ISO start and end tags.
+TAG_WINDOW = "watchkeeper.window"
 TAG_VERDICT = "watchkeeper.verdict"
 TAG_EVALUATIONS = "watchkeeper.evaluations"
 TAG_CONFIG_HASH = "watchkeeper.config_hash"
@@ -61,9 +63,9 @@ def window_key(model: str, start: datetime, end: datetime) -> str:
     return f"{model}@{iso_z(start)}/{iso_z(end)}"
 
 
-def run_name(model: str, start: datetime, end: datetime) -> str:
-    """The name a window's run is created with (before its verdict is known): its start–end."""
-    return window_range(start, end)
+def run_name(report: MonitoringReport) -> str:
+    """The name a window's run is created with (before its verdict is known): the window's name."""
+    return report.window_name
 
 
 def evaluation_tag(n: int) -> str:
@@ -109,8 +111,10 @@ def presentation_tags(
     if "window" not in report or "verdict" not in report:
         return {}  # not a window's report (a hand-made payload): nothing to present
     start, end = parse_utc(report["window"]["start"]), parse_utc(report["window"]["end"])
+    timezone = report["window"].get("timezone") or "UTC"
+    model = report.get("model") or ""
     verdict = Severity.parse(report["verdict"])
-    tags: dict[str, str] = {TAG_RUN_NAME: mlflow_run_name(start, end, verdict)}
+    tags: dict[str, str] = {TAG_RUN_NAME: mlflow_run_name(model, start, end, verdict, timezone)}
     flow_run_id = report.get("flow_run_id")
     if flow_run_id:
         tags[evaluation_tag(evaluation)] = flow_run_id
@@ -125,17 +129,19 @@ def presentation_tags(
         tags[TAG_MODEL_VERSION_URL] = " ".join(url for _, url in version_links)
 
     lines = [
-        f"**{verdict.label.upper()}** — window {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC",
+        f"**{verdict.label.upper()}** — {window_name(model, start, end, timezone)}",
         "",
     ]
     if report.get("hindsight"):
         lines += ["**Hindsight**: judged with every label on disk, not the labels known at the time.", ""]
     if version_links:
         lines.append(
-            "Scored by " + ", ".join(f"[{registered} version {v}]({url})" for v, url in version_links) + "."
+            "Scored by "
+            + ", ".join(f"[{registered} {version_label(v)}]({url})" for v, url in version_links)
+            + "."
         )
     elif versions:
-        lines.append(f"Scored by model version {', '.join(versions)}.")
+        lines.append(f"Scored by {versions_label(versions)}.")
     lines += ["", "**Why**", ""]
     lines += [f"- {r}" for r in report.get("reasons") or []] or ["- no check raised anything"]
     figures = report.get("figures") or {}
@@ -169,6 +175,7 @@ def run_tags(report: MonitoringReport) -> dict[str, str]:
         TAG_WINDOW_START: iso_z(report.window_start),
         TAG_WINDOW_END: iso_z(report.window_end),
         TAG_WINDOW_KEY: window_key(report.model, report.window_start, report.window_end),
+        TAG_WINDOW: report.window_name,
         TAG_VERDICT: report.verdict.label,
         TAG_CONFIG_HASH: report.config_hash,
         TAG_KIND: "monitor",

@@ -27,6 +27,7 @@ from watchkeeper import demo_data, tracking
 from watchkeeper.alerting import store as alert_db
 from watchkeeper.alerting.episodes import alert_episodes
 from watchkeeper.dashboard import collect_dashboard_data
+from watchkeeper.presentation import window_name
 from watchkeeper.state import open_state
 from watchkeeper.timegrid import FutureWindowError
 from watchkeeper.timeutil import utcnow
@@ -184,9 +185,11 @@ def test_every_view_of_every_demo_window_agrees_and_reruns_reproduce(
         # report.json knows its own MLflow run
         assert report["mlflow_run_id"] == run.info.run_id
         # the Prefect summary of the window's latest evaluation shows that verdict and those reasons
-        heading = f"Window **{end - timedelta(days=1):%Y-%m-%d %H:%M}** → **{end:%Y-%m-%d %H:%M}**"
-        (markdown, *_) = [a.data for a in reversed(artifacts) if heading in a.data]
-        assert markdown.startswith(f"# {MODEL}: {report['verdict'].upper()}\n"), day
+        # (its title is the window's name, as report.json has it)
+        name = report["window"]["name"]
+        assert name == window_name(MODEL, end - timedelta(days=1), end)
+        (markdown, *_) = [a.data for a in reversed(artifacts) if a.data.startswith(f"# {name}: ")]
+        assert markdown.startswith(f"# {name}: {report['verdict'].upper()}\n"), day
         for reason in report["reasons"]:
             assert f"- {reason}" in markdown
         verdicts.add(report["verdict"])

@@ -35,22 +35,22 @@ def test_critical_window_is_named_tagged_and_marked_in_prefect(scenario) -> None
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
         )
-    assert run.name == "e2e-model 2026-03-05"
+    assert run.name == "e2e-model 2026-03-05 → 03-06"
     assert {"e2e-model", "verdict:critical"} <= set(run.tags)
     # A named Completed state: the runs list shows "Critical", retries and failure counts are untouched.
     assert run.state.type.value == "COMPLETED"
     assert run.state.name == "Critical"
-    assert run.state.message.startswith("e2e-model 2026-03-05: critical — [critical]")
+    assert run.state.message.startswith("e2e-model 2026-03-05 → 03-06: critical — [critical]")
 
     keys = {a.key: a for a in artifacts}
-    prefix = "e2e-model-2026-03-05-"
+    prefix = "e2e-model-2026-03-05-03-06-"
     assert {f"{prefix}verdict", f"{prefix}mlflow-run", f"{prefix}drift", f"{prefix}validation"} <= set(keys)
     assert all(a.key.startswith(prefix) for a in artifacts)
     # They belong to the flow run itself, not to a task of it.
     assert all(a.flow_run_id == run.id and a.task_run_id is None for a in artifacts)
     verdict = keys[f"{prefix}verdict"]
-    assert verdict.description.startswith("CRITICAL — e2e-model 2026-03-05: ")
-    assert verdict.data.startswith("# e2e-model: CRITICAL")
+    assert verdict.description.startswith("CRITICAL — e2e-model 2026-03-05 → 03-06: ")
+    assert verdict.data.startswith("# e2e-model 2026-03-05 → 03-06: CRITICAL")
     drift = keys[f"{prefix}drift"]
     assert drift.type == "table"
     # Rounded to 4 significant digits: a score is a short number, not 17 digits.
@@ -101,13 +101,14 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     )
     tags = run.data.tags
     verdict = tags[tracking.TAG_VERDICT]
-    assert run.info.run_name == f"2026-03-01–03-02 {verdict}"
+    assert run.info.run_name == f"e2e-model 2026-03-01 → 03-02 · {verdict}"
+    assert tags[tracking.TAG_WINDOW] == "e2e-model 2026-03-01 → 03-02"
     # Every evaluation's Prefect flow run is kept; the first stays under the plain tag.
     assert tags[tracking.TAG_FLOW_RUN_ID] == first.flow_run_id
     assert tags[tracking.evaluation_tag(1)] == first.flow_run_id
     assert tags[tracking.evaluation_tag(2)] == second.flow_run_id
     note = tags[tracking.TAG_NOTE]
-    assert note.startswith(f"**{verdict.upper()}** — window 2026-03-01 00:00 → 2026-03-02 00:00 UTC")
+    assert note.startswith(f"**{verdict.upper()}** — e2e-model 2026-03-01 → 03-02")
     assert "**Why**" in note and "validation_failure: 1 data expectation(s)" in note, note
     # The harness serves a UI, so each evaluation links to its flow run page.
     assert f"1. [{first.flow_run_id}](" in note and f"2. [{second.flow_run_id}](" in note
@@ -119,7 +120,7 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     )
     url = f"{tracking.LOCAL_UI_URL}/#/models/{registered}/versions/1?workflowType=machine_learning"
     assert tags[tracking.TAG_MODEL_VERSION_URL] == url
-    assert f"[{registered} version 1]({url})" in note
+    assert f"[{registered} v1]({url})" in note
 
 
 def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_windows_run(
@@ -149,7 +150,7 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
         notes = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[first.flow_run_id]),
-                key=ArtifactFilterKey(any_=["e2e-model-2026-03-01-reevaluated"]),
+                key=ArtifactFilterKey(any_=["e2e-model-2026-03-01-03-02-reevaluated"]),
             )
         )
         # The re-evaluating run itself gets no such note.
@@ -163,11 +164,11 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
     # (`prefect.flow-run.Critical`), and its message says which window and why.
     assert (run.state.type.value, run.state.name) == ("COMPLETED", "Critical")
     assert run.state.message.startswith(
-        "e2e-model: Critical — 2026-03-01 re-evaluated with late labels: critical (performance_drop"
+        "e2e-model: Critical — 2026-03-01 → 03-02 re-evaluated with late labels: critical (performance_drop"
     ), run.state.message
-    assert f", was {before}; current window 2026-03-02: {second.verdict.label}" in run.state.message
+    assert f", was {before}; current window 2026-03-02 → 03-03: {second.verdict.label}" in run.state.message
     # The tags agree with the state, and name the change.
-    assert {"verdict:critical", f"2026-03-01 {before}→critical"} <= set(run.tags)
+    assert {"verdict:critical", f"2026-03-01 → 03-02: {before}→critical"} <= set(run.tags)
     assert f"verdict:{second.verdict.label}" not in run.tags
 
     # Day 1's own run links to its newest evaluation.
@@ -176,10 +177,10 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
     assert note.type == "markdown" and note.flow_run_id == UUID(first.flow_run_id)
     coverage = f"{len(labels) / 600:.0%} ({len(labels)} of 600 rows)"
     assert re.fullmatch(
-        r"Re-evaluated on \d{4}-\d\d-\d\d \d\d:\d\d UTC by run e2e-model 2026-03-02: verdict now critical "
+        r"Re-evaluated on \d{4}-\d\d-\d\d \d\d:\d\d UTC by run e2e-model 2026-03-02 → 03-03: verdict now critical "
         rf"\(was {before}\), label coverage {re.escape(coverage)}",
         note.description,
     ), note.description
-    assert note.data.startswith("# e2e-model 2026-03-01: re-evaluated with late labels\n")
+    assert note.data.startswith("# e2e-model 2026-03-01 → 03-02: re-evaluated with late labels\n")
     assert f"/flow-runs/flow-run/{second.flow_run_id}): verdict now **CRITICAL** (was {before})" in note.data
     assert "- [critical] performance_drop: " in note.data

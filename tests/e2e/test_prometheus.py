@@ -44,6 +44,7 @@ from watchkeeper.health.gpu import GpuSample, GpuStatus
 from watchkeeper.health.push import push_to_gateway
 from watchkeeper.health.sampling import sample_health
 from watchkeeper.monitoring import evaluate_window, fit_checks
+from watchkeeper.presentation import versions_label
 from watchkeeper.report import MonitoringReport
 from watchkeeper.windows import load_window, read_reference
 
@@ -188,6 +189,12 @@ def test_a_monitored_window_reaches_prometheus_and_fires_its_rule(
     assert float(coverage["value"][1]) == pytest.approx(figures["window.label_coverage"])
     (end,) = _query(api, f"watchkeeper_window_end_timestamp_seconds{selector}")
     assert float(end["value"][1]) == report.window_end.timestamp()
+    # the window's name and version label, as every other view writes them, on the info metric only
+    (info,) = _query(api, f"watchkeeper_window_info{selector}")
+    assert (info["metric"]["window"], info["metric"]["model_version"]) == (
+        report.window_name,
+        versions_label(report.model_versions),
+    )
 
     firing = _wait(
         lambda: _query(api, 'ALERTS{alertstate="firing", alertname="validation_failure", model="e2e-model"}'),

@@ -23,7 +23,16 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]
     def start_flow(args: Any, command: str, *call_args: Any, **kwargs: Any) -> Any:
         calls.append((command, kwargs))
         if command == "monitor":
-            return SimpleNamespace(verdict=Severity.OK, reasons=[], mlflow_run_id=None)
+            end = kwargs["window_end"]
+            return SimpleNamespace(
+                verdict=Severity.OK,
+                reasons=[],
+                mlflow_run_id=None,
+                window_name="credit-risk 2026-03-04 → 03-05",
+                window_start=end,
+                window_end=end,
+                model_versions=(),
+            )
         return []
 
     monkeypatch.setattr(cli, "start_flow", start_flow)

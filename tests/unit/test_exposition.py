@@ -35,6 +35,12 @@ def test_window_samples() -> None:
     model = {"model": "credit-risk"}
     assert sorted(window_samples(report), key=lambda s: (s[0], sorted(s[1].items()))) == [
         ("watchkeeper_window_end_timestamp_seconds", model, END.timestamp()),
+        # the window's name and version label ride on an info metric, not on every gauge
+        (
+            "watchkeeper_window_info",
+            {**model, "window": "credit-risk 2026-03-05 → 03-06", "model_version": "v1"},
+            1.0,
+        ),
         ("watchkeeper_window_label_coverage", model, 0.7),
         ("watchkeeper_window_no_data", model, 1.0),
         ("watchkeeper_window_perf_band_lower", {**model, "metric": "roc_auc"}, 0.8),

@@ -19,9 +19,10 @@ from watchkeeper.presentation import (
     run_verdict,
     verdict_state_name,
     verdict_tags,
+    version_label,
+    versions_label,
     window_artifact_key,
-    window_label,
-    window_range,
+    window_span,
 )
 from watchkeeper.report import MonitoringReport
 from watchkeeper.verdict import Severity
@@ -30,30 +31,90 @@ DAY = datetime(2026, 3, 5, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "label"),
+    ("start", "end", "timezone", "span"),
     [
-        (DAY, DAY + timedelta(days=1), "2026-03-05"),  # a calendar day: the date alone
-        (DAY + timedelta(hours=6), DAY + timedelta(hours=12), "2026-03-05 06:00–12:00"),  # hours of one day
-        (DAY + timedelta(hours=18), DAY + timedelta(days=1), "2026-03-05 18:00–00:00"),  # ends at midnight
-        (DAY, DAY + timedelta(days=7), "2026-03-05 00:00–2026-03-12 00:00"),  # a week: both dates
+        (DAY, DAY + timedelta(days=1), "UTC", "2026-03-05 → 03-06"),  # a calendar day: two dates
+        (DAY, DAY + timedelta(days=7), "UTC", "2026-03-05 → 03-12"),  # a week: the same
+        (DAY, datetime(2026, 4, 5, tzinfo=UTC), "UTC", "2026-03-05 → 04-05"),  # a month
+        # across new year the end keeps its year
+        (
+            datetime(2025, 12, 31, tzinfo=UTC),
+            datetime(2026, 1, 1, tzinfo=UTC),
+            "UTC",
+            "2025-12-31 → 2026-01-01",
+        ),
+        (
+            DAY + timedelta(hours=6),
+            DAY + timedelta(hours=12),
+            "UTC",
+            "2026-03-05 06:00 → 12:00",
+        ),  # hours of one day
+        (
+            DAY + timedelta(hours=23),
+            DAY + timedelta(days=1),
+            "UTC",
+            "2026-03-05 23:00 → 03-06 00:00",
+        ),  # to midnight
+        (DAY + timedelta(hours=6), DAY + timedelta(days=1, hours=6), "UTC", "2026-03-05 06:00 → 03-06 06:00"),
+        (DAY, DAY + timedelta(seconds=30), "UTC", "2026-03-05 00:00 → 00:00:30"),  # seconds only when there
+        # The model's calendar: a Berlin day is 23:00 → 23:00 UTC, named by its local dates.
+        (DAY - timedelta(hours=1), DAY + timedelta(hours=23), "Europe/Berlin", "2026-03-05 → 03-06"),
+        (DAY + timedelta(hours=5), DAY + timedelta(hours=6), "Europe/Berlin", "2026-03-05 06:00 → 07:00 CET"),
+        # The hour repeated when clocks go back: 15 minutes of each 02:00 keep their own names.
+        (
+            datetime(2026, 10, 25, 0, tzinfo=UTC),
+            datetime(2026, 10, 25, 0, 15, tzinfo=UTC),
+            "Europe/Berlin",
+            "2026-10-25 02:00 → 02:15 CEST",
+        ),
+        (
+            datetime(2026, 10, 25, 1, tzinfo=UTC),
+            datetime(2026, 10, 25, 1, 15, tzinfo=UTC),
+            "Europe/Berlin",
+            "2026-10-25 02:00 → 02:15 CET",
+        ),
+        (
+            datetime(2026, 10, 25, 0, tzinfo=UTC),
+            datetime(2026, 10, 25, 1, tzinfo=UTC),
+            "Europe/Berlin",
+            "2026-10-25 02:00 CEST → 02:00 CET",
+        ),
     ],
 )
-def test_window_label(start: datetime, end: datetime, label: str) -> None:
-    assert window_label(start, end) == label
+def test_window_span(start: datetime, end: datetime, timezone: str, span: str) -> None:
+    assert window_span(start, end, timezone) == span
+
+
+@pytest.mark.parametrize(
+    ("versions", "label"),
+    [
+        (("1",), "v1"),
+        (("1", "2"), "v1, v2"),  # a window scored by two versions
+        ("1,2", "v1, v2"),  # as an alert message carries them
+        (("v3",), "v3"),  # already a label
+        (("canary",), "canary"),  # a name, not a number
+        ((), "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_versions_label(versions: tuple[str, ...] | str | None, label: str) -> None:
+    assert versions_label(versions) == label
 
 
 def test_run_names_state_names_and_tags() -> None:
     end = DAY + timedelta(days=1)
-    assert monitor_run_name("credit-risk", DAY, end) == "credit-risk 2026-03-05"
-    assert window_range(DAY, end) == "2026-03-05–03-06"
-    assert window_range(DAY + timedelta(hours=6), DAY + timedelta(hours=12)) == "2026-03-05 06:00–03-05 12:00"
-    assert mlflow_run_name(DAY, end, Severity.CRITICAL) == "2026-03-05–03-06 critical"
+    assert monitor_run_name("credit-risk", DAY, end) == "credit-risk 2026-03-05 → 03-06"
+    assert (
+        mlflow_run_name("credit-risk", DAY, end, Severity.CRITICAL)
+        == "credit-risk 2026-03-05 → 03-06 · critical"
+    )
+    assert version_label("1") == "v1"
     assert [verdict_state_name(s) for s in Severity] == ["OK", "Warning", "Critical"]
     assert verdict_tags("credit-risk", Severity.WARNING) == ["credit-risk", "verdict:warning"]
-    assert reevaluation_tag(DAY, end, "warning", Severity.CRITICAL) == "2026-03-05 warning→critical"
+    assert reevaluation_tag(DAY, end, "warning", Severity.CRITICAL) == "2026-03-05 → 03-06: warning→critical"
     assert reevaluation_tag(DAY, end, "critical", Severity.CRITICAL) is None
     # Lowercase letters, digits and dashes only; one key per model, window and card.
-    assert window_artifact_key("Credit_Risk", DAY, end, "verdict") == "credit-risk-2026-03-05-verdict"
+    assert window_artifact_key("Credit_Risk", DAY, end, "verdict") == "credit-risk-2026-03-05-03-06-verdict"
     assert (
         window_artifact_key("m", DAY + timedelta(hours=6), DAY + timedelta(hours=12), "drift")
         == "m-2026-03-05-06-00-12-00-drift"
@@ -85,6 +146,7 @@ def test_round_table_rounds_every_float_cell() -> None:
 
 def _report(verdict: str = "critical", flow_run_id: str | None = "run-2") -> dict:
     return {
+        "model": "credit-risk",
         "window": {"start": "2026-03-10T00:00:00+00:00", "end": "2026-03-11T00:00:00+00:00"},
         "verdict": verdict,
         "reasons": ["[critical] Concept drift: realized roc_auc 0.3989 is outside CBPE's expectation."],
@@ -110,16 +172,16 @@ def test_presentation_tags_keep_every_evaluation_and_link_the_model_version() ->
             "prefect_flow_run_url": "http://prefect/flow-runs/flow-run/run-2",
         },
     )
-    assert tags[tracking.TAG_RUN_NAME] == "2026-03-10–03-11 critical"
+    assert tags[tracking.TAG_RUN_NAME] == "credit-risk 2026-03-10 → 03-11 · critical"
     assert tags[tracking.TAG_FLOW_RUN_ID] == "run-1"  # the first evaluation's, not overwritten
     assert tags[tracking.evaluation_tag(2)] == "run-2"
     version_url = "http://mlflow:5000/#/models/credit-risk/versions/1?workflowType=machine_learning"
     assert tags[tracking.TAG_MODEL_VERSION_URL] == version_url
     assert tags[tracking.TAG_NOTE] == "\n".join(
         [
-            "**CRITICAL** — window 2026-03-10 00:00 → 2026-03-11 00:00 UTC",
+            "**CRITICAL** — credit-risk 2026-03-10 → 03-11",
             "",
-            f"Scored by [credit-risk version 1]({version_url}).",
+            f"Scored by [credit-risk v1]({version_url}).",
             "",
             "**Why**",
             "",
@@ -169,14 +231,14 @@ CURRENT_OK = _window(10, Severity.OK)
     ("reevaluated", "expected"),
     [
         # No re-evaluation: the window's own verdict and message, as before.
-        ((), RunVerdict(Severity.OK, "credit-risk 2026-03-10: ok — no check raised anything")),
+        ((), RunVerdict(Severity.OK, "credit-risk 2026-03-10 → 03-11: ok — no check raised anything")),
         # The reported fault: late labels make an earlier window critical while the new one is ok.
         (
             (_window(7, Severity.CRITICAL, "concept_drift", "performance_drop", was="warning"),),
             RunVerdict(
                 Severity.CRITICAL,
-                "credit-risk: Critical — 2026-03-07 re-evaluated with late labels: critical "
-                "(concept_drift, performance_drop), was warning; current window 2026-03-10: ok",
+                "credit-risk: Critical — 2026-03-07 → 03-08 re-evaluated with late labels: critical "
+                "(concept_drift, performance_drop), was warning; current window 2026-03-10 → 03-11: ok",
             ),
         ),
         # Re-evaluated but unchanged: an earlier run announced that verdict already.
@@ -186,8 +248,8 @@ CURRENT_OK = _window(10, Severity.OK)
             (_window(7, Severity.WARNING, "data_drift", was="critical"),),
             RunVerdict(
                 Severity.WARNING,
-                "credit-risk: Warning — 2026-03-07 re-evaluated with late labels: warning (data_drift), "
-                "was critical; current window 2026-03-10: ok",
+                "credit-risk: Warning — 2026-03-07 → 03-08 re-evaluated with late labels: warning (data_drift), "
+                "was critical; current window 2026-03-10 → 03-11: ok",
             ),
         ),
         # Two changed windows, one past the rule list's length: both named, oldest first.
@@ -198,9 +260,9 @@ CURRENT_OK = _window(10, Severity.OK)
             ),
             RunVerdict(
                 Severity.CRITICAL,
-                "credit-risk: Critical — 2026-03-06 re-evaluated with late labels: warning (a, b, c, …), "
-                "was ok; 2026-03-07 re-evaluated with late labels: critical (concept_drift), was ok; "
-                "current window 2026-03-10: ok",
+                "credit-risk: Critical — 2026-03-06 → 03-07 re-evaluated with late labels: warning (a, b, c, …), "
+                "was ok; 2026-03-07 → 03-08 re-evaluated with late labels: critical (concept_drift), was ok; "
+                "current window 2026-03-10 → 03-11: ok",
             ),
         ),
     ],
@@ -233,7 +295,7 @@ def test_window_verdict_of_a_report() -> None:
         ("[warning] check_failed: drift check failed: ValueError: boom",),
         "ok",
     )
-    assert window.changed and window.label == "2026-03-07"
+    assert window.changed and window.label == "2026-03-07 → 03-08"
     assert not WindowVerdict.of(report).changed  # the run's own window
 
 
@@ -244,18 +306,18 @@ def test_reevaluation_note() -> None:
         window,
         model="credit-risk",
         when=when,
-        run_name="credit-risk 2026-03-09",
+        run_name="credit-risk 2026-03-09 → 03-10",
         run_url="http://prefect/runs/flow-run/abc",
         labeled=420,
         rows=600,
     )
     assert description == (
-        "Re-evaluated on 2026-03-10 00:05 UTC by run credit-risk 2026-03-09: verdict now critical "
+        "Re-evaluated on 2026-03-10 00:05 UTC by run credit-risk 2026-03-09 → 03-10: verdict now critical "
         "(was warning), label coverage 70% (420 of 600 rows)"
     )
     assert markdown == (
-        "# credit-risk 2026-03-07: re-evaluated with late labels\n\n"
-        "Re-evaluated on 2026-03-10 00:05 UTC by run [credit-risk 2026-03-09](http://prefect/runs/flow-run/abc): "
+        "# credit-risk 2026-03-07 → 03-08: re-evaluated with late labels\n\n"
+        "Re-evaluated on 2026-03-10 00:05 UTC by run [credit-risk 2026-03-09 → 03-10](http://prefect/runs/flow-run/abc): "
         "verdict now **CRITICAL** (was warning), label coverage 70% (420 of 600 rows).\n\n"
         "- [critical] concept_drift: concept_drift holds\n"
     )

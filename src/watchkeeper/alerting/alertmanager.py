@@ -58,6 +58,7 @@ from watchkeeper.alerting.channels import (
 from watchkeeper.alerting.config import AlertmanagerChannelConfig
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
 from watchkeeper.alerting.render import details_text, metric_line, verdict_label
+from watchkeeper.presentation import window_name
 from watchkeeper.redaction import Redactor
 
 ALERTS_PATH = "api/v2/alerts"
@@ -89,6 +90,10 @@ def alertmanager_alerts(
     generator = message.prefect_flow_run_url or message.mlflow_run_url
     dashboard = config.dashboard_url.replace("{model}", message.model) if config.dashboard_url else None
     window = {
+        # The window's name (`presentation.window_name`) beside its RFC 3339 bounds.
+        "window": None
+        if message.window_start is None
+        else window_name(message.model, message.window_start, message.window_end, message.timezone),
         "window_start": None if message.window_start is None else _rfc3339(message.window_start),
         "window_end": _rfc3339(message.window_end),
         "window_verdict": verdict_label(message),

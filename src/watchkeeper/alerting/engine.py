@@ -97,6 +97,7 @@ class AlertContext:
     prefect_flow_run_url: str | None = None
     verdict: str | None = None  # the window's verdict label (OK / Warning / Critical)
     hindsight: bool = False  # judged with every label known today, not as of its evaluation
+    timezone: str = "UTC"  # the model's calendar: the window's name is written in it
 
 
 def fingerprint(model: str, labels: Mapping[str, str]) -> str:
@@ -441,6 +442,7 @@ def evaluate_alerts(
             verdict=context.verdict,
             window_firing=window_firing,
             hindsight=context.hindsight,
+            timezone=context.timezone,
         )
         parts = [message] if channel.grouped else [message.with_events((e,)) for e in chosen]
         for part in parts:
@@ -455,6 +457,8 @@ def evaluate_alerts(
         alerts=tuple(statuses),
         notifications=tuple(records),
         outbox_pending=db.outbox_size(store, model),
+        window_start=context.window_start,
+        timezone=context.timezone,
     )
 
 

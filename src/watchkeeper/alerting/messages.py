@@ -118,6 +118,8 @@ class AlertMessage:
     window_firing: int | None = None
     # Judged with every label known today (`--hindsight`), not as of the window's evaluation.
     hindsight: bool = False
+    # The model's calendar: the window's name (`presentation.window_name`) is written in it.
+    timezone: str = "UTC"
 
     @property
     def firing(self) -> tuple[AlertEvent, ...]:
@@ -147,6 +149,7 @@ class AlertMessage:
             verdict=self.verdict,
             window_firing=self.window_firing,
             hindsight=self.hindsight,
+            timezone=self.timezone,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,6 +163,7 @@ class AlertMessage:
             "verdict": self.verdict,
             "window_firing": self.window_firing,
             "hindsight": self.hindsight,
+            "timezone": self.timezone,
             "events": [e.to_dict() for e in self.events],
         }
 
@@ -177,5 +181,6 @@ class AlertMessage:
             verdict=data.get("verdict"),
             window_firing=data.get("window_firing"),
             hindsight=bool(data.get("hindsight", False)),
+            timezone=data.get("timezone") or "UTC",
             events=tuple(AlertEvent.from_dict(e) for e in data["events"]),
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
-from watchkeeper.presentation import verdict_state_name
+from watchkeeper.presentation import verdict_state_name, versions_label, window_name
 from watchkeeper.quoting import MAX_EXAMPLES, MAX_QUOTED_CHARS, MAX_TEXT_CHARS, cap_text
 from watchkeeper.verdict import Severity
 
@@ -43,6 +43,7 @@ def _num(value: float | None) -> str:
 
 
 def _window(message: AlertMessage) -> str:
+    # The exact bounds in UTC, beside the window's name in the header (which is in the model's calendar).
     end = message.window_end.strftime("%Y-%m-%d %H:%M")
     if message.window_start is None:
         return f"until {end} UTC"
@@ -64,16 +65,11 @@ def metric_line(event: AlertEvent) -> str:
     return f"{event.metric} = {_num(event.value)} ({event.op} {_num(event.threshold)})"
 
 
-def _window_short(message: AlertMessage) -> str:
-    """``2026-03-09 → 2026-03-10`` for whole days, else with the times (header-sized)."""
-    start, end = message.window_start, message.window_end
-    if start is None:
-        return f"until {end:%Y-%m-%d %H:%M}"
-    if all(t.hour == t.minute == t.second == 0 and t.microsecond == 0 for t in (start, end)):
-        return f"{start:%Y-%m-%d} → {end:%Y-%m-%d}"
-    if start.date() == end.date():
-        return f"{start:%Y-%m-%d %H:%M} → {end:%H:%M}"
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+def _window_name(message: AlertMessage) -> str:
+    """The window's name (`presentation.window_name`): ``credit-risk 2026-03-09 → 03-10``."""
+    if message.window_start is None:  # an outbox row from before messages carried the start
+        return f"{message.model} · until {message.window_end:%Y-%m-%d %H:%M}"
+    return window_name(message.model, message.window_start, message.window_end, message.timezone)
 
 
 def _verdict_level(message: AlertMessage) -> Severity | None:
@@ -111,7 +107,7 @@ def contents(message: AlertMessage) -> str:
 
 
 def header(message: AlertMessage, limit: int | None = None) -> str:
-    """The first line everywhere: ``credit-risk · 2026-03-09 → 2026-03-10 · Critical · 5 firing``.
+    """The first line everywhere: ``credit-risk 2026-03-09 → 03-10 · Critical · 5 firing``.
 
     The window's verdict and every alert firing in the window (announced in this message or not);
     ``(hindsight)`` when judged with every label known today. A message that carries neither (an
@@ -121,7 +117,7 @@ def header(message: AlertMessage, limit: int | None = None) -> str:
     if verdict is None and message.window_firing is None:
         text = title(message)
     else:
-        parts = [message.model, _window_short(message)]
+        parts = [_window_name(message)]
         if verdict is not None:
             parts.append(verdict)
         if message.window_firing is not None:
@@ -148,7 +144,7 @@ def title(message: AlertMessage) -> str:
 def render_text(message: AlertMessage) -> str:
     lines = [header(message), f"  window: {_window(message)}"]
     if message.model_version:
-        lines.append(f"  version: {message.model_version}")
+        lines.append(f"  version: {versions_label(message.model_version)}")
     lines.append(f"  in this message: {contents(message)}")
     for e in message.events:
         label = "RESOLVED" if e.status == "resolved" else e.severity.upper()
@@ -218,7 +214,7 @@ def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     # The header says what happened in words; the verdict's icon leads the fallback text instead.
     fields = [
         ("Model", message.model),
-        ("Version", message.model_version or "n/a"),
+        ("Version", versions_label(message.model_version)),
         ("Window", _window(message)),
     ]
     verdict = verdict_name(message)
@@ -277,6 +273,7 @@ def render_generic(message: AlertMessage) -> dict[str, Any]:
         "model": message.model,
         "model_version": message.model_version,
         "window": {
+            "name": None if message.window_start is None else _window_name(message),
             "start": None if message.window_start is None else message.window_start.isoformat(),
             "end": message.window_end.isoformat(),
             "verdict": verdict_label(message),

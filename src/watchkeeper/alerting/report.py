@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from watchkeeper.alerting.delivery import NotificationRecord
+from watchkeeper.presentation import window_name
 from watchkeeper.verdict import Finding, Publication, Severity
 
 # "unknown": the condition could not be judged in this window (a figure was missing): awaiting the
@@ -88,6 +89,8 @@ class AlertsReport:
     alerts: tuple[AlertStatus, ...] = ()
     notifications: tuple[NotificationRecord, ...] = ()
     outbox_pending: int = 0
+    window_start: datetime | None = None
+    timezone: str = "UTC"  # the model's calendar, which the window's name is written in
 
     def _count(self, state: str) -> int:
         return sum(1 for a in self.alerts if a.state == state)
@@ -138,7 +141,11 @@ class AlertsReport:
 
     def to_markdown(self) -> str:
         """A Prefect markdown artifact: active alerts and deliveries of this window."""
-        lines = [f"# Alerts: {self.model}, window ending {self.window_end.isoformat()}", ""]
+        if self.window_start is not None:
+            title = window_name(self.model, self.window_start, self.window_end, self.timezone)
+        else:
+            title = f"{self.model}, window ending {self.window_end.isoformat()}"
+        lines = [f"# Alerts: {title}", ""]
         if not self.enabled:
             return "\n".join([*lines, "Alerting is disabled for this model."])
         active = [a for a in self.alerts if a.state not in ("inactive", "unknown")]

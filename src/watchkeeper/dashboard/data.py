@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from watchkeeper.presentation import version_label
 from watchkeeper.retraining.events import (
     EVENT_PROMOTED,
     EVENT_REJECTED,
@@ -80,11 +81,13 @@ class DashboardData:
     generated_at: datetime
     windows: tuple[DashboardWindow, ...]
     events: tuple[DashboardEvent, ...] = field(default_factory=tuple)
+    timezone: str = "UTC"  # the model's calendar, which windows are named in
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "generated_at": iso_z(self.generated_at),
+            "timezone": self.timezone,
             "windows": [w.to_dict() for w in self.windows],
             "events": [e.to_dict() for e in self.events],
         }
@@ -102,12 +105,14 @@ def collect_dashboard_data(
     now: datetime,
     since: datetime | timedelta | None = None,
     run_metrics: Mapping[str, Mapping[str, float]] | None = None,
+    timezone: str = "UTC",
 ) -> DashboardData:
     """The dashboard's data for `model` from the state database, windows ending after `since` (a
     time, or a duration before the latest window's end: ``30d`` of a replayed past still shows).
 
     `run_metrics` maps MLflow run ids to their latest metrics (MLflow keys); a window whose run is
-    there shows the MLflow figures, so the page and the MLflow UI agree.
+    there shows the MLflow figures, so the page and the MLflow UI agree. Windows are named in
+    `timezone`, the model's calendar.
     """
     run_metrics = run_metrics or {}
     recorded = store.list_windows(model)
@@ -156,8 +161,10 @@ def collect_dashboard_data(
             events.append(DashboardEvent(at, entry["event"], f"{rule} ({severity})", detail.strip()))
         elif entry["event"] in LIFECYCLE_EVENTS:
             version = evidence.get("version")
-            label = f"v{version}" if version is not None else ""
+            label = version_label(str(version)) if version is not None else ""
             events.append(
                 DashboardEvent(at, LIFECYCLE_EVENTS[entry["event"]], label, "; ".join(entry["reasons"]))
             )
-    return DashboardData(model=model, generated_at=now, windows=tuple(windows), events=tuple(events))
+    return DashboardData(
+        model=model, generated_at=now, windows=tuple(windows), events=tuple(events), timezone=timezone
+    )

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from watchkeeper.dashboard.data import ALERT_FIRED, ALERT_RESOLVED, DashboardData, DashboardWindow
-from watchkeeper.presentation import round_figure, window_label
+from watchkeeper.presentation import round_figure, versions_label, window_name, window_span
 
 VERDICT_COLORS = {"ok": "#2e7d32", "warning": "#f9a825", "critical": "#c62828"}
 # After the verdict of a window judged with every label on disk (`--hindsight`), not those known then.
@@ -126,7 +126,7 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {}
 
     hover = [
-        f"<b>{window_label(w.start, w.end)}</b>: {w.verdict}{HINDSIGHT_MARK if w.hindsight else ''}<br>"
+        f"<b>{window_span(w.start, w.end, data.timezone)}</b>: {w.verdict}{HINDSIGHT_MARK if w.hindsight else ''}<br>"
         + "<br>".join(html.escape(r[:160]) for r in w.reasons[:6])
         for w in ws
     ]
@@ -140,7 +140,7 @@ def build_figures(data: DashboardData) -> dict[str, dict[str, Any]]:
                 "marker": {"color": [VERDICT_COLORS.get(w.verdict, "#9e9e9e") for w in ws]},
                 "text": [
                     f"{w.verdict}{HINDSIGHT_MARK if w.hindsight else ''}<br>"
-                    f"{','.join('v' + v for v in w.model_versions)}"
+                    f"{versions_label(w.model_versions) if w.model_versions else ''}"
                     for w in ws
                 ],
                 "textposition": "inside",
@@ -370,9 +370,9 @@ def _reasons_table(data: DashboardData) -> str:
             continue
         color = VERDICT_COLORS.get(w.verdict, "#9e9e9e")
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in w.reasons)
-        versions = ", ".join(f"v{v}" for v in w.model_versions) or "-"
+        versions = versions_label(w.model_versions)
         rows.append(
-            f"<tr><td>{window_label(w.start, w.end)}{HINDSIGHT_MARK if w.hindsight else ''}</td>"
+            f"<tr><td>{window_span(w.start, w.end, data.timezone)}{HINDSIGHT_MARK if w.hindsight else ''}</td>"
             f'<td><span class="badge" style="background:{color}">'
             f"{w.verdict}</span></td><td>{versions}</td><td><ul>{reasons}</ul></td></tr>"
         )
@@ -400,14 +400,15 @@ def render_dashboard(data: DashboardData, *, plotly_js: str | None = None) -> st
     counts = {v: sum(w.verdict == v for w in data.windows) for v in VERDICT_COLORS}
     latest = data.windows[-1] if data.windows else None
     headline = (
-        f'latest window {window_label(latest.start, latest.end)}: <span class="badge" '
+        f"latest window <b>{html.escape(window_name(data.model, latest.start, latest.end, data.timezone))}</b> "
+        f'({versions_label(latest.model_versions)}): <span class="badge" '
         f'style="background:{VERDICT_COLORS.get(latest.verdict, "#9e9e9e")}">{latest.verdict}</span>'
         if latest
         else "no window evaluated yet"
     )
     span = (
-        f"{window_label(data.windows[0].start, data.windows[0].end)} to "
-        f"{window_label(latest.start, latest.end)}"
+        f"{window_span(data.windows[0].start, data.windows[0].end, data.timezone)} to "
+        f"{window_span(latest.start, latest.end, data.timezone)}"
         if latest
         else ""
     )

@@ -76,6 +76,7 @@ def test_firing_and_resolved_alerts() -> None:
         "team": "ml",
     }
     window = {
+        "window": "churn 2024-03-02 → 03-03",
         "window_start": "2024-03-02T00:00:00Z",
         "window_end": "2024-03-03T00:00:00Z",
         "window_verdict": "warning",

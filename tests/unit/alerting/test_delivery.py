@@ -145,8 +145,8 @@ def test_receiver_down_for_two_runs(server: RecordingServer, store: StateStore) 
     # delivered in order, each exactly once
     texts = [r.body["blocks"][0]["text"]["text"] for r in server.requests]
     assert texts == [
-        "churn · 2024-02-29 → 2024-03-01 · 1 firing",
-        "churn · 2024-03-01 → 2024-03-02 · 0 firing",
+        "churn 2024-02-29 → 03-01 · 1 firing",
+        "churn 2024-03-01 → 03-02 · 0 firing",
     ]
     h.run(COOL, 4)
     assert len(server.requests) == 2 and list_outbox(store) == []
@@ -286,8 +286,9 @@ def test_generic_webhook_with_headers_from_env(server: RecordingServer, store: S
     assert body["status"] == "firing" and body["model"] == "churn" and body["model_version"] == "3"
     assert [a["rule"] for a in body["alerts"]] == ["lat", "errors"]
     assert body["links"]["mlflow_run"].startswith("http://mlflow.local")
-    assert body["title"] == "churn · 2024-02-29 → 2024-03-01 · Critical · 2 firing"
+    assert body["title"] == "churn 2024-02-29 → 03-01 · Critical · 2 firing"
     assert body["window"] == {
+        "name": "churn 2024-02-29 → 03-01",
         "start": day(0).isoformat(),
         "end": day(1).isoformat(),
         "verdict": "critical",
@@ -309,10 +310,10 @@ def test_slack_header_is_the_windows_verdict_not_the_new_events(
     assert [e["text"]["text"].split("\n")[0] for e in body["blocks"][2:-1]] == [
         ":large_orange_circle: *WARNING · lat*"
     ]
-    assert body["blocks"][0]["text"]["text"] == "churn · 2024-03-01 → 2024-03-02 · Critical · 2 firing"
+    assert body["blocks"][0]["text"]["text"] == "churn 2024-03-01 → 03-02 · Critical · 2 firing"
     fields = [f["text"] for f in body["blocks"][1]["fields"]]
     assert fields[3:] == ["*Verdict*\nCritical", "*Firing in window*\n2", "*In this message*\n1 new"]
-    assert body["text"].startswith(":red_circle: churn · 2024-03-01 → 2024-03-02 · Critical · 2 firing\n")
+    assert body["text"].startswith(":red_circle: churn 2024-03-01 → 03-02 · Critical · 2 firing\n")
 
 
 def test_webhook_4xx_is_not_retried(server: RecordingServer, store: StateStore) -> None:

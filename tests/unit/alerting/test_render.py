@@ -173,11 +173,11 @@ def test_slack_layout_and_escaping() -> None:
     )
     text, blocks = render_slack(message)
     # The window's verdict and every alert firing in it, whatever this message announces.
-    assert blocks[0]["text"]["text"] == "churn · 2024-03-01 → 2024-03-02 · Critical · 5 firing"
+    assert blocks[0]["text"]["text"] == "churn 2024-03-01 → 03-02 · Critical · 5 firing"
     fields = [f["text"] for f in blocks[1]["fields"]]
     assert fields == [
         "*Model*\nchurn",
-        "*Version*\n4",
+        "*Version*\nv4",
         "*Window*\n2024-03-01 00:00 → 2024-03-02 00:00 UTC",
         "*Verdict*\nCritical",
         "*Firing in window*\n5",
@@ -193,9 +193,9 @@ def test_slack_layout_and_escaping() -> None:
     )
     # The fallback leads with the verdict's icon and the same header.
     assert text.split("\n")[:4] == [
-        ":red_circle: churn · 2024-03-01 → 2024-03-02 · Critical · 5 firing",
+        ":red_circle: churn 2024-03-01 → 03-02 · Critical · 5 firing",
         "  window: 2024-03-01 00:00 → 2024-03-02 00:00 UTC",
-        "  version: 4",
+        "  version: v4",
         "  in this message: 1 new, 1 still firing, 1 resolved",
     ]
 
@@ -229,7 +229,7 @@ def test_hindsight_is_said_in_every_channel() -> None:
     # Clipped to Slack's 150 characters, the long model name gives way, the word does not.
     assert len(header) == 150 and header.endswith("m… (hindsight)")
     assert render_text(message).splitlines()[0] == (
-        f"{'m' * 200} · 2024-03-01 → 2024-03-02 · Warning · 1 firing (hindsight)"
+        f"{'m' * 200} 2024-03-01 → 03-02 · Warning · 1 firing (hindsight)"
     )
     fields = [f["text"] for f in render_slack(message)[1][1]["fields"]]
     assert "*Verdict*\nWarning (hindsight)" in fields
@@ -274,6 +274,7 @@ def test_text_generic_and_pagerduty_say_the_verdict() -> None:
     assert body["title"] == "churn · until 2024-03-02 00:00 · Critical · 4 firing"
     # Machine-readable: the verdict as the report and the run tags spell it.
     assert body["window"] == {
+        "name": None,
         "start": None,
         "end": day(2).isoformat(),
         "verdict": "critical",
@@ -303,7 +304,7 @@ def test_hourly_windows_show_their_times() -> None:
         verdict="ok",
         window_firing=0,
     )
-    assert header(message) == "churn · 2024-03-02 06:00 → 12:00 · OK · 0 firing"
+    assert header(message) == "churn 2024-03-02 06:00 → 12:00 · OK · 0 firing"
 
 
 def test_an_escalation_says_it_got_worse() -> None:
