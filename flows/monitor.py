@@ -49,6 +49,7 @@ from tasks.tracking_tasks import (
     report_payload,
     spool_dir,
     spool_report,
+    update_summary_run,
 )
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.anchor import CHECKPOINT_ENV
@@ -619,6 +620,15 @@ def _monitor(
         window_run_id=current.report.flow_run_id,
     )
     push_window(report, config.health.pushgateway)
+    # The model's summary run in MLflow: one point per window (its newest evaluation), over windows.
+    update_summary_run(
+        run.tracking,
+        experiment=config.experiment_name,
+        model=config.model.name,
+        windows=store.list_windows(config.model.name),
+        evaluated=[*(w.end for w in reevaluated), report.window_end],
+        primary_metric=config.performance.primary_metric or default_primary_metric(config.model.task),
+    )
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
