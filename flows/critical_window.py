@@ -11,12 +11,15 @@ event `prefect.flow-run.Critical` for automations. docs/architecture.md weighs t
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from prefect import flow
 from prefect.states import Failed, State
 
 from watchkeeper.presentation import CRITICAL_STATE_NAME, monitor_run_name
+
+log = logging.getLogger("watchkeeper.presentation")
 
 
 @flow(name="critical-window", retries=0, log_prints=False)
@@ -26,7 +29,17 @@ def critical_window(model: str, window_start: datetime, window_end: datetime, me
     return Failed(name=CRITICAL_STATE_NAME, message=message)
 
 
-def mark_critical(model: str, start: datetime, end: datetime, message: str) -> State[None]:
-    """Start the child run for one critical window (its state is returned, never raised)."""
+def mark_critical(model: str, start: datetime, end: datetime, message: str) -> State[None] | None:
+    """Start the child run for one critical window; its state is returned, never raised.
+
+    Best effort: a child run that cannot be created is a warning (the monitor run's state and tags
+    still say Critical), never a failed monitoring run.
+    """
     named = critical_window.with_options(flow_run_name=monitor_run_name(model, start, end))
-    return named(model, start, end, message, return_state=True)
+    try:
+        return named(model, start, end, message, return_state=True)
+    except Exception as exc:
+        log.warning(
+            "could not mark %s critical in the runs list: %s", monitor_run_name(model, start, end), exc
+        )
+        return None

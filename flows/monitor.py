@@ -303,7 +303,7 @@ def publish_window(
     monitored the window as its own). Returns the report and the card.
 
     A re-evaluation (`was`: the verdict recorded before) publishes the card on the window's own
-    flow run, the re-evaluation said first; this run's page keeps only its own window's card.
+    flow run, the re-evaluation under its verdict; this run's page keeps only its own window's card.
     """
     config, log = run.config, run_logger("watchkeeper.monitor")
     publication = result.publication

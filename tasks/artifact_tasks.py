@@ -7,7 +7,7 @@ A window therefore gets one markdown card — the verdict, the reasons and key f
 (`watchkeeper.presentation.window_artifact_key`, ``credit-risk-2026-03-05-verdict``).
 
 A window re-evaluated by a later run gets its new card on its own flow run (the one that monitored
-it), as a new version of its key with the re-evaluation said first; the re-evaluating run's page
+it), as a new version of its key with the re-evaluation said under the verdict; the re-evaluating run's page
 holds only its own window's card. Cards are created from the flow body, not from a task.
 """
 
@@ -28,8 +28,9 @@ from watchkeeper.report import MonitoringReport
 
 log = logging.getLogger("watchkeeper.presentation")
 
-# Tables of the card in this order (the alerts that fired, then what they are about); others after.
-CARD_TABLE_ORDER = ("alerts", "drift", "perf", "validation", "serving")
+# The card's sections (tables and markdown) in this order: the alerts, then what they are about;
+# any other section after them, in publication order.
+CARD_SECTION_ORDER = ("alerts", "drift", "perf", "validation", "serving")
 
 
 def artifact_key(*parts: str) -> str:
@@ -62,18 +63,25 @@ def card_markdown(
     extra_markdown: dict[str, str],
     preface: str | None = None,
 ) -> str:
-    """The card: the re-evaluation note (`preface`), the verdict (`report.to_markdown`), the links,
-    then each check's table (rounded) and markdown."""
-    parts = [preface.rstrip() + "\n\n---\n"] if preface else []
-    parts.append(report.to_markdown().rstrip() + "\n")
+    """The card: the verdict's title, the re-evaluation note (`preface`), the rest of the verdict
+    (`report.to_markdown`), the links,
+    then each section's table (rounded) and markdown, alerts first (`CARD_SECTION_ORDER`)."""
+    title, _, body = report.to_markdown().partition("\n")
+    parts = [title + "\n"]
+    if preface:  # under the verdict's title, its headings one level down
+        parts.append(re.sub(r"^#", "##", preface.rstrip(), flags=re.MULTILINE) + "\n")
+    parts.append(body.strip() + "\n")
     if links:
         parts.append("## Links\n\n" + "\n".join(f"- [{text}]({url})" for text, url in links.items()) + "\n")
-    order = {name: i for i, name in enumerate(CARD_TABLE_ORDER)}
-    for name in sorted(tables, key=lambda n: order.get(n, len(order))):
-        if tables[name]:
-            parts.append(f"## {name}\n\n{markdown_table(tables[name])}")
+    sections: dict[str, list[str]] = {}
+    for name, rows in tables.items():
+        if rows:
+            sections.setdefault(name, []).append(markdown_table(rows))
     for name, text in extra_markdown.items():
-        parts.append(f"## {name}\n\n{text.rstrip()}\n")
+        sections.setdefault(name, []).append(text.rstrip() + "\n")
+    order = {name: i for i, name in enumerate(CARD_SECTION_ORDER)}
+    for name in sorted(sections, key=lambda n: order.get(n, len(order))):
+        parts.append(f"## {name}\n\n" + "\n".join(sections[name]))
     return "\n".join(parts)
 
 
@@ -97,7 +105,7 @@ def publish_window_artifacts(
 ) -> WindowCard | None:
     """Publish the window's card (verdict, links — `links`: text → URL —, tables, markdown) to
     `flow_run_id` (default: the current flow run; None: to no run, only under its key). `preface`
-    is a re-evaluation's (description, markdown), said first.
+    is a re-evaluation's (description, markdown), said under the verdict's title.
 
     Best effort: a card that cannot be written is a warning, never a failed monitoring run.
     """

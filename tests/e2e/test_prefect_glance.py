@@ -68,7 +68,7 @@ def test_a_critical_window_is_a_failed_child_of_a_completed_monitor_run() -> Non
     @flow(retries=1, retry_delay_seconds=0)
     def monitor_like() -> State[str]:
         child = mark_critical("m", END - timedelta(days=1), END, "m 2026-03-05: critical — drift")
-        assert child.is_failed()  # returned, not raised
+        assert child is not None and child.is_failed()  # returned, not raised
         return Completed(name="Critical", message="m 2026-03-05: critical — drift", data="report")
 
     state = monitor_like(return_state=True)

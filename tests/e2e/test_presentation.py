@@ -217,6 +217,9 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
         rf"\(was {before}\), label coverage {re.escape(coverage)}",
         note.description,
     ), note.description
-    assert note.data.startswith("# e2e-model 2026-03-01: re-evaluated with late labels\n")
+    # The verdict first, then the re-evaluation.
+    assert note.data.startswith(
+        "# e2e-model: CRITICAL\n\n## e2e-model 2026-03-01: re-evaluated with late labels\n"
+    )
     assert f"/flow-runs/flow-run/{second.flow_run_id}): verdict now **CRITICAL** (was {before})" in note.data
     assert "- [critical] performance_drop: " in note.data

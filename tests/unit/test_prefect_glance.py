@@ -58,17 +58,17 @@ def test_markdown_table_rounds_and_escapes() -> None:
     )
 
 
-def test_the_card_says_the_verdict_first_then_links_then_alerts_before_other_tables() -> None:
+def test_the_card_says_the_verdict_first_then_a_reevaluation_links_and_alerts_before_tables() -> None:
     report = MonitoringReport("m", END - timedelta(days=1), END, END, ("1",), "h")
     text = card_markdown(
         report,
         links={"MLflow run": "http://mlflow/run"},
-        tables={"drift": [{"column": "age"}], "alerts": [{"rule": "x"}], "empty": []},
-        extra_markdown={"notes": "a note"},
+        tables={"drift": [{"column": "age"}], "empty": []},
+        extra_markdown={"notes": "a note", "alerts": "1 firing"},
         preface="# re-evaluated",
     )
     headings = [line for line in text.splitlines() if line.startswith("#")]
-    assert headings == ["# re-evaluated", "# m: OK", "## Links", "## alerts", "## drift", "## notes"]
+    assert headings == ["# m: OK", "## re-evaluated", "## Links", "## alerts", "## drift", "## notes"]
 
 
 def test_a_link_added_later_joins_the_cards_links(monkeypatch) -> None:
