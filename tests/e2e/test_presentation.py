@@ -160,6 +160,18 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     assert tags[tracking.TAG_MODEL_VERSION_URL] == url
     assert f"[{registered} version 1]({url})" in note
 
+    # The summary run charts over windows: one point per window at its end, the newest evaluation.
+    (summary,) = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{tracking.TAG_KIND}` = '{tracking.KIND_SUMMARY}'"
+    )
+    history = sorted(
+        (m.step, m.timestamp, m.value)
+        for m in client.get_metric_history(summary.info.run_id, "5-label-coverage")
+    )
+    ends_ms = [int(scenario.window_end(d).timestamp() * 1000) for d in (1, 2)]
+    assert [(step, ts) for step, ts, _ in history] == [(1, ends_ms[0]), (2, ends_ms[1])]
+    assert history[0][2] == run.data.metrics["window/label_coverage"] > 0  # day 1 with its late labels
+
 
 def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_windows_run(
     scenario,
