@@ -22,7 +22,7 @@ from tasks import temporary_server
 from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
-from tasks.presentation_tasks import name_model_run
+from tasks.presentation_tasks import add_flow_run_tags, name_model_run
 from tasks.registry_tasks import (
     alias_version,
     delete_alias,
@@ -35,6 +35,7 @@ from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import notify_lifecycle
 from watchkeeper import retraining
 from watchkeeper.config import MonitorConfig
+from watchkeeper.presentation import lifecycle_tags
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
 from watchkeeper.timeutil import as_utc, parse_utc
@@ -78,6 +79,16 @@ def deploy(
         window_end = as_utc(window_end)
     elif trigger_end:
         window_end = parse_utc(trigger_end)
+    window = (config.window.calendar.shift(window_end, -1), window_end) if window_end else None
+    add_flow_run_tags(
+        lifecycle_tags(
+            config.model.name,
+            window=window,
+            from_version=champion,
+            to_version=version,
+            timezone=config.window.timezone,
+        )
+    )
 
     def audit(event: str, decision: str, reasons: list[str], evidence: dict[str, Any]) -> None:
         store.append_audit(

@@ -23,9 +23,10 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from flows.critical_window import mark_critical
 from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
-from tasks.artifact_tasks import publish_window_artifacts, publish_window_link
+from tasks.artifact_tasks import CURRENT_RUN, CurrentRun, WindowCard, add_card_link, publish_window_artifacts
 from tasks.check_tasks import run_step, submit_step
 from tasks.dashboard_tasks import refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
@@ -33,7 +34,7 @@ from tasks.impact_tasks import open_model_source
 from tasks.metrics_tasks import push_window
 from tasks.observability import run_logger, run_logging
 from tasks.outage_tasks import notify_tracking_unavailable, run_final_state, with_tracking_notes
-from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run, note_reevaluation
+from tasks.presentation_tasks import add_flow_run_tags, name_monitor_run, reevaluation_preface
 from tasks.registry_tasks import config_for_champion
 from tasks.scale_tasks import evaluate_partitioned_window
 from tasks.state_tasks import record_window, windows_with_new_labels
@@ -49,6 +50,7 @@ from tasks.tracking_tasks import (
     report_payload,
     spool_dir,
     spool_report,
+    update_summary_run,
 )
 from watchkeeper.alerting import AlertContext, Channel
 from watchkeeper.anchor import CHECKPOINT_ENV
@@ -75,10 +77,12 @@ from watchkeeper.performance import PerformanceReport, feed_pending_detectors
 from watchkeeper.performance.config import default_primary_metric
 from watchkeeper.presentation import (
     WindowVerdict,
+    critical_windows,
     labels_tags,
     monitor_run_name,
     reevaluation_tag,
     run_verdict,
+    verdict_log_level,
     verdict_tags,
 )
 from watchkeeper.report import MonitoringReport
@@ -86,7 +90,6 @@ from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
 from watchkeeper.timegrid import FutureWindowError
 from watchkeeper.timeutil import utcnow
-from watchkeeper.verdict import Severity
 from watchkeeper.windows import (
     Labels,
     WindowData,
@@ -318,11 +321,20 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
 
 
 def publish_window(
-    run: MonitorRun, result: WindowEvaluation, report: MonitoringReport, *, window_run_id: str | None
-) -> MonitoringReport:
-    """Log the window to its MLflow run (kept for the next run if MLflow is down), publish the Prefect
-    artifacts and record the evaluation in the state database (with `window_run_id`, the flow run
-    that monitored the window as its own)."""
+    run: MonitorRun,
+    result: WindowEvaluation,
+    report: MonitoringReport,
+    *,
+    window_run_id: str | None,
+    was: str | None = None,
+) -> tuple[MonitoringReport, WindowCard | None]:
+    """Log the window to its MLflow run (kept for the next run if MLflow is down), publish its Prefect
+    card and record the evaluation in the state database (with `window_run_id`, the flow run that
+    monitored the window as its own). Returns the report and the card.
+
+    A re-evaluation (`was`: the verdict recorded before) publishes the card on the window's own
+    flow run, the re-evaluation under its verdict; this run's page keeps only its own window's card.
+    """
     config, log = run.config, run_logger("watchkeeper.monitor")
     publication = result.publication
     alerts = report.section("alerts")
@@ -350,17 +362,33 @@ def publish_window(
         )
         log.error("MLflow unavailable (%s); report kept in %s for the next run", type(exc).__name__, path)
     report = with_tracking_notes(report, run.tracking.outage)
-    publish_window_artifacts(
+    destination: str | CurrentRun | None = CURRENT_RUN
+    preface = None
+    if was is not None:
+        # No run of its own (recorded before runs were stored): under its key only, on no run.
+        destination = window_run_id if window_run_id != flow_run.get_id() else None
+        preface = reevaluation_preface(
+            report,
+            WindowVerdict.of(report, was=was),
+            run_name=flow_run.get_name()
+            or monitor_run_name(
+                config.model.name, report.window_start, report.window_end, config.window.timezone
+            ),
+            run_url=_flow_run_url(),
+        )
+    card = publish_window_artifacts(
         report,
         mlflow_url=mlflow_url,
         tables=dict(publication.tables),
         extra_markdown=dict(publication.markdown),
+        flow_run_id=destination,
+        preface=preface,
     )
     record_window(
         run.store, report, usable_for_training=result.usable_for_training, window_run_id=window_run_id
     )
-    log.info("%s: %s", report.window_name, report.verdict.label)
-    return report
+    log.log(verdict_log_level(report.verdict), "%s: %s", report.window_name, report.verdict.label)
+    return report, card
 
 
 def submit_page(
@@ -453,6 +481,17 @@ def monitor(
         report, reevaluated = _monitor(run, start, end, new_history=new_history)
         outcome = run_verdict(config.model.name, WindowVerdict.of(report), reevaluated)
         add_flow_run_tags(verdict_tags(config.model.name, outcome.verdict))
+        # A critical window is a red row in the runs list: a child run that ends Failed ("Critical").
+        for window in critical_windows(WindowVerdict.of(report), reevaluated):
+            mark_critical(
+                config.model.name,
+                window.start,
+                window.end,
+                run_verdict(config.model.name, window).message,
+                config.window.timezone,
+            )
+        # The run's verdict last, at its level: WARNING for a warning, ERROR for a critical window.
+        run_logger("watchkeeper.monitor").log(verdict_log_level(outcome.verdict), "%s", outcome.message)
         # The run ends in a `Completed` state named after the run's verdict (or TrackingUnavailable);
         # callers still get the window's report.
         return run_final_state(report, run.tracking.outage, outcome)  # type: ignore[return-value]
@@ -654,8 +693,12 @@ def _monitor(
             human_report=past_samples,  # its page is rebuilt with the labels known now
         )
         past_page = submit_page(past_samples, past)
-        past_report = publish_window(
-            run, past, attach_alerts(run, past.report), window_run_id=window_runs.get(past_end)
+        past_report, _ = publish_window(
+            run,
+            past,
+            attach_alerts(run, past.report),
+            window_run_id=window_runs.get(past_end),
+            was=verdict_before[past_end],
         )
         past_pages.append((past_report, past_page))
         reevaluated.append(WindowVerdict.of(past_report, was=verdict_before[past_end]))
@@ -668,44 +711,36 @@ def _monitor(
         )
         if changed:
             add_flow_run_tags([changed])
-        note_reevaluation(
-            past_report,
-            reevaluated[-1],
-            window_run_id=window_runs.get(past_end),
-            run_name=flow_run.get_name()
-            or monitor_run_name(config.model.name, start, end, config.window.timezone),
-            run_url=_flow_run_url(),
-        )
 
     # Windows whose labels landed first (oldest first: realized quality and concept drift become
     # known for them now), then the current window.
-    report = publish_window(
+    report, card = publish_window(
         run,
         current,
         attach_alerts(run, current.report),
         window_run_id=current.report.flow_run_id,
     )
     push_window(report, config.health.pushgateway)
+    # The model's summary run in MLflow: one point per window (its newest evaluation), over windows.
+    update_summary_run(
+        run.tracking,
+        experiment=config.experiment_name,
+        model=config.model.name,
+        windows=store.list_windows(config.model.name),
+        evaluated=[*(w.end for w in reevaluated), report.window_end],
+        primary_metric=config.performance.primary_metric or default_primary_metric(config.model.task),
+    )
 
     # Close the loop: the policy decides (and audits) whether this evidence warrants a retraining,
     # which runs as a subflow here or through its deployment when a Prefect server is configured.
     maybe_trigger_retraining(config, str(run.loaded.path), report, store=store, client=run.tracking.client)
     # The model's dashboard, regenerated with this run's windows and decisions, linked from the window.
     dashboard = refresh_dashboard(config, store, run.tracking, root=run.state_dir)
-    publish_window_link(
-        report, "dashboard", dashboard["mlflow_url"] or Path(dashboard["path"]).as_uri(), "Dashboard"
-    )
+    add_card_link(card, "Dashboard", dashboard["mlflow_url"] or Path(dashboard["path"]).as_uri())
     # Evidently's pages last: the retraining decision and the dashboard do not wait for them.
     for past_report, past_page in past_pages:
         attach_human_report(run, past_report, past_page)
     attach_human_report(run, report, page)
-    if report.verdict >= Severity.WARNING:
-        run_logger("watchkeeper.monitor").info(
-            "%s: %s — %s",
-            report.window_name,
-            report.verdict.label,
-            "; ".join(report.reasons),
-        )
     notify_tracking_unavailable(config, report, run.tracking.outage, store=store, channels=run.channels)
     # Last: the head after every decision of this run, kept outside the state database.
     checkpoint_history(

@@ -20,12 +20,13 @@ from prefect.runtime import flow_run
 from flows.deploy import start_deploy, trigger_mode
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
-from tasks.presentation_tasks import name_model_run
-from tasks.registry_tasks import pending_challenger, register_model, set_version_tags
+from tasks.presentation_tasks import add_flow_run_tags, name_model_run
+from tasks.registry_tasks import alias_version, pending_challenger, register_model, set_version_tags
 from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import build_training_data, decide_and_audit, train_model, write_reference
 from watchkeeper import retraining
 from watchkeeper.config import MonitorConfig
+from watchkeeper.presentation import lifecycle_tags
 from watchkeeper.report import MonitoringReport
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import StateStore, open_state, state_dir
@@ -64,6 +65,8 @@ def retrain(
         windows = store.list_windows(model)
         window_end = windows[-1]["window_end"] if windows else utcnow()
     window_end = as_utc(window_end)
+    window = (config.window.calendar.shift(window_end, -1), window_end)
+    add_flow_run_tags(lifecycle_tags(model, window=window, timezone=config.window.timezone))
     run_id = flow_run.get_id() or uuid.uuid4().hex
     # The monitor run that asked holds the lease already (taking it again extends it); a run started
     # by hand takes its own. Either way, another retraining of this model in flight stops this one.
@@ -119,6 +122,16 @@ def retrain(
             aliases=(retraining.CHALLENGER_ALIAS,),
         )
         version = registered["version"]
+        champion = alias_version(client, config.model.registry_name, config.model.alias)
+        add_flow_run_tags(
+            lifecycle_tags(
+                model,
+                window=window,
+                from_version=champion,
+                to_version=version,
+                timezone=config.window.timezone,
+            )
+        )
         # The version's reference is its training data (all of it: a small reference makes the
         # p-value drift tests flag sampling noise); the held-out rows are kept apart, as the one
         # sample neither model trained on, for the deploy flow's `evaluate_on: holdout`.

@@ -8,11 +8,12 @@ from prefect import flow, get_run_logger
 
 from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
-from tasks.presentation_tasks import name_model_run
+from tasks.presentation_tasks import add_flow_run_tags, name_model_run
 from tasks.registry_tasks import alias_version, delete_alias, set_alias, set_version_tags
 from tasks.tracking_tasks import open_tracking
 from tasks.training_tasks import notify_lifecycle
 from watchkeeper import retraining
+from watchkeeper.presentation import lifecycle_tags
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state
 
@@ -36,6 +37,7 @@ def rollback(config_path: str) -> dict[str, Any]:
     if previous is None:
         raise ValueError(f"{name} has no @{retraining.PREVIOUS_CHAMPION_ALIAS} version to roll back to")
     current = alias_version(client, name, alias)
+    add_flow_run_tags(lifecycle_tags(config.model.name, from_version=current, to_version=previous))
     set_alias(client, name, alias, previous)
     delete_alias(client, name, retraining.PREVIOUS_CHAMPION_ALIAS)
     if current is not None:

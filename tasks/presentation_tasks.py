@@ -11,10 +11,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import ArtifactCreate
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
@@ -26,7 +24,6 @@ from watchkeeper.presentation import (
     reevaluation_note,
     run_verdict,
     version_label,
-    window_artifact_key,
     window_span,
 )
 from watchkeeper.report import MonitoringReport
@@ -125,26 +122,14 @@ def verdict_state(report: MonitoringReport, outcome: RunVerdict | None = None) -
     return Completed(name=outcome.state_name, message=outcome.message, data=report)
 
 
-def note_reevaluation(
-    report: MonitoringReport,
-    verdict: WindowVerdict,
-    *,
-    window_run_id: str | None,
-    run_name: str,
-    run_url: str | None,
-) -> bool:
-    """Tell a re-evaluated window's own flow run (the one that monitored it as its window) about its
-    newest evaluation (`report`, judged `verdict`): a markdown artifact on that run, "re-evaluated
-    on … by run …: verdict now … (was …), label coverage …", so whoever opens the old run sees the
-    window's current verdict.
-
-    Best effort: a window recorded before runs were stored has no run to tell, and a failure is logged
-    and never fails the monitoring. Returns whether the note was written.
-    """
-    if window_run_id is None or window_run_id == flow_run.get_id():
-        return False
+def reevaluation_preface(
+    report: MonitoringReport, verdict: WindowVerdict, *, run_name: str, run_url: str | None
+) -> tuple[str, str]:
+    """What a re-evaluated window's new card says first, as (description, markdown): "re-evaluated
+    on … by run …: verdict now … (was …), label coverage …" (`watchkeeper.presentation.reevaluation_note`).
+    The card goes to the window's own flow run, so whoever opens that run sees its current verdict."""
     window = report.section("window")
-    description, markdown = reevaluation_note(
+    return reevaluation_note(
         verdict,
         model=report.model,
         when=report.evaluated_at,
@@ -153,16 +138,3 @@ def note_reevaluation(
         labeled=window.labeled if window else 0,
         rows=window.rows if window else 0,
     )
-    key = window_artifact_key(
-        report.model, report.window_start, report.window_end, "reevaluated", report.timezone
-    )
-    try:
-        note = ArtifactCreate(
-            flow_run_id=UUID(window_run_id), type="markdown", key=key, data=markdown, description=description
-        )
-        with get_client(sync_client=True) as client:
-            client.create_artifact(note)
-    except Exception as exc:
-        log.warning("could not note the re-evaluation on flow run %s: %s", window_run_id, exc)
-        return False
-    return True

@@ -47,7 +47,7 @@ from watchkeeper.redaction import redact
 from watchkeeper.retraining.lease import hold_lease
 from watchkeeper.state import StateStore, state_dir
 from watchkeeper.storage import check_sqlite_url, naming_errors, settle_temporaries, write_atomically
-from watchkeeper.timeutil import parse_utc, utcnow
+from watchkeeper.timeutil import iso_z, parse_utc, utcnow
 
 log = logging.getLogger("watchkeeper.tracking")
 
@@ -575,3 +575,96 @@ def checkpoint_history(
         except anchor.CheckpointError as exc:
             log.error("%s", exc)
     return checkpoint
+
+
+def find_summary_runs(client: MlflowClient, experiment_id: str) -> list[Any]:
+    """The experiment's summary runs, oldest first (more than one only after a lost race)."""
+    return list(
+        client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{wk_tracking.TAG_KIND}` = '{wk_tracking.KIND_SUMMARY}'",
+            max_results=10,
+            order_by=["attributes.start_time ASC"],
+        )
+    )
+
+
+def write_summary_run(
+    tracking: Tracking,
+    *,
+    experiment: str,
+    model: str,
+    windows: list[dict[str, Any]],
+    evaluated: list[datetime],
+    primary_metric: str,
+) -> dict[str, str]:
+    """Bring the model's summary run up to date with the recorded windows (`wk_tracking.summary_points`).
+
+    New windows newer than the last one logged are appended; anything else (a re-evaluation, a window
+    filled in behind) rewrites the run: MLflow keeps every point it was given, so the old run is
+    deleted and a new one holds each window's newest evaluation. Held under a lease so concurrent
+    runs of the model leave one summary run.
+    """
+    client = tracking.client
+    experiment_id = ensure_experiment(client, experiment)
+    with tracking.window_lease(experiment_id, f"summary:{model}"):
+        found = find_summary_runs(client, experiment_id)
+        current = found[0] if found else None
+        logged = int(current.data.tags.get(wk_tracking.TAG_SUMMARY_WINDOWS, "0")) if current else 0
+        last_end = parse_utc(current.data.tags.get(wk_tracking.TAG_SUMMARY_LAST_END)) if current else None
+        ends = sorted(w["window_end"] for w in windows)
+        points = wk_tracking.summary_points(windows, primary_metric)
+        if (
+            current is not None
+            and len(found) == 1
+            and wk_tracking.summary_appendable(logged, last_end, ends, evaluated)
+        ):
+            run_id = current.info.run_id
+            points = [p for p in points if p.step > logged]
+        else:
+            for stale in found:
+                client.delete_run(stale.info.run_id)
+            run_id = client.create_run(
+                experiment_id,
+                run_name=wk_tracking.summary_run_name(model),
+                tags={wk_tracking.TAG_KIND: wk_tracking.KIND_SUMMARY, wk_tracking.TAG_MODEL: model},
+            ).info.run_id
+        tags = {wk_tracking.TAG_SUMMARY_WINDOWS: str(len(ends))}
+        if ends:
+            tags[wk_tracking.TAG_SUMMARY_LAST_END] = iso_z(ends[-1])
+        metrics = [Metric(p.key, p.value, p.timestamp_ms, p.step) for p in points]
+        for metric_chunk, tag_chunk in log_batches(metrics, [RunTag(k, v) for k, v in tags.items()]):
+            client.log_batch(run_id, metrics=metric_chunk, tags=tag_chunk)
+        client.set_terminated(run_id)
+    return {"run_id": run_id, "url": tracking.run_url(experiment_id, run_id)}
+
+
+@task(name="update-mlflow-summary", cache_policy=NO_CACHE)
+def update_summary_run(
+    tracking: Tracking,
+    *,
+    experiment: str,
+    model: str,
+    windows: list[dict[str, Any]],
+    evaluated: list[datetime],
+    primary_metric: str,
+) -> dict[str, str] | None:
+    """The model's MLflow summary run (charts over windows), after this run's windows are recorded.
+
+    Best effort: without MLflow, or on an error, the summary waits for the next run (it is rebuilt
+    from the state database) and the monitoring goes on.
+    """
+    if tracking.outage.down:
+        return None
+    try:
+        return write_summary_run(
+            tracking,
+            experiment=experiment,
+            model=model,
+            windows=windows,
+            evaluated=evaluated,
+            primary_metric=primary_metric,
+        )
+    except Exception as exc:
+        log.warning("MLflow summary run not updated: %s", redact(str(exc)))
+        return None

@@ -14,6 +14,7 @@ renders each view of one window and compares.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -33,6 +34,9 @@ if TYPE_CHECKING:  # the report imports the alerting package, whose rendering im
 # COMPLETED: the run did its job (retries and "failed" counts are for runs that could not monitor),
 # and the name is what the runs list shows and what automations match (`prefect.flow-run.Critical`).
 VERDICT_STATE_NAMES = {Severity.OK: "OK", Severity.WARNING: "Warning", Severity.CRITICAL: "Critical"}
+# A critical window also gets a child run ending `Failed` under this name (red in the runs list;
+# flows/critical_window.py).
+CRITICAL_STATE_NAME = VERDICT_STATE_NAMES[Severity.CRITICAL]
 
 # The arrow between a window's start and end, in every view (Prefect forbids ">" in names).
 SPAN_ARROW = " → "
@@ -114,9 +118,44 @@ def verdict_state_name(verdict: Severity) -> str:
     return VERDICT_STATE_NAMES[verdict]
 
 
+# The level of a run's verdict line: a Prefect run's log view filtered to warnings shows the windows
+# that need a look, an error the critical ones.
+VERDICT_LOG_LEVELS = {
+    Severity.OK: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.CRITICAL: logging.ERROR,
+}
+
+
+def verdict_log_level(verdict: Severity) -> int:
+    """The logging level of a verdict's line: INFO, WARNING or ERROR."""
+    return VERDICT_LOG_LEVELS[verdict]
+
+
 def verdict_tags(model: str, verdict: Severity) -> list[str]:
     """Tags of a monitoring flow run: the model and the verdict, filterable in the runs list."""
     return [model, f"verdict:{verdict.label}"]
+
+
+def lifecycle_tags(
+    model: str,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    from_version: str | None = None,
+    to_version: str | None = None,
+    timezone: str = "UTC",
+) -> list[str]:
+    """Tags of a retrain, deploy or rollback flow run: the model, the window whose run asked
+    (``window:2026-03-13 → 03-14``, its span in the model's calendar) and the versions it moves between (``from:1``, ``to:2``), so the runs
+    list finds every run of a model, a window or a version with its Tags filter."""
+    tags = [model]
+    if window is not None:
+        tags.append(f"window:{window_span(*window, timezone)}")
+    if from_version is not None:
+        tags.append(f"from:{from_version}")
+    if to_version is not None:
+        tags.append(f"to:{to_version}")
+    return tags
 
 
 # How many rule names a state message lists per window before "…" (the reasons are in the report).
@@ -206,6 +245,15 @@ def run_verdict(model: str, current: WindowVerdict, reevaluated: Sequence[Window
     return RunVerdict(verdict=verdict, message=message[:STATE_MESSAGE_LIMIT])
 
 
+def critical_windows(
+    current: WindowVerdict, reevaluated: Sequence[WindowVerdict] = ()
+) -> list[WindowVerdict]:
+    """The windows a monitoring run marks critical in the runs list: re-evaluated windows whose late
+    labels made them critical (oldest first), then its own window, if critical."""
+    changed = [w for w in reevaluated if w.changed]
+    return [w for w in [*changed, current] if w.verdict == Severity.CRITICAL]
+
+
 def reevaluation_note(
     window: WindowVerdict,
     *,
@@ -290,3 +338,16 @@ def mlflow_run_name(
     """The MLflow run name: the window's name and its verdict, which the run table shows by default
     (figures and tags need a column chosen by hand): ``credit-risk 2026-03-10 → 03-11 · critical``."""
     return f"{window_name(model, start, end, timezone)} · {verdict.label}"
+
+
+def markdown_table(rows: list[dict[str, Any]], digits: int = 4) -> str:
+    """Rows as a markdown table (columns in first-seen order, floats rounded, ``|`` escaped)."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(value: Any) -> str:
+        value = round_figure(value, digits)
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

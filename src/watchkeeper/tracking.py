@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,19 @@ def metric_key(figure: str) -> str:
     return _BAD_KEY_CHARS.sub("_", figure.replace(".", "/"))
 
 
+# The alert section's bookkeeping counts (pending, resolved, silenced, notifications, outbox) stay in
+# report.json and the verdict card; as metrics they only added charts to every window's run.
+CHARTED_ALERT_FIGURES = frozenset({"alerts.firing"})
+
+
 def metrics_for(report: MonitoringReport) -> dict[str, float]:
-    """The MLflow metrics of a window: every finite figure under its MLflow key."""
-    return {metric_key(k): v for k, v in report.figures().items() if math.isfinite(v)}
+    """The MLflow metrics of a window: every finite figure under its MLflow key, of the alert
+    section only `alerts/firing`."""
+    return {
+        metric_key(k): v
+        for k, v in report.figures().items()
+        if math.isfinite(v) and (not k.startswith("alerts.") or k in CHARTED_ALERT_FIGURES)
+    }
 
 
 def window_key(model: str, start: datetime, end: datetime) -> str:
@@ -233,3 +244,73 @@ def run_url(ui_base: str, experiment_id: str, run_id: str, path: str = "") -> st
 
 def experiment_url(ui_base: str, experiment_id: str) -> str:
     return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}{CLASSIC_VIEW_QUERY}"
+
+
+# The model-level summary run: one run per experiment (`TAG_KIND` = `summary`) whose metric history
+# has one point per window — step = the window's number (1 = the oldest recorded), timestamp = the
+# window's end — holding the newest evaluation of each window. MLflow's charts read it over windows
+# (x axis "Step" or "Time (wall)"). Its keys have no "/" so MLflow shows them in its first chart
+# section ("Model metrics"), numbered so the verdict comes first; window runs keep their `drift/…`.
+KIND_SUMMARY = "summary"
+TAG_SUMMARY_WINDOWS = "watchkeeper.summary.windows"
+TAG_SUMMARY_LAST_END = "watchkeeper.summary.last_window_end"
+
+
+def summary_figures(primary_metric: str) -> tuple[tuple[str, str], ...]:
+    """(summary metric key, report figure) in chart order: verdict, drift, quality, coverage, serving."""
+    return (
+        ("1-verdict", "verdict.level"),
+        ("2-drift-share", "drift.share"),
+        (f"3-{primary_metric}-realized", f"perf.realized.{primary_metric}"),
+        (f"4-{primary_metric}-estimated", f"perf.estimated.{primary_metric}"),
+        ("5-label-coverage", "window.label_coverage"),
+        ("6-latency-p95-ms", "serving.latency_p95_ms"),
+        ("7-error-rate", "serving.error_rate"),
+        ("8-alerts-firing", "alerts.firing"),
+    )
+
+
+def summary_run_name(model: str) -> str:
+    return f"{model} over windows"
+
+
+@dataclass(frozen=True)
+class SummaryPoint:
+    """One metric point of the summary run: `step` is the window's number, `timestamp_ms` its end."""
+
+    key: str
+    value: float
+    timestamp_ms: int
+    step: int
+
+
+def summary_points(windows: Sequence[Mapping[str, Any]], primary_metric: str) -> list[SummaryPoint]:
+    """The summary run's points from the recorded windows (the state database's `list_windows`,
+    each with its newest evaluation's figures), oldest window first, numbered from 1."""
+    ordered = sorted(windows, key=lambda w: w["window_end"])
+    points = []
+    for step, window in enumerate(ordered, start=1):
+        figures = dict((window.get("summary") or {}).get("figures") or {})
+        if "verdict.level" not in figures and window.get("verdict"):
+            figures["verdict.level"] = float(Severity.parse(window["verdict"]))
+        timestamp_ms = int(window["window_end"].timestamp() * 1000)
+        for key, figure in summary_figures(primary_metric):
+            value = figures.get(figure)
+            if value is not None and math.isfinite(float(value)):
+                points.append(SummaryPoint(key, float(value), timestamp_ms, step))
+    return points
+
+
+def summary_appendable(
+    logged_windows: int,
+    logged_last_end: datetime | None,
+    window_ends: Sequence[datetime],
+    evaluated: Sequence[datetime],
+) -> bool:
+    """Whether the summary run can take this run's windows by appending: every window it evaluated
+    is newer than the last one logged, and the windows up to that one are the ones logged (else the
+    history is rewritten: MLflow cannot replace a point, so a re-evaluation rewrites the run)."""
+    if logged_last_end is None:
+        return logged_windows == 0
+    older = sum(1 for end in window_ends if end <= logged_last_end)
+    return older == logged_windows and all(end > logged_last_end for end in evaluated)

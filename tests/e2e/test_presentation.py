@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import re
+import time
+from typing import Any
 from uuid import UUID
 
 import pandas as pd
@@ -12,7 +14,15 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 
 from flows.monitor import monitor
 from watchkeeper import tracking
@@ -23,6 +33,18 @@ pytestmark = pytest.mark.slow
 
 def _significant_digits(value: float) -> int:
     return len(f"{value:.12g}".replace("-", "").replace(".", "").lstrip("0").split("e")[0])
+
+
+def _logs_starting(flow_run_id: UUID, text: str, wait_s: float = 10.0) -> list[Any]:
+    """The run's log lines that start with `text` (Prefect ships logs to its API in the background)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        found = [log for log in logs if log.message.startswith(text)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def test_critical_window_is_named_tagged_and_marked_in_prefect(scenario) -> None:
@@ -42,27 +64,44 @@ def test_critical_window_is_named_tagged_and_marked_in_prefect(scenario) -> None
     assert run.state.name == "Critical"
     assert run.state.message.startswith("e2e-model 2026-03-05 → 03-06: critical — [critical]")
 
-    keys = {a.key: a for a in artifacts}
-    prefix = "e2e-model-2026-03-05-03-06-"
-    assert {f"{prefix}verdict", f"{prefix}mlflow-run", f"{prefix}drift", f"{prefix}validation"} <= set(keys)
-    assert all(a.key.startswith(prefix) for a in artifacts)
-    # They belong to the flow run itself, not to a task of it.
-    assert all(a.flow_run_id == run.id and a.task_run_id is None for a in artifacts)
-    verdict = keys[f"{prefix}verdict"]
-    assert verdict.description.startswith("CRITICAL — e2e-model 2026-03-05 → 03-06: ")
-    assert verdict.data.startswith("# e2e-model 2026-03-05 → 03-06: CRITICAL")
-    drift = keys[f"{prefix}drift"]
-    assert drift.type == "table"
-    # Rounded to 4 significant digits: a score is a short number, not 17 digits.
-    rows = json.loads(drift.data) if isinstance(drift.data, str) else drift.data
-    scores = [r["score"] for r in rows if r["score"] is not None]
-    assert scores and all(_significant_digits(s) <= 4 for s in scores)
-    assert rows[0]["drifted"] == "yes"  # drifted columns first
-    # A link artifact is stored as a markdown link.
-    link = keys[f"{prefix}mlflow-run"].data
-    assert link.endswith(
+    # One card for the window (Prefect orders a run's artifacts by random id: one card is the only
+    # order that holds), on the flow run itself, not on a task of it.
+    (card,) = artifacts
+    assert card.key == "e2e-model-2026-03-05-03-06-verdict"
+    assert card.flow_run_id == run.id and card.task_run_id is None
+    assert card.type == "markdown"
+    assert card.description.startswith("CRITICAL — e2e-model 2026-03-05 → 03-06: ")
+    assert card.data.startswith("# e2e-model 2026-03-05 → 03-06: CRITICAL")
+    headings = [line for line in card.data.splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["## Why", "## Key figures"], headings
+    assert {"## Links", "## alerts", "## drift", "## validation"} <= set(headings)
+    assert headings.index("## Links") < headings.index("## alerts") < headings.index("## drift")
+    # The MLflow run and the dashboard (added once regenerated) are links of the card.
+    assert (
         f"]({tracking.LOCAL_UI_URL}/#/experiments/1/runs/{report.mlflow_run_id}?workflowType=machine_learning)"
+        in card.data
     )
+    assert "- [Dashboard](" in card.data
+    # The drift table: drifted columns first, scores rounded to 4 significant digits.
+    drift = card.data.split("## drift\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    columns = [c.strip() for c in drift[0].strip("|").split("|")]
+    rows = [
+        dict(zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in drift[2:]
+    ]
+    assert rows[0]["drifted"] == "yes"
+    scores = [float(r["score"]) for r in rows if r["score"]]
+    assert scores and all(_significant_digits(s) <= 4 for s in scores)
+
+    # Red in the runs list: a child run of the window ends Failed ("Critical"); the run stays Completed.
+    with get_client(sync_client=True) as client:
+        (child,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
+        )
+    assert (child.state.type.value, child.state.name) == ("FAILED", "Critical")
+    assert child.name == run.name
+    # The verdict line is the run's last line, at ERROR for a critical window.
+    verdict_line = _logs_starting(run.id, "e2e-model 2026-03-05 → 03-06: critical — ")
+    assert verdict_line and verdict_line[-1].level == logging.ERROR
 
 
 def test_mlflow_link_follows_the_ui_url_setting(scenario, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,12 +115,12 @@ def test_mlflow_link_follows_the_ui_url_setting(scenario, monkeypatch: pytest.Mo
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[report.flow_run_id]))
         )
-    (link,) = [a for a in artifacts if a.key.endswith("mlflow-run")]
+    (card,) = artifacts
     exp = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).get_experiment_by_name("watchkeeper/e2e-model")
-    assert link.data.endswith(
+    assert (
         f"](https://mlflow.example.com/#/experiments/{exp.experiment_id}/runs/{report.mlflow_run_id}"
         "?workflowType=machine_learning)"
-    )
+    ) in card.data
 
 
 def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> None:
@@ -122,6 +161,18 @@ def test_mlflow_runs_are_named_described_and_keep_every_evaluation(scenario) -> 
     assert tags[tracking.TAG_MODEL_VERSION_URL] == url
     assert f"[{registered} v1]({url})" in note
 
+    # The summary run charts over windows: one point per window at its end, the newest evaluation.
+    (summary,) = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{tracking.TAG_KIND}` = '{tracking.KIND_SUMMARY}'"
+    )
+    history = sorted(
+        (m.step, m.timestamp, m.value)
+        for m in client.get_metric_history(summary.info.run_id, "5-label-coverage")
+    )
+    ends_ms = [int(scenario.window_end(d).timestamp() * 1000) for d in (1, 2)]
+    assert [(step, ts) for step, ts, _ in history] == [(1, ends_ms[0]), (2, ends_ms[1])]
+    assert history[0][2] == run.data.metrics["window/label_coverage"] > 0  # day 1 with its late labels
+
 
 def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_windows_run(
     scenario,
@@ -147,18 +198,15 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(second.flow_run_id)
-        notes = client.read_artifacts(
+        cards = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[first.flow_run_id]),
-                key=ArtifactFilterKey(any_=["e2e-model-2026-03-01-03-02-reevaluated"]),
+                key=ArtifactFilterKey(any_=["e2e-model-2026-03-01-03-02-verdict"]),
             )
         )
-        # The re-evaluating run itself gets no such note.
+        # The re-evaluating run's page holds its own window's card only.
         own = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[second.flow_run_id]),
-                key=ArtifactFilterKey(like_="%-reevaluated"),
-            )
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[second.flow_run_id]))
         )
     # The run's state is the worst verdict it produced, named the way automations match it
     # (`prefect.flow-run.Critical`), and its message says which window and why.
@@ -171,9 +219,10 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
     assert {"verdict:critical", f"2026-03-01 → 03-02: {before}→critical"} <= set(run.tags)
     assert f"verdict:{second.verdict.label}" not in run.tags
 
-    # Day 1's own run links to its newest evaluation.
-    (note,) = notes
-    assert own == []
+    # Day 1's own run holds its newest evaluation's card (a new version of its key), said first.
+    assert len(cards) == 2
+    (note,) = [c for c in cards if c.description.startswith("Re-evaluated")]
+    assert [a.key for a in own] == ["e2e-model-2026-03-02-03-03-verdict"]
     assert note.type == "markdown" and note.flow_run_id == UUID(first.flow_run_id)
     coverage = f"{len(labels) / 600:.0%} ({len(labels)} of 600 rows)"
     assert re.fullmatch(
@@ -181,6 +230,9 @@ def test_late_labels_that_make_an_earlier_window_critical_mark_the_run_and_the_w
         rf"\(was {before}\), label coverage {re.escape(coverage)}",
         note.description,
     ), note.description
-    assert note.data.startswith("# e2e-model 2026-03-01 → 03-02: re-evaluated with late labels\n")
+    # The verdict first, then the re-evaluation.
+    assert note.data.startswith(
+        "# e2e-model 2026-03-01 → 03-02: CRITICAL\n\n## e2e-model 2026-03-01 → 03-02: re-evaluated with late labels\n"
+    )
     assert f"/flow-runs/flow-run/{second.flow_run_id}): verdict now **CRITICAL** (was {before})" in note.data
     assert "- [critical] performance_drop: " in note.data

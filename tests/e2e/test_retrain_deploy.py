@@ -133,6 +133,7 @@ def _alias(client: MlflowClient, alias: str) -> str | None:
 
 
 def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
+    started = datetime.now(UTC)
     # Concept drift from day 10. Retraining on days 10-11 uses every labeled window (evaluation_windows
     # 0), so the deploy decision waits for newer labels; once day 13's arrive, v2 beats v1 on them.
     config_path, client = _setup(
@@ -220,6 +221,30 @@ def test_drift_retrains_promotes_then_rolls_back(scenario) -> None:
     assert open_state().read_audit(model="e2e-model")[-1]["event"] == policy.EVENT_ROLLBACK
     with pytest.raises(ValueError, match="no @previous-champion"):
         rollback(config_path)
+
+    # Each run of the loop is tagged with the model, the window that asked and the versions it moved.
+    tags = _lifecycle_tags(started)
+    (retrain_tags,) = tags["retrain-model"]
+    assert {"e2e-model", "from:1", "to:2"} <= retrain_tags
+    assert any(t.startswith("window:2026-03-11") for t in retrain_tags), retrain_tags
+    assert all({"e2e-model", "from:1", "to:2"} <= t for t in tags["deploy-model"]) and tags["deploy-model"]
+    assert {"e2e-model", "from:2", "to:1"} <= tags["rollback-model"][0]  # the second one had none to move
+
+
+def _lifecycle_tags(since: datetime) -> dict[str, list[set[str]]]:
+    """The tags of the retrain, deploy and rollback flow runs started since `since`, by flow name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
+        )
+        names = {f.id: f.name for f in client.read_flows()}
+    out: dict[str, list[set[str]]] = {}
+    for run in sorted(runs, key=lambda r: r.start_time):
+        out.setdefault(names[run.flow_id], []).append(set(run.tags))
+    return out
 
 
 def test_worse_challenger_is_rejected_and_aliases_stay(scenario) -> None:

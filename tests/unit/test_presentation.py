@@ -330,26 +330,15 @@ def test_reevaluation_note() -> None:
     assert "by run **m 2026-03-09**: verdict still **OK**, label coverage no rows.\n" in markdown
 
 
-def test_a_note_that_cannot_be_written_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    # Best effort: a window run id the state database holds garbage for costs the note, not the run.
-    from tasks.presentation_tasks import note_reevaluation
+def test_a_card_that_cannot_be_written_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # Best effort: a window run id the state database holds garbage for costs the card, not the run.
+    from tasks.artifact_tasks import publish_window_artifacts
 
     end = datetime(2026, 3, 8, tzinfo=UTC)
     report = MonitoringReport("m", end - timedelta(days=1), end, end, ("1",), "h")
     with caplog.at_level("WARNING", logger="watchkeeper.presentation"):
-        written = note_reevaluation(
-            report,
-            WindowVerdict.of(report, was="critical"),
-            window_run_id="not-a-run",
-            run_name="m",
-            run_url=None,
-        )
-    assert written is False
-    assert [r.getMessage() for r in caplog.records] == [
-        "could not note the re-evaluation on flow run not-a-run: badly formed hexadecimal UUID string"
-    ]
-    # No run to tell (a window recorded before runs were stored): nothing is tried.
-    assert (
-        note_reevaluation(report, WindowVerdict.of(report), window_run_id=None, run_name="m", run_url=None)
-        is False
-    )
+        card = publish_window_artifacts(report, mlflow_url=None, flow_run_id="not-a-run")
+    assert card is None
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("could not publish the card of m ")
+    assert message.endswith(" on flow run not-a-run: badly formed hexadecimal UUID string")
