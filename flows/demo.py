@@ -57,8 +57,6 @@ def train_first_champion(
     config: MonitorConfig, reference_path: Path, seed: int, *, client: MlflowClient
 ) -> dict[str, str]:
     """Train version 1 on older history, score the newer history with it: that is the reference."""
-    from tasks.registry_tasks import register_model
-
     history = demo_data.make_reference(seed, rows=30_000, days=20)
     cutoff = history["timestamp"].min() + pd.Timedelta(days=8)
     train = history[history["timestamp"] < cutoff].reset_index(drop=True)
@@ -67,6 +65,17 @@ def train_first_champion(
     reference = retraining.score_rows(model, reference, config)
     reference_path.parent.mkdir(parents=True, exist_ok=True)
     reference.to_parquet(reference_path, index=False)
+    return register_first_champion(config, model, train, client=client)
+
+
+def register_first_champion(
+    config: MonitorConfig, model: Any, train: pd.DataFrame, *, client: MlflowClient
+) -> dict[str, str]:
+    """Register `model` as version 1 of the config's registered model, under its serving alias: the
+    monitor loads the version that scored a window from the registry (drift impact) and links each
+    window's MLflow run to it."""
+    from tasks.registry_tasks import register_model
+
     return register_model(
         model,
         client=client,
@@ -75,7 +84,7 @@ def train_first_champion(
         training_frame=train,
         columns=config.columns,
         task_type=config.model.task,
-        dataset_name="credit-risk-history",
+        dataset_name=f"{config.model.name}-history",
         params={"trainer": "watchkeeper.training:train_default", "rows": len(train)},
         metrics={},
         version_tags={"watchkeeper.trigger": "initial"},
@@ -144,8 +153,9 @@ def demo(
     print()
     print("\n".join(episode_lines(config)))
     if house_prices:
+        house_rows = run_house_prices(days, data_dir / "house-prices", seed, rows_per_day)
         print()
-        print(format_table(run_house_prices(days, data_dir / "house-prices", seed)))
+        print(format_table(house_rows))
     print()
     print(f"Done in {time.monotonic() - started:.0f} s. Open the results:")
     print("\n".join(closing_lines(config, tracking)))
@@ -198,30 +208,34 @@ def closing_lines(config: MonitorConfig, tracking: Any) -> list[str]:
 def run_house_prices(days: int, base: Path, seed: int, rows_per_day: int = 2_000) -> list[dict[str, Any]]:
     """The second demo model: house prices (regression) whose quality drops from day 8 without labels.
 
+    Its model is registered like the first one (version 1 as the champion, which scored every day).
     Sale prices arrive five days late, so the drop is first estimated by DLE; returns one row per day.
     """
     from flows.monitor import monitor
+    from tasks.tracking_tasks import open_tracking
 
     config = load_config(HOUSE_CONFIG)
+    print(f"\nhouse-prices: a regression model, sale prices {demo_data.HOUSE_LABEL_DELAY.days} days late")
     history = demo_data.make_house_reference(seed, rows=16_000, days=16)
     cutoff = history["timestamp"].min() + pd.Timedelta(days=4)
-    model = train_default(
-        history[history["timestamp"] < cutoff], columns=config.columns, task=config.model.task, seed=seed
-    )
+    train = history[history["timestamp"] < cutoff].reset_index(drop=True)
+    model = train_default(train, columns=config.columns, task=config.model.task, seed=seed)
+    client = open_tracking(config.tracking).client
+    version = register_first_champion(config, model, train, client=client)["version"]
+    print(f"trained and registered {config.model.registry_name} v{version} as @{config.model.alias}")
     reference = retraining.score_rows(
         model, history[history["timestamp"] >= cutoff].reset_index(drop=True), config
     )
     base.mkdir(parents=True, exist_ok=True)
     (base / "ground_truth").mkdir(exist_ok=True)  # sale prices arrive later: the directory is there
     reference.to_parquet(base / "reference.parquet", index=False)
-    print(f"\nhouse-prices: a regression model, sale prices {demo_data.HOUSE_LABEL_DELAY.days} days late")
     pending: dict[int, pd.DataFrame] = {}
     lag = demo_data.HOUSE_LABEL_DELAY.days
     for day in range(1, days + 1):
         plan = demo_data.day_plan(day)
         logs, labels = demo_data.make_house_day(day, seed, rows=rows_per_day)
         logs = retraining.score_rows(model, logs, config)
-        logs["model_version"] = "1"
+        logs["model_version"] = version
         _write_partition(logs, base / "inference", "date", f"{plan.start:%Y-%m-%d}")
         pending[day] = labels
         arrived = pending.pop(day - lag, None)

@@ -297,13 +297,28 @@ def link_model_versions(
         return
     try:
         model_ids = [
-            client.get_model_version(registered, str(v)).model_id for v in report.get("model_versions") or []
+            logged_model_id(client.get_model_version(registered, str(v)))
+            for v in report.get("model_versions") or []
         ]
         inputs = [LoggedModelInput(model_id=m) for m in model_ids if m]
         if inputs:
             client.log_inputs(run_id, models=inputs)
     except Exception as exc:
         log.warning("could not link run %s to its model versions: %s", run_id, exc)
+
+
+def logged_model_id(version: Any) -> str | None:
+    """The logged model behind a registered model version: its `model_id`, which MLflow's SQL
+    registry does not return, else the id in its ``models:/<model_id>`` source (what `log_model`
+    with `registered_model_name` registers)."""
+    if version.model_id:
+        return str(version.model_id)
+    source = str(version.source or "")
+    if not source.startswith("models:/"):
+        return None
+    found = source.removeprefix("models:/")
+    # models:/<name>/<version> and models:/<name>@<alias> name a registered model, not a logged one
+    return None if not found or "/" in found or "@" in found else found
 
 
 @task(name="open-mlflow-run", cache_policy=NO_CACHE)

@@ -563,7 +563,9 @@ def _freeze_heap() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watchkeeper", description="Monitor ML models in production.")
     parser.add_argument(
-        "--project-dir", help="the checkout holding flows/ and configs/ (default: see `watchkeeper --help`)"
+        "--project-dir",
+        help="the checkout holding flows/ and configs/ (default: $WATCHKEEPER_PROJECT_DIR, else the "
+        "checkout watchkeeper is installed from with `pip install -e`, else the current directory)",
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)

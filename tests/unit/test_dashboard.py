@@ -85,3 +85,33 @@ def test_figures_draw_the_recorded_values() -> None:
     page = render_dashboard(data, plotly_js="/* plotly */")
     assert page.count('class="panel"') == len(PANELS)
     assert "[critical] because" in page and "<script src" not in page
+
+
+def test_the_heatmap_puts_most_impact_over_the_windows_shown_on_top() -> None:
+    store = open_state("sqlite:///:memory:")
+    # income moved the model on days 1 and 2; day 3 ranks age first. purpose drifts, never ranked.
+    ranks = [{"income": 1.0, "age": 2.0}, {"income": 1.0, "age": 2.0}, {"age": 1.0, "income": 2.0}]
+    for i, ranked in enumerate(ranks):
+        start = DAY + timedelta(days=i)
+        figures = {f"drift.{c}.score": 0.3 for c in ("age", "income", "purpose")}
+        figures |= {f"drift.impact.{c}.rank": r for c, r in ranked.items()}
+        store.record_window(
+            model="m",
+            window_start=start,
+            window_end=start + timedelta(days=1),
+            n_rows=10,
+            n_labeled=0,
+            verdict="warning",
+            usable_for_training=True,
+            mlflow_run_id=f"run-{i}",
+            summary={"figures": figures, "reasons": [], "model_versions": ["1"]},
+        )
+
+    def rows(since: timedelta | None) -> list[str]:
+        data = collect_dashboard_data(store, "m", now=DAY + timedelta(days=4), since=since)
+        return build_figures(data)["drift"]["data"][0]["y"]
+
+    # Mean rank over the three windows: income 4/3, age 5/3, purpose 3 (one past each window's last).
+    assert rows(None) == ["income", "age", "purpose"]
+    # Only the newest window shown: its own order.
+    assert rows(timedelta(days=1)) == ["age", "income", "purpose"]

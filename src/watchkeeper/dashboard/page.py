@@ -47,19 +47,30 @@ def primary_metric(windows: tuple[DashboardWindow, ...]) -> str | None:
 
 
 def drifted_columns(windows: tuple[DashboardWindow, ...]) -> list[str]:
-    """Feature columns with a drift score in any window (``drift.<column>.score``), by their impact
-    rank in the latest window that ranked them (``drift.impact.<column>.rank``), then by name."""
+    """Feature columns with a drift score in any window (``drift.<column>.score``), most impact over
+    the windows shown first, then by name.
+
+    A window's impact rank (``drift.impact.<column>.rank``, 1 = most impact) orders its own columns
+    only; over the windows, columns are ordered by their mean rank across the windows that ranked
+    any, a column unranked in such a window counting one past that window's last rank. So a feature
+    that moved the model for days stays on top when the newest window ranks others first.
+    """
     out = set()
     for w in windows:
         for key in w.figures:
             parts = key.split(".")
             if len(parts) == 3 and parts[0] == "drift" and parts[2] == "score":
                 out.add(parts[1])
-    ranked = next(
-        (w.figures for w in reversed(windows) if any(f"drift.impact.{c}.rank" in w.figures for c in out)),
-        {},
-    )
-    return sorted(out, key=lambda c: (ranked.get(f"drift.impact.{c}.rank", float("inf")), c))
+    # The sum of ranks orders as their mean does: every column gets a rank in every ranking window.
+    totals = dict.fromkeys(out, 0.0)
+    for w in windows:
+        ranks = {c: w.figures[f"drift.impact.{c}.rank"] for c in out if f"drift.impact.{c}.rank" in w.figures}
+        if not ranks:
+            continue
+        unranked = max(ranks.values()) + 1
+        for c in out:
+            totals[c] += ranks.get(c, unranked)
+    return sorted(out, key=lambda c: (totals[c], c))
 
 
 def _lifecycle_marks(data: DashboardData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -10,8 +10,8 @@ holding both figures, or a constant series, a feature is reported unranked with 
 Where the model that scored the window could be loaded from MLflow, the direct measure comes first:
 the change of the metric when the feature alone is reset to its reference distribution
 (`watchkeeper.drift.reset_impact`). The rank orders features by that |change|, then (features
-without it) by the correlation; the drift table, the drift alert's list of features and the
-dashboard's heatmap follow this rank.
+without it) by the correlation; the drift table and the drift alert's list of features follow this
+rank, the dashboard's heatmap its mean over the windows shown.
 
 The section is ``drift.impact``: figures ``<feature>.correlation``, ``<feature>.reset_change`` and
 ``<feature>.rank`` (1 = most impact), a table for the Prefect UI.
