@@ -1,6 +1,7 @@
-"""The notification a promotion, rejection or rollback sends on the model's alert channels.
+"""The notice a retraining, promotion, rejection or rollback sends on the model's alert channels.
 
-Built as an ordinary alert message so it travels through the alerting outbox like any alert: a
+A notice, not an alert (`AlertEvent.status == "notice"`): news of the loop, rendered without
+[FIRING] or a severity, never counted as firing and never resolved. Built as a message so it travels through the alerting outbox like any alert: a
 channel that is down gets it on a later run, and a retried flow run does not send it twice (the
 fingerprint names the model, the event and the version).
 """
@@ -29,14 +30,15 @@ def build_lifecycle_message(
     threshold: float | None = None,
     op: str = "",
 ) -> AlertMessage:
-    """One firing event `event` for model `version`; `metric`, `value`, `threshold` and `op` say what
+    """One notice `event` for model `version`; `metric`, `value`, `threshold` and `op` say what
     the deploy gate measured. Dated `window_end` (the window whose run decided), else `now`."""
     when = window_end or now
     alert = AlertEvent(
         fingerprint=f"lifecycle:{config.model.name}:{event}:{version}",
         rule=event,
-        status="firing",
-        severity="warning",
+        status="notice",
+        # Not a severity: a notice is never filtered or counted as one (`min_severity` aside).
+        severity="ok",
         labels={"model": config.model.name, "version": version},
         summary=summary,
         condition=event if metric is None else f"{metric} {op} {threshold}",
