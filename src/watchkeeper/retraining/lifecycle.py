@@ -21,7 +21,7 @@ def build_lifecycle_message(
     config: MonitorConfig,
     *,
     event: str,
-    version: str,
+    version: str | None,
     summary: str,
     window_end: datetime | None,
     now: datetime,
@@ -29,17 +29,21 @@ def build_lifecycle_message(
     value: float | None = None,
     threshold: float | None = None,
     op: str = "",
+    instance: str | None = None,
 ) -> AlertMessage:
     """One notice `event` for model `version`; `metric`, `value`, `threshold` and `op` say what
-    the deploy gate measured. Dated `window_end` (the window whose run decided), else `now`."""
+    the deploy gate measured. Dated `window_end` (the window whose run decided), else `now`. A notice
+    before there is a version (a retraining started) has none; `instance` (its flow run) keeps two of
+    them apart, and a retried run from sending it twice."""
     when = window_end or now
+    key = ":".join(["lifecycle", config.model.name, event, version or "-", *([instance] if instance else [])])
     alert = AlertEvent(
-        fingerprint=f"lifecycle:{config.model.name}:{event}:{version}",
+        fingerprint=key,
         rule=event,
         status="notice",
         # Not a severity: a notice is never filtered or counted as one (`min_severity` aside).
         severity="ok",
-        labels={"model": config.model.name, "version": version},
+        labels={"model": config.model.name, **({"version": version} if version else {})},
         summary=summary,
         condition=event if metric is None else f"{metric} {op} {threshold}",
         metric=metric or event,

@@ -23,7 +23,7 @@ from watchkeeper.alerting.defaults import DEFAULT_RULES
 from watchkeeper.alerting.judge import judge_window
 from watchkeeper.alerting.messages import AlertMessage
 from watchkeeper.alerting.render import render_generic, render_pagerduty, render_slack, render_text
-from watchkeeper.retraining import EVENT_PROMOTED, build_lifecycle_message
+from watchkeeper.retraining import EVENT_PROMOTED, EVENT_RETRAIN_STARTED, build_lifecycle_message
 from watchkeeper.state import StateStore
 from watchkeeper.validation.report import ExpectationResult, ValidationReport
 from watchkeeper.verdict import Finding, Severity
@@ -283,3 +283,26 @@ def test_links_must_be_http_urls() -> None:
         AlertsConfig.model_validate({"links": {"dashboard_url": "file:///tmp/x.html"}})
     assert AlertsConfig().links.runbook("docs/runbooks/no_data.md") == "docs/runbooks/no_data.md"
     assert CONFIG.links.runbook("https://runbooks.example/x") == "https://runbooks.example/x"
+
+
+def test_a_retraining_started_is_a_notice_without_a_version() -> None:
+    config: Any = SimpleNamespace(model=SimpleNamespace(name=MODEL))
+
+    def started(run_id: str) -> AlertMessage:
+        return build_lifecycle_message(
+            config,
+            event=EVENT_RETRAIN_STARTED,
+            version=None,
+            summary=f"retraining {MODEL} (concept drift)",
+            window_end=day(3),
+            now=NOW,
+            instance=run_id,
+        )
+
+    message = started("run-1")
+    (event,) = message.events
+    assert event.is_notice and "version" not in event.labels
+    # Two retrainings of one window are two notices; a retried run (same id) is one.
+    assert started("run-2").events[0].fingerprint != event.fingerprint
+    assert started("run-1").events[0].fingerprint == event.fingerprint
+    assert render_text(message).splitlines()[0] == f"{MODEL} · notice · {EVENT_RETRAIN_STARTED}"
