@@ -8,6 +8,7 @@ fingerprint names the model, the event and the version).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,9 @@ def build_lifecycle_message(
     before there is a version (a retraining started) has none; `instance` (its flow run) keeps two of
     them apart, and a retried run from sending it twice."""
     when = window_end or now
-    key = ":".join(["lifecycle", config.model.name, event, version or "-", *([instance] if instance else [])])
+    key = f"lifecycle:{config.model.name}:{event}:{version or '-'}"
+    if instance:  # short: the ledger's fingerprint column holds 64 characters
+        key += ":" + hashlib.sha256(instance.encode()).hexdigest()[:8]
     alert = AlertEvent(
         fingerprint=key,
         rule=event,
