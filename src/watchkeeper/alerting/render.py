@@ -91,7 +91,7 @@ def event_label(event: AlertEvent) -> str:
 
 
 def since_line(event: AlertEvent) -> str | None:
-    """``firing since 2026-03-10 (3 windows)`` for a firing alert, ``fired 2026-03-10`` for a
+    """``firing since 2026-03-10 (3 windows)`` for a firing alert, ``had fired 2026-03-10`` for a
     resolved one; None for a notice."""
     if event.is_notice or event.fired_at is None:
         return None
@@ -254,9 +254,9 @@ def _event_section(event: AlertEvent) -> dict[str, Any]:
     if event.description:
         lines.append(_esc(event.description))
     if event.runbook_url:
-        link = _link(event.runbook_url, "Runbook")
-        if link:
-            lines.append(link)
+        # A repository-relative runbook (no `alerts.links.runbook_base_url`) is named, not linked.
+        link = _link(event.runbook_url, "Runbook") or f"Runbook: `{_esc(clip(event.runbook_url, 300))}`"
+        lines.append(link)
     text = "\n".join(lines)
     if event.details:
         # Details (e.g. 200 drifted columns) go last so clipping only ever shortens them.
@@ -375,6 +375,7 @@ def _capped(event: AlertEvent) -> dict[str, Any]:
 
 
 def _links(event: AlertEvent, message: AlertMessage) -> list[dict[str, str]]:
+    # PagerDuty opens links in a browser elsewhere: http(s) only (not the local dashboard file).
     return [
         {"href": url, "text": text}
         for url, text in (
@@ -383,7 +384,7 @@ def _links(event: AlertEvent, message: AlertMessage) -> list[dict[str, str]]:
             (message.prefect_flow_run_url, "Prefect flow run"),
             (event.runbook_url, "Runbook"),
         )
-        if url
+        if url and url.startswith(("http://", "https://"))
     ]
 
 
