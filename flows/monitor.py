@@ -28,7 +28,7 @@ from flows.retrain import maybe_trigger_retraining
 from tasks.alert_tasks import evaluate_alerts, open_alert_channels
 from tasks.artifact_tasks import CURRENT_RUN, CurrentRun, WindowCard, add_card_link, publish_window_artifacts
 from tasks.check_tasks import run_step, submit_step
-from tasks.dashboard_tasks import refresh_dashboard
+from tasks.dashboard_tasks import dashboard_path, refresh_dashboard
 from tasks.data_tasks import load_labels, load_reference_data, open_model_config
 from tasks.impact_tasks import open_model_source
 from tasks.metrics_tasks import push_window
@@ -302,6 +302,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
             config=config.alerts,
             store=run.store,
             findings=dict(report.judgement.finding_messages),
+            evidence=dict(report.judgement.rule_evidence),
             channels=run.channels,
             context=AlertContext(
                 model_version=",".join(report.model_versions) or None,
@@ -311,6 +312,7 @@ def attach_alerts(run: MonitorRun, report: MonitoringReport) -> MonitoringReport
                 verdict=report.verdict.label,
                 hindsight=report.hindsight,
                 timezone=report.timezone,
+                dashboard_url=dashboard_path(config.model.name, run.state_dir).as_uri(),
             ),
             labels_complete_until=labels_complete_until,
         )

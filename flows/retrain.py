@@ -18,12 +18,19 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from flows.deploy import start_deploy, trigger_mode
+from tasks.alert_tasks import open_alert_channels
 from tasks.data_tasks import open_model_config
 from tasks.observability import run_logger
 from tasks.presentation_tasks import add_flow_run_tags, name_model_run
 from tasks.registry_tasks import alias_version, pending_challenger, register_model, set_version_tags
 from tasks.tracking_tasks import open_tracking
-from tasks.training_tasks import build_training_data, decide_and_audit, train_model, write_reference
+from tasks.training_tasks import (
+    build_training_data,
+    decide_and_audit,
+    notify_lifecycle,
+    train_model,
+    write_reference,
+)
 from watchkeeper import retraining
 from watchkeeper.config import MonitorConfig
 from watchkeeper.presentation import lifecycle_tags
@@ -85,6 +92,18 @@ def retrain(
         config_hash=loaded.hash,
     )
     try:
+        # A notice on the model's channels (never raises); inside the lease's try, so channels that
+        # cannot even be built end as an audited failure that releases the lease.
+        notify_lifecycle(
+            config,
+            event=retraining.EVENT_RETRAIN_STARTED,
+            version=None,
+            summary=f"retraining {model} ({reason})",
+            window_end=window_end,
+            store=store,
+            channels=open_alert_channels(config.alerts),
+            instance=run_id,
+        )
         # Opened under the lease: an unreachable tracking store is an audited failure that releases it.
         client = open_tracking(config.tracking).client
         as_of = None if labels_as_of is None else as_utc(labels_as_of)

@@ -71,7 +71,7 @@ def notify_lifecycle(
     config: MonitorConfig,
     *,
     event: str,
-    version: str,
+    version: str | None,
     summary: str,
     store: StateStore,
     channels: Sequence[Channel],
@@ -80,15 +80,16 @@ def notify_lifecycle(
     value: float | None = None,
     threshold: float | None = None,
     op: str = "",
+    instance: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Tell the model's alert channels (the flow's, `open_alert_channels`) about a promotion,
-    rejection or rollback.
+    """Tell the model's alert channels (the flow's, `open_alert_channels`) about a retraining that
+    started, a promotion, a rejection or a rollback: a notice, not an alert.
 
     Goes through the alerting outbox (`watchkeeper.alerting.delivery.deliver`), so a channel that is
     down gets it on a later run and a retried flow run does not send it twice. Never raises.
     """
     log = run_logger("watchkeeper.retraining")
-    log.info("%s %s v%s: %s", config.model.name, event, version, summary)
+    log.info("%s %s%s: %s", config.model.name, event, f" v{version}" if version else "", summary)
     try:
         message = retraining.build_lifecycle_message(
             config,
@@ -101,6 +102,7 @@ def notify_lifecycle(
             value=value,
             threshold=threshold,
             op=op,
+            instance=instance,
         )
         records = []
         for channel in channels:
@@ -110,10 +112,10 @@ def notify_lifecycle(
         return records
     except Exception as exc:  # a notification problem must not undo a promotion
         log.error(
-            "could not notify %s for %s v%s: %s: %s",
+            "could not notify %s for %s%s: %s: %s",
             event,
             config.model.name,
-            version,
+            f" v{version}" if version else "",
             type(exc).__name__,
             exc,
         )

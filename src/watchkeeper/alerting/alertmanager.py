@@ -17,8 +17,9 @@ silences, receivers. Each event of a message becomes one alert of ``POST /api/v2
 - ``labels``: the rule's labels with ``alertname`` (the rule), ``severity`` and ``model``, plus the
   channel's static `labels`. That set is the alert's identity in Alertmanager, so it holds nothing
   that changes from window to window: the resolve posted windows later must carry the same set;
-- ``annotations``: summary, description, the figure against its threshold, the window (start, end,
-  verdict), the model version, runbook, MLflow, Prefect and dashboard links when known;
+- ``annotations``: summary, description, the figure against its threshold, since when it fires,
+  the numbers behind it (`evidence`), the window (start, end, verdict), the model version, runbook,
+  MLflow, Prefect and dashboard links when known;
 - ``startsAt``: when the alert fired (the end of the window it started firing in), ``endsAt``: now +
   `expires_after` while it fires — Watchkeeper posts a firing alert again only every
   `repeat_interval`, not every few seconds as Prometheus does — and now when it resolves;
@@ -57,7 +58,7 @@ from watchkeeper.alerting.channels import (
 )
 from watchkeeper.alerting.config import AlertmanagerChannelConfig
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
-from watchkeeper.alerting.render import details_text, metric_line, verdict_label
+from watchkeeper.alerting.render import details_text, evidence_lines, metric_line, since_line, verdict_label
 from watchkeeper.presentation import window_name
 from watchkeeper.redaction import Redactor
 
@@ -86,9 +87,13 @@ def alertmanager_alerts(
     now: datetime,
     config: AlertmanagerChannelConfig,
 ) -> list[dict[str, Any]]:
-    """The v2 API's postable alerts for the message's events (pure: `now` is given)."""
+    """The v2 API's postable alerts for the message's events (pure: `now` is given).
+
+    Notices (a promotion, a rollback) are not alerts: Alertmanager would hold them as firing until
+    they expire, so they are left out (the other channels carry them)."""
     generator = message.prefect_flow_run_url or message.mlflow_run_url
-    dashboard = config.dashboard_url.replace("{model}", message.model) if config.dashboard_url else None
+    own = config.dashboard_url.replace("{model}", message.model) if config.dashboard_url else None
+    dashboard = own or message.dashboard_url
     window = {
         # The window's name (`presentation.window_name`) beside its RFC 3339 bounds.
         "window": None
@@ -103,7 +108,11 @@ def alertmanager_alerts(
         "dashboard_url": dashboard,
         "hindsight": "judged with every label known today" if message.hindsight else None,
     }
-    return [_alert(event, window, generator, now=now, config=config) for event in message.events]
+    return [
+        _alert(event, window, generator, now=now, config=config)
+        for event in message.events
+        if not event.is_notice
+    ]
 
 
 def _alert(
@@ -123,6 +132,8 @@ def _alert(
         "summary": event.summary,
         "description": event.description,
         "figure": metric_line(event) or None,
+        "firing_since": since_line(event),
+        "evidence": "\n".join(evidence_lines(event)) or None,
         "details": details_text(event.details) or None,
         "runbook_url": _absolute(event.runbook_url, config.runbook_base_url),
         **window,
@@ -187,9 +198,11 @@ class AlertmanagerChannel(BaseChannel):
 
     def send(self, message: AlertMessage, *, key: str | None = None, maybe_repeat: bool = False) -> None:
         what = f"alertmanager:{self.name}"
+        alerts = alertmanager_alerts(message, now=self._clock(), config=self.config)
+        if not alerts:  # notices only: nothing for Alertmanager
+            return
         url, auth = self._endpoint()
         headers = {**self._headers(), **auth}
-        alerts = alertmanager_alerts(message, now=self._clock(), config=self.config)
         body = json.dumps(alerts).encode()
         unanswered = ""
         last = self.policy.max_retries

@@ -64,6 +64,17 @@ from watchkeeper.verdict import Severity
 log = logging.getLogger("watchkeeper.alerting")
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+# Notices (a promotion, a rollback) go to PagerDuty as change events: context, never an incident.
+PAGERDUTY_CHANGE_PATH = "/v2/change/enqueue"
+
+
+def pagerduty_change_url(events_url: str) -> str:
+    """The change-events URL beside an events URL (`…/v2/enqueue` → `…/v2/change/enqueue`); a URL
+    of another shape (a proxy) takes both kinds."""
+    if events_url.endswith("/v2/enqueue"):
+        return events_url[: -len("/v2/enqueue")] + PAGERDUTY_CHANGE_PATH
+    return events_url
+
 
 # Resolves a Prefect Secret block name to its value (None when it does not exist). The flow passes
 # e.g. `lambda name: Secret.load(name).get()`; the library itself never imports prefect.
@@ -461,23 +472,27 @@ class WebhookChannel(BaseChannel):
         else:
             url = postable_url(self._secrets.get(cfg.url_env, cfg.url_secret, what), what)
         headers = self._headers()
+        bodies: list[tuple[str, dict[str, Any]]]
         if cfg.format == "pagerduty":
             key = self._secrets.get(cfg.routing_key_env, cfg.routing_key_secret, f"{what} routing key")
-            bodies = [render_pagerduty(e, message, key) for e in message.events]
+            bodies = [
+                (pagerduty_change_url(url) if e.is_notice else url, render_pagerduty(e, message, key))
+                for e in message.events
+            ]
         else:
             body = render_generic(message)
             if key is not None:
                 body["idempotency_key"] = key
             if maybe_repeat:
                 body["possible_repeat"] = True
-            bodies = [body]
-        client = WebhookClient(
-            url,
-            timeout=max(1, math.ceil(self.policy.timeout_s)),
-            logger=self._logger,
-            retry_handlers=self.policy.handlers(idempotent=cfg.format == "pagerduty"),
-        )
-        for body in bodies:
+            bodies = [(url, body)]
+        for target, body in bodies:
+            client = WebhookClient(
+                target,
+                timeout=max(1, math.ceil(self.policy.timeout_s)),
+                logger=self._logger,
+                retry_handlers=self.policy.handlers(idempotent=cfg.format == "pagerduty"),
+            )
             try:
                 response = client.send_dict(body, headers=headers)
             except _UNANSWERED as exc:

@@ -25,6 +25,9 @@ alerts:
       routing_key_env: PD_ROUTING_KEY
       min_severity: critical
   delivery: {max_retries: 3, backoff_s: 0.5}
+  links:                         # in every channel's alerts
+    runbook_base_url: https://git.example/watchkeeper/blob/main/   # makes docs/runbooks/… absolute
+    dashboard_url: https://grafana.example/d/watchkeeper?var-model={model}
 ```
 
 Conditions are parsed at load (`watchkeeper.alerting.expr`) and their figures checked against the
@@ -47,7 +50,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -252,6 +255,36 @@ ChannelConfig = Annotated[
 ]
 
 
+class AlertLinksConfig(StrictModel):
+    """Links every channel puts in an alert (`alerts.links`).
+
+    Runbook links of the rules may be relative to the repository (`docs/runbooks/no_data.md`, what
+    the built-in rules carry): with `runbook_base_url` they become absolute in every channel. The
+    dashboard link replaces "{model}" by the model's name; without it, the flow links the dashboard
+    it writes (the local file, which only a console reader on that machine can open).
+    """
+
+    runbook_base_url: str | None = None  # https://git.example/watchkeeper/blob/main/
+    dashboard_url: str | None = None  # https://grafana.example/d/watchkeeper?var-model={model}
+
+    @field_validator("runbook_base_url", "dashboard_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = None if value is None else url_problem(value)
+        if problem is not None:
+            raise ValueError(f"alerts.links.{info.field_name}: {problem}")
+        return value
+
+    def runbook(self, url: str | None) -> str | None:
+        """`url` made absolute against `runbook_base_url` when it is relative (and a base is set)."""
+        if not url or self.runbook_base_url is None or urlsplit(url).scheme:
+            return url
+        return urljoin(self.runbook_base_url, url)
+
+    def dashboard(self, model: str) -> str | None:
+        return None if self.dashboard_url is None else self.dashboard_url.replace("{model}", model)
+
+
 class DeliveryConfig(StrictModel):
     """Retries within one run; what still fails waits in the outbox for the next run."""
 
@@ -279,6 +312,7 @@ class AlertsConfig(StrictModel):
     # times since its last announcement (None: never).
     escalate_by: float | None = Field(default=2.0, gt=1)
     delivery: DeliveryConfig = DeliveryConfig()
+    links: AlertLinksConfig = AlertLinksConfig()
 
     @field_validator("repeat_interval", mode="before")
     @classmethod

@@ -1,5 +1,8 @@
 """Built-in alert rules: what a new model gets without writing any (`alerts.default_rules: true`).
 
+Every built-in rule links its runbook, `docs/runbooks/<rule>.md` (`RUNBOOKS`), relative to the
+repository; `alerts.links.runbook_base_url` makes the links absolute in every channel.
+
 Each rule only needs the figures of one section; a model whose report lacks them (a regression model
 has no `roc_auc`, a batch model no serving latency) sees the rule evaluate to *unknown*, which never
 fires. A rule in the config with the same name and severity replaces the built-in one.
@@ -18,12 +21,15 @@ RUNBOOKS = "docs/runbooks"
 
 
 def _rule(name: str, condition: str, severity: str, summary: str, description: str) -> RuleConfig:
+    """A built-in rule; its runbook is docs/runbooks/<name>.md (absolute with `alerts.links`)."""
     return RuleConfig.model_validate(
         {
             "name": name,
             "condition": condition,
             "severity": severity,
-            "annotations": AnnotationsConfig(summary=summary, description=description),
+            "annotations": AnnotationsConfig(
+                summary=summary, description=description, runbook_url=f"{RUNBOOKS}/{name}.md"
+            ),
         }
     )
 
@@ -94,14 +100,16 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
         "validation.warning_failures > 0",
         "warning",
         "{value:.0f} data expectation(s) at warning level failed",
-        "See the validation section of the window report for the failed expectations.",
+        "The failed expectations are listed with their column, unexpected share and examples; the "
+        "window's validation table has every result.",
     ),
     _rule(
         "validation_failure",
         "validation.critical_failures > 0",
         "critical",
         "{value:.0f} critical data expectation(s) failed",
-        "See the validation section of the window report for the failed expectations.",
+        "The failed expectations are listed with their column, unexpected share and examples; the "
+        "window is not used for retraining.",
     ),
     _rule(
         "high_latency",
@@ -135,18 +143,9 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
 
 
 def _data_rule(name: str, condition: str, severity: str, summary: str, description: str) -> RuleConfig:
-    """A bad-data rule (issue 30): its runbook is docs/runbooks/<name>.md; the window report's notes
-    name what and where (the section's own finding of the same name, judged by this rule)."""
-    return RuleConfig.model_validate(
-        {
-            "name": name,
-            "condition": condition,
-            "severity": severity,
-            "annotations": AnnotationsConfig(
-                summary=summary, description=description, runbook_url=f"{RUNBOOKS}/{name}.md"
-            ),
-        }
-    )
+    """A bad-data rule (issue 30): the window report's notes name what and where (the section's own
+    finding of the same name, judged by this rule)."""
+    return _rule(name, condition, severity, summary, description)
 
 
 # Bad data is a finding, never silence. Critical where the window's judgement is missing a part

@@ -30,6 +30,9 @@ For each rule, one window at a time, the lifecycle of `lifecycle.py` (drawn in d
   drift and performance figures; silences (`store.add_silence`) mute matching alerts until they
   expire (wall-clock time: silences are human decisions). A muted alert keeps its state but is not
   announced; once unmuted and still firing it is.
+- An announced alert carries what its reader acts on: since when it fires and for how many windows,
+  the numbers behind it (`alerting.evidence`), its runbook (absolute with `alerts.links`) and the
+  dashboard, MLflow and Prefect links. A rule's warning line is not counted beside its critical one.
 - All the model's announcements of a run form one message per channel (grouping), filtered by each
   channel's minimum severity; delivery goes through the outbox (`delivery.py`).
 """
@@ -49,10 +52,12 @@ from watchkeeper.alerting import store as db
 from watchkeeper.alerting.channels import Channel, SecretResolver, build_channels
 from watchkeeper.alerting.config import AlertsConfig, RuleConfig
 from watchkeeper.alerting.delivery import NotificationRecord, deliver, flush_outbox
+from watchkeeper.alerting.evidence import drift_details, is_feature_drift_rule, rule_evidence
 from watchkeeper.alerting.fields import needs_labels
 from watchkeeper.alerting.judge import (
     CHECK_FAILED,
     FINDING_SECTION,
+    evidence_for,
     finding_rule,
     is_finding_rule,
     judged_marker,
@@ -74,7 +79,7 @@ from watchkeeper.alerting.lifecycle import (
     step,
 )
 from watchkeeper.alerting.messages import AlertEvent, AlertMessage
-from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome
+from watchkeeper.alerting.report import AlertsReport, AlertState, AlertStatus, Outcome, count_firing
 from watchkeeper.alerting.rules import RESERVED_LABELS
 from watchkeeper.alerting.templates import render_template
 from watchkeeper.state import StateStore
@@ -84,7 +89,6 @@ from watchkeeper.verdict import Severity
 # Sections whose alerts a firing "no data" alert mutes: without rows, their figures mean nothing.
 NO_DATA_FIELD = "window.no_data"
 NO_DATA_MUTES = frozenset({"drift", "perf"})
-MAX_DETAILS = 200
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class AlertContext:
     verdict: str | None = None  # the window's verdict label (OK / Warning / Critical)
     hindsight: bool = False  # judged with every label known today, not as of its evaluation
     timezone: str = "UTC"  # the model's calendar: the window's name is written in it
+    dashboard_url: str | None = None  # the model's dashboard file (`alerts.links.dashboard_url` first)
 
 
 def fingerprint(model: str, labels: Mapping[str, str]) -> str:
@@ -108,43 +113,6 @@ def fingerprint(model: str, labels: Mapping[str, str]) -> str:
 
 def alert_labels(model: str, rule: RuleConfig) -> dict[str, str]:
     return {**rule.labels, "alertname": rule.name, "severity": rule.severity, "model": model}
-
-
-def _drift_details(figures: Mapping[str, float]) -> tuple[str, ...]:
-    """The drifted feature columns, most impact first (`drift.impact.<column>.rank`), then the
-    unranked ones worst score first: what a drift alert's reader wants to see next.
-
-    Feature columns only, as `drift.share` and `drift.n_drifted` count them (prediction and target
-    drift are rules of their own), so the count in the heading is the count of the list.
-    """
-    drifted = [
-        name[len("drift.") : -len(".drifted")]
-        for name, value in figures.items()
-        if name.startswith("drift.")
-        and name.endswith(".drifted")
-        and value == 1
-        and not name.startswith(("drift.prediction.", "drift.target."))
-    ]
-
-    def score(col: str) -> float:
-        value = figures.get(f"drift.{col}.score")
-        return float("-inf") if value is None or value != value else -abs(float(value))
-
-    def rank(col: str) -> float:
-        value = figures.get(f"drift.impact.{col}.rank")
-        return float("inf") if value is None or value != value else float(value)
-
-    def shown_as(col: str) -> str:
-        facts = [f"{figures[f'drift.{col}.score']:.3g}"] if f"drift.{col}.score" in figures else []
-        if f"drift.impact.{col}.rank" in figures:
-            facts.append(f"impact rank {rank(col):.0f}")
-        return f"{col} ({', '.join(facts)})" if facts else col
-
-    drifted.sort(key=lambda c: (rank(c), score(c), c))
-    shown = [shown_as(c) for c in drifted[:MAX_DETAILS]]
-    if len(drifted) > MAX_DETAILS:
-        shown.append(f"… and {len(drifted) - MAX_DETAILS} more")
-    return (f"Drifted feature columns ({len(drifted)}):", *shown) if drifted else ()
 
 
 @dataclass
@@ -330,6 +298,7 @@ def evaluate_alerts(
     config: AlertsConfig,
     store: StateStore,
     findings: Mapping[str, str] | None = None,
+    evidence: Mapping[str, Sequence[str]] | None = None,
     context: AlertContext | None = None,
     channels: Sequence[Channel] | None = None,
     secret_resolver: SecretResolver | None = None,
@@ -342,8 +311,10 @@ def evaluate_alerts(
 
     `figures` are the window report's full dotted names (`drift.share`, `perf.estimated.roc_auc`,
     and `finding.…` for the checks' findings that stand as rules, whose sentences `findings` holds
-    by figure name: `MonitoringReport.judgement`). `labels_complete_until` is the latest window end
-    whose labels are all in at this evaluation (its `as_of` less the label lag; None: every window's
+    by figure name: `MonitoringReport.judgement`). `evidence` holds the sections' own sentences about
+    the rules that judge them (`Judgement.rule_evidence`): an alert carries them as the numbers
+    behind it, with those read from the figures (`alerting.evidence`).
+    `labels_complete_until` is the latest window end whose labels are all in at this evaluation (its `as_of` less the label lag; None: every window's
     are): a later window awaits its labels, so a rule lacking label figures there is not unjudged. `channels` defaults to those of `config.channels` (console when none is
     configured); secrets come from `env` (default `os.environ`) or `secret_resolver` (Prefect
     Secret blocks). The outbox is flushed first, so notifications that failed in earlier runs go
@@ -394,7 +365,11 @@ def evaluate_alerts(
     states_out: list[db.AlertStateRow] = []
     audits: list[dict[str, Any]] = []
     for ev in evals:
-        event = None if ev.replayed is not None else _decide(ev, figures, model, window_end, config, context)
+        event = (
+            None
+            if ev.replayed is not None
+            else _decide(ev, figures, model, window_end, config, context, evidence or {})
+        )
         if event is not None:
             events.append(event)
         statuses.append(_status(ev, event, figures, model, window_end, context))
@@ -426,7 +401,9 @@ def evaluate_alerts(
     db.save_states(store, [*states_out, *carried_rows], [*audits, *carried_audits])
     events.extend(carried_events)
 
-    window_firing = sum(1 for s in statuses if s.state == "firing")
+    window_firing = count_firing(statuses)
+    # A configured dashboard (reachable by every reader) before the file the flow writes.
+    dashboard_url = config.links.dashboard(model) or context.dashboard_url
     for channel in channels:
         chosen = tuple(e for e in events if _wants(channel, e))
         if not chosen:
@@ -443,6 +420,7 @@ def evaluate_alerts(
             window_firing=window_firing,
             hindsight=context.hindsight,
             timezone=context.timezone,
+            dashboard_url=dashboard_url,
         )
         parts = [message] if channel.grouped else [message.with_events((e,)) for e in chosen]
         for part in parts:
@@ -513,7 +491,7 @@ def _carry_forward(
                     )
                 )
                 if memory.notified and ev.rule.send_resolved:
-                    events.append(_resolved_event(ev, status, row.window_end))
+                    events.append(_resolved_event(ev, status, row.window_end, config))
             memory = result.memory
     return rows, events, audits
 
@@ -583,6 +561,7 @@ def _decide(
     window_end: datetime,
     config: AlertsConfig,
     context: AlertContext,
+    evidence: Mapping[str, Sequence[str]],
 ) -> AlertEvent | None:
     """The event to announce for this alert in this window, updating `ev.memory`'s announcements.
 
@@ -605,11 +584,21 @@ def _decide(
         else:
             return None
         ev.memory = memory.announced(window_end, distance)
-        return _event(ev, "firing", figures, variables, window_end, repeat=repeat, escalated=escalated)
+        return _event(
+            ev,
+            "firing",
+            figures,
+            variables,
+            window_end,
+            config=config,
+            evidence=evidence,
+            repeat=repeat,
+            escalated=escalated,
+        )
     if ev.transition == "resolved":
         announced = ev.base.notified or ev.announced_here
         if announced and rule.send_resolved:
-            return _event(ev, "resolved", figures, variables, window_end)
+            return _event(ev, "resolved", figures, variables, window_end, config=config, evidence=evidence)
     return None
 
 
@@ -620,16 +609,25 @@ def _event(
     variables: Mapping[str, Any],
     window_end: datetime,
     *,
+    config: AlertsConfig,
+    evidence: Mapping[str, Sequence[str]],
     repeat: bool = False,
     escalated: bool = False,
 ) -> AlertEvent:
     rule = ev.rule
-    if status == "firing":
+    firing = status == "firing"
+    if firing:
         summary = rule_summary(rule, figures, variables)
     else:
         summary = _resolved_sentence(ev, figures, variables, ev.reason)
     description = rule.annotations.description
-    details = _drift_details(figures) if "drift" in rule.parsed.sections and status == "firing" else ()
+    # The drifted feature columns for a rule on them; a target- or prediction-drift alert has its own
+    # score as evidence instead.
+    details = drift_details(figures) if firing and is_feature_drift_rule(rule) else ()
+    behind: tuple[str, ...] = ()
+    if firing:
+        said = evidence_for(evidence, rule.name, rule.severity)
+        behind = (*said, *rule_evidence(rule, figures, section_said=bool(said)))
     return AlertEvent(
         fingerprint=ev.fp,
         rule=rule.name,
@@ -640,7 +638,7 @@ def _event(
         description=None
         if description is None or status == "resolved"
         else render_template(description, variables, figures),
-        runbook_url=rule.annotations.runbook_url,
+        runbook_url=config.links.runbook(rule.annotations.runbook_url),
         condition=rule.condition,
         metric=str(variables["metric"]),
         value=variables["value"],
@@ -651,10 +649,12 @@ def _event(
         repeat=repeat,
         escalated=escalated,
         details=details,
+        evidence=behind,
+        windows=ev.memory.count if firing else None,
     )
 
 
-def _resolved_event(ev: _Eval, status: AlertStatus, window_end: datetime) -> AlertEvent:
+def _resolved_event(ev: _Eval, status: AlertStatus, window_end: datetime, config: AlertsConfig) -> AlertEvent:
     """The resolved event of an alert resolved in a later window by `_carry_forward`."""
     return AlertEvent(
         fingerprint=ev.fp,
@@ -670,7 +670,7 @@ def _resolved_event(ev: _Eval, status: AlertStatus, window_end: datetime) -> Ale
         threshold=None,
         window_end=window_end,
         fired_at=ev.memory.fired_at,
-        runbook_url=ev.rule.annotations.runbook_url,
+        runbook_url=config.links.runbook(ev.rule.annotations.runbook_url),
     )
 
 
@@ -735,7 +735,7 @@ def _status(
         consecutive=ev.memory.count,
         fired_at=ev.memory.fired_at or ev.base.fired_at,
         muted_by=ev.muted_by,
-        notified=None if event is None else event.status,
+        notified=None if event is None else ("resolved" if event.status == "resolved" else "firing"),
         reason=ev.reason if state == "resolved" else None,
         awaiting_labels=ev.judged == "awaiting",
     )

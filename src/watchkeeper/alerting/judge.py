@@ -85,6 +85,31 @@ def parse_finding_figure(name: str) -> tuple[str, str, str] | None:
     return section, rule, severity
 
 
+def evidence_key(rule: str, severity: str) -> str:
+    """The key of `Judgement.rule_evidence`: ``validation_failure/critical``."""
+    return f"{rule}/{severity}"
+
+
+def evidence_for(evidence: Mapping[str, Sequence[str]], rule: str, severity: str) -> tuple[str, ...]:
+    """The sentences behind an alert of `rule` at `severity`: the sections' own of that severity, else
+    those of the rule's other severity (a warning-level drift finding explains the critical line)."""
+    own = evidence.get(evidence_key(rule, severity))
+    if own:
+        return tuple(own)
+    other = "warning" if severity == "critical" else "critical"
+    return tuple(evidence.get(evidence_key(rule, other)) or ())
+
+
+def highest_severity_only(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings without the lower severities of a rule whose higher one holds: when a rule's
+    critical line fires, its warning line says nothing more (the verdict is the same)."""
+    findings = list(findings)
+    top: dict[str, Severity] = {}
+    for f in findings:
+        top[f.rule_name] = max(top.get(f.rule_name, f.severity), f.severity)
+    return [f for f in findings if f.severity >= top[f.rule_name]]
+
+
 def finding_rule(section: str, rule: str, severity: str, summary: str | None = None) -> RuleConfig:
     """The built-in rule a check's finding stands for (see the module docstring)."""
     figure = finding_figure(section, rule, Severity.parse(severity))
@@ -175,6 +200,10 @@ class Judgement:
     finding_figures: Mapping[str, float] = field(default_factory=dict)
     # The sentence of each of those, by figure: the summary of the alert it becomes.
     finding_messages: Mapping[str, str] = field(default_factory=dict)
+    # The sections' own sentences about the rules a configured or built-in rule judges, by
+    # `<rule>/<severity>` (`evidence_key`): the numbers behind that rule's alert (which expectations
+    # failed, on which column, with what share and examples; realized against the estimate's band).
+    rule_evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Severity:
@@ -214,9 +243,13 @@ def judge_window(
 
     own: dict[str, list[str]] = {}
     kept: dict[str, Finding] = {}
+    evidence: dict[str, list[str]] = {}
     for section, items in section_findings.items():
         for f in items:
-            if f.severity <= Severity.OK or f.rule_name in names:
+            if f.severity <= Severity.OK:
+                continue
+            if f.rule_name in names:
+                evidence.setdefault(evidence_key(f.rule_name, f.severity.label), []).append(f.message)
                 continue
             key = finding_figure(section, f.rule_name, f.severity)
             own.setdefault(key, []).append(f.message)
@@ -235,8 +268,9 @@ def judge_window(
             for severity in (Severity.WARNING, Severity.CRITICAL):
                 published.setdefault(finding_figure(section, rule_name, severity), 0.0)
     return Judgement(
-        findings=tuple(findings),
+        findings=tuple(highest_severity_only(findings)),
         unknown=tuple(unknown),
         finding_figures=published,
         finding_messages=messages,
+        rule_evidence={key: tuple(texts) for key, texts in evidence.items()},
     )

@@ -14,11 +14,27 @@ from typing import Any, Literal
 from watchkeeper.timeutil import parse_utc
 from watchkeeper.verdict import Severity
 
-EventStatus = Literal["firing", "resolved"]
+# A notice (a retraining started, a version promoted or rolled back) is news, not a problem: it is
+# rendered without [FIRING] or a severity, never counted as firing and never resolved.
+EventStatus = Literal["firing", "resolved", "notice"]
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def firing_since(fired_at: datetime | None, windows: int | None) -> str | None:
+    """``firing since 2026-03-10 (3 windows)``: when the episode fired (the end of the window it
+    fired in; the time only when not midnight UTC) and how many windows in a row its condition held."""
+    if fired_at is None:
+        return None
+    when = (
+        f"{fired_at:%Y-%m-%d}"
+        if (fired_at.hour, fired_at.minute) == (0, 0)
+        else f"{fired_at:%Y-%m-%d %H:%M} UTC"
+    )
+    held = "" if not windows else f" ({windows} window{'s' if windows != 1 else ''})"
+    return f"firing since {when}{held}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,16 @@ class AlertEvent:
     details: tuple[str, ...] = ()  # e.g. the drifted columns behind a drift alert
     # Announced again because it got worse (`alerts.escalate_by`), not because time passed.
     escalated: bool = False
+    # The numbers behind the rule, one sentence each: the sections' own findings of the rule (the
+    # failed expectations with their column, share and examples; realized against the estimate's
+    # band), the band, realized against estimated, the features with the most impact.
+    evidence: tuple[str, ...] = ()
+    # Windows in a row its condition has held (the episode's length while it fires).
+    windows: int | None = None
+
+    @property
+    def is_notice(self) -> bool:
+        return self.status == "notice"
 
     @property
     def severity_level(self) -> Severity:
@@ -73,6 +99,8 @@ class AlertEvent:
             "repeat": self.repeat,
             "escalated": self.escalated,
             "details": list(self.details),
+            "evidence": list(self.evidence),
+            "windows": self.windows,
         }
 
     @classmethod
@@ -98,6 +126,8 @@ class AlertEvent:
             repeat=bool(data.get("repeat", False)),
             escalated=bool(data.get("escalated", False)),
             details=tuple(data.get("details", ())),
+            evidence=tuple(data.get("evidence", ())),
+            windows=data.get("windows"),
         )
 
 
@@ -120,6 +150,7 @@ class AlertMessage:
     hindsight: bool = False
     # The model's calendar: the window's name (`presentation.window_name`) is written in it.
     timezone: str = "UTC"
+    dashboard_url: str | None = None
 
     @property
     def firing(self) -> tuple[AlertEvent, ...]:
@@ -130,8 +161,14 @@ class AlertMessage:
         return tuple(e for e in self.events if e.status == "resolved")
 
     @property
+    def notices(self) -> tuple[AlertEvent, ...]:
+        return tuple(e for e in self.events if e.is_notice)
+
+    @property
     def status(self) -> EventStatus:
-        return "firing" if self.firing else "resolved"
+        if self.firing:
+            return "firing"
+        return "notice" if self.notices and not self.resolved else "resolved"
 
     @property
     def severity(self) -> Severity:
@@ -150,6 +187,7 @@ class AlertMessage:
             window_firing=self.window_firing,
             hindsight=self.hindsight,
             timezone=self.timezone,
+            dashboard_url=self.dashboard_url,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +202,7 @@ class AlertMessage:
             "window_firing": self.window_firing,
             "hindsight": self.hindsight,
             "timezone": self.timezone,
+            "dashboard_url": self.dashboard_url,
             "events": [e.to_dict() for e in self.events],
         }
 
@@ -182,5 +221,6 @@ class AlertMessage:
             window_firing=data.get("window_firing"),
             hindsight=bool(data.get("hindsight", False)),
             timezone=data.get("timezone") or "UTC",
+            dashboard_url=data.get("dashboard_url"),
             events=tuple(AlertEvent.from_dict(e) for e in data["events"]),
         )

@@ -10,7 +10,12 @@ Every channel leads with the window, not with this message's events: the model, 
 window's verdict and how many alerts fire in it (`header`), which say the same as the window's report
 and the Prefect run, whatever subset of the events a run newly announces. What this message carries
 ("1 new, 2 resolved") comes after. A message judged in hindsight (with every label known today) says
-so. Messages without a window verdict (rows queued in the outbox before messages carried it, the
+so. Each event then says what the reader acts on: since when it fires (``firing since 2026-03-10
+(3 windows)``), the figure against its threshold, the numbers behind the rule (`AlertEvent.evidence`:
+the failed expectations, realized against estimated, the target's score, the features with the most
+impact), the drifted columns, the runbook; then the dashboard, MLflow and Prefect links. A notice
+(a promotion, a rollback) is rendered as one: no [FIRING], no severity; PagerDuty gets it as a change
+event. Messages without a window verdict (rows queued in the outbox before messages carried it, the
 tracking-outage and retraining notices) keep the event title (`title`).
 """
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchkeeper.alerting.messages import AlertEvent, AlertMessage
+from watchkeeper.alerting.messages import AlertEvent, AlertMessage, firing_since
 from watchkeeper.presentation import verdict_state_name, versions_label, window_name
 from watchkeeper.quoting import MAX_EXAMPLES, MAX_QUOTED_CHARS, MAX_TEXT_CHARS, cap_text
 from watchkeeper.verdict import Severity
@@ -31,7 +36,14 @@ MAX_FIELD = 2000
 MAX_FALLBACK = 3000
 PAGERDUTY_SUMMARY = 1024
 
-_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolved": ":white_check_mark:"}
+_ICON = {
+    "critical": ":red_circle:",
+    "warning": ":large_orange_circle:",
+    "resolved": ":white_check_mark:",
+    "notice": ":information_source:",
+}
+# Sentences of evidence an event shows (the window report has the rest).
+MAX_EVIDENCE = 10
 
 
 def clip(text: str, limit: int) -> str:
@@ -59,8 +71,13 @@ def details_text(details: tuple[str, ...]) -> str:
 
 def metric_line(event: AlertEvent) -> str:
     """`drift.share = 0.62 (>= 0.5)`: the figure and the threshold it crossed; empty for a check's
-    own finding (`finding.…` is 1 while it holds: its sentence says everything)."""
+    own finding (`finding.…` is 1 while it holds: its sentence says everything), for a flag
+    (`perf.concept_drift == 1`: its evidence has the numbers) and for a notice without a figure."""
     if event.metric.startswith("finding."):
+        return ""
+    if event.op == "==" and event.threshold == 1 and event.value in (0, 1):
+        return ""
+    if event.value is None and event.threshold is None:
         return ""
     return f"{event.metric} = {_num(event.value)} ({event.op} {_num(event.threshold)})"
 
@@ -70,6 +87,33 @@ def _window_name(message: AlertMessage) -> str:
     if message.window_start is None:  # an outbox row from before messages carried the start
         return f"{message.model} · until {message.window_end:%Y-%m-%d %H:%M}"
     return window_name(message.model, message.window_start, message.window_end, message.timezone)
+
+
+def event_label(event: AlertEvent) -> str:
+    """``CRITICAL``, ``WARNING``, ``RESOLVED`` or ``NOTICE`` (a notice has no severity)."""
+    if event.status == "resolved":
+        return "RESOLVED"
+    if event.is_notice:
+        return "NOTICE"
+    return event.severity.upper()
+
+
+def since_line(event: AlertEvent) -> str | None:
+    """``firing since 2026-03-10 (3 windows)`` for a firing alert, ``had fired 2026-03-10`` for a
+    resolved one; None for a notice."""
+    if event.is_notice or event.fired_at is None:
+        return None
+    if event.status == "resolved":
+        return (firing_since(event.fired_at, None) or "").replace("firing since", "had fired", 1)
+    return firing_since(event.fired_at, event.windows)
+
+
+def evidence_lines(event: AlertEvent) -> list[str]:
+    """The numbers behind the rule, each sentence capped (they may quote the data)."""
+    lines = [cap_text(line, MAX_TEXT_CHARS) for line in event.evidence[:MAX_EVIDENCE]]
+    if len(event.evidence) > MAX_EVIDENCE:
+        lines.append(f"… and {len(event.evidence) - MAX_EVIDENCE} more in the window report")
+    return lines
 
 
 def _verdict_level(message: AlertMessage) -> Severity | None:
@@ -103,6 +147,8 @@ def contents(message: AlertMessage) -> str:
     parts = [f"{n} {what}" for n, what in ((new, "new"), (worse, "worse"), (again, "still firing")) if n]
     if message.resolved:
         parts.append(f"{len(message.resolved)} resolved")
+    if message.notices:
+        parts.append(f"{len(message.notices)} notice{'s' if len(message.notices) != 1 else ''}")
     return ", ".join(parts) or "no events"
 
 
@@ -138,6 +184,8 @@ def title(message: AlertMessage) -> str:
     if resolved:
         parts.append(f"[RESOLVED:{len(resolved)}]")
     rules = ", ".join(dict.fromkeys(e.rule for e in message.events))
+    if not parts:  # notices only: news of the loop, not alerts
+        return f"{message.model} · notice · {rules}"
     return f"{' '.join(parts)} {message.model}: {rules}"
 
 
@@ -147,15 +195,19 @@ def render_text(message: AlertMessage) -> str:
         lines.append(f"  version: {versions_label(message.model_version)}")
     lines.append(f"  in this message: {contents(message)}")
     for e in message.events:
-        label = "RESOLVED" if e.status == "resolved" else e.severity.upper()
         again = " (still firing)" if e.repeat else " (worse)" if e.escalated else ""
         figure = f" [{metric_line(e)}]" if metric_line(e) else ""
-        lines.append(f"  - {label} {e.rule}{again}: {cap_text(e.summary, MAX_TEXT_CHARS)}{figure}")
+        lines.append(f"  - {event_label(e)} {e.rule}{again}: {cap_text(e.summary, MAX_TEXT_CHARS)}{figure}")
+        since = since_line(e)
+        if since:
+            lines.append(f"      {since}")
+        lines.extend(f"      {line}" for line in evidence_lines(e))
         if e.details:
             lines.append(f"      {cap_text(details_text(e.details), MAX_TEXT_CHARS)}")
         if e.runbook_url:
             lines.append(f"      runbook: {e.runbook_url}")
     for name, url in (
+        ("Dashboard", message.dashboard_url),
         ("MLflow run", message.mlflow_run_url),
         ("Prefect flow run", message.prefect_flow_run_url),
     ):
@@ -176,23 +228,31 @@ def _link(url: str, text: str) -> str | None:
     return f"<{url}|{text}>"
 
 
+def _event_icon(event: AlertEvent) -> str:
+    if event.status == "resolved":
+        return _ICON["resolved"]
+    return _ICON["notice"] if event.is_notice else _ICON.get(event.severity, "")
+
+
 def _event_section(event: AlertEvent) -> dict[str, Any]:
-    icon = _ICON["resolved"] if event.status == "resolved" else _ICON.get(event.severity, "")
-    state = "RESOLVED" if event.status == "resolved" else event.severity.upper()
-    head = f"{icon} *{state} · {_esc(event.rule)}*"
+    head = f"{_event_icon(event)} *{event_label(event)} · {_esc(event.rule)}*"
     if event.repeat:
         head += " _(still firing)_"
     elif event.escalated:
         head += " _(worse since last announced)_"
-    lines = [head, _esc(event.summary)]
+    since = since_line(event)
+    if since:
+        head += f" · {since}"
+    lines = [head, _esc(cap_text(event.summary, MAX_TEXT_CHARS))]
     if metric_line(event):
         lines.append(f"`{_esc(metric_line(event))}`")
+    lines.extend(f"• {_esc(line)}" for line in evidence_lines(event))
     if event.description:
         lines.append(_esc(event.description))
     if event.runbook_url:
-        link = _link(event.runbook_url, "Runbook")
-        if link:
-            lines.append(link)
+        # A repository-relative runbook (no `alerts.links.runbook_base_url`) is named, not linked.
+        link = _link(event.runbook_url, "Runbook") or f"Runbook: `{_esc(clip(event.runbook_url, 300))}`"
+        lines.append(link)
     text = "\n".join(lines)
     if event.details:
         # Details (e.g. 200 drifted columns) go last so clipping only ever shortens them.
@@ -209,8 +269,10 @@ def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     level = _verdict_level(message)
     if level is not None:  # the window's verdict, not only this message's events
         icon = _ICON["resolved"] if level == Severity.OK else _ICON[level.label]
+    elif firing:
+        icon = _ICON.get(message.severity.label, "")
     else:
-        icon = _ICON["resolved"] if not firing else _ICON.get(message.severity.label, "")
+        icon = _ICON["notice"] if message.status == "notice" else _ICON["resolved"]
     # The header says what happened in words; the verdict's icon leads the fallback text instead.
     fields = [
         ("Model", message.model),
@@ -220,8 +282,8 @@ def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     verdict = verdict_name(message)
     if verdict is not None:
         fields.append(("Verdict", f"{verdict} (hindsight)" if message.hindsight else verdict))
-    else:  # an older message: what its events say
-        fields.append(("Severity", message.severity.label if firing else "resolved"))
+    else:  # an older message, or a notice: what its events say
+        fields.append(("Severity", message.severity.label if firing else message.status))
     if message.window_firing is not None:
         fields.append(("Firing in window", str(message.window_firing)))
     fields.append(("In this message", contents(message)))
@@ -241,6 +303,7 @@ def render_slack(message: AlertMessage) -> tuple[str, list[dict[str, Any]]]:
     links = [
         link
         for link in (
+            _link(message.dashboard_url or "", "Dashboard"),
             _link(message.mlflow_run_url or "", "MLflow run"),
             _link(message.prefect_flow_run_url or "", "Prefect flow run"),
         )
@@ -285,22 +348,72 @@ def render_generic(message: AlertMessage) -> dict[str, Any]:
             "new": sum(1 for e in message.firing if not e.repeat and not e.escalated),
             "worse": sum(1 for e in message.firing if e.escalated),
             "resolved": len(message.resolved),
+            "notices": len(message.notices),
         },
-        "links": {"mlflow_run": message.mlflow_run_url, "prefect_flow_run": message.prefect_flow_run_url},
+        "links": {
+            "dashboard": message.dashboard_url,
+            "mlflow_run": message.mlflow_run_url,
+            "prefect_flow_run": message.prefect_flow_run_url,
+        },
         # Texts capped (`quoting`): a finding's sentence may quote the data.
-        "alerts": [_capped(e.to_dict()) for e in message.events],
+        "alerts": [_capped(e) for e in message.events],
     }
 
 
-def _capped(event: dict[str, Any]) -> dict[str, Any]:
-    out = dict(event)
+def _capped(event: AlertEvent) -> dict[str, Any]:
+    out = event.to_dict()
+    out["figure"] = metric_line(event) or None
+    out["firing_since"] = since_line(event)
     out["summary"] = cap_text(str(out.get("summary") or ""), MAX_TEXT_CHARS)
     out["details"] = [cap_text(str(d), MAX_QUOTED_CHARS) for d in out.get("details") or []][:MAX_EXAMPLES]
+    out["evidence"] = [cap_text(str(d), MAX_TEXT_CHARS) for d in out.get("evidence") or []][:MAX_EVIDENCE]
+    out["kind"] = "notice" if out.get("status") == "notice" else "alert"
     return out
 
 
+def _links(event: AlertEvent, message: AlertMessage) -> list[dict[str, str]]:
+    # PagerDuty opens links in a browser elsewhere: http(s) only (not the local dashboard file).
+    return [
+        {"href": url, "text": text}
+        for url, text in (
+            (message.dashboard_url, "Dashboard"),
+            (message.mlflow_run_url, "MLflow run"),
+            (message.prefect_flow_run_url, "Prefect flow run"),
+            (event.runbook_url, "Runbook"),
+        )
+        if url and url.startswith(("http://", "https://"))
+    ]
+
+
+def render_pagerduty_change(event: AlertEvent, message: AlertMessage, routing_key: str) -> dict[str, Any]:
+    """A notice as a PagerDuty change event (Events API v2, ``/v2/change/enqueue``): shown beside the
+    service's incidents as what changed, never an incident that pages someone."""
+    body: dict[str, Any] = {
+        "routing_key": routing_key,
+        "payload": {
+            "summary": clip(f"{message.model}: {event.rule}: {event.summary}", PAGERDUTY_SUMMARY),
+            "timestamp": event.window_end.isoformat(),
+            "source": message.model,
+            "custom_details": {
+                "event": event.rule,
+                "model_version": message.model_version,
+                "labels": dict(event.labels),
+                "figure": metric_line(event) or None,
+                "evidence": evidence_lines(event),
+            },
+        },
+    }
+    links = _links(event, message)
+    if links:
+        body["links"] = links
+    return body
+
+
 def render_pagerduty(event: AlertEvent, message: AlertMessage, routing_key: str) -> dict[str, Any]:
-    """A PagerDuty Events API v2 event; `dedup_key` is the alert's fingerprint, so resolve matches."""
+    """A PagerDuty Events API v2 event; `dedup_key` is the alert's fingerprint, so resolve matches.
+    A notice is a change event instead (`render_pagerduty_change`)."""
+    if event.is_notice:
+        return render_pagerduty_change(event, message, routing_key)
     body: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "resolve" if event.status == "resolved" else "trigger",
@@ -331,19 +444,14 @@ def render_pagerduty(event: AlertEvent, message: AlertMessage, routing_key: str)
             "hindsight": message.hindsight,
             "labels": dict(event.labels),
             "description": event.description,
+            "figure": metric_line(event) or None,
+            "firing_since": since_line(event),
+            "evidence": evidence_lines(event),
             "details": list(event.details[:100]),
         },
     }
     body["client"] = "Watchkeeper"
-    links = [
-        {"href": url, "text": text}
-        for url, text in (
-            (message.mlflow_run_url, "MLflow run"),
-            (message.prefect_flow_run_url, "Prefect flow run"),
-            (event.runbook_url, "Runbook"),
-        )
-        if url
-    ]
+    links = _links(event, message)
     if links:
         body["links"] = links
     return body

@@ -8,11 +8,13 @@ a line for the reader, not a critical window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from watchkeeper.alerting.delivery import NotificationRecord
+from watchkeeper.alerting.messages import firing_since
 from watchkeeper.presentation import window_name
 from watchkeeper.verdict import Finding, Publication, Severity
 
@@ -79,6 +81,25 @@ class AlertStatus:
         }
 
 
+def outranked(alerts: Sequence[AlertStatus]) -> frozenset[str]:
+    """The fingerprints of the firing alerts whose rule fires at a higher severity too (the warning
+    line of a rule whose critical line fires): shown nowhere and counted once, as the critical one."""
+    top: dict[str, Severity] = {}
+    for a in alerts:
+        if a.state == "firing":
+            level = Severity.parse(a.severity)
+            top[a.rule] = max(top.get(a.rule, level), level)
+    return frozenset(
+        a.fingerprint for a in alerts if a.state == "firing" and Severity.parse(a.severity) < top[a.rule]
+    )
+
+
+def count_firing(alerts: Sequence[AlertStatus]) -> int:
+    """Alerts firing in the window, a rule counted once at its highest severity."""
+    hidden = outranked(alerts)
+    return sum(1 for a in alerts if a.state == "firing" and a.fingerprint not in hidden)
+
+
 @dataclass(frozen=True)
 class AlertsReport:
     """Alert states and notification deliveries of one model's window (a `SectionReport`)."""
@@ -101,7 +122,8 @@ class AlertsReport:
 
     def figures(self) -> dict[str, float]:
         return {
-            "firing": float(self._count("firing")),
+            # A rule's warning line is not counted beside its critical one (`outranked`).
+            "firing": float(count_firing(self.alerts)),
             "pending": float(self._count("pending")),
             "resolved": float(self._count("resolved")),
             "silenced": float(sum(1 for a in self.alerts if (a.muted_by or "").startswith("silence:"))),
@@ -148,7 +170,10 @@ class AlertsReport:
         lines = [f"# Alerts: {title}", ""]
         if not self.enabled:
             return "\n".join([*lines, "Alerting is disabled for this model."])
-        active = [a for a in self.alerts if a.state not in ("inactive", "unknown")]
+        hidden = outranked(self.alerts)
+        active = [
+            a for a in self.alerts if a.state not in ("inactive", "unknown") and a.fingerprint not in hidden
+        ]
         figs = self.figures()
         lines.append(
             f"**{int(figs['firing'])} firing**, {int(figs['pending'])} pending, "
@@ -161,15 +186,16 @@ class AlertsReport:
         lines.append("")
         if active:
             lines += [
-                "| state | severity | rule | metric | value | threshold | muted | summary |",
-                "|---|---|---|---|---|---|---|---|",
+                "| state | severity | rule | since | metric | value | threshold | muted | summary |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for a in active:
                 value = "n/a" if a.value is None else f"{a.value:.4g}"
                 threshold = "n/a" if a.threshold is None else f"{a.op} {a.threshold:.4g}"
                 summary = a.summary.replace("|", "\\|")
+                since = (firing_since(a.fired_at, a.consecutive) or "").removeprefix("firing since ")
                 lines.append(
-                    f"| {a.state} | {a.severity} | {a.rule} | `{a.metric}` | {value} | {threshold} "
+                    f"| {a.state} | {a.severity} | {a.rule} | {since} | `{a.metric}` | {value} | {threshold} "
                     f"| {a.muted_by or ''} | {summary} |"
                 )
         else:

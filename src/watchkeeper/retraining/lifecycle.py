@@ -1,12 +1,14 @@
-"""The notification a promotion, rejection or rollback sends on the model's alert channels.
+"""The notice a retraining, promotion, rejection or rollback sends on the model's alert channels.
 
-Built as an ordinary alert message so it travels through the alerting outbox like any alert: a
+A notice, not an alert (`AlertEvent.status == "notice"`): news of the loop, rendered without
+[FIRING] or a severity, never counted as firing and never resolved. Built as a message so it travels through the alerting outbox like any alert: a
 channel that is down gets it on a later run, and a retried flow run does not send it twice (the
 fingerprint names the model, the event and the version).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ def build_lifecycle_message(
     config: MonitorConfig,
     *,
     event: str,
-    version: str,
+    version: str | None,
     summary: str,
     window_end: datetime | None,
     now: datetime,
@@ -28,16 +30,23 @@ def build_lifecycle_message(
     value: float | None = None,
     threshold: float | None = None,
     op: str = "",
+    instance: str | None = None,
 ) -> AlertMessage:
-    """One firing event `event` for model `version`; `metric`, `value`, `threshold` and `op` say what
-    the deploy gate measured. Dated `window_end` (the window whose run decided), else `now`."""
+    """One notice `event` for model `version`; `metric`, `value`, `threshold` and `op` say what
+    the deploy gate measured. Dated `window_end` (the window whose run decided), else `now`. A notice
+    before there is a version (a retraining started) has none; `instance` (its flow run) keeps two of
+    them apart, and a retried run from sending it twice."""
     when = window_end or now
+    key = f"lifecycle:{config.model.name}:{event}:{version or '-'}"
+    if instance:  # short: the ledger's fingerprint column holds 64 characters
+        key += ":" + hashlib.sha256(instance.encode()).hexdigest()[:8]
     alert = AlertEvent(
-        fingerprint=f"lifecycle:{config.model.name}:{event}:{version}",
+        fingerprint=key,
         rule=event,
-        status="firing",
-        severity="warning",
-        labels={"model": config.model.name, "version": version},
+        status="notice",
+        # Not a severity: a notice is never filtered or counted as one (`min_severity` aside).
+        severity="ok",
+        labels={"model": config.model.name, **({"version": version} if version else {})},
         summary=summary,
         condition=event if metric is None else f"{metric} {op} {threshold}",
         metric=metric or event,

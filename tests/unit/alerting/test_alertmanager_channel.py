@@ -90,6 +90,7 @@ def test_firing_and_resolved_alerts() -> None:
             "summary": "p95 latency 800 ms above 500 ms",
             "description": "From the logs.",
             "figure": "serving.latency_p95_ms = 800 (> 500)",
+            "firing_since": "firing since 2024-03-02",
             "runbook_url": "https://git.example/wk/blob/main/docs/runbooks/high_latency.md",
             **window,
         },

@@ -295,7 +295,7 @@ def test_generic_webhook_with_headers_from_env(server: RecordingServer, store: S
         "firing": 2,
         "hindsight": False,
     }
-    assert body["in_message"] == {"firing": 2, "new": 2, "worse": 0, "resolved": 0}
+    assert body["in_message"] == {"firing": 2, "new": 2, "worse": 0, "resolved": 0, "notices": 0}
 
 
 def test_slack_header_is_the_windows_verdict_not_the_new_events(
@@ -308,7 +308,7 @@ def test_slack_header_is_the_windows_verdict_not_the_new_events(
     h.run({**HOT, "serving.error_rate": 0.2}, 2, verdict="critical")  # lat joins; errors not repeated
     body = server.requests[-1].body
     assert [e["text"]["text"].split("\n")[0] for e in body["blocks"][2:-1]] == [
-        ":large_orange_circle: *WARNING · lat*"
+        ":large_orange_circle: *WARNING · lat* · firing since 2024-03-02 (1 window)"
     ]
     assert body["blocks"][0]["text"]["text"] == "churn 2024-03-01 → 03-02 · Critical · 2 firing"
     fields = [f["text"] for f in body["blocks"][1]["fields"]]

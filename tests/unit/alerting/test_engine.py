@@ -448,7 +448,7 @@ def test_report_is_a_json_section(store: StateStore) -> None:
     (finding,) = report.findings()
     assert finding.severity is Severity.OK and "outbox" in finding.message
     md = report.to_markdown()
-    assert "| firing | warning | lat | `serving.latency_p95_ms` | 300 | > 250 |" in md
+    assert "| firing | warning | lat | 2024-03-01 (1 window) | `serving.latency_p95_ms` | 300 | > 250 |" in md
     assert "| broken | queued | 1 | 1 |" in md
     assert report.window_end.tzinfo is UTC
 

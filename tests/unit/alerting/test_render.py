@@ -62,7 +62,8 @@ def test_200_drifted_columns_through_slack(server: RecordingServer, store: State
         env={"SLACK_URL": f"{server.url}/hook"},
         now=NOW,
     )
-    assert report.figures()["firing"] == 202
+    # 200 column rules and data_drift, counted once at its highest severity (critical).
+    assert report.figures()["firing"] == 201
     assert [n.status for n in report.notifications] == ["sent"]
     (req,) = server.requests
     payload = req.body
@@ -318,4 +319,10 @@ def test_an_escalation_says_it_got_worse() -> None:
     _, blocks = render_slack(message)
     assert "*In this message*\n1 worse" in [f["text"] for f in blocks[1]["fields"]]
     assert "*WARNING · lat* _(worse since last announced)_" in blocks[2]["text"]["text"]
-    assert render_generic(message)["in_message"] == {"firing": 1, "new": 0, "worse": 1, "resolved": 0}
+    assert render_generic(message)["in_message"] == {
+        "firing": 1,
+        "new": 0,
+        "worse": 1,
+        "resolved": 0,
+        "notices": 0,
+    }

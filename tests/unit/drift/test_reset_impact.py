@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from tasks.impact_tasks import open_model_source
 from tasks.registry_tasks import register_model
 from tests.unit.performance.synth import DAY, START
-from watchkeeper.alerting.engine import _drift_details
+from watchkeeper.alerting.evidence import drift_details as _drift_details
 from watchkeeper.checks import DriftCheck, Window
 from watchkeeper.config import TaskType, parse_config
 from watchkeeper.dashboard.data import DashboardWindow
