@@ -37,16 +37,17 @@ from flows.monitor import monitor
 from tasks.metrics_tasks import push_window
 from tests.e2e.conftest import Scenario
 from watchkeeper import demo_data
+from watchkeeper.bad_data import assess_labels
 from watchkeeper.checks import standard_checks
 from watchkeeper.config import load_config_file
 from watchkeeper.health import HealthConfig, PushgatewayConfig
 from watchkeeper.health.gpu import GpuSample, GpuStatus
 from watchkeeper.health.push import push_to_gateway
 from watchkeeper.health.sampling import sample_health
-from watchkeeper.monitoring import evaluate_window, fit_checks
+from watchkeeper.monitoring import add_data_findings, evaluate_window, fit_checks
 from watchkeeper.presentation import versions_label
 from watchkeeper.report import MonitoringReport
-from watchkeeper.windows import load_window, read_reference
+from watchkeeper.windows import load_window, read_labels, read_reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -214,7 +215,7 @@ def _evaluate(config_path: Path, end: Any) -> MonitoringReport:
     checks = standard_checks(config_path, cache_dir=None, with_html=False)
     fitted = fit_checks(checks, read_reference(config), config)
     start = end - timedelta(days=1)
-    return evaluate_window(
+    result = evaluate_window(
         checks,
         fitted,
         config=config,
@@ -223,7 +224,10 @@ def _evaluate(config_path: Path, end: Any) -> MonitoringReport:
         end=end,
         load=lambda: load_window(config, start, end),
         labels_complete=True,
-    ).report
+    )
+    # The run's findings about its data beyond the window's rows, as the flow adds them.
+    labels = read_labels(config, since=start, as_of=end)
+    return add_data_findings(result, config, as_of=end, now=end, labels=assess_labels(config, labels)).report
 
 
 def _house_window(root: Path) -> MonitoringReport:
@@ -413,6 +417,41 @@ CASES = (
             ("warning", "Error rate of {model} 10% above 1%"),
             ("critical", "Error rate of {model} 10% above 5%"),
         ),
+    ),
+    Case(
+        "rows_after_evaluation",
+        "warning",
+        W + "rows_after_evaluation",
+        200,
+        (("warning", "200 logged row(s) of {model} stamped after the evaluation time"),),
+    ),
+    Case(
+        "unmatched_labels",
+        "warning",
+        W + "labels_unmatched_share",
+        0.25,
+        (("warning", "25% of the labels of {model} match no logged request"),),
+    ),
+    Case(
+        "label_source_unreadable",
+        "critical",
+        W + "labels_unreadable",
+        1,
+        (("critical", "The label source of {model} cannot be read"),),
+    ),
+    Case(
+        "column_type_changed",
+        "warning",
+        W + "type_changed_columns",
+        1,
+        (("warning", "1 column(s) of {model} changed type between files"),),
+    ),
+    Case(
+        "check_not_fitted",
+        "critical",
+        W + "checks_not_fitted",
+        1,
+        (("critical", "1 check part(s) of {model} could not fit the reference"),),
     ),
     Case(
         "monitoring_stale",  # the last window ended at 0; evaluated three days later
