@@ -115,3 +115,25 @@ def test_the_heatmap_puts_most_impact_over_the_windows_shown_on_top() -> None:
     assert rows(None) == ["income", "age", "purpose"]
     # Only the newest window shown: its own order.
     assert rows(timedelta(days=1)) == ["age", "income", "purpose"]
+
+
+def test_a_rule_firing_at_two_severities_is_one_marker_at_the_higher() -> None:
+    store = _store_with_two_windows()
+    for severity in ("warning", "critical"):  # both lines of data_drift fired in window 2 …
+        store.append_audit(
+            model="m",
+            event="alert.fired",
+            window_start=DAY + timedelta(days=1),
+            window_end=DAY + timedelta(days=2),
+            evidence={"rule": "data_drift", "severity": severity, "metric": "drift.share", "value": 0.5},
+        )
+    store.append_audit(  # … and the warning line alone the day before
+        model="m",
+        event="alert.fired",
+        window_start=DAY,
+        window_end=DAY + timedelta(days=1),
+        evidence={"rule": "data_drift", "severity": "warning", "metric": "drift.share", "value": 0.35},
+    )
+    data = collect_dashboard_data(store, "m", now=DAY + timedelta(days=3))
+    fired = [(e.at, e.label) for e in data.events if e.kind == "alert.fired"]
+    assert fired == [(DAY + timedelta(days=1), "data_drift (critical)"), (DAY, "data_drift (warning)")]

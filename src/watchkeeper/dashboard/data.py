@@ -24,6 +24,7 @@ from watchkeeper.timeutil import as_utc, iso_z
 
 ALERT_FIRED = "alert.fired"
 ALERT_RESOLVED = "alert.resolved"
+_SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
 # Audit events drawn as marks on every time axis, with their label.
 LIFECYCLE_EVENTS = {
     EVENT_RETRAIN_COMPLETED: "retrained",
@@ -144,7 +145,10 @@ def collect_dashboard_data(
         )
     # Events are drawn at the start of the window whose run caused them, like the window's bar.
     starts = {w.end: w.start for w in windows}
-    events = []
+    events: list[DashboardEvent] = []
+    # One marker per rule, window and transition: the highest severity's (a rule's critical line
+    # firing with its warning line is one alert to the reader, as in every other view).
+    alert_at: dict[tuple[datetime, str, str], tuple[int, int]] = {}
     for entry in store.read_audit(model=model):
         end = entry["window_end"]
         at = entry["window_start"] or starts.get(end) or end or entry["at"]
@@ -158,7 +162,16 @@ def collect_dashboard_data(
             detail = f"{severity} {evidence.get('metric', '')} = {value} (threshold {threshold})"
             if entry["event"] == ALERT_RESOLVED and evidence.get("reason"):
                 detail = f"{detail}; resolved: {evidence['reason']}"
-            events.append(DashboardEvent(at, entry["event"], f"{rule} ({severity})", detail.strip()))
+            event = DashboardEvent(at, entry["event"], f"{rule} ({severity})", detail.strip())
+            rank = _SEVERITY_RANK.get(str(severity), 0)
+            key = (at, entry["event"], rule)
+            if key in alert_at:
+                if rank > alert_at[key][0]:
+                    events[alert_at[key][1]] = event
+                    alert_at[key] = (rank, alert_at[key][1])
+                continue
+            alert_at[key] = (rank, len(events))
+            events.append(event)
         elif entry["event"] in LIFECYCLE_EVENTS:
             version = evidence.get("version")
             label = version_label(str(version)) if version is not None else ""
