@@ -67,10 +67,15 @@ _VOLATILE_KEYS = {
 
 # ... and any key naming a run id or a link (`prefect.flow_run_id.1`, `mlflow_run_url`) or a time.
 _VOLATILE_NAME = re.compile(r"run_id|url|_at$")
+# A lifecycle notice's fingerprint ends with a hash of the flow run that sent it (a retried run
+# does not send it twice): an id, like the others.
+_NOTICE_RUN = re.compile(r"^(lifecycle:[^:]+:[^:]+:[^:]+):[0-9a-f]{8}")
 
 
 def _stable(value: Any) -> Any:
     """`value` without what legitimately differs between runs (timestamps, ids, costs)."""
+    if isinstance(value, str) and value.startswith("lifecycle:"):
+        return _NOTICE_RUN.sub(r"\1:<run>", value)
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return _stable(json.loads(value))
