@@ -2,9 +2,14 @@
 
 Drives headless Chromium over the DevTools protocol (the `websockets` package Prefect already
 installs): opens each page, waits until it has settled (single-page apps fetch their data after
-load, which `--screenshot` does not wait for), optionally clicks, and writes a PNG.
+load, which `--screenshot` does not wait for), optionally runs JavaScript on it (a click, typing into
+a search box, scrolling), waits again, and writes a PNG.
 
-    python docs/screenshots/capture.py OUT_DIR URL=NAME [URL=NAME ...]
+    python docs/screenshots/capture.py OUT_DIR URL=NAME[@WIDTHxHEIGHT] [settle:SECONDS] [js:EXPRESSION] ...
+
+`settle:` and `js:` apply to the page named before them (`js:` may repeat; each is followed by a
+5-second wait). A page without `js:` is captured whole, beyond its viewport; one with `js:` at its
+viewport's size.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _capture(ws_url: str, url: str, out: Path, *, width: int, height: int, settle_s: float) -> None:
+async def _capture(
+    ws_url: str, url: str, out: Path, *, width: int, height: int, settle_s: float, scripts: list[str]
+) -> None:
     async with websockets.connect(ws_url, max_size=64 * 1024 * 1024) as ws:
         ids = iter(range(1, 1_000_000))
 
@@ -53,13 +60,21 @@ async def _capture(ws_url: str, url: str, out: Path, *, width: int, height: int,
         )
         await call("Page.navigate", url=url)
         await asyncio.sleep(settle_s)
-        shot = await call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        for script in scripts:
+            await call("Runtime.evaluate", expression=script, awaitPromise=True)
+            await asyncio.sleep(5)
+        # Capturing beyond the viewport resizes the page, which resets what a script opened (MLflow
+        # collapses an expanded description again): such a page is captured at its viewport's size.
+        shot = await call("Page.captureScreenshot", format="png", captureBeyondViewport=not scripts)
         out.write_bytes(base64.b64decode(shot["data"]))
 
 
-def capture(pages: list[tuple[str, Path, int, int]], settle_s: float = 30.0) -> None:
+Page = tuple[str, Path, int, int, float, list[str]]
+
+
+def capture(pages: list[Page]) -> None:
     port = _free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 CHROMIUM,
@@ -89,8 +104,10 @@ def capture(pages: list[tuple[str, Path, int, int]], settle_s: float = 30.0) -> 
                         raise
                     time.sleep(0.3)
             ws_url = targets[0]["webSocketDebuggerUrl"]
-            for url, out, width, height in pages:
-                asyncio.run(_capture(ws_url, url, out, width=width, height=height, settle_s=settle_s))
+            for url, out, width, height, settle_s, scripts in pages:
+                asyncio.run(
+                    _capture(ws_url, url, out, width=width, height=height, settle_s=settle_s, scripts=scripts)
+                )
                 print(f"{out} <- {url}")
         finally:
             proc.terminate()
@@ -100,10 +117,16 @@ def capture(pages: list[tuple[str, Path, int, int]], settle_s: float = 30.0) -> 
 if __name__ == "__main__":
     target = Path(sys.argv[1])
     target.mkdir(parents=True, exist_ok=True)
-    specs = []
-    for arg in sys.argv[2:]:  # URL=NAME or URL=NAME@WIDTHxHEIGHT
-        url, _, name = arg.rpartition("=")
-        name, _, size = name.partition("@")
-        width, _, height = (size or "1600x1000").partition("x")
-        specs.append((url, target / name, int(width), int(height)))
+    specs: list[Page] = []
+    for arg in sys.argv[2:]:
+        if arg.startswith("settle:"):
+            url, out, width, height, _, scripts = specs[-1]
+            specs[-1] = (url, out, width, height, float(arg.removeprefix("settle:")), scripts)
+        elif arg.startswith("js:"):
+            specs[-1][5].append(arg.removeprefix("js:"))
+        else:  # URL=NAME or URL=NAME@WIDTHxHEIGHT
+            url, _, name = arg.rpartition("=")
+            name, _, size = name.partition("@")
+            width, _, height = (size or "1600x1000").partition("x")
+            specs.append((url, target / name, int(width), int(height), 30.0, []))
     capture(specs)
