@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from prefect import flow
+from prefect import flow, tags
 from prefect.states import Failed, State
 
-from watchkeeper.presentation import CRITICAL_STATE_NAME, monitor_run_name
+from watchkeeper.presentation import CRITICAL_STATE_NAME, monitor_run_name, verdict_tags
+from watchkeeper.verdict import Severity
 
 log = logging.getLogger("watchkeeper.presentation")
 
@@ -38,9 +39,11 @@ def mark_critical(
     still say Critical), never a failed monitoring run.
     """
     name = monitor_run_name(model, start, end, timezone)  # the window's own name, beside its run
+    # Tagged like its monitor run, so filtering the runs list by the model keeps the red row.
     named = critical_window.with_options(flow_run_name=name)
     try:
-        return named(model, start, end, message, return_state=True)
+        with tags(*verdict_tags(model, Severity.CRITICAL)):
+            return named(model, start, end, message, return_state=True)
     except Exception as exc:
         log.warning("could not mark %s critical in the runs list: %s", name, exc)
         return None

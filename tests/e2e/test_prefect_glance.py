@@ -84,5 +84,6 @@ def test_a_critical_window_is_a_failed_child_of_a_completed_monitor_run() -> Non
     assert child.run_count == 1 and child.deployment_id is None  # no retry; no deployment's failure
     assert child_flow.name == "critical-window"
     assert child.name.startswith("m 2026-03-05")  # the window's monitor run name
+    assert set(child.tags) >= {"m", "verdict:critical"}  # a filter on the model keeps the red row
     assert child.state.message == "m 2026-03-05: critical — drift"
     assert "prefect.flow-run.Critical" in {e["event"] for e in _events(child.id)}
