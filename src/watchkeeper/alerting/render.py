@@ -70,7 +70,8 @@ def details_text(details: tuple[str, ...]) -> str:
 
 
 def metric_line(event: AlertEvent) -> str:
-    """`drift.share = 0.62 (>= 0.5)`: the figure and the threshold it crossed; empty for a check's
+    """`drift.share = 0.62 (>= 0.5)`: the figure and the threshold it crossed (resolved:
+    `drift.share = 0.1 (fires at >= 0.5)`); empty for a check's
     own finding (`finding.…` is 1 while it holds: its sentence says everything), for a flag
     (`perf.concept_drift == 1`: its evidence has the numbers) and for a notice without a figure."""
     if event.metric.startswith("finding."):
@@ -79,6 +80,8 @@ def metric_line(event: AlertEvent) -> str:
         return ""
     if event.value is None and event.threshold is None:
         return ""
+    if event.status == "resolved":  # the figure no longer crosses the threshold: say where it fires
+        return f"{event.metric} = {_num(event.value)} (fires at {event.op} {_num(event.threshold)})"
     return f"{event.metric} = {_num(event.value)} ({event.op} {_num(event.threshold)})"
 
 

@@ -306,3 +306,29 @@ def test_a_retraining_started_is_a_notice_without_a_version() -> None:
     assert started("run-2").events[0].fingerprint != event.fingerprint
     assert started("run-1").events[0].fingerprint == event.fingerprint
     assert render_text(message).splitlines()[0] == f"{MODEL} · notice · {EVENT_RETRAIN_STARTED}"
+
+
+def test_a_resolved_alert_says_where_its_rule_fires_not_that_it_still_holds() -> None:
+    from datetime import UTC, datetime
+
+    from watchkeeper.alerting.messages import AlertEvent
+    from watchkeeper.alerting.render import metric_line
+
+    def event(status: str, value: float) -> AlertEvent:
+        return AlertEvent(
+            fingerprint="f",
+            rule="high_error_rate",
+            status=status,
+            severity="warning",
+            labels={"model": "m"},
+            summary="",
+            condition="serving.error_rate > 0.01",
+            metric="serving.error_rate",
+            value=value,
+            op=">",
+            threshold=0.01,
+            window_end=datetime(2026, 3, 10, tzinfo=UTC),
+        )
+
+    assert metric_line(event("firing", 0.02)) == "serving.error_rate = 0.02 (> 0.01)"
+    assert metric_line(event("resolved", 0.005)) == "serving.error_rate = 0.005 (fires at > 0.01)"
