@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from watchkeeper import demo_data, retraining
+from watchkeeper.alerting.messages import firing_since
 from watchkeeper.config import MonitorConfig, load_config
 from watchkeeper.runtime import apply_runtime_defaults
 from watchkeeper.state import open_state, state_dir
@@ -347,8 +348,9 @@ def episode_lines(config: MonitorConfig) -> list[str]:
         f"Alert episodes: {len(episodes)} fired, {len(episodes) - len(still)} resolved, {len(still)} still open"
     ]
     for e in still:
-        since = "?" if e.fired_window is None else f"{e.fired_window - timedelta(days=1):%Y-%m-%d}"
-        lines.append(f"  open: {e.rule} ({e.severity}) since the window of {since}")
+        # Said as every alert says it (`firing_since`: the end of the window it fired in).
+        since = firing_since(e.fired_window, None) or "firing since ?"
+        lines.append(f"  open: {e.rule} ({e.severity}) {since}")
     return lines
 
 
