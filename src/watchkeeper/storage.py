@@ -464,25 +464,3 @@ def settle_temporaries(
         log.warning("adopted %s, a complete temporary of %s left by a crash, as %s", tmp, what, target)
         done.append(Settled(tmp, "adopted", target=target))
     return done
-    now = time.time()
-    for tmp in sorted(directory.glob("*.tmp")):
-        try:
-            if now - tmp.stat().st_mtime < older_than_s:
-                continue
-        except FileNotFoundError:
-            continue  # its writer finished meanwhile
-        target = tmp.with_suffix(final_suffix)
-        try:
-            validate(tmp)
-        except Exception as exc:
-            with naming_errors(f"removing a stray temporary of {what}", tmp):
-                tmp.unlink(missing_ok=True)
-            reason = f"{type(exc).__name__}: {exc}"
-            log.warning("removed %s, a temporary of %s left by a crash: incomplete (%s)", tmp, what, reason)
-            done.append(Settled(tmp, "removed", reason=reason))
-            continue
-        with naming_errors(f"adopting a temporary of {what}", tmp):
-            tmp.replace(target)
-        log.warning("adopted %s, a complete temporary of %s left by a crash, as %s", tmp, what, target)
-        done.append(Settled(tmp, "adopted", target=target))
-    return done
